@@ -1,0 +1,129 @@
+//! The command line: arguments, dispatch, and the mapping of failures to exit codes.
+
+mod import;
+mod inspect;
+
+use crate::config::{self, Config, ConfigError};
+use crate::directory::import::ImportError;
+use crate::directory::store::{Store, StoreError};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  runtime failure (store, file system)
+  2  bad input or configuration (invalid rows, unknown account, bad config)";
+
+/// Keeps the Google Workspace accounts of Akun belajar.id in line with the local account
+/// directory fed from Dapodik.
+#[derive(Debug, Parser)]
+#[command(name = "belajar-sync", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Configuration file (TOML; config/example.toml documents every key).
+    #[arg(long, global = true, env = "BELAJAR_SYNC_CONFIG", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+
+    /// No progress bar.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import a Dapodik export (CSV or JSON Lines) into the directory.
+    ///
+    /// By default the file is a snapshot: for every school (NPSN) it lists, that school's
+    /// active accounts it does not list, or lists as `keluar`, start their grace period.
+    /// A file with any invalid row changes nothing: every invalid row is listed.
+    #[command(after_help = EXIT_CODES)]
+    Import(import::ImportArgs),
+    /// Show one account: ACCOUNT is an account key (sd:nisn:0012345678), an address, or a
+    /// person id (nisn:0012345678, or just the digits) with --jenjang when they have
+    /// accounts on several levels.
+    #[command(after_help = EXIT_CODES)]
+    Show(inspect::ShowArgs),
+    /// Counts of accounts by state, and anything that needs an operator.
+    #[command(after_help = EXIT_CODES)]
+    Status(inspect::StatusArgs),
+}
+
+/// A failed command: what to print and which exit code to end with.
+#[derive(Debug)]
+pub enum Failure {
+    /// Exit 2: the input or the configuration is wrong; the message says what to fix.
+    BadInput(String),
+    /// Exit 1: something failed at run time.
+    Runtime(String),
+}
+
+impl Failure {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::BadInput(_) => ExitCode::from(2),
+            Failure::Runtime(_) => ExitCode::from(1),
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::BadInput(e.to_string())
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Runtime(e.to_string())
+    }
+}
+
+impl From<ImportError> for Failure {
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::File(e) => Failure::BadInput(e.to_string()),
+            ImportError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Parses the command line, runs the command, and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(failure) => {
+            let (Failure::BadInput(message) | Failure::Runtime(message)) = &failure;
+            eprintln!("belajar-sync: {message}");
+            failure.exit_code()
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<ExitCode, Failure> {
+    let config = Config::load(&cli.config)?;
+    match &cli.command {
+        Command::Import(args) => import::run(cli, &config, args),
+        Command::Show(args) => inspect::show(&open_store(&config)?, &config, args),
+        Command::Status(args) => inspect::status(&open_store(&config)?, args),
+    }
+}
+
+fn open_store(config: &Config) -> Result<Store, Failure> {
+    Ok(Store::open(&config.data_dir, config.store_cache_mb)?)
+}
+
+/// Logs go to standard error, filtered by `RUST_LOG` (default: warnings).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,294 @@
+//! The TOML configuration. Every key has a serde default, unknown keys are refused, and
+//! every error names the key and what was expected. `config/example.toml` documents each.
+
+use crate::directory::model::{Jenjang, RoleGroup};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where the configuration is read from when neither `--config` nor
+/// `$BELAJAR_SYNC_CONFIG` is given.
+pub const DEFAULT_PATH: &str = "/etc/belajar-sync/config.toml";
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The sled store. A relative path is taken from the configuration file's folder.
+    pub data_dir: PathBuf,
+    /// sled's page cache in MiB: bounds the store's memory whatever the number of accounts.
+    pub store_cache_mb: u64,
+    pub naming: Naming,
+    pub lifecycle: Lifecycle,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("/var/lib/belajar-sync"),
+            store_cache_mb: 64,
+            naming: Naming::default(),
+            lifecycle: Lifecycle::default(),
+        }
+    }
+}
+
+/// The domain of each (role group, level): a template per group where `{jenjang}` stands
+/// for the level, and optional per-level exceptions.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Naming {
+    pub student: String,
+    pub teacher: String,
+    pub admin: String,
+    /// `[naming.levels.slb] student = "..."`: a domain for one group on one level.
+    pub levels: BTreeMap<Jenjang, LevelDomains>,
+}
+
+impl Default for Naming {
+    fn default() -> Self {
+        Naming {
+            student: "{jenjang}.belajar.id".into(),
+            teacher: "guru.{jenjang}.belajar.id".into(),
+            admin: "admin.{jenjang}.belajar.id".into(),
+            levels: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelDomains {
+    pub student: Option<String>,
+    pub teacher: Option<String>,
+    pub admin: Option<String>,
+}
+
+impl Naming {
+    /// The domain that accounts of `group` on `jenjang` get their address in.
+    pub fn domain(&self, group: RoleGroup, jenjang: Jenjang) -> String {
+        let level = self.levels.get(&jenjang);
+        let (template, exception) = match group {
+            RoleGroup::Student => (&self.student, level.and_then(|l| l.student.as_ref())),
+            RoleGroup::Teacher => (&self.teacher, level.and_then(|l| l.teacher.as_ref())),
+            RoleGroup::Admin => (&self.admin, level.and_then(|l| l.admin.as_ref())),
+        };
+        exception
+            .unwrap_or(template)
+            .replace("{jenjang}", jenjang.as_str())
+    }
+
+    /// Every managed domain, each once, in a stable order.
+    pub fn domains(&self) -> Vec<String> {
+        let mut domains: Vec<String> = Jenjang::ALL
+            .iter()
+            .flat_map(|&j| RoleGroup::ALL.iter().map(move |&g| self.domain(g, j)))
+            .collect();
+        domains.sort();
+        domains.dedup();
+        domains
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for &jenjang in Jenjang::ALL {
+            for &group in RoleGroup::ALL {
+                let domain = self.domain(group, jenjang);
+                if let Err(why) = check_domain(&domain) {
+                    let key = match self.levels.get(&jenjang) {
+                        Some(_) => format!("naming.levels.{jenjang}.{group} or naming.{group}"),
+                        None => format!("naming.{group}"),
+                    };
+                    return Err(format!(
+                        "{key}: gives \"{domain}\" for {group}s on {jenjang}, which is not a domain name: {why}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A DNS name Google accepts as a domain: at least two labels of `a-z`, `0-9` and `-`.
+fn check_domain(domain: &str) -> Result<(), &'static str> {
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 {
+        return Err("expected at least two labels, like sd.belajar.id");
+    }
+    for label in labels {
+        if label.is_empty() || label.len() > 63 {
+            return Err("each label between dots must have 1 to 63 characters");
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            || label.starts_with('-')
+            || label.ends_with('-')
+        {
+            return Err("labels take lower-case letters, digits and inner hyphens only");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lifecycle {
+    /// Days an account of a person who left stays usable before it is suspended.
+    pub grace_days: u32,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle { grace_days: 30 }
+    }
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no configuration file at {path}: give one with --config PATH or $BELAJAR_SYNC_CONFIG (config/example.toml documents every key)"
+    )]
+    Missing { path: PathBuf },
+    #[error("cannot read configuration {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Reads and checks the configuration at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ConfigError::Missing { path: path.into() }
+            } else {
+                ConfigError::Unreadable {
+                    path: path.into(),
+                    source,
+                }
+            }
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.into(),
+            message,
+        };
+        let mut config = Config::parse(&text).map_err(invalid)?;
+        if config.data_dir.is_relative() {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.data_dir = base.join(&config.data_dir);
+        }
+        Ok(config)
+    }
+
+    /// Parses and checks configuration text; the error names the key at fault.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err("data_dir: expected the path of the store's folder, got \"\"".into());
+        }
+        if !(1..=65_536).contains(&self.store_cache_mb) {
+            return Err(format!(
+                "store_cache_mb: expected 1 to 65536 (MiB), got {}",
+                self.store_cache_mb
+            ));
+        }
+        if self.lifecycle.grace_days > 365 {
+            return Err(format!(
+                "lifecycle.grace_days: expected 0 to 365 days, got {}",
+                self.lifecycle.grace_days
+            ));
+        }
+        self.naming.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_belajar_id_defaults() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config, Config::default());
+        let n = &config.naming;
+        assert_eq!(n.domain(RoleGroup::Student, Jenjang::Sd), "sd.belajar.id");
+        assert_eq!(
+            n.domain(RoleGroup::Teacher, Jenjang::Smp),
+            "guru.smp.belajar.id"
+        );
+        assert_eq!(
+            n.domain(RoleGroup::Admin, Jenjang::Slb),
+            "admin.slb.belajar.id"
+        );
+        assert_eq!(n.domains().len(), 18);
+    }
+
+    #[test]
+    fn example_file_parses_to_the_defaults() {
+        let text = include_str!("../config/example.toml");
+        let mut config = Config::parse(text).unwrap();
+        config.data_dir = Config::default().data_dir;
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::parse("[lifecycle]\ngrace_dayz = 3\n").unwrap_err();
+        assert!(err.contains("grace_dayz"), "{err}");
+        assert!(err.contains("grace_days"), "lists what is expected: {err}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_key_and_the_expected_type() {
+        let err = Config::parse("[lifecycle]\ngrace_days = \"thirty\"\n").unwrap_err();
+        assert!(err.contains("grace_days"), "{err}");
+        assert!(err.contains("expected u32") || err.contains("integer"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_key() {
+        let err = Config::parse("[lifecycle]\ngrace_days = 400\n").unwrap_err();
+        assert!(err.starts_with("lifecycle.grace_days"), "{err}");
+        let err = Config::parse("store_cache_mb = 0\n").unwrap_err();
+        assert!(err.starts_with("store_cache_mb"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_domain_template_is_refused_with_its_key() {
+        let err = Config::parse("[naming]\nteacher = \"Guru_{jenjang}\"\n").unwrap_err();
+        assert!(err.starts_with("naming.teacher"), "{err}");
+    }
+
+    #[test]
+    fn a_level_exception_overrides_the_template() {
+        let config =
+            Config::parse("[naming.levels.slb]\nstudent = \"siswa.slb.belajar.id\"\n").unwrap();
+        assert_eq!(
+            config.naming.domain(RoleGroup::Student, Jenjang::Slb),
+            "siswa.slb.belajar.id"
+        );
+        assert_eq!(
+            config.naming.domain(RoleGroup::Student, Jenjang::Sd),
+            "sd.belajar.id"
+        );
+    }
+
+    #[test]
+    fn relative_data_dir_is_taken_from_the_config_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "data_dir = \"store\"\n").unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.data_dir, dir.path().join("store"));
+        let missing = Config::load(&dir.path().join("nope.toml")).unwrap_err();
+        assert!(matches!(missing, ConfigError::Missing { .. }));
+    }
+}

@@ -1,0 +1,308 @@
+//! Import of Dapodik exports into the directory.
+//!
+//! Two passes over the file keep memory small and the import atomic with respect to bad
+//! input: the first checks every row and picks, for each account, the row that speaks for
+//! it (one account per person per level); only when no row is invalid (or
+//! `--skip-invalid`) does the second pass apply the picked rows, in atomic batches. A
+//! snapshot then starts the grace period of the accounts of its schools that it no longer
+//! lists. Applying is idempotent: an import cut short (see [`ImportMarker`]) is finished by
+//! running it again.
+
+pub mod apply;
+pub mod source;
+pub mod validate;
+
+use crate::config::Naming;
+use crate::directory::model::{AccountKey, Role, RowStatus};
+use crate::directory::store::{ImportMarker, Store, StoreError};
+use apply::{Effect, apply_row, retire_absent};
+use indicatif::ProgressBar;
+use jiff::civil::Date;
+use serde::Serialize;
+use source::{FileError, Source};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
+use validate::{Row, partial_identity, validate};
+
+/// Changes held in memory before they are written as one batch.
+const BATCH_CHANGES: usize = 20_000;
+
+/// A row that cannot be imported: `line N: <column> "<value>": <what is wrong>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Invalid {
+    pub line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    pub reason: String,
+}
+
+impl Invalid {
+    pub fn new(line: u64, column: &str, value: &str, reason: &str) -> Invalid {
+        Invalid {
+            line,
+            column: Some(column.to_owned()),
+            value: Some(value.to_owned()),
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// A row that is wrong as a whole (unreadable, wrong width).
+    pub fn row(line: u64, reason: String) -> Invalid {
+        Invalid {
+            line,
+            column: None,
+            value: None,
+            reason,
+        }
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.column, &self.value) {
+            (Some(column), Some(value)) => {
+                write!(f, "line {}: {column} {value:?}: {}", self.line, self.reason)
+            }
+            _ => write!(f, "line {}: {}", self.line, self.reason),
+        }
+    }
+}
+
+/// How to import.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Only the rows given change anything; no one is retired for being absent.
+    pub delta: bool,
+    /// Apply the valid rows even when some are invalid.
+    pub skip_invalid: bool,
+    /// Do everything but write.
+    pub dry_run: bool,
+    /// The date retirements start on.
+    pub today: Date,
+}
+
+/// What an import did (or, in a dry run or when refused, would have done).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub file: String,
+    pub mode: &'static str,
+    pub dry_run: bool,
+    /// Whether the rows were applied (false when invalid rows refused the file).
+    pub applied: bool,
+    pub rows_read: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub retiring: u64,
+    pub invalid: u64,
+    /// Rows for a person and level already given by another row.
+    pub merged: u64,
+    /// `keluar` rows for people who have no account.
+    pub unknown_leavers: u64,
+    pub notes: Vec<String>,
+    pub errors: Vec<Invalid>,
+}
+
+impl Summary {
+    /// Whether applying changed nothing (a re-import of the same file).
+    pub fn changed_nothing(&self) -> bool {
+        self.created == 0 && self.updated == 0 && self.retiring == 0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The row that speaks for an account, chosen in the first pass.
+#[derive(Debug, Clone, Copy)]
+struct Pick {
+    line: u64,
+    role: Role,
+    /// A row that says the person is present beats one that says they left; then the
+    /// role of highest precedence wins; on a tie the first row.
+    rank: (bool, u8),
+}
+
+/// What the first pass learnt of the file.
+#[derive(Default)]
+struct Survey {
+    picks: HashMap<u64, Pick>,
+    /// Schools present in the file: their unlisted accounts retire in a snapshot.
+    schools: BTreeSet<String>,
+    /// Keys of invalid rows: not retired for being absent, since they are not.
+    shielded: HashSet<u64>,
+    /// Schools with an invalid row whose person cannot be told: nobody there retires.
+    unsure_schools: BTreeSet<String>,
+}
+
+/// Imports `source` into `store`.
+pub fn run(
+    store: &Store,
+    naming: &Naming,
+    source: &Source,
+    options: Options,
+    progress: &ProgressBar,
+) -> Result<Summary, ImportError> {
+    let mut summary = Summary {
+        file: source.path.display().to_string(),
+        mode: if options.delta { "delta" } else { "snapshot" },
+        dry_run: options.dry_run,
+        ..Summary::default()
+    };
+    let size = source.len()?;
+    progress.set_length(size * 2);
+    progress.set_message("checking");
+    let survey = survey(source, options.today, progress, &mut summary)?;
+    if summary.invalid > 0 && !options.skip_invalid {
+        return Ok(summary);
+    }
+
+    progress.set_position(size);
+    progress.set_message("applying");
+    let marker = ImportMarker {
+        file: summary.file.clone(),
+        started: jiff::Timestamp::now(),
+    };
+    if !options.dry_run {
+        store.set_import_marker(Some(&marker))?;
+    }
+    let mut changes = store.changes(options.dry_run);
+    for raw in source.rows(|f| Box::new(progress.wrap_read(f)))?.rows {
+        let Some(row) = raw.ok().and_then(|raw| validate(&raw, options.today).ok()) else {
+            continue;
+        };
+        if survey.picks.get(&row.key.packed()).is_none_or(|p| p.line != row.line) {
+            continue;
+        }
+        let (effect, note) = apply_row(&mut changes, naming, &row, options.today)?;
+        match effect {
+            Effect::Created => summary.created += 1,
+            Effect::Updated => summary.updated += 1,
+            Effect::Unchanged => summary.unchanged += 1,
+            Effect::Retiring => summary.retiring += 1,
+            Effect::UnknownLeaver => summary.unknown_leavers += 1,
+        }
+        summary.notes.extend(note);
+        if changes.len() >= BATCH_CHANGES {
+            changes.commit()?;
+        }
+    }
+
+    if !options.delta {
+        progress.set_message("retiring the unlisted");
+        for npsn in &survey.schools {
+            if survey.unsure_schools.contains(npsn) {
+                summary.notes.push(format!(
+                    "school {npsn}: nobody retired, since an invalid row of this school could be anyone"
+                ));
+                continue;
+            }
+            let members: Vec<AccountKey> = store.school_members(npsn).collect::<Result<_, _>>()?;
+            for key in members {
+                let packed = key.packed();
+                if survey.picks.contains_key(&packed) || survey.shielded.contains(&packed) {
+                    continue;
+                }
+                if retire_absent(&mut changes, &key, options.today)? {
+                    summary.retiring += 1;
+                }
+            }
+            if changes.len() >= BATCH_CHANGES {
+                changes.commit()?;
+            }
+        }
+    }
+    changes.commit()?;
+    if !options.dry_run {
+        store.flush()?;
+        store.set_import_marker(None)?;
+    }
+    summary.applied = !options.dry_run;
+    progress.finish_and_clear();
+    Ok(summary)
+}
+
+/// The first pass: checks every row, records the invalid ones in `summary`, and picks the
+/// row that speaks for each account.
+fn survey(
+    source: &Source,
+    today: Date,
+    progress: &ProgressBar,
+    summary: &mut Summary,
+) -> Result<Survey, ImportError> {
+    let rows = source.rows(|f| Box::new(progress.wrap_read(f)))?;
+    for column in &rows.unknown_columns {
+        summary
+            .notes
+            .push(format!("column {column:?} is not one belajar-sync knows: ignored"));
+    }
+    let mut survey = Survey::default();
+    for raw in rows.rows {
+        summary.rows_read += 1;
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(invalid) => {
+                summary.invalid += 1;
+                summary.errors.push(invalid);
+                continue;
+            }
+        };
+        match validate(&raw, today) {
+            Ok(row) => pick(&mut survey, &row, summary),
+            Err(errors) => {
+                summary.invalid += 1;
+                summary.errors.extend(errors);
+                match partial_identity(&raw) {
+                    (Some(key), _) => {
+                        survey.shielded.insert(key.packed());
+                    }
+                    (None, Some(npsn)) => {
+                        survey.unsure_schools.insert(npsn);
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+    }
+    Ok(survey)
+}
+
+fn pick(survey: &mut Survey, row: &Row, summary: &mut Summary) {
+    if !survey.schools.contains(&row.npsn) {
+        survey.schools.insert(row.npsn.clone());
+    }
+    let candidate = Pick {
+        line: row.line,
+        role: row.role,
+        rank: (row.status == RowStatus::Aktif, row.role.precedence()),
+    };
+    let Some(current) = survey.picks.get_mut(&row.key.packed()) else {
+        survey.picks.insert(row.key.packed(), candidate);
+        return;
+    };
+    summary.merged += 1;
+    let (kept, dropped) = if candidate.rank > current.rank {
+        (candidate, std::mem::replace(current, candidate))
+    } else {
+        (*current, candidate)
+    };
+    let why = if kept.role != dropped.role {
+        format!("the account takes the role {} over {}", kept.role, dropped.role)
+    } else {
+        "one account per person per level".to_owned()
+    };
+    summary.notes.push(format!(
+        "{}: lines {} and {} are one account: line {} is used ({why})",
+        row.key,
+        kept.line.min(dropped.line),
+        kept.line.max(dropped.line),
+        kept.line
+    ));
+}

@@ -1,0 +1,276 @@
+//! Checks a raw row and turns it into a typed one, listing every cell that is wrong.
+
+use super::Invalid;
+use super::source::RawRow;
+use crate::directory::model::{AccountKey, IdType, Jenjang, Role, RowStatus};
+use jiff::civil::Date;
+
+/// A valid row of an export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub line: u64,
+    pub key: AccountKey,
+    pub full_name: String,
+    pub role: Role,
+    pub npsn: String,
+    pub status: RowStatus,
+    /// `None`: the file has no such column, leave the stored value alone;
+    /// `Some(None)`: the cell is empty, clear it.
+    pub birth_date: Option<Option<Date>>,
+    pub personal_email: Option<Option<String>>,
+}
+
+/// Longest name accepted: Google's display name limit.
+const MAX_NAME_CHARS: usize = 256;
+
+/// Earliest birth date that is not a typo.
+const EARLIEST_BIRTH: Date = jiff::civil::date(1900, 1, 1);
+
+/// Checks every cell of `raw`; `today` bounds birth dates.
+pub fn validate(raw: &RawRow, today: Date) -> Result<Row, Vec<Invalid>> {
+    let mut errors = Vec::new();
+    let line = raw.line;
+    let mut fail = |column: &str, value: &str, reason: String| {
+        errors.push(Invalid::new(line, column, value, &reason));
+    };
+
+    let required = |column: &str| raw.cell(column).map(str::trim).unwrap_or_default();
+
+    let id_type_text = required("id_type");
+    let id_type = IdType::parse(id_type_text);
+    if id_type.is_none() {
+        fail("id_type", id_type_text, format!("expected one of {}", IdType::names()));
+    }
+
+    let id = required("id");
+    if let Some(t) = id_type {
+        if id.len() != t.digits() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            let what = t.as_str().to_ascii_uppercase();
+            fail("id", id, format!("{what} must be {} digits", t.digits()));
+        }
+    } else if id.is_empty() {
+        fail("id", id, "is empty".into());
+    }
+
+    let name_text = raw.cell("full_name").unwrap_or_default();
+    let full_name = name_text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if full_name.is_empty() {
+        fail("full_name", name_text, "is empty".into());
+    } else if !full_name.chars().any(char::is_alphabetic) {
+        fail("full_name", name_text, "has no letter".into());
+    } else if full_name.chars().count() > MAX_NAME_CHARS {
+        fail("full_name", name_text, format!("is longer than {MAX_NAME_CHARS} characters"));
+    }
+
+    let role_text = required("role");
+    let role = Role::parse(role_text);
+    if role.is_none() {
+        fail("role", role_text, format!("expected one of {}", Role::names()));
+    }
+    if let (Some(role), Some(t)) = (role, id_type) {
+        match (role, t) {
+            (Role::PesertaDidik, IdType::Nuptk) => fail(
+                "id_type",
+                id_type_text,
+                "NUPTK identifies teachers and staff; a peserta_didik is identified by NISN or NIK".into(),
+            ),
+            (r, IdType::Nisn) if r != Role::PesertaDidik => fail(
+                "id_type",
+                id_type_text,
+                format!("NISN identifies students; a {r} is identified by NUPTK or NIK"),
+            ),
+            _ => {}
+        }
+    }
+
+    let jenjang_text = required("jenjang");
+    let jenjang = Jenjang::parse(jenjang_text);
+    if jenjang.is_none() {
+        fail("jenjang", jenjang_text, format!("expected one of {}", Jenjang::names()));
+    }
+
+    let npsn = required("npsn");
+    if npsn.len() != 8 || !npsn.bytes().all(|b| b.is_ascii_digit()) {
+        fail("npsn", npsn, "NPSN must be 8 digits".into());
+    }
+
+    let status_text = raw.cell("status").map(str::trim).unwrap_or_default();
+    let status = if status_text.is_empty() {
+        Some(RowStatus::Aktif)
+    } else {
+        RowStatus::parse(status_text)
+    };
+    if status.is_none() {
+        fail("status", status_text, format!("expected {} (or empty for aktif)", RowStatus::names()));
+    }
+
+    let birth_date = raw.cell("birth_date").map(str::trim).map(|text| {
+        if text.is_empty() {
+            return None;
+        }
+        match text.parse::<Date>() {
+            Ok(date) if date < EARLIEST_BIRTH || date > today => {
+                fail("birth_date", text, format!("must be between {EARLIEST_BIRTH} and today"));
+                None
+            }
+            Ok(date) => Some(date),
+            Err(_) => {
+                fail("birth_date", text, "expected a date as YYYY-MM-DD".into());
+                None
+            }
+        }
+    });
+
+    let personal_email = raw.cell("personal_email").map(str::trim).map(|text| {
+        if text.is_empty() {
+            return None;
+        }
+        if !looks_like_email(text) {
+            fail("personal_email", text, "expected an address like nama@contoh.id".into());
+        }
+        Some(text.to_owned())
+    });
+
+    match (id_type, role, jenjang, status) {
+        (Some(id_type), Some(role), Some(jenjang), Some(status)) if errors.is_empty() => Ok(Row {
+            line,
+            key: AccountKey {
+                jenjang,
+                id_type,
+                id: id.to_owned(),
+            },
+            full_name,
+            role,
+            npsn: npsn.to_owned(),
+            status,
+            birth_date,
+            personal_email,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// The identity of an invalid row where its cells give it: the key (so a snapshot does not
+/// retire a person whose row was merely mistyped) and the school.
+pub fn partial_identity(raw: &RawRow) -> (Option<AccountKey>, Option<String>) {
+    let key = || {
+        let id_type = IdType::parse(raw.cell("id_type")?)?;
+        let jenjang = Jenjang::parse(raw.cell("jenjang")?)?;
+        AccountKey::parse(&format!("{jenjang}:{id_type}:{}", raw.cell("id")?.trim()))
+    };
+    let npsn = raw
+        .cell("npsn")
+        .map(str::trim)
+        .filter(|n| n.len() == 8 && n.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_owned);
+    (key(), npsn)
+}
+
+/// One `@`, something before it, a dotted domain after it, no spaces.
+fn looks_like_email(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !text.contains(char::is_whitespace)
+        && !domain.contains('@')
+        && domain.split('.').count() >= 2
+        && domain.split('.').all(|label| !label.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::import::source::COLUMNS;
+
+    const TODAY: Date = jiff::civil::date(2026, 11, 28);
+
+    fn raw(cells: &[(&str, &str)]) -> RawRow {
+        let mut row = RawRow {
+            line: 7,
+            ..RawRow::default()
+        };
+        let defaults = [
+            ("id_type", "nisn"),
+            ("id", "0012345678"),
+            ("full_name", "Siti  Aminah"),
+            ("role", "peserta_didik"),
+            ("jenjang", "sd"),
+            ("npsn", "20100001"),
+        ];
+        for (column, value) in defaults.iter().chain(cells) {
+            let i = COLUMNS.iter().position(|c| c == column).unwrap();
+            row.cells[i] = Some((*value).to_owned());
+        }
+        row
+    }
+
+    fn errors(cells: &[(&str, &str)]) -> Vec<String> {
+        validate(&raw(cells), TODAY)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_good_row_is_typed_and_tidied() {
+        let row = validate(&raw(&[("status", " Keluar "), ("birth_date", "2015-03-01")]), TODAY).unwrap();
+        assert_eq!(row.key.to_string(), "sd:nisn:0012345678");
+        assert_eq!(row.full_name, "Siti Aminah");
+        assert_eq!(row.status, RowStatus::Keluar);
+        assert_eq!(row.birth_date, Some(Some(jiff::civil::date(2015, 3, 1))));
+        assert_eq!(row.personal_email, None, "absent column");
+    }
+
+    #[test]
+    fn every_wrong_cell_is_listed_with_line_column_value_and_reason() {
+        assert_eq!(
+            errors(&[("id", "12345"), ("npsn", "2010"), ("jenjang", "tk")]),
+            [
+                "line 7: id \"12345\": NISN must be 10 digits",
+                "line 7: jenjang \"tk\": expected one of paud, sd, smp, sma, smk, slb",
+                "line 7: npsn \"2010\": NPSN must be 8 digits",
+            ]
+        );
+    }
+
+    #[test]
+    fn identifier_must_fit_the_role() {
+        assert_eq!(
+            errors(&[("role", "pendidik")]),
+            ["line 7: id_type \"nisn\": NISN identifies students; a pendidik is identified by NUPTK or NIK"]
+        );
+        let teacher = [("role", "pendidik"), ("id_type", "nuptk"), ("id", "1234567890123456")];
+        assert!(validate(&raw(&teacher), TODAY).is_ok());
+    }
+
+    #[test]
+    fn names_dates_and_emails_are_checked() {
+        assert_eq!(errors(&[("full_name", "  ")]), ["line 7: full_name \"  \": is empty"]);
+        assert_eq!(errors(&[("full_name", "123")]), ["line 7: full_name \"123\": has no letter"]);
+        assert_eq!(
+            errors(&[("birth_date", "01-02-2015")]),
+            ["line 7: birth_date \"01-02-2015\": expected a date as YYYY-MM-DD"]
+        );
+        assert_eq!(
+            errors(&[("birth_date", "2030-01-01")]),
+            ["line 7: birth_date \"2030-01-01\": must be between 1900-01-01 and today"]
+        );
+        assert_eq!(
+            errors(&[("personal_email", "siti at gmail")]),
+            ["line 7: personal_email \"siti at gmail\": expected an address like nama@contoh.id"]
+        );
+        let cleared = validate(&raw(&[("personal_email", ""), ("birth_date", " ")]), TODAY).unwrap();
+        assert_eq!((cleared.birth_date, cleared.personal_email), (Some(None), Some(None)));
+    }
+
+    #[test]
+    fn invalid_rows_still_give_what_identity_they_can() {
+        let (key, npsn) = partial_identity(&raw(&[("full_name", "")]));
+        assert_eq!(key.unwrap().to_string(), "sd:nisn:0012345678");
+        assert_eq!(npsn.as_deref(), Some("20100001"));
+        let (key, npsn) = partial_identity(&raw(&[("id", "x"), ("npsn", "1")]));
+        assert_eq!((key, npsn), (None, None));
+    }
+}

@@ -1,0 +1,531 @@
+//! The directory store: accounts and their indexes in one sled tree, so that a batch of
+//! changes to an account, its address, its school and the counters lands atomically.
+//!
+//! Keys of the `directory` tree:
+//! - `a:{account key}` → the account (JSON)
+//! - `e:{address}` → the account key that holds the address (current or former)
+//! - `s:{npsn}:{account key}` → nothing: the accounts of a school
+//! - `n:{domain}:{base}` → the next number to try for that base (u64, big-endian)
+//! - `c:{state}` → how many accounts are in that state (i64, big-endian)
+
+use super::model::{Account, AccountKey, IdType, Jenjang};
+use super::naming;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The layout version this build writes. Bump it with a migration when the layout changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+const IMPORT_KEY: &[u8] = b"import_in_progress";
+const STATES: [&str; 3] = ["active", "retiring", "suspended"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the store at {path} is in use by another process (is the daemon running? stop it or use its control socket)"
+    )]
+    Locked { path: PathBuf },
+    #[error(
+        "the store at {path} was written by a newer belajar-sync (schema {found}; this build knows up to {SCHEMA_VERSION}): upgrade belajar-sync"
+    )]
+    TooNew { path: PathBuf, found: u32 },
+    #[error("the store at {path} is damaged: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("store {path}: {source}")]
+    Sled { path: PathBuf, source: sled::Error },
+}
+
+/// The accounts of the directory, on disk.
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+/// Counts of accounts by desired state, as `status` shows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateCounts {
+    pub total: u64,
+    pub active: u64,
+    pub retiring: u64,
+    pub suspended: u64,
+}
+
+/// Written when an import starts applying and removed when it ends: if it is found later,
+/// that import was interrupted and re-running it finishes the work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportMarker {
+    pub file: String,
+    pub started: jiff::Timestamp,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path` with a page cache of `cache_mb` MiB.
+    pub fn open(path: &Path, cache_mb: u64) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_mb * 1024 * 1024)
+            .open()
+            .map_err(|source| match &source {
+                sled::Error::Io(io) if io.to_string().contains("lock") => {
+                    StoreError::Locked { path: path.into() }
+                }
+                _ => StoreError::Sled {
+                    path: path.into(),
+                    source,
+                },
+            })?;
+        let store = Store {
+            path: path.into(),
+            tree: db.open_tree("directory").map_err(|e| sled_err(path, e))?,
+            db,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        match self.db.get(SCHEMA_KEY).map_err(|e| self.err(e))? {
+            None => {
+                self.db
+                    .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(|e| self.err(e))?;
+                Ok(())
+            }
+            Some(bytes) => {
+                let found = <[u8; 4]>::try_from(bytes.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| self.corrupt("schema_version is not a 4-byte number"))?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::TooNew {
+                        path: self.path.clone(),
+                        found,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: sled::Error) -> StoreError {
+        sled_err(&self.path, source)
+    }
+
+    fn corrupt(&self, detail: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Starts a set of changes; nothing is written until [`Changes::commit`].
+    pub fn changes(&self, dry_run: bool) -> Changes<'_> {
+        Changes {
+            store: self,
+            pending: HashMap::new(),
+            dry_run,
+        }
+    }
+
+    pub fn account(&self, key: &AccountKey) -> Result<Option<Account>, StoreError> {
+        self.changes(true).account(key)
+    }
+
+    /// The account holding `email`, as its current or a former address.
+    pub fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
+        let owner = self
+            .tree
+            .get(email_key(&email.to_ascii_lowercase()))
+            .map_err(|e| self.err(e))?;
+        match owner {
+            None => Ok(None),
+            Some(owner) => {
+                let key = std::str::from_utf8(&owner)
+                    .ok()
+                    .and_then(AccountKey::parse)
+                    .ok_or_else(|| self.corrupt(format!("address index of {email} is unreadable")))?;
+                self.account(&key)
+            }
+        }
+    }
+
+    /// Every account of the person `id_type:id`, one per level.
+    pub fn accounts_of_person(
+        &self,
+        id_type: IdType,
+        id: &str,
+    ) -> Result<Vec<Account>, StoreError> {
+        let mut found = Vec::new();
+        for &jenjang in Jenjang::ALL {
+            let key = AccountKey {
+                jenjang,
+                id_type,
+                id: id.to_owned(),
+            };
+            found.extend(self.account(&key)?);
+        }
+        Ok(found)
+    }
+
+    /// Every account, in key order.
+    pub fn accounts(&self) -> impl Iterator<Item = Result<Account, StoreError>> + '_ {
+        self.tree.scan_prefix(b"a:").map(move |entry| {
+            let (key, value) = entry.map_err(|e| self.err(e))?;
+            serde_json::from_slice(&value).map_err(|e| {
+                self.corrupt(format!("account {}: {e}", String::from_utf8_lossy(&key[2..])))
+            })
+        })
+    }
+
+    /// The keys of the accounts whose school is `npsn`.
+    pub fn school_members(&self, npsn: &str) -> impl Iterator<Item = Result<AccountKey, StoreError>> + '_ {
+        let prefix = format!("s:{npsn}:");
+        self.tree.scan_prefix(prefix.as_bytes()).map(move |entry| {
+            let (k, _) = entry.map_err(|e| self.err(e))?;
+            std::str::from_utf8(&k[prefix.len()..])
+                .ok()
+                .and_then(AccountKey::parse)
+                .ok_or_else(|| self.corrupt("school index holds an unreadable key"))
+        })
+    }
+
+    pub fn counts(&self) -> Result<StateCounts, StoreError> {
+        let changes = self.changes(true);
+        let mut counts = StateCounts::default();
+        for state in STATES {
+            let n = u64::try_from(changes.counter(state)?).unwrap_or(0);
+            match state {
+                "active" => counts.active = n,
+                "retiring" => counts.retiring = n,
+                _ => counts.suspended = n,
+            }
+        }
+        counts.total = counts.active + counts.retiring + counts.suspended;
+        Ok(counts)
+    }
+
+    pub fn set_import_marker(&self, marker: Option<&ImportMarker>) -> Result<(), StoreError> {
+        match marker {
+            Some(m) => self
+                .db
+                .insert(IMPORT_KEY, serde_json::to_vec(m).expect("marker serialises"))
+                .map(drop),
+            None => self.db.remove(IMPORT_KEY).map(drop),
+        }
+        .map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    pub fn import_marker(&self) -> Result<Option<ImportMarker>, StoreError> {
+        let Some(bytes) = self.db.get(IMPORT_KEY).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| self.corrupt(format!("import marker: {e}")))
+    }
+
+    /// Makes every committed change durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(drop).map_err(|e| self.err(e))
+    }
+}
+
+fn sled_err(path: &Path, source: sled::Error) -> StoreError {
+    StoreError::Sled {
+        path: path.into(),
+        source,
+    }
+}
+
+fn account_key(key: &AccountKey) -> Vec<u8> {
+    format!("a:{key}").into_bytes()
+}
+
+fn email_key(email: &str) -> Vec<u8> {
+    format!("e:{email}").into_bytes()
+}
+
+fn school_key(npsn: &str, key: &AccountKey) -> Vec<u8> {
+    format!("s:{npsn}:{key}").into_bytes()
+}
+
+/// Changes to the store, held in memory and read back through, then written in one atomic
+/// sled batch by [`Changes::commit`]. In a dry run `commit` writes nothing and keeps the
+/// changes, so later reads still see them.
+pub struct Changes<'a> {
+    store: &'a Store,
+    pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    dry_run: bool,
+}
+
+impl Changes<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.pending.get(key) {
+            Some(value) => Ok(value.clone()),
+            None => self
+                .store
+                .tree
+                .get(key)
+                .map(|v| v.map(|v| v.to_vec()))
+                .map_err(|e| self.store.err(e)),
+        }
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.pending.insert(key, Some(value));
+    }
+
+    fn remove(&mut self, key: Vec<u8>) {
+        self.pending.insert(key, None);
+    }
+
+    pub fn account(&self, key: &AccountKey) -> Result<Option<Account>, StoreError> {
+        let Some(bytes) = self.get(&account_key(key))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| self.store.corrupt(format!("account {key}: {e}")))
+    }
+
+    /// The key of the account holding `email`, if any.
+    pub fn email_owner(&self, email: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get(&email_key(email))?
+            .map(|owner| String::from_utf8_lossy(&owner).into_owned()))
+    }
+
+    fn counter(&self, state: &str) -> Result<i64, StoreError> {
+        let key = format!("c:{state}");
+        Ok(match self.get(key.as_bytes())? {
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+                .map(i64::from_be_bytes)
+                .map_err(|_| self.store.corrupt(format!("counter {key}")))?,
+            None => 0,
+        })
+    }
+
+    fn add_to_counter(&mut self, state: &str, delta: i64) -> Result<(), StoreError> {
+        let value = self.counter(state)? + delta;
+        self.put(format!("c:{state}").into_bytes(), value.to_be_bytes().to_vec());
+        Ok(())
+    }
+
+    /// Writes `account`, keeping the address index, the school index and the state
+    /// counters in step with what `old` (the stored version, if any) had.
+    pub fn put_account(&mut self, old: Option<&Account>, account: &Account) -> Result<(), StoreError> {
+        let key = account.key();
+        let owner = key.to_string().into_bytes();
+        for email in std::iter::once(&account.email).chain(&account.former_emails) {
+            self.put(email_key(email), owner.clone());
+        }
+        match old {
+            Some(old) if old.npsn == account.npsn => {}
+            Some(old) => {
+                self.remove(school_key(&old.npsn, &key));
+                self.put(school_key(&account.npsn, &key), Vec::new());
+            }
+            None => self.put(school_key(&account.npsn, &key), Vec::new()),
+        }
+        let old_state = old.map(|o| o.state.name());
+        if old_state != Some(account.state.name()) {
+            if let Some(old_state) = old_state {
+                self.add_to_counter(old_state, -1)?;
+            }
+            self.add_to_counter(account.state.name(), 1)?;
+        }
+        let json = serde_json::to_vec(account).expect("accounts serialise");
+        self.put(account_key(&key), json);
+        Ok(())
+    }
+
+    /// Allocates a free address for `key` in `domain` from the base of `full_name`:
+    /// the bare base if free, else the next numbered candidate. Deterministic for a given
+    /// order of allocation; an address already held by `key` counts as free.
+    pub fn allocate_email(
+        &mut self,
+        full_name: &str,
+        domain: &str,
+        key: &AccountKey,
+    ) -> Result<String, StoreError> {
+        let base = naming::local_part_base(full_name);
+        let counter_key = format!("n:{domain}:{base}").into_bytes();
+        let mut n = match self.get(&counter_key)? {
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| self.store.corrupt(format!("address counter of {base}@{domain}")))?,
+            None => 0,
+        };
+        let me = key.to_string();
+        let email = loop {
+            if let Some(local) = naming::candidate(&base, n) {
+                let email = format!("{local}@{domain}");
+                match self.email_owner(&email)? {
+                    None => break email,
+                    Some(owner) if owner == me => break email,
+                    Some(_) => {}
+                }
+            }
+            n += 1;
+        };
+        self.put(counter_key, (n + 1).to_be_bytes().to_vec());
+        Ok(email)
+    }
+
+    /// Whether `email` is free for `key` (unheld, or already held by it).
+    pub fn email_free_for(&self, email: &str, key: &AccountKey) -> Result<bool, StoreError> {
+        Ok(self
+            .email_owner(email)?
+            .is_none_or(|owner| owner == key.to_string()))
+    }
+
+    /// How many changes are held.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Writes the held changes in one atomic batch (nothing in a dry run).
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (key, value) in self.pending.drain() {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        self.store.tree.apply_batch(batch).map_err(|e| self.store.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::model::{DesiredState, Role};
+
+    fn account(id: &str, name: &str, email: &str) -> Account {
+        Account {
+            jenjang: Jenjang::Sd,
+            id_type: IdType::Nisn,
+            id: id.into(),
+            full_name: name.into(),
+            role: Role::PesertaDidik,
+            npsn: "20100001".into(),
+            birth_date: None,
+            personal_email: None,
+            state: DesiredState::Active,
+            email: email.into(),
+            former_emails: vec![],
+            google: None,
+        }
+    }
+
+    #[test]
+    fn allocation_numbers_collisions_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut emails = Vec::new();
+        for round in 0..2 {
+            let store = Store::open(dir.path(), 8).unwrap();
+            let mut changes = store.changes(false);
+            for i in 0..3 {
+                let id = format!("00000000{round}{i}");
+                let a = account(&id, "Budi", "");
+                let email = changes.allocate_email("Budi", "sd.belajar.id", &a.key()).unwrap();
+                changes.put_account(None, &Account { email: email.clone(), ..a }).unwrap();
+                emails.push(email);
+            }
+            changes.commit().unwrap();
+        }
+        assert_eq!(
+            emails,
+            ["budi", "budi2", "budi3", "budi4", "budi5", "budi6"].map(|l| format!("{l}@sd.belajar.id"))
+        );
+    }
+
+    #[test]
+    fn counters_follow_state_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let mut changes = store.changes(false);
+        let a = account("0000000001", "Ani", "ani@sd.belajar.id");
+        changes.put_account(None, &a).unwrap();
+        let retiring = Account {
+            state: DesiredState::Retiring {
+                since: jiff::civil::date(2026, 1, 2),
+            },
+            ..a.clone()
+        };
+        changes.put_account(Some(&a), &retiring).unwrap();
+        changes.commit().unwrap();
+        let counts = store.counts().unwrap();
+        assert_eq!((counts.total, counts.active, counts.retiring), (1, 0, 1));
+        assert_eq!(
+            store.account_by_email("ANI@sd.belajar.id").unwrap(),
+            Some(retiring)
+        );
+    }
+
+    #[test]
+    fn dry_run_changes_are_read_back_but_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let mut changes = store.changes(true);
+        let a = account("0000000001", "Ani", "ani@sd.belajar.id");
+        changes.put_account(None, &a).unwrap();
+        changes.commit().unwrap();
+        assert_eq!(changes.account(&a.key()).unwrap(), Some(a.clone()));
+        assert_eq!(store.account(&a.key()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_store_from_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
+            db.flush().unwrap();
+        }
+        let err = Store::open(dir.path(), 8).err().expect("refused");
+        assert!(matches!(err, StoreError::TooNew { .. }));
+        assert!(err.to_string().contains("upgrade belajar-sync"), "{err}");
+    }
+
+    #[test]
+    fn a_second_process_is_told_the_store_is_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path(), 8).unwrap();
+        // sled's lock is per process (fcntl), so open it from a child: the test binary
+        // itself, running only the helper test below.
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "directory::store::tests::open_locked_store_helper", "--ignored", "--nocapture"])
+            .env("LOCKED_STORE", dir.path())
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&status.stdout);
+        assert!(out.contains("is in use by another process"), "{out}");
+    }
+
+    #[test]
+    #[ignore = "run by a_second_process_is_told_the_store_is_in_use"]
+    fn open_locked_store_helper() {
+        if let Some(path) = std::env::var_os("LOCKED_STORE") {
+            match Store::open(Path::new(&path), 8) {
+                Ok(_) => println!("opened"),
+                Err(e) => println!("{e}"),
+            }
+        }
+    }
+}
