@@ -1,1 +1,95 @@
-fn main(){}
+//! Import of a large generated export into a fresh store: wall time and peak memory.
+//! `cargo bench --bench import` (ROWS=1000000 by default; `ROWS=200000 cargo bench ...`).
+//! Figures, not assertions: this machine is noisy.
+
+#[path = "../tests/support/export_gen.rs"]
+mod export_gen;
+
+use belajar_sync::config::Config;
+use belajar_sync::directory::import::{self, Options, source::Source};
+use belajar_sync::directory::store::Store;
+use indicatif::ProgressBar;
+use std::time::Instant;
+
+/// Peak resident memory of this process so far, from /proc (Linux).
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is taken from the command line.
+    let rows: u64 = std::env::var("ROWS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.csv");
+    let started = Instant::now();
+    let made = export_gen::ExportGen::new(1).write_csv(&path, rows);
+    let size = std::fs::metadata(&path).unwrap().len();
+    println!(
+        "generated {} rows ({} accounts, {} schools, {:.0} MB) in {:.1} s; peak RSS so far {:.0} MB",
+        made.rows,
+        made.accounts,
+        made.schools,
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64(),
+        peak_rss_mb()
+    );
+
+    let mut config = Config::default();
+    if let Some(mb) = std::env::var("CACHE_MB").ok().and_then(|v| v.parse().ok()) {
+        config.store_cache_mb = mb;
+    }
+    let store = Store::open(&dir.path().join("store"), config.store_cache_mb).unwrap();
+    let source = Source::new(&path, None).unwrap();
+    let today = jiff::Zoned::now().date();
+    for (label, dry_run) in [("first import", false), ("re-import", false)] {
+        let options = Options {
+            delta: false,
+            skip_invalid: false,
+            dry_run,
+            today,
+        };
+        let started = Instant::now();
+        let summary = import::run(
+            &store,
+            &config.naming,
+            &source,
+            options,
+            &ProgressBar::hidden(),
+        )
+        .unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{label}: {:.2} s wall, {:.0} rows/s, created {}, unchanged {}, peak RSS {:.0} MB",
+            secs,
+            made.rows as f64 / secs,
+            summary.created,
+            summary.unchanged,
+            peak_rss_mb()
+        );
+    }
+    let disk: u64 = walk(&dir.path().join("store"));
+    println!("store on disk: {:.0} MB", disk as f64 / 1e6);
+}
+
+fn walk(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => walk(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}

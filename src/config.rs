@@ -250,7 +250,10 @@ mod tests {
     fn wrong_types_name_the_key_and_the_expected_type() {
         let err = Config::parse("[lifecycle]\ngrace_days = \"thirty\"\n").unwrap_err();
         assert!(err.contains("grace_days"), "{err}");
-        assert!(err.contains("expected u32") || err.contains("integer"), "{err}");
+        assert!(
+            err.contains("expected u32") || err.contains("integer"),
+            "{err}"
+        );
     }
 
     #[test]

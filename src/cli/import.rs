@@ -45,11 +45,18 @@ pub fn run(cli: &Cli, config: &Config, args: &ImportArgs) -> Result<ExitCode, Fa
     let summary = import::run(&store, &config.naming, &source, options, &progress)?;
     let refused = summary.invalid > 0 && !args.skip_invalid;
     if args.json {
-        println!("{}", serde_json::to_string(&summary).expect("summary serialises"));
+        println!(
+            "{}",
+            serde_json::to_string(&summary).expect("summary serialises")
+        );
     } else {
         print_summary(&summary, refused);
     }
-    Ok(if refused { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if refused {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// A bar on standard error when it is a terminal; hidden otherwise or when asked.
@@ -70,7 +77,11 @@ fn print_summary(summary: &Summary, refused: bool) {
     for error in &summary.errors {
         eprintln!("{error}");
     }
-    let dry = if summary.dry_run { " (dry run: nothing written)" } else { "" };
+    let dry = if summary.dry_run {
+        " (dry run: nothing written)"
+    } else {
+        ""
+    };
     println!("{} ({}){dry}", summary.file, summary.mode);
     for (label, n) in [
         ("rows read", summary.rows_read),

@@ -62,7 +62,11 @@ pub fn resolve(store: &Store, text: &str, jenjang: Option<Jenjang>) -> Result<Ac
         1 => Ok(found.remove(0)),
         _ => Err(Failure::BadInput(format!(
             "{text:?} has several accounts: {}; name one by its key",
-            found.iter().map(|a| a.key().to_string()).collect::<Vec<_>>().join(", ")
+            found
+                .iter()
+                .map(|a| a.key().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }
@@ -70,9 +74,9 @@ pub fn resolve(store: &Store, text: &str, jenjang: Option<Jenjang>) -> Result<Ac
 pub fn show(store: &Store, config: &Config, args: &ShowArgs) -> Result<ExitCode, Failure> {
     let account = resolve(store, &args.account, args.jenjang)?;
     let grace_ends = match &account.state {
-        DesiredState::Retiring { since } => {
-            Some(since.saturating_add(jiff::Span::new().days(i64::from(config.lifecycle.grace_days))))
-        }
+        DesiredState::Retiring { since } => Some(
+            since.saturating_add(jiff::Span::new().days(i64::from(config.lifecycle.grace_days))),
+        ),
         _ => None,
     };
     if args.json {
@@ -97,7 +101,10 @@ pub fn show(store: &Store, config: &Config, args: &ShowArgs) -> Result<ExitCode,
         ("account", account.key().to_string()),
         ("email", account.email.clone()),
         ("name", account.full_name.clone()),
-        ("role", format!("{} ({})", account.role, account.role.group())),
+        (
+            "role",
+            format!("{} ({})", account.role, account.role.group()),
+        ),
         ("jenjang", account.jenjang.to_string()),
         ("school", account.npsn.clone()),
         ("state", state),
@@ -111,7 +118,10 @@ pub fn show(store: &Store, config: &Config, args: &ShowArgs) -> Result<ExitCode,
     if let Some(email) = &account.personal_email {
         lines.push(("personal email", email.clone()));
     }
-    let link = account.google.as_ref().map_or_else(|| "not linked yet".to_owned(), |g| g.id.clone());
+    let link = account
+        .google
+        .as_ref()
+        .map_or_else(|| "not linked yet".to_owned(), |g| g.id.clone());
     lines.push(("google", link));
     for (label, value) in lines {
         println!("{label:<15}{value}");

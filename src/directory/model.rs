@@ -174,6 +174,26 @@ impl AccountKey {
         let number: u64 = self.id.parse().unwrap_or(u64::MAX >> 5);
         (number << 5) | ((self.jenjang as u64) << 2) | self.id_type as u64
     }
+
+    /// The key a [`packed`](Self::packed) value stands for.
+    pub fn from_packed(packed: u64) -> AccountKey {
+        let id_type = IdType::ALL[(packed & 3) as usize];
+        AccountKey {
+            jenjang: Jenjang::ALL[((packed >> 2) & 7) as usize],
+            id_type,
+            id: format!("{:0width$}", packed >> 5, width = id_type.digits()),
+        }
+    }
+
+    /// Orders packed keys as their text sorts (the order of the store), without building
+    /// the text.
+    pub fn packed_text_order(packed: u64) -> (u8, u8, u64) {
+        let jenjang = Jenjang::ALL[((packed >> 2) & 7) as usize].as_str();
+        let id_type = IdType::ALL[(packed & 3) as usize].as_str();
+        let jenjang_rank = Jenjang::ALL.iter().filter(|j| j.as_str() < jenjang).count();
+        let id_type_rank = IdType::ALL.iter().filter(|t| t.as_str() < id_type).count();
+        (jenjang_rank as u8, id_type_rank as u8, packed >> 5)
+    }
 }
 
 impl fmt::Display for AccountKey {
@@ -190,10 +210,15 @@ impl fmt::Display for AccountKey {
 pub enum DesiredState {
     Active,
     /// Left Dapodik (or the level) on `since`; suspended when the grace period ends.
-    Retiring { since: Date },
+    Retiring {
+        since: Date,
+    },
     /// Suspended on `since` for `reason` (terms of use, end of grace). Only an explicit
     /// reinstatement makes it active again.
-    Suspended { reason: String, since: Date },
+    Suspended {
+        reason: String,
+        since: Date,
+    },
 }
 
 impl DesiredState {
@@ -261,8 +286,16 @@ mod tests {
         assert_eq!(key.to_string(), "sd:nisn:0012345678");
         assert_eq!(AccountKey::parse(" SD:NISN:0012345678 "), Some(key));
         assert_eq!(AccountKey::parse("sd:nisn:12345678"), None, "too short");
-        assert_eq!(AccountKey::parse("sd:nik:0012345678"), None, "NIK has 16 digits");
-        assert_eq!(AccountKey::parse("tk:nisn:0012345678"), None, "unknown level");
+        assert_eq!(
+            AccountKey::parse("sd:nik:0012345678"),
+            None,
+            "NIK has 16 digits"
+        );
+        assert_eq!(
+            AccountKey::parse("tk:nisn:0012345678"),
+            None,
+            "unknown level"
+        );
         assert_eq!(AccountKey::parse("0012345678"), None);
     }
 
@@ -284,9 +317,36 @@ mod tests {
     }
 
     #[test]
+    fn packed_keys_unpack_and_sort_as_their_text() {
+        let mut keys: Vec<AccountKey> = Jenjang::ALL
+            .iter()
+            .flat_map(|&jenjang| {
+                IdType::ALL.iter().flat_map(move |&id_type| {
+                    [1u64, 42, 10u64.pow(id_type.digits() as u32) - 1].map(|n| AccountKey {
+                        jenjang,
+                        id_type,
+                        id: format!("{n:0width$}", width = id_type.digits()),
+                    })
+                })
+            })
+            .collect();
+        for key in &keys {
+            assert_eq!(&AccountKey::from_packed(key.packed()), key);
+        }
+        let mut by_packed = keys.clone();
+        by_packed.sort_by_key(|k| AccountKey::packed_text_order(k.packed()));
+        keys.sort_by_key(ToString::to_string);
+        assert_eq!(by_packed, keys);
+    }
+
+    #[test]
     fn admin_roles_outrank_teachers_and_teachers_outrank_students() {
         assert!(Role::Pendidik.precedence() > Role::PesertaDidik.precedence());
-        for admin in [Role::TenagaKependidikan, Role::Operator, Role::KepalaSekolah] {
+        for admin in [
+            Role::TenagaKependidikan,
+            Role::Operator,
+            Role::KepalaSekolah,
+        ] {
             assert_eq!(admin.group(), RoleGroup::Admin);
             assert!(admin.precedence() > Role::Pendidik.precedence());
         }

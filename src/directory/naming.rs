@@ -162,7 +162,10 @@ pub fn google_name(full_name: &str) -> GoogleName {
         .filter(|w| !w.is_empty())
         .collect();
     let (given, family) = match words.as_slice() {
-        [] => (vec![FALLBACK_BASE.to_owned()], vec![FALLBACK_BASE.to_owned()]),
+        [] => (
+            vec![FALLBACK_BASE.to_owned()],
+            vec![FALLBACK_BASE.to_owned()],
+        ),
         [only] => (vec![only.clone()], vec![only.clone()]),
         [given @ .., last] => (given.to_vec(), vec![last.clone()]),
     };
@@ -180,7 +183,10 @@ mod tests {
     #[test]
     fn base_is_first_and_last_word_in_lower_case_ascii() {
         assert_eq!(local_part_base("Budi Santoso"), "budi.santoso");
-        assert_eq!(local_part_base("  Muhammad  Rizki   Pratama "), "muhammad.pratama");
+        assert_eq!(
+            local_part_base("  Muhammad  Rizki   Pratama "),
+            "muhammad.pratama"
+        );
         assert_eq!(local_part_base("Sukarno"), "sukarno");
     }
 
@@ -193,9 +199,15 @@ mod tests {
 
     #[test]
     fn degrees_and_honorifics_are_left_out() {
-        assert_eq!(local_part_base("Dra. Siti Aminah, S.Pd., M.Pd."), "siti.aminah");
+        assert_eq!(
+            local_part_base("Dra. Siti Aminah, S.Pd., M.Pd."),
+            "siti.aminah"
+        );
         assert_eq!(local_part_base("Hj. Nurhayati S.Pd"), "nurhayati");
-        assert_eq!(local_part_base("Prof. Dr. Ir. Bambang Wijaya"), "bambang.wijaya");
+        assert_eq!(
+            local_part_base("Prof. Dr. Ir. Bambang Wijaya"),
+            "bambang.wijaya"
+        );
         assert_eq!(local_part_base("H"), "h", "a lone initial is still a name");
         assert_eq!(local_part_base("Ahmad M.Rizki"), "ahmad.mrizki");
     }

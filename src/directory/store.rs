@@ -1,7 +1,8 @@
-//! The directory store: accounts and their indexes in one sled tree, so that a batch of
-//! changes to an account, its address, its school and the counters lands atomically.
+//! The directory store: accounts and their indexes in one paged map (see [`crate::pages`])
+//! over one sled tree, so that a batch of changes to accounts, their addresses, their
+//! schools and the counters lands atomically.
 //!
-//! Keys of the `directory` tree:
+//! Keys of the `directory` map:
 //! - `a:{account key}` → the account (JSON)
 //! - `e:{address}` → the account key that holds the address (current or former)
 //! - `s:{npsn}:{account key}` → nothing: the accounts of a school
@@ -10,6 +11,7 @@
 
 use super::model::{Account, AccountKey, IdType, Jenjang};
 use super::naming;
+use crate::pages::{self, Pages};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -41,7 +43,7 @@ pub enum StoreError {
 pub struct Store {
     path: PathBuf,
     db: sled::Db,
-    tree: sled::Tree,
+    pages: Pages,
 }
 
 /// Counts of accounts by desired state, as `status` shows them.
@@ -79,7 +81,7 @@ impl Store {
             })?;
         let store = Store {
             path: path.into(),
-            tree: db.open_tree("directory").map_err(|e| sled_err(path, e))?,
+            pages: Pages::new(db.open_tree("directory").map_err(|e| sled_err(path, e))?),
             db,
         };
         store.check_schema()?;
@@ -129,6 +131,7 @@ impl Store {
         Changes {
             store: self,
             pending: HashMap::new(),
+            pending_bytes: 0,
             dry_run,
         }
     }
@@ -140,8 +143,8 @@ impl Store {
     /// The account holding `email`, as its current or a former address.
     pub fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
         let owner = self
-            .tree
-            .get(email_key(&email.to_ascii_lowercase()))
+            .pages
+            .get(&email_key(&email.to_ascii_lowercase()))
             .map_err(|e| self.err(e))?;
         match owner {
             None => Ok(None),
@@ -149,7 +152,9 @@ impl Store {
                 let key = std::str::from_utf8(&owner)
                     .ok()
                     .and_then(AccountKey::parse)
-                    .ok_or_else(|| self.corrupt(format!("address index of {email} is unreadable")))?;
+                    .ok_or_else(|| {
+                        self.corrupt(format!("address index of {email} is unreadable"))
+                    })?;
                 self.account(&key)
             }
         }
@@ -175,24 +180,30 @@ impl Store {
 
     /// Every account, in key order.
     pub fn accounts(&self) -> impl Iterator<Item = Result<Account, StoreError>> + '_ {
-        self.tree.scan_prefix(b"a:").map(move |entry| {
+        self.pages.scan_prefix(b"a:").map(move |entry| {
             let (key, value) = entry.map_err(|e| self.err(e))?;
             serde_json::from_slice(&value).map_err(|e| {
-                self.corrupt(format!("account {}: {e}", String::from_utf8_lossy(&key[2..])))
+                self.corrupt(format!(
+                    "account {}: {e}",
+                    String::from_utf8_lossy(&key[2..])
+                ))
             })
         })
     }
 
     /// The keys of the accounts whose school is `npsn`.
-    pub fn school_members(&self, npsn: &str) -> impl Iterator<Item = Result<AccountKey, StoreError>> + '_ {
+    pub fn school_members(&self, npsn: &str) -> Result<Vec<AccountKey>, StoreError> {
         let prefix = format!("s:{npsn}:");
-        self.tree.scan_prefix(prefix.as_bytes()).map(move |entry| {
-            let (k, _) = entry.map_err(|e| self.err(e))?;
-            std::str::from_utf8(&k[prefix.len()..])
-                .ok()
-                .and_then(AccountKey::parse)
-                .ok_or_else(|| self.corrupt("school index holds an unreadable key"))
-        })
+        self.pages
+            .scan_prefix(prefix.as_bytes())
+            .map(|entry| {
+                let (k, _) = entry.map_err(|e| self.err(e))?;
+                std::str::from_utf8(&k[prefix.len()..])
+                    .ok()
+                    .and_then(AccountKey::parse)
+                    .ok_or_else(|| self.corrupt("school index holds an unreadable key"))
+            })
+            .collect()
     }
 
     pub fn counts(&self) -> Result<StateCounts, StoreError> {
@@ -214,7 +225,10 @@ impl Store {
         match marker {
             Some(m) => self
                 .db
-                .insert(IMPORT_KEY, serde_json::to_vec(m).expect("marker serialises"))
+                .insert(
+                    IMPORT_KEY,
+                    serde_json::to_vec(m).expect("marker serialises"),
+                )
                 .map(drop),
             None => self.db.remove(IMPORT_KEY).map(drop),
         }
@@ -261,7 +275,10 @@ fn school_key(npsn: &str, key: &AccountKey) -> Vec<u8> {
 /// changes, so later reads still see them.
 pub struct Changes<'a> {
     store: &'a Store,
+    /// A hash map: looked up for every row, sorted only when written.
     pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Approximate size of `pending`, so callers can commit before memory grows.
+    pending_bytes: usize,
     dry_run: bool,
 }
 
@@ -269,20 +286,17 @@ impl Changes<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.pending.get(key) {
             Some(value) => Ok(value.clone()),
-            None => self
-                .store
-                .tree
-                .get(key)
-                .map(|v| v.map(|v| v.to_vec()))
-                .map_err(|e| self.store.err(e)),
+            None => self.store.pages.get(key).map_err(|e| self.store.err(e)),
         }
     }
 
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.pending_bytes += key.len() + value.len() + 64;
         self.pending.insert(key, Some(value));
     }
 
     fn remove(&mut self, key: Vec<u8>) {
+        self.pending_bytes += key.len() + 64;
         self.pending.insert(key, None);
     }
 
@@ -296,7 +310,7 @@ impl Changes<'_> {
     }
 
     /// The key of the account holding `email`, if any.
-    pub fn email_owner(&self, email: &str) -> Result<Option<String>, StoreError> {
+    fn email_owner(&self, email: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .get(&email_key(email))?
             .map(|owner| String::from_utf8_lossy(&owner).into_owned()))
@@ -314,13 +328,20 @@ impl Changes<'_> {
 
     fn add_to_counter(&mut self, state: &str, delta: i64) -> Result<(), StoreError> {
         let value = self.counter(state)? + delta;
-        self.put(format!("c:{state}").into_bytes(), value.to_be_bytes().to_vec());
+        self.put(
+            format!("c:{state}").into_bytes(),
+            value.to_be_bytes().to_vec(),
+        );
         Ok(())
     }
 
     /// Writes `account`, keeping the address index, the school index and the state
     /// counters in step with what `old` (the stored version, if any) had.
-    pub fn put_account(&mut self, old: Option<&Account>, account: &Account) -> Result<(), StoreError> {
+    pub fn put_account(
+        &mut self,
+        old: Option<&Account>,
+        account: &Account,
+    ) -> Result<(), StoreError> {
         let key = account.key();
         let owner = key.to_string().into_bytes();
         for email in std::iter::once(&account.email).chain(&account.former_emails) {
@@ -348,7 +369,8 @@ impl Changes<'_> {
 
     /// Allocates a free address for `key` in `domain` from the base of `full_name`:
     /// the bare base if free, else the next numbered candidate. Deterministic for a given
-    /// order of allocation; an address already held by `key` counts as free.
+    /// order of allocation; an address already held by `key` counts as free. The counter of
+    /// numbered candidates is only written once a base is taken, which most are not.
     pub fn allocate_email(
         &mut self,
         full_name: &str,
@@ -356,21 +378,27 @@ impl Changes<'_> {
         key: &AccountKey,
     ) -> Result<String, StoreError> {
         let base = naming::local_part_base(full_name);
+        if let Some(local) = naming::candidate(&base, 0) {
+            let email = format!("{local}@{domain}");
+            if self.email_free_for(&email, key)? {
+                return Ok(email);
+            }
+        }
         let counter_key = format!("n:{domain}:{base}").into_bytes();
         let mut n = match self.get(&counter_key)? {
             Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
                 .map(u64::from_be_bytes)
-                .map_err(|_| self.store.corrupt(format!("address counter of {base}@{domain}")))?,
-            None => 0,
+                .map_err(|_| {
+                    self.store
+                        .corrupt(format!("address counter of {base}@{domain}"))
+                })?,
+            None => 2,
         };
-        let me = key.to_string();
         let email = loop {
             if let Some(local) = naming::candidate(&base, n) {
                 let email = format!("{local}@{domain}");
-                match self.email_owner(&email)? {
-                    None => break email,
-                    Some(owner) if owner == me => break email,
-                    Some(_) => {}
+                if self.email_free_for(&email, key)? {
+                    break email;
                 }
             }
             n += 1;
@@ -386,13 +414,9 @@ impl Changes<'_> {
             .is_none_or(|owner| owner == key.to_string()))
     }
 
-    /// How many changes are held.
-    pub fn len(&self) -> usize {
-        self.pending.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
+    /// About how many bytes of memory the held changes take.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
     }
 
     /// Writes the held changes in one atomic batch (nothing in a dry run).
@@ -400,14 +424,13 @@ impl Changes<'_> {
         if self.dry_run {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
-        for (key, value) in self.pending.drain() {
-            match value {
-                Some(value) => batch.insert(key, value),
-                None => batch.remove(key),
-            }
-        }
-        self.store.tree.apply_batch(batch).map_err(|e| self.store.err(e))
+        self.pending_bytes = 0;
+        let pending: pages::Changes = std::mem::take(&mut self.pending).into_iter().collect();
+        self.store
+            .pages
+            .apply(pending)
+            .map_err(|e| self.store.err(e))?;
+        self.store.flush()
     }
 }
 
@@ -443,15 +466,26 @@ mod tests {
             for i in 0..3 {
                 let id = format!("00000000{round}{i}");
                 let a = account(&id, "Budi", "");
-                let email = changes.allocate_email("Budi", "sd.belajar.id", &a.key()).unwrap();
-                changes.put_account(None, &Account { email: email.clone(), ..a }).unwrap();
+                let email = changes
+                    .allocate_email("Budi", "sd.belajar.id", &a.key())
+                    .unwrap();
+                changes
+                    .put_account(
+                        None,
+                        &Account {
+                            email: email.clone(),
+                            ..a
+                        },
+                    )
+                    .unwrap();
                 emails.push(email);
             }
             changes.commit().unwrap();
         }
         assert_eq!(
             emails,
-            ["budi", "budi2", "budi3", "budi4", "budi5", "budi6"].map(|l| format!("{l}@sd.belajar.id"))
+            ["budi", "budi2", "budi3", "budi4", "budi5", "budi6"]
+                .map(|l| format!("{l}@sd.belajar.id"))
         );
     }
 
@@ -495,7 +529,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = sled::open(dir.path()).unwrap();
-            db.insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
+            db.insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
+                .unwrap();
             db.flush().unwrap();
         }
         let err = Store::open(dir.path(), 8).err().expect("refused");
@@ -510,7 +545,12 @@ mod tests {
         // sled's lock is per process (fcntl), so open it from a child: the test binary
         // itself, running only the helper test below.
         let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "directory::store::tests::open_locked_store_helper", "--ignored", "--nocapture"])
+            .args([
+                "--exact",
+                "directory::store::tests::open_locked_store_helper",
+                "--ignored",
+                "--nocapture",
+            ])
             .env("LOCKED_STORE", dir.path())
             .output()
             .unwrap();

@@ -97,7 +97,11 @@ pub fn apply_row(
 
 /// Moves an account's address to `domain`, keeping the local part where it is free there,
 /// and keeps the old address as a former one (Google keeps it as an alias).
-fn move_address(changes: &mut Changes<'_>, account: &mut Account, domain: &str) -> Result<(), StoreError> {
+fn move_address(
+    changes: &mut Changes<'_>,
+    account: &mut Account,
+    domain: &str,
+) -> Result<(), StoreError> {
     let key = account.key();
     let same_local = format!("{}@{domain}", local_part(&account.email));
     let email = if changes.email_free_for(&same_local, &key)? {
@@ -115,7 +119,11 @@ fn move_address(changes: &mut Changes<'_>, account: &mut Account, domain: &str) 
 
 /// Starts the grace period of an active account a snapshot no longer lists. Returns
 /// whether it did.
-pub fn retire_absent(changes: &mut Changes<'_>, key: &AccountKey, today: Date) -> Result<bool, StoreError> {
+pub fn retire_absent(
+    changes: &mut Changes<'_>,
+    key: &AccountKey,
+    today: Date,
+) -> Result<bool, StoreError> {
     let Some(old) = changes.account(key)? else {
         return Ok(false);
     };

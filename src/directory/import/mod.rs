@@ -2,11 +2,12 @@
 //!
 //! Two passes over the file keep memory small and the import atomic with respect to bad
 //! input: the first checks every row and picks, for each account, the row that speaks for
-//! it (one account per person per level); only when no row is invalid (or
-//! `--skip-invalid`) does the second pass apply the picked rows, in atomic batches. A
-//! snapshot then starts the grace period of the accounts of its schools that it no longer
-//! lists. Applying is idempotent: an import cut short (see [`ImportMarker`]) is finished by
-//! running it again.
+//! it (one account per person per level), remembering where it lies in the file; only when
+//! no row is invalid (or `--skip-invalid`) does the second pass read the picked rows again,
+//! in the store's key order (so each page of accounts is read and written once), and apply
+//! them in atomic batches. A snapshot then starts the grace period of the accounts of its
+//! schools that it no longer lists. Applying is idempotent: an import cut short (see
+//! [`ImportMarker`]) is finished by running it again.
 
 pub mod apply;
 pub mod source;
@@ -19,13 +20,14 @@ use apply::{Effect, apply_row, retire_absent};
 use indicatif::ProgressBar;
 use jiff::civil::Date;
 use serde::Serialize;
-use source::{FileError, Source};
+use source::{FileError, Layout, Source, Span};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use validate::{Row, partial_identity, validate};
 
-/// Changes held in memory before they are written as one batch.
-const BATCH_CHANGES: usize = 20_000;
+/// Bytes of changes held in memory before they are written as one batch: large batches
+/// rewrite each page of the address index fewer times.
+const BATCH_BYTES: usize = 48 << 20;
 
 /// A row that cannot be imported: `line N: <column> "<value>": <what is wrong>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -124,6 +126,7 @@ pub enum ImportError {
 #[derive(Debug, Clone, Copy)]
 struct Pick {
     line: u64,
+    span: Span,
     role: Role,
     /// A row that says the person is present beats one that says they left; then the
     /// role of highest precedence wins; on a tie the first row.
@@ -131,8 +134,8 @@ struct Pick {
 }
 
 /// What the first pass learnt of the file.
-#[derive(Default)]
 struct Survey {
+    layout: Layout,
     picks: HashMap<u64, Pick>,
     /// Schools present in the file: their unlisted accounts retire in a snapshot.
     schools: BTreeSet<String>,
@@ -156,7 +159,7 @@ pub fn run(
         dry_run: options.dry_run,
         ..Summary::default()
     };
-    let size = source.len()?;
+    let size = source.size_bytes()?;
     progress.set_length(size * 2);
     progress.set_message("checking");
     let survey = survey(source, options.today, progress, &mut summary)?;
@@ -173,14 +176,22 @@ pub fn run(
     if !options.dry_run {
         store.set_import_marker(Some(&marker))?;
     }
+    let mut picks: Vec<(u64, Pick)> = survey.picks.iter().map(|(k, p)| (*k, *p)).collect();
+    picks.sort_unstable_by_key(|(key, _)| AccountKey::packed_text_order(*key));
+    let mut rows = source.row_reader(survey.layout.clone())?;
     let mut changes = store.changes(options.dry_run);
-    for raw in source.rows(|f| Box::new(progress.wrap_read(f)))?.rows {
-        let Some(row) = raw.ok().and_then(|raw| validate(&raw, options.today).ok()) else {
-            continue;
-        };
-        if survey.picks.get(&row.key.packed()).is_none_or(|p| p.line != row.line) {
-            continue;
-        }
+    for (_, pick) in picks {
+        progress.inc(u64::from(pick.span.len));
+        // The file was checked in the first pass: a row that now fails to read or check
+        // means the file changed under the import.
+        let row = rows
+            .read(pick.line, pick.span)
+            .map_err(|e| vec![e])
+            .and_then(|raw| validate(&raw, options.today))
+            .map_err(|errors| FileError::Changed {
+                path: source.path.clone(),
+                detail: errors.first().map(ToString::to_string).unwrap_or_default(),
+            })?;
         let (effect, note) = apply_row(&mut changes, naming, &row, options.today)?;
         match effect {
             Effect::Created => summary.created += 1,
@@ -190,7 +201,7 @@ pub fn run(
             Effect::UnknownLeaver => summary.unknown_leavers += 1,
         }
         summary.notes.extend(note);
-        if changes.len() >= BATCH_CHANGES {
+        if changes.pending_bytes() >= BATCH_BYTES {
             changes.commit()?;
         }
     }
@@ -204,8 +215,7 @@ pub fn run(
                 ));
                 continue;
             }
-            let members: Vec<AccountKey> = store.school_members(npsn).collect::<Result<_, _>>()?;
-            for key in members {
+            for key in store.school_members(npsn)? {
                 let packed = key.packed();
                 if survey.picks.contains_key(&packed) || survey.shielded.contains(&packed) {
                     continue;
@@ -214,7 +224,7 @@ pub fn run(
                     summary.retiring += 1;
                 }
             }
-            if changes.len() >= BATCH_CHANGES {
+            if changes.pending_bytes() >= BATCH_BYTES {
                 changes.commit()?;
             }
         }
@@ -239,11 +249,17 @@ fn survey(
 ) -> Result<Survey, ImportError> {
     let rows = source.rows(|f| Box::new(progress.wrap_read(f)))?;
     for column in &rows.unknown_columns {
-        summary
-            .notes
-            .push(format!("column {column:?} is not one belajar-sync knows: ignored"));
+        summary.notes.push(format!(
+            "column {column:?} is not one belajar-sync knows: ignored"
+        ));
     }
-    let mut survey = Survey::default();
+    let mut survey = Survey {
+        layout: rows.layout,
+        picks: HashMap::new(),
+        schools: BTreeSet::new(),
+        shielded: HashSet::new(),
+        unsure_schools: BTreeSet::new(),
+    };
     for raw in rows.rows {
         summary.rows_read += 1;
         let raw = match raw {
@@ -280,6 +296,7 @@ fn pick(survey: &mut Survey, row: &Row, summary: &mut Summary) {
     }
     let candidate = Pick {
         line: row.line,
+        span: row.span,
         role: row.role,
         rank: (row.status == RowStatus::Aktif, row.role.precedence()),
     };
@@ -294,7 +311,10 @@ fn pick(survey: &mut Survey, row: &Row, summary: &mut Summary) {
         (*current, candidate)
     };
     let why = if kept.role != dropped.role {
-        format!("the account takes the role {} over {}", kept.role, dropped.role)
+        format!(
+            "the account takes the role {} over {}",
+            kept.role, dropped.role
+        )
     } else {
         "one account per person per level".to_owned()
     };

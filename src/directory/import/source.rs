@@ -4,6 +4,7 @@
 
 use super::Invalid;
 use std::collections::{BTreeSet, HashMap};
+use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -42,11 +43,19 @@ impl Format {
     }
 }
 
+/// Where a row lies in its file, so it can be read again on its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Span {
+    pub offset: u64,
+    pub len: u32,
+}
+
 /// One row as read: each column's text, `None` when the file has no such column (or the
 /// JSON object no such key), the empty string when the cell is empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawRow {
     pub line: u64,
+    pub span: Span,
     pub cells: [Option<String>; COLUMNS.len()],
 }
 
@@ -79,6 +88,8 @@ pub enum FileError {
     BadHeader { path: PathBuf, detail: String },
     #[error("{path} is empty: an export needs at least a header row")]
     Empty { path: PathBuf },
+    #[error("{path} changed while it was imported ({detail}): import it again once it is complete")]
+    Changed { path: PathBuf, detail: String },
 }
 
 /// An export file and its format, read from the start each time `rows` is called.
@@ -91,6 +102,16 @@ pub struct Source {
 pub struct Rows {
     pub rows: Box<dyn Iterator<Item = Result<RawRow, Invalid>>>,
     pub unknown_columns: BTreeSet<String>,
+    /// How to read a row again by its span.
+    pub layout: Layout,
+}
+
+/// What reading one row on its own needs: for CSV, which file column holds each known
+/// column.
+#[derive(Debug, Clone)]
+pub enum Layout {
+    Csv(Vec<Option<usize>>),
+    Jsonl,
 }
 
 impl Source {
@@ -105,7 +126,7 @@ impl Source {
     }
 
     /// The file's size in bytes, for progress.
-    pub fn len(&self) -> Result<u64, FileError> {
+    pub fn size_bytes(&self) -> Result<u64, FileError> {
         std::fs::metadata(&self.path)
             .map(|m| m.len())
             .map_err(|source| self.unreadable(source))
@@ -119,20 +140,29 @@ impl Source {
     }
 
     /// Opens the file and reads its rows; `wrap` sees every byte read (progress).
-    pub fn rows(
-        &self,
-        wrap: impl FnOnce(File) -> Box<dyn Read>,
-    ) -> Result<Rows, FileError> {
+    pub fn rows(&self, wrap: impl FnOnce(File) -> Box<dyn Read>) -> Result<Rows, FileError> {
         let file = File::open(&self.path).map_err(|e| self.unreadable(e))?;
         let mut reader = BufReader::with_capacity(1 << 16, wrap(file));
-        skip_bom(&mut reader).map_err(|e| self.unreadable(e))?;
+        let start = skip_bom(&mut reader).map_err(|e| self.unreadable(e))?;
         match self.format {
-            Format::Csv => self.csv_rows(reader),
-            Format::Jsonl => Ok(jsonl_rows(reader)),
+            Format::Csv => self.csv_rows(reader, start),
+            Format::Jsonl => Ok(jsonl_rows(reader, start)),
         }
     }
 
-    fn csv_rows(&self, reader: BufReader<Box<dyn Read>>) -> Result<Rows, FileError> {
+    /// Opens the file for reading rows one by one at their spans.
+    pub fn row_reader(&self, layout: Layout) -> Result<RowReader, FileError> {
+        let file = File::open(&self.path).map_err(|e| self.unreadable(e))?;
+        Ok(RowReader {
+            file,
+            layout,
+            csv: None,
+            record: csv::StringRecord::new(),
+            buf: Vec::new(),
+        })
+    }
+
+    fn csv_rows(&self, reader: BufReader<Box<dyn Read>>, start: u64) -> Result<Rows, FileError> {
         // Records end at `\n` only, and the `\r` of a CRLF file is cut from the last cell:
         // with CRLF as terminator, csv reports the line before the record's first line.
         let mut csv = csv::ReaderBuilder::new()
@@ -149,7 +179,10 @@ impl Source {
                 path: self.path.clone(),
             });
         }
-        let names: Vec<String> = header.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+        let names: Vec<String> = header
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
         let missing: Vec<&str> = REQUIRED
             .into_iter()
             .filter(|r| !names.iter().any(|n| n == r))
@@ -171,31 +204,97 @@ impl Source {
             .filter(|n| !COLUMNS.contains(&n.as_str()))
             .cloned()
             .collect();
+        let layout = Layout::Csv(index.clone());
         let mut record = csv::StringRecord::new();
-        let rows = std::iter::from_fn(move || {
-            match csv.read_record(&mut record) {
-                Ok(false) => None,
-                Ok(true) => {
-                    let line = record.position().map_or(0, |p| p.line());
-                    let mut row = RawRow {
-                        line,
-                        ..RawRow::default()
-                    };
-                    for (cell, i) in row.cells.iter_mut().zip(&index) {
-                        *cell = i.map(|i| {
-                            let text = record.get(i).unwrap_or_default();
-                            text.strip_suffix('\r').unwrap_or(text).to_owned()
-                        });
-                    }
-                    Some(Ok(row))
-                }
-                Err(e) => Some(Err(csv_error(&e))),
+        let rows = std::iter::from_fn(move || match csv.read_record(&mut record) {
+            Ok(false) => None,
+            Ok(true) => {
+                let position = record
+                    .position()
+                    .cloned()
+                    .unwrap_or_else(csv::Position::new);
+                let span = Span {
+                    offset: start + position.byte(),
+                    len: u32::try_from(csv.position().byte() - position.byte()).unwrap_or(u32::MAX),
+                };
+                Some(Ok(csv_row(&record, &index, position.line(), span)))
             }
+            Err(e) => Some(Err(csv_error(&e))),
         });
         Ok(Rows {
             rows: Box::new(rows),
             unknown_columns,
+            layout,
         })
+    }
+}
+
+fn csv_row(record: &csv::StringRecord, index: &[Option<usize>], line: u64, span: Span) -> RawRow {
+    let mut row = RawRow {
+        line,
+        span,
+        ..RawRow::default()
+    };
+    for (cell, i) in row.cells.iter_mut().zip(index) {
+        *cell = i.map(|i| {
+            let text = record.get(i).unwrap_or_default();
+            text.strip_suffix('\r').unwrap_or(text).to_owned()
+        });
+    }
+    row
+}
+
+/// Reads single rows of an export by their spans (the second pass of an import).
+pub struct RowReader {
+    file: File,
+    layout: Layout,
+    /// One CSV reader for every row (building one costs more than reading a row).
+    csv: Option<csv::Reader<File>>,
+    record: csv::StringRecord,
+    buf: Vec<u8>,
+}
+
+impl RowReader {
+    pub fn read(&mut self, line: u64, span: Span) -> Result<RawRow, Invalid> {
+        let cannot = |e: &dyn fmt::Display| Invalid::row(line, format!("cannot read again: {e}"));
+        let mut row = match &self.layout {
+            Layout::Jsonl => {
+                use std::os::unix::fs::FileExt;
+                self.buf.resize(span.len as usize, 0);
+                self.file
+                    .read_exact_at(&mut self.buf, span.offset)
+                    .map_err(|e| cannot(&e))?;
+                jsonl_row(line, &self.buf)?
+            }
+            Layout::Csv(index) => {
+                let csv = match &mut self.csv {
+                    Some(csv) => csv,
+                    None => {
+                        let file = self.file.try_clone().map_err(|e| cannot(&e))?;
+                        self.csv.insert(
+                            csv::ReaderBuilder::new()
+                                .has_headers(false)
+                                .buffer_capacity(512)
+                                .terminator(csv::Terminator::Any(b'\n'))
+                                .from_reader(file),
+                        )
+                    }
+                };
+                let mut position = csv::Position::new();
+                position.set_byte(span.offset).set_line(line);
+                csv.seek_raw(std::io::SeekFrom::Start(span.offset), position)
+                    .map_err(|e| cannot(&e))?;
+                match csv.read_record(&mut self.record) {
+                    Ok(true) => csv_row(&self.record, index, line, span),
+                    Ok(false) => {
+                        return Err(Invalid::row(line, "the row has gone from the file".into()));
+                    }
+                    Err(e) => return Err(csv_error(&e)),
+                }
+            }
+        };
+        row.span = span;
+        Ok(row)
     }
 }
 
@@ -212,35 +311,44 @@ fn csv_error(error: &csv::Error) -> Invalid {
     Invalid::row(line, reason)
 }
 
-fn skip_bom(reader: &mut impl BufRead) -> std::io::Result<()> {
+/// Skips a UTF-8 byte order mark; returns how many bytes were skipped.
+fn skip_bom(reader: &mut impl BufRead) -> std::io::Result<u64> {
     if reader.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
         reader.consume(3);
+        return Ok(3);
     }
-    Ok(())
+    Ok(0)
 }
 
-fn jsonl_rows(mut reader: BufReader<Box<dyn Read>>) -> Rows {
+fn jsonl_rows(mut reader: BufReader<Box<dyn Read>>, start: u64) -> Rows {
     let mut line = 0u64;
+    let mut offset = start;
     let mut buf = Vec::new();
     let rows = std::iter::from_fn(move || {
         loop {
             buf.clear();
             line += 1;
-            match reader.read_until(b'\n', &mut buf) {
+            let len = match reader.read_until(b'\n', &mut buf) {
                 Ok(0) => return None,
-                Ok(_) => {}
+                Ok(len) => len,
                 Err(e) => return Some(Err(Invalid::row(line, format!("cannot read: {e}")))),
-            }
+            };
+            let span = Span {
+                offset,
+                len: u32::try_from(len).unwrap_or(u32::MAX),
+            };
+            offset += len as u64;
             if buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            return Some(jsonl_row(line, &buf));
+            return Some(jsonl_row(line, &buf).map(|row| RawRow { span, ..row }));
         }
     });
     Rows {
         rows: Box::new(rows),
         // JSON Lines name their keys per row; unknown keys are ignored row by row.
         unknown_columns: BTreeSet::new(),
+        layout: Layout::Jsonl,
     }
 }
 
@@ -272,7 +380,9 @@ fn jsonl_row(line: u64, bytes: &[u8]) -> Result<RawRow, Invalid> {
 mod tests {
     use super::*;
 
-    fn read(name: &str, text: &[u8]) -> Result<(Vec<Result<RawRow, Invalid>>, BTreeSet<String>), FileError> {
+    type Read = (Vec<Result<RawRow, Invalid>>, BTreeSet<String>);
+
+    fn read(name: &str, text: &[u8]) -> Result<Read, FileError> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
@@ -298,6 +408,36 @@ mod tests {
     }
 
     #[test]
+    fn rows_read_again_by_span_are_the_same_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            (
+                "a.csv",
+                "\u{feff}id_type,id,full_name,role,jenjang,npsn\r\nnisn,1,\"A,\r\nB\",r,j,n\r\nnik,2,C,r,j,n\r\n",
+            ),
+            (
+                "b.csv",
+                "npsn,jenjang,role,id,full_name,id_type\nn,j,r,nisn,1,X\n\nn,j,r,nik,2,Y",
+            ),
+            (
+                "c.jsonl",
+                "\u{feff}{\"id\":\"1\"}\n\n{\"id\":\"2\",\"full_name\":\"Ä\"}\n",
+            ),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let source = Source::new(&path, None).unwrap();
+            let rows = source.rows(|f| Box::new(f)).unwrap();
+            let mut again = source.row_reader(rows.layout).unwrap();
+            let rows: Vec<RawRow> = rows.rows.map(Result::unwrap).collect();
+            assert_eq!(rows.len(), 2, "{name}");
+            for row in rows {
+                assert_eq!(again.read(row.line, row.span).unwrap(), row, "{name}");
+            }
+        }
+    }
+
+    #[test]
     fn csv_rows_of_the_wrong_width_or_encoding_are_invalid_rows() {
         let mut text = b"id_type,id,full_name,role,jenjang,npsn\n\
                      nisn,0012345678,Ani,peserta_didik,sd\n\
@@ -306,7 +446,11 @@ mod tests {
             .to_vec();
         text.extend_from_slice(b"");
         let (rows, _) = read("a.csv", &text).unwrap();
-        let errors: Vec<String> = rows.iter().filter_map(|r| r.as_ref().err()).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .map(|e| e.to_string())
+            .collect();
         assert_eq!(
             errors,
             [
@@ -322,7 +466,10 @@ mod tests {
         let err = read("a.csv", b"id_type,id,name\nnisn,1,x\n").unwrap_err();
         let text = err.to_string();
         assert!(text.contains("full_name, role, jenjang, npsn"), "{text}");
-        assert!(matches!(read("a.csv", b"").unwrap_err(), FileError::Empty { .. }));
+        assert!(matches!(
+            read("a.csv", b"").unwrap_err(),
+            FileError::Empty { .. }
+        ));
     }
 
     #[test]
@@ -333,8 +480,17 @@ mod tests {
         let (rows, _) = read("a.jsonl", text.as_bytes()).unwrap();
         assert_eq!(rows.len(), 3);
         let first = rows[0].as_ref().unwrap();
-        assert_eq!((first.line, first.cell("id"), first.cell("npsn")), (1, Some("0012345678"), None));
-        assert!(rows[1].as_ref().unwrap_err().to_string().starts_with("line 3: not a JSON object"));
+        assert_eq!(
+            (first.line, first.cell("id"), first.cell("npsn")),
+            (1, Some("0012345678"), None)
+        );
+        assert!(
+            rows[1]
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .starts_with("line 3: not a JSON object")
+        );
         assert_eq!(
             rows[2].as_ref().unwrap_err().to_string(),
             "line 4: id \"12345\": must be a JSON string (numbers lose leading zeros)"
@@ -343,7 +499,13 @@ mod tests {
 
     #[test]
     fn format_comes_from_the_extension() {
-        assert!(matches!(read("a.txt", b"x").unwrap_err(), FileError::UnknownFormat { .. }));
-        assert_eq!(Format::from_path(Path::new("x.NDJSON")), Some(Format::Jsonl));
+        assert!(matches!(
+            read("a.txt", b"x").unwrap_err(),
+            FileError::UnknownFormat { .. }
+        ));
+        assert_eq!(
+            Format::from_path(Path::new("x.NDJSON")),
+            Some(Format::Jsonl)
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Checks a raw row and turns it into a typed one, listing every cell that is wrong.
 
 use super::Invalid;
-use super::source::RawRow;
+use super::source::{RawRow, Span};
 use crate::directory::model::{AccountKey, IdType, Jenjang, Role, RowStatus};
 use jiff::civil::Date;
 
@@ -9,6 +9,8 @@ use jiff::civil::Date;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     pub line: u64,
+    /// Where the row lies in its file.
+    pub span: Span,
     pub key: AccountKey,
     pub full_name: String,
     pub role: Role,
@@ -39,7 +41,11 @@ pub fn validate(raw: &RawRow, today: Date) -> Result<Row, Vec<Invalid>> {
     let id_type_text = required("id_type");
     let id_type = IdType::parse(id_type_text);
     if id_type.is_none() {
-        fail("id_type", id_type_text, format!("expected one of {}", IdType::names()));
+        fail(
+            "id_type",
+            id_type_text,
+            format!("expected one of {}", IdType::names()),
+        );
     }
 
     let id = required("id");
@@ -59,20 +65,29 @@ pub fn validate(raw: &RawRow, today: Date) -> Result<Row, Vec<Invalid>> {
     } else if !full_name.chars().any(char::is_alphabetic) {
         fail("full_name", name_text, "has no letter".into());
     } else if full_name.chars().count() > MAX_NAME_CHARS {
-        fail("full_name", name_text, format!("is longer than {MAX_NAME_CHARS} characters"));
+        fail(
+            "full_name",
+            name_text,
+            format!("is longer than {MAX_NAME_CHARS} characters"),
+        );
     }
 
     let role_text = required("role");
     let role = Role::parse(role_text);
     if role.is_none() {
-        fail("role", role_text, format!("expected one of {}", Role::names()));
+        fail(
+            "role",
+            role_text,
+            format!("expected one of {}", Role::names()),
+        );
     }
     if let (Some(role), Some(t)) = (role, id_type) {
         match (role, t) {
             (Role::PesertaDidik, IdType::Nuptk) => fail(
                 "id_type",
                 id_type_text,
-                "NUPTK identifies teachers and staff; a peserta_didik is identified by NISN or NIK".into(),
+                "NUPTK identifies teachers and staff; a peserta_didik is identified by NISN or NIK"
+                    .into(),
             ),
             (r, IdType::Nisn) if r != Role::PesertaDidik => fail(
                 "id_type",
@@ -86,7 +101,11 @@ pub fn validate(raw: &RawRow, today: Date) -> Result<Row, Vec<Invalid>> {
     let jenjang_text = required("jenjang");
     let jenjang = Jenjang::parse(jenjang_text);
     if jenjang.is_none() {
-        fail("jenjang", jenjang_text, format!("expected one of {}", Jenjang::names()));
+        fail(
+            "jenjang",
+            jenjang_text,
+            format!("expected one of {}", Jenjang::names()),
+        );
     }
 
     let npsn = required("npsn");
@@ -101,7 +120,11 @@ pub fn validate(raw: &RawRow, today: Date) -> Result<Row, Vec<Invalid>> {
         RowStatus::parse(status_text)
     };
     if status.is_none() {
-        fail("status", status_text, format!("expected {} (or empty for aktif)", RowStatus::names()));
+        fail(
+            "status",
+            status_text,
+            format!("expected {} (or empty for aktif)", RowStatus::names()),
+        );
     }
 
     let birth_date = raw.cell("birth_date").map(str::trim).map(|text| {
@@ -110,7 +133,11 @@ pub fn validate(raw: &RawRow, today: Date) -> Result<Row, Vec<Invalid>> {
         }
         match text.parse::<Date>() {
             Ok(date) if date < EARLIEST_BIRTH || date > today => {
-                fail("birth_date", text, format!("must be between {EARLIEST_BIRTH} and today"));
+                fail(
+                    "birth_date",
+                    text,
+                    format!("must be between {EARLIEST_BIRTH} and today"),
+                );
                 None
             }
             Ok(date) => Some(date),
@@ -126,7 +153,11 @@ pub fn validate(raw: &RawRow, today: Date) -> Result<Row, Vec<Invalid>> {
             return None;
         }
         if !looks_like_email(text) {
-            fail("personal_email", text, "expected an address like nama@contoh.id".into());
+            fail(
+                "personal_email",
+                text,
+                "expected an address like nama@contoh.id".into(),
+            );
         }
         Some(text.to_owned())
     });
@@ -134,6 +165,7 @@ pub fn validate(raw: &RawRow, today: Date) -> Result<Row, Vec<Invalid>> {
     match (id_type, role, jenjang, status) {
         (Some(id_type), Some(role), Some(jenjang), Some(status)) if errors.is_empty() => Ok(Row {
             line,
+            span: raw.span,
             key: AccountKey {
                 jenjang,
                 id_type,
@@ -215,7 +247,11 @@ mod tests {
 
     #[test]
     fn a_good_row_is_typed_and_tidied() {
-        let row = validate(&raw(&[("status", " Keluar "), ("birth_date", "2015-03-01")]), TODAY).unwrap();
+        let row = validate(
+            &raw(&[("status", " Keluar "), ("birth_date", "2015-03-01")]),
+            TODAY,
+        )
+        .unwrap();
         assert_eq!(row.key.to_string(), "sd:nisn:0012345678");
         assert_eq!(row.full_name, "Siti Aminah");
         assert_eq!(row.status, RowStatus::Keluar);
@@ -239,16 +275,28 @@ mod tests {
     fn identifier_must_fit_the_role() {
         assert_eq!(
             errors(&[("role", "pendidik")]),
-            ["line 7: id_type \"nisn\": NISN identifies students; a pendidik is identified by NUPTK or NIK"]
+            [
+                "line 7: id_type \"nisn\": NISN identifies students; a pendidik is identified by NUPTK or NIK"
+            ]
         );
-        let teacher = [("role", "pendidik"), ("id_type", "nuptk"), ("id", "1234567890123456")];
+        let teacher = [
+            ("role", "pendidik"),
+            ("id_type", "nuptk"),
+            ("id", "1234567890123456"),
+        ];
         assert!(validate(&raw(&teacher), TODAY).is_ok());
     }
 
     #[test]
     fn names_dates_and_emails_are_checked() {
-        assert_eq!(errors(&[("full_name", "  ")]), ["line 7: full_name \"  \": is empty"]);
-        assert_eq!(errors(&[("full_name", "123")]), ["line 7: full_name \"123\": has no letter"]);
+        assert_eq!(
+            errors(&[("full_name", "  ")]),
+            ["line 7: full_name \"  \": is empty"]
+        );
+        assert_eq!(
+            errors(&[("full_name", "123")]),
+            ["line 7: full_name \"123\": has no letter"]
+        );
         assert_eq!(
             errors(&[("birth_date", "01-02-2015")]),
             ["line 7: birth_date \"01-02-2015\": expected a date as YYYY-MM-DD"]
@@ -261,8 +309,12 @@ mod tests {
             errors(&[("personal_email", "siti at gmail")]),
             ["line 7: personal_email \"siti at gmail\": expected an address like nama@contoh.id"]
         );
-        let cleared = validate(&raw(&[("personal_email", ""), ("birth_date", " ")]), TODAY).unwrap();
-        assert_eq!((cleared.birth_date, cleared.personal_email), (Some(None), Some(None)));
+        let cleared =
+            validate(&raw(&[("personal_email", ""), ("birth_date", " ")]), TODAY).unwrap();
+        assert_eq!(
+            (cleared.birth_date, cleared.personal_email),
+            (Some(None), Some(None))
+        );
     }
 
     #[test]

@@ -1,0 +1,207 @@
+//! The `belajar-sync` binary as an operator runs it: exit codes, messages, JSON.
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use support::export_gen::write;
+use tempfile::TempDir;
+
+struct Setup {
+    dir: TempDir,
+    config: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        write(&config, "data_dir = \"store\"\n");
+        Setup { dir, config }
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        write(&path, text);
+        path
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        run_with_config(&self.config, args)
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("one JSON object")
+    }
+}
+
+fn run_with_config(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("BELAJAR_SYNC_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const EXPORT: &str = "\u{feff}id_type,id,full_name,role,jenjang,npsn\r\n\
+nisn,0012345678,Siti Aminah,peserta_didik,sd,20100001\r\n\
+nuptk,1234567890123456,\"Dra. Budi Santoso, S.Pd.\",pendidik,sd,20100001\r\n\
+nuptk,1234567890123456,Budi Santoso,pendidik,smp,20200001\r\n";
+
+#[test]
+fn import_show_and_status_for_an_operator() {
+    let s = Setup::new();
+    let export = s.file("sekolah.csv", EXPORT);
+    let summary = s.json(&["import", export.to_str().unwrap(), "--json"]);
+    assert_eq!(summary["rows_read"], 3);
+    assert_eq!(summary["created"], 3);
+    assert_eq!(summary["invalid"], 0);
+
+    let again = s.run(&["import", export.to_str().unwrap()]);
+    assert!(again.status.success());
+    assert!(
+        text(&again.stdout).contains("nothing changed"),
+        "{}",
+        text(&again.stdout)
+    );
+
+    let status = s.json(&["status", "--json"]);
+    assert_eq!(status["accounts"]["total"], 3);
+    assert_eq!(status["accounts"]["active"], 3);
+    assert_eq!(status["accounts"]["retiring"], 0);
+    assert_eq!(status["accounts"]["suspended"], 0);
+
+    let siti = s.json(&["show", "siti.aminah@sd.belajar.id", "--json"]);
+    for (field, want) in [
+        ("key", "sd:nisn:0012345678"),
+        ("email", "siti.aminah@sd.belajar.id"),
+        ("full_name", "Siti Aminah"),
+        ("role", "peserta_didik"),
+        ("jenjang", "sd"),
+        ("npsn", "20100001"),
+        ("state", "active"),
+    ] {
+        assert_eq!(siti[field], want, "{field}");
+    }
+    let by_key = s.json(&["show", "sd:nisn:0012345678", "--json"]);
+    assert_eq!(by_key, siti);
+
+    // Two levels: the person id alone is ambiguous, --jenjang settles it.
+    let ambiguous = s.run(&["show", "nuptk:1234567890123456"]);
+    assert_eq!(ambiguous.status.code(), Some(2));
+    assert!(
+        text(&ambiguous.stderr).contains("sd:nuptk:1234567890123456, smp:nuptk:1234567890123456")
+    );
+    let smp = s.json(&[
+        "show",
+        "nuptk:1234567890123456",
+        "--jenjang",
+        "smp",
+        "--json",
+    ]);
+    assert_eq!(smp["email"], "budi.santoso@guru.smp.belajar.id");
+
+    let human = s.run(&["show", "0012345678"]);
+    assert!(text(&human.stdout).contains("siti.aminah@sd.belajar.id"));
+    assert!(text(&human.stdout).contains("not linked yet"));
+
+    let missing = s.run(&["show", "nobody@sd.belajar.id"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("no account"));
+}
+
+#[test]
+fn invalid_rows_exit_2_list_every_row_and_change_nothing() {
+    let s = Setup::new();
+    let export = s.file(
+        "bad.csv",
+        "id_type,id,full_name,role,jenjang,npsn\n\
+         nisn,0012345678,Siti Aminah,peserta_didik,sd,20100001\n\
+         nisn,00123,Ani,peserta_didik,sd,20100001\n\
+         nisn,0012345679,Ani,murid,sd,2010\n",
+    );
+    let out = s.run(&["import", export.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    for line in [
+        "line 3: id \"00123\": NISN must be 10 digits",
+        "line 4: role \"murid\": expected one of",
+        "line 4: npsn \"2010\": NPSN must be 8 digits",
+        "nothing was changed",
+    ] {
+        assert!(stderr.contains(line), "missing {line:?} in {stderr}");
+    }
+    assert_eq!(s.json(&["status", "--json"])["accounts"]["total"], 0);
+
+    let skipped = s.run(&[
+        "import",
+        export.to_str().unwrap(),
+        "--skip-invalid",
+        "--quiet",
+    ]);
+    assert_eq!(skipped.status.code(), Some(0));
+    assert_eq!(s.json(&["status", "--json"])["accounts"]["total"], 1);
+}
+
+#[test]
+fn a_file_that_cannot_be_read_changes_nothing() {
+    let s = Setup::new();
+    let export = s.file("bad.csv", "id,full_name\n1,x\n");
+    let out = s.run(&["import", export.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("lacks the column(s) id_type, role, jenjang, npsn"));
+
+    let out = s.run(&["import", s.dir.path().join("absent.csv").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot read"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let txt = s.file("export.txt", EXPORT);
+    let out = s.run(&["import", txt.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--format csv|jsonl"));
+    let out = s.run(&["import", txt.to_str().unwrap(), "--format", "csv", "--json"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn configuration_errors_exit_2_and_name_the_key() {
+    let s = Setup::new();
+    let bad = s.file("bad.toml", "data_dir = \"store\"\n[naming]\nguru = \"x\"\n");
+    let out = run_with_config(&bad, &["status"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("unknown field `guru`"), "{stderr}");
+    assert!(stderr.contains("bad.toml"), "{stderr}");
+
+    let out = run_with_config(&s.dir.path().join("none.toml"), &["status"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--config PATH or $BELAJAR_SYNC_CONFIG"));
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = text(&out.stdout);
+    assert!(help.contains("Exit codes:"), "{help}");
+    assert!(help.contains("2  bad input or configuration"), "{help}");
+}
