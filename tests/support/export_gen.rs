@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // each test binary uses a part of it
 
+use belajar_sync::directory::import::source::COLUMNS;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::io::Write;
@@ -190,18 +191,7 @@ impl ExportGen {
     pub fn write_csv(&mut self, path: &Path, rows: u64) -> Generated {
         let file = std::fs::File::create(path).expect("create export");
         let mut out = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
-        out.write_record([
-            "id_type",
-            "id",
-            "full_name",
-            "role",
-            "jenjang",
-            "npsn",
-            "status",
-            "birth_date",
-            "personal_email",
-        ])
-        .unwrap();
+        out.write_record(COLUMNS).unwrap();
         let mut made = Generated::default();
         // Teachers waiting to appear on a second level at a later school.
         let mut travelling: Vec<(&'static str, String, String, &'static str)> = Vec::new();
