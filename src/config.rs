@@ -178,7 +178,8 @@ impl Config {
         let mut config = Config::parse(&text).map_err(invalid)?;
         if config.data_dir.is_relative() {
             let base = path.parent().unwrap_or(Path::new("."));
-            config.data_dir = base.join(&config.data_dir);
+            let joined = base.join(&config.data_dir);
+            config.data_dir = std::path::absolute(&joined).unwrap_or(joined);
         }
         Ok(config)
     }
@@ -291,6 +292,7 @@ mod tests {
         std::fs::write(&path, "data_dir = \"store\"\n").unwrap();
         let config = Config::load(&path).unwrap();
         assert_eq!(config.data_dir, dir.path().join("store"));
+        assert!(config.data_dir.is_absolute());
         let missing = Config::load(&dir.path().join("nope.toml")).unwrap_err();
         assert!(matches!(missing, ConfigError::Missing { .. }));
     }
