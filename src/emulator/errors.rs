@@ -64,6 +64,39 @@ impl ApiError {
         )
     }
 
+    /// A quota error (`usageLimits` domain): 403 `userRateLimitExceeded` or
+    /// `quotaExceeded`, 429 `rateLimitExceeded`.
+    pub fn usage_limit(status: StatusCode, reason: &'static str, message: &str) -> ApiError {
+        ApiError {
+            domain: "usageLimits",
+            ..ApiError::new(status, reason, message)
+        }
+    }
+
+    /// 503 `backendError` (wording UNVERIFIED for the Directory API).
+    pub fn backend_error() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backendError",
+            "Service unavailable. Please try again",
+        )
+    }
+
+    /// 404 for an unknown org unit.
+    pub fn org_unit_not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "notFound", "Org unit not found")
+    }
+
+    /// A write to a user created moments ago. Google documents the message but not the
+    /// status; 412 is what a public test fixture shows (UNVERIFIED, see README).
+    pub fn creation_not_complete() -> ApiError {
+        ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "conditionNotMet",
+            "User creation is not complete.",
+        )
+    }
+
     /// 409 for a taken address or alias.
     pub fn duplicate() -> ApiError {
         ApiError::new(StatusCode::CONFLICT, "duplicate", "Entity already exists.")

@@ -1,6 +1,6 @@
 //! A local emulator of Google's Admin SDK Directory API and token endpoint, faithful to
 //! `reference/admin.directory_v1.json`, `directory-api.md` and `oauth-service-account.md`,
-//! served over real HTTP (axum) so the daemon's own client code is what the tests run.
+//! served over real HTTP (axum) so that the daemon's own client code is what tests run.
 //!
 //! Choices where the references say UNVERIFIED (also in README, "The emulator"):
 //! - a subject that is absent, or not a user of the emulated domains, gets
@@ -8,26 +8,41 @@
 //!   domain-wide delegation does) and every Directory call then answers 403 `forbidden`;
 //! - the token endpoint accepts as audience its own `token_uri` (what yup-oauth2 sends) or
 //!   Google's `https://oauth2.googleapis.com/token`;
-//! - `users.insert` answers 200 with the created user.
+//! - `users.insert` answers 200 with the user; `users.delete` and `users.undelete` 204;
+//! - a write to a user still settling after its creation answers 412 `conditionNotMet`
+//!   "User creation is not complete."; `maxResults` outside 1–500 answers 400 `invalid`;
+//! - `orgUnitPath=` in a query matches that unit only; a second org unit of the same path
+//!   answers 409 `duplicate`;
+//! - a lost response closes the connection after the write is applied, before any byte
+//!   of the answer.
 
 pub mod auth;
 pub mod errors;
+pub mod faults;
+pub mod fields;
+pub mod orgunits;
+pub mod query;
 pub mod users;
 
 use auth::{JWT_BEARER, ServiceAccount, random_token, scopes_granted};
-use axum::extract::{Form, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Form, MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use errors::{ApiError, TokenError};
+use faults::{Counters, FaultState, Faults};
+use orgunits::OrgUnits;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::time::Instant;
-use users::Users;
+use users::{ListParams, Now, Order, Rules, Users};
 
 /// How to start an emulator.
 #[derive(Debug, Clone)]
@@ -41,12 +56,14 @@ pub struct Options {
     pub key_out: Option<PathBuf>,
     /// Lifetime of access tokens.
     pub token_lifetime: Duration,
+    pub faults: Faults,
+    /// Seed of every random fault, so runs repeat.
+    pub seed: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        let naming = crate::config::Naming::default();
-        let mut domains = naming.domains();
+        let mut domains = crate::config::Naming::default().domains();
         domains.push("belajar.id".into());
         Options {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -54,6 +71,8 @@ impl Default for Options {
             admins: vec!["admin@belajar.id".into()],
             key_out: None,
             token_lifetime: Duration::from_secs(3599),
+            faults: Faults::default(),
+            seed: 0,
         }
     }
 }
@@ -64,14 +83,16 @@ struct Grant {
     expires: Instant,
 }
 
-/// Everything the emulator holds, behind one lock (calls are short).
+/// The emulated Workspace account, behind one lock (every call is short).
 struct World {
     grants: HashMap<String, Grant>,
     users: Users,
-    org_units: BTreeSet<String>,
+    org_units: OrgUnits,
+    faults: FaultState,
+    counters: Counters,
 }
 
-/// State shared by the handlers and the test handle.
+/// State shared by the handlers and the handle.
 struct Shared {
     account: ServiceAccount,
     token_uri: String,
@@ -86,7 +107,11 @@ impl Shared {
     }
 }
 
-/// A running emulator. Dropping it stops the server.
+/// Closes the connection a request came on, without an answer (a lost response).
+#[derive(Clone)]
+struct Hangup(Arc<Notify>);
+
+/// A running emulator. Dropping it stops accepting connections.
 pub struct Emulator {
     /// `http://127.0.0.1:PORT`: the API base and the token endpoint's host.
     pub base_url: String,
@@ -116,16 +141,42 @@ impl Emulator {
             .filter(|g| g.expires > now)
             .count()
     }
+
+    /// The faults in force.
+    pub fn faults(&self) -> Faults {
+        self.shared.world().faults.faults.clone()
+    }
+
+    /// Changes the faults (as `PUT /emulator/faults` does).
+    pub fn set_faults(&self, faults: Faults) -> Result<(), String> {
+        faults.validate()?;
+        self.shared.world().faults.faults = faults;
+        Ok(())
+    }
+
+    /// Calls answered so far, by method and status.
+    pub fn counters(&self) -> Counters {
+        self.shared.world().counters.clone()
+    }
+
+    /// How many users exist (not counting deleted ones).
+    pub fn user_count(&self) -> usize {
+        self.shared.world().users.len()
+    }
 }
 
-fn now_rfc3339() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+fn now() -> Now {
+    Now {
+        instant: Instant::now(),
+        rfc3339: jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string(),
+    }
 }
 
 /// Starts an emulator on `options.listen` and returns once it accepts connections.
 pub async fn start(options: Options) -> std::io::Result<Emulator> {
+    options.faults.validate().map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     let base_url = format!("http://{}", listener.local_addr()?);
     let token_uri = format!("{base_url}/token");
@@ -139,10 +190,10 @@ pub async fn start(options: Options) -> std::io::Result<Emulator> {
         }
     };
     account.write_key_file(&key_file, &token_uri)?;
-    let now = now_rfc3339();
     let mut users = Users::default();
+    let started = now();
     for admin in &options.admins {
-        users.add_admin(admin, &now);
+        users.add_admin(admin, &started);
     }
     let shared = Arc::new(Shared {
         account,
@@ -156,21 +207,26 @@ pub async fn start(options: Options) -> std::io::Result<Emulator> {
         world: Mutex::new(World {
             grants: HashMap::new(),
             users,
-            org_units: ["/".to_owned()].into(),
+            org_units: OrgUnits::default(),
+            faults: FaultState::new(options.faults.clone(), options.seed),
+            counters: Counters::default(),
         }),
     });
-    let app = Router::new()
-        .route("/token", post(token))
-        .route("/admin/directory/v1/users", post(insert_user))
-        .route("/admin/directory/v1/users/{user_key}", get(get_user))
-        .with_state(shared.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = router(shared.clone());
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        if let Err(e) = server.await {
-            tracing::error!(error = %e, "emulator server failed");
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "emulator accept failed");
+                        continue;
+                    }
+                },
+                _ = &mut stopped => break,
+            };
+            tokio::spawn(serve_connection(stream, app.clone()));
         }
     });
     Ok(Emulator {
@@ -180,6 +236,139 @@ pub async fn start(options: Options) -> std::io::Result<Emulator> {
         _key_dir: key_dir,
         shutdown: Some(stop),
     })
+}
+
+/// Serves one connection until it ends or a handler hangs it up (a lost response).
+async fn serve_connection(stream: tokio::net::TcpStream, app: Router) {
+    let hangup = Hangup(Arc::new(Notify::new()));
+    let app = app.layer(Extension(hangup.clone()));
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::select! {
+        _ = connection => {}
+        // Dropping the connection closes the socket with nothing sent.
+        _ = hangup.0.notified() => {}
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route(
+            "/admin/directory/v1/users",
+            get(list_users).post(insert_user),
+        )
+        .route(
+            "/admin/directory/v1/users/{user_key}",
+            get(get_user)
+                .put(update_user)
+                .patch(update_user)
+                .delete(delete_user),
+        )
+        .route(
+            "/admin/directory/v1/users/{user_key}/undelete",
+            post(undelete_user),
+        )
+        .route(
+            "/admin/directory/v1/customer/{customer}/orgunits",
+            get(list_org_units).post(insert_org_unit),
+        )
+        .route(
+            "/admin/directory/v1/customer/{customer}/orgunits/{*path}",
+            get(get_org_unit),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            faults_layer,
+        ));
+    Router::new()
+        .route("/token", post(token))
+        .route("/emulator/faults", get(get_faults).put(put_faults))
+        .route("/emulator/counters", get(get_counters))
+        .merge(api)
+        .with_state(shared)
+}
+
+/// The discovery document's id of the method a request calls.
+fn method_id(method: &Method, path: &str) -> &'static str {
+    match (method.as_str(), path) {
+        ("GET", "/admin/directory/v1/users") => "directory.users.list",
+        ("POST", "/admin/directory/v1/users") => "directory.users.insert",
+        ("GET", "/admin/directory/v1/users/{user_key}") => "directory.users.get",
+        ("PUT", "/admin/directory/v1/users/{user_key}") => "directory.users.update",
+        ("PATCH", "/admin/directory/v1/users/{user_key}") => "directory.users.patch",
+        ("DELETE", "/admin/directory/v1/users/{user_key}") => "directory.users.delete",
+        ("POST", "/admin/directory/v1/users/{user_key}/undelete") => "directory.users.undelete",
+        ("GET", "/admin/directory/v1/customer/{customer}/orgunits") => "directory.orgunits.list",
+        ("POST", "/admin/directory/v1/customer/{customer}/orgunits") => "directory.orgunits.insert",
+        ("GET", "/admin/directory/v1/customer/{customer}/orgunits/{*path}") => {
+            "directory.orgunits.get"
+        }
+        _ => "unknown",
+    }
+}
+
+/// Latency, concurrency, injected errors, quota and lost responses around every API call,
+/// and the counters of what was answered.
+async fn faults_layer(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let method = method_id(
+        request.method(),
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("", MatchedPath::as_str),
+    );
+    let is_write = request.method() != Method::GET;
+    let hangup = request.extensions().get::<Hangup>().cloned();
+    let subject = bearer(request.headers()).and_then(|t| {
+        let world = shared.world();
+        world
+            .grants
+            .get(t)
+            .filter(|g| g.expires > Instant::now())
+            .map(|g| g.subject.clone())
+    });
+    let latency = {
+        let mut world = shared.world();
+        world.faults.in_flight += 1;
+        world.faults.latency()
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let admitted = shared
+        .world()
+        .faults
+        .admit(subject.as_deref(), Instant::now());
+    let response = match admitted {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    };
+    let lost = {
+        let mut world = shared.world();
+        world.faults.in_flight -= 1;
+        let lost = is_write && response.status().is_success() && world.faults.lose_response();
+        world
+            .counters
+            .record(method, if lost { 0 } else { response.status().as_u16() });
+        lost
+    };
+    if lost && let Some(hangup) = hangup {
+        // The write is applied; the caller never hears of it.
+        hangup.0.notify_one();
+        std::future::pending::<()>().await;
+    }
+    response
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
 }
 
 /// `POST /token`: the JWT-bearer grant.
@@ -196,8 +385,11 @@ async fn token(
     let assertion = form
         .get("assertion")
         .ok_or_else(|| TokenError::bad_request("Missing required parameter: assertion"))?;
-    let now = jiff::Timestamp::now().as_second();
-    let claims = shared.account.verify(assertion, &shared.token_uri, now)?;
+    let claims = shared.account.verify(
+        assertion,
+        &shared.token_uri,
+        jiff::Timestamp::now().as_second(),
+    )?;
     if !scopes_granted(claims.scope.as_deref()) {
         return Err(TokenError::invalid_scope());
     }
@@ -228,15 +420,11 @@ fn authorize<'a>(
     shared: &'a Shared,
     headers: &HeaderMap,
 ) -> Result<MutexGuard<'a, World>, ApiError> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(ApiError::login_required)?;
+    let token = bearer(headers).ok_or_else(ApiError::login_required)?;
     let world = shared.world();
     let grant = world
         .grants
-        .get(token.trim())
+        .get(token)
         .filter(|g| g.expires > Instant::now())
         .ok_or_else(ApiError::invalid_credentials)?;
     if !world.users.is_admin(&grant.subject) {
@@ -245,29 +433,265 @@ fn authorize<'a>(
     Ok(world)
 }
 
+/// A JSON answer, cut to the `fields` parameter when there is one.
+fn answer(value: Value, params: &HashMap<String, String>) -> Json<Value> {
+    Json(match params.get("fields") {
+        Some(spec) => fields::select(&value, spec),
+        None => value,
+    })
+}
+
+fn json_body(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|_| ApiError::invalid("Invalid Input"))
+}
+
 /// `users.get`.
 async fn get_user(
     State(shared): State<Arc<Shared>>,
     Path(user_key): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let world = authorize(&shared, &headers)?;
-    world.users.get(&user_key).map(Json)
+    let propagation = world.faults.faults.propagation();
+    let user = world.users.get(&user_key, Instant::now(), propagation)?;
+    Ok(answer(project(user, &params), &params))
+}
+
+/// Drops custom schema fields unless `projection=full` (or `custom`) asks for them.
+fn project(mut user: Value, params: &HashMap<String, String>) -> Value {
+    if !matches!(
+        params.get("projection").map(String::as_str),
+        Some("full" | "custom")
+    ) && let Some(object) = user.as_object_mut()
+    {
+        object.remove("customSchemas");
+    }
+    user
 }
 
 /// `users.insert`.
 async fn insert_user(
     State(shared): State<Arc<Shared>>,
+    Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let mut world = authorize(&shared, &headers)?;
-    let body: Value =
-        serde_json::from_slice(&body).map_err(|_| ApiError::invalid("Invalid Input"))?;
+    let body = json_body(&body)?;
     let World {
-        users, org_units, ..
+        users,
+        org_units,
+        faults,
+        ..
     } = &mut *world;
-    users
-        .insert(&body, &shared.domains, org_units, &now_rfc3339())
-        .map(Json)
+    let rules = Rules {
+        domains: &shared.domains,
+        org_units,
+        propagation: faults.faults.propagation(),
+    };
+    let user = users.insert(&body, &rules, &now())?;
+    Ok(answer(user, &params))
+}
+
+/// `users.update` (PUT) and `users.patch` (PATCH): both with patch semantics.
+async fn update_user(
+    State(shared): State<Arc<Shared>>,
+    Path(user_key): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let mut world = authorize(&shared, &headers)?;
+    let body = json_body(&body)?;
+    let World {
+        users,
+        org_units,
+        faults,
+        ..
+    } = &mut *world;
+    let rules = Rules {
+        domains: &shared.domains,
+        org_units,
+        propagation: faults.faults.propagation(),
+    };
+    let user = users.update(&user_key, &body, &rules, &now())?;
+    Ok(answer(user, &params))
+}
+
+/// `users.delete`: an empty answer.
+async fn delete_user(
+    State(shared): State<Arc<Shared>>,
+    Path(user_key): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let mut world = authorize(&shared, &headers)?;
+    world.users.delete(&user_key, &now())?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `users.undelete`: by id, into `orgUnitPath` (the root when absent).
+async fn undelete_user(
+    State(shared): State<Arc<Shared>>,
+    Path(user_key): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    let mut world = authorize(&shared, &headers)?;
+    let body = if body.is_empty() {
+        json!({})
+    } else {
+        json_body(&body)?
+    };
+    let World {
+        users,
+        org_units,
+        faults,
+        ..
+    } = &mut *world;
+    let rules = Rules {
+        domains: &shared.domains,
+        org_units,
+        propagation: faults.faults.propagation(),
+    };
+    users.undelete(&user_key, body["orgUnitPath"].as_str(), &rules)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Reads the parameters of `users.list`, with Google's answers to bad ones.
+fn list_params(
+    params: &HashMap<String, String>,
+    domains: &BTreeSet<String>,
+) -> Result<ListParams, ApiError> {
+    let domain = match (params.get("customer"), params.get("domain")) {
+        (None, None) => return Err(ApiError::bad_request()),
+        (Some(c), _) if c != "my_customer" && c != users::CUSTOMER_ID => {
+            return Err(ApiError::bad_request());
+        }
+        (_, Some(d)) if !domains.contains(&d.to_ascii_lowercase()) => {
+            return Err(ApiError::forbidden());
+        }
+        (_, d) => d.map(|d| d.to_ascii_lowercase()),
+    };
+    let max_results = match params.get("maxResults") {
+        None => 100,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| ApiError::invalid("Invalid Input"))?,
+    };
+    let order = match params.get("orderBy").map(String::as_str) {
+        None => Order::Id,
+        Some("email") => Order::Email,
+        Some("givenName") => Order::GivenName,
+        Some("familyName") => Order::FamilyName,
+        Some(_) => return Err(ApiError::invalid("Invalid Input")),
+    };
+    let descending = match params.get("sortOrder").map(String::as_str) {
+        None | Some("ASCENDING") => false,
+        Some("DESCENDING") => true,
+        Some(_) => return Err(ApiError::invalid("Invalid Input")),
+    };
+    let query = match params.get("query") {
+        None => Vec::new(),
+        Some(text) => query::parse(text).ok_or_else(|| ApiError::invalid("Invalid Input"))?,
+    };
+    Ok(ListParams {
+        domain,
+        max_results,
+        page_token: params.get("pageToken").cloned(),
+        order,
+        descending,
+        show_deleted: params.get("showDeleted").is_some_and(|v| v == "true"),
+        query,
+    })
+}
+
+/// `users.list`.
+async fn list_users(
+    State(shared): State<Arc<Shared>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let world = authorize(&shared, &headers)?;
+    let list = list_params(&params, &shared.domains)?;
+    let mut page = world
+        .users
+        .list(&list, Instant::now(), world.faults.faults.propagation())?;
+    if let Some(users) = page.get_mut("users").and_then(Value::as_array_mut) {
+        for user in users.iter_mut() {
+            *user = project(user.take(), &params);
+        }
+    }
+    Ok(answer(page, &params))
+}
+
+fn check_customer(customer: &str) -> Result<(), ApiError> {
+    if customer == "my_customer" || customer == users::CUSTOMER_ID {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request())
+    }
+}
+
+/// `orgunits.list`.
+async fn list_org_units(
+    State(shared): State<Arc<Shared>>,
+    Path(customer): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let world = authorize(&shared, &headers)?;
+    check_customer(&customer)?;
+    let under = params.get("orgUnitPath").map_or("/", String::as_str);
+    let kind = params.get("type").map_or("children", String::as_str);
+    Ok(answer(world.org_units.list(under, kind)?, &params))
+}
+
+/// `orgunits.get`.
+async fn get_org_unit(
+    State(shared): State<Arc<Shared>>,
+    Path((customer, path)): Path<(String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let world = authorize(&shared, &headers)?;
+    check_customer(&customer)?;
+    Ok(answer(world.org_units.get(&path)?, &params))
+}
+
+/// `orgunits.insert`.
+async fn insert_org_unit(
+    State(shared): State<Arc<Shared>>,
+    Path(customer): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let mut world = authorize(&shared, &headers)?;
+    check_customer(&customer)?;
+    let body = json_body(&body)?;
+    Ok(answer(world.org_units.insert(&body)?, &params))
+}
+
+/// `GET /emulator/faults`.
+async fn get_faults(State(shared): State<Arc<Shared>>) -> Json<Faults> {
+    Json(shared.world().faults.faults.clone())
+}
+
+/// `PUT /emulator/faults`: replaces the faults.
+async fn put_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Faults>) -> Response {
+    match faults.validate() {
+        Ok(()) => {
+            shared.world().faults.faults = faults.clone();
+            Json(faults).into_response()
+        }
+        Err(why) => (StatusCode::BAD_REQUEST, why).into_response(),
+    }
+}
+
+/// `GET /emulator/counters`.
+async fn get_counters(State(shared): State<Arc<Shared>>) -> Json<Counters> {
+    Json(shared.world().counters.clone())
 }

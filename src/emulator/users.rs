@@ -1,12 +1,21 @@
 //! The emulated directory of users: the `User` resource as the discovery document defines
-//! it, with Google's rules on insert and lookup. Pure data: the HTTP layer is in `http`.
+//! it, with Google's rules on insert, update (patch semantics), rename, suspension,
+//! delete/undelete and listing. Pure data and rules: the HTTP layer is in `mod.rs`, time is
+//! an argument.
 
 use super::errors::ApiError;
+use super::orgunits::OrgUnits;
+use super::query::Clause;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rsa::rand_core::{OsRng, RngCore};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+use tokio::time::Instant;
 
-/// Fields the discovery document marks read-only: ignored when written.
+/// Fields the discovery document marks read-only (and the server-assigned `id`): ignored
+/// when written.
 const READ_ONLY: &[&str] = &[
     "agreedToTerms",
     "aliases",
@@ -14,6 +23,7 @@ const READ_ONLY: &[&str] = &[
     "customerId",
     "deletionTime",
     "etag",
+    "id",
     "isAdmin",
     "isDelegatedAdmin",
     "isEnforcedIn2Sv",
@@ -25,8 +35,10 @@ const READ_ONLY: &[&str] = &[
     "suspensionReason",
     "thumbnailPhotoEtag",
     "thumbnailPhotoUrl",
-    "id",
 ];
+
+/// Accepted on write, never stored or returned.
+const WRITE_ONLY: &[&str] = &["password", "hashFunction"];
 
 /// Google's limit on `givenName` and `familyName`.
 const NAME_MAX: usize = 60;
@@ -34,18 +46,86 @@ const NAME_MAX: usize = 60;
 /// The customer id the emulated Workspace account has.
 pub const CUSTOMER_ID: &str = "C03belajar";
 
-/// One user as stored: the resource as it is returned, and its password apart (never
-/// returned).
+/// The moment of a call: the monotonic time (for propagation windows) and the wall-clock
+/// text written into resources.
+#[derive(Debug, Clone)]
+pub struct Now {
+    pub instant: Instant,
+    pub rfc3339: String,
+}
+
+/// What the rules of a write depend on besides the users.
+pub struct Rules<'a> {
+    pub domains: &'a BTreeSet<String>,
+    pub org_units: &'a OrgUnits,
+    /// How long a created user stays invisible to listing and refuses writes, and how long
+    /// after a rename writes answer 409.
+    pub propagation: Duration,
+}
+
 #[derive(Debug, Clone)]
 struct User {
     resource: Map<String, Value>,
+    created: Instant,
+    renamed: Option<Instant>,
 }
 
-/// Every user of the emulated customer, with the index of addresses (primary and aliases).
+impl User {
+    fn id(&self) -> &str {
+        self.resource["id"].as_str().unwrap_or_default()
+    }
+
+    fn primary(&self) -> &str {
+        self.resource["primaryEmail"].as_str().unwrap_or_default()
+    }
+
+    fn aliases(&self) -> Vec<String> {
+        self.resource
+            .get("aliases")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn settling(&self, now: Instant, window: Duration) -> bool {
+        now < self.created + window
+    }
+}
+
+/// Every user of the emulated customer, with the indexes of addresses.
 #[derive(Debug, Default)]
 pub struct Users {
-    by_id: HashMap<String, User>,
-    by_email: HashMap<String, String>,
+    by_id: BTreeMap<String, User>,
+    /// Primary address → id, in address order (for `orderBy=email`).
+    primaries: BTreeMap<String, String>,
+    aliases: HashMap<String, String>,
+    deleted: BTreeMap<String, User>,
+}
+
+/// How `users.list` orders its users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Id,
+    Email,
+    GivenName,
+    FamilyName,
+}
+
+/// The checked parameters of a `users.list` call.
+#[derive(Debug, Clone)]
+pub struct ListParams {
+    pub domain: Option<String>,
+    pub max_results: usize,
+    pub page_token: Option<String>,
+    pub order: Order,
+    pub descending: bool,
+    pub show_deleted: bool,
+    pub query: Vec<Clause>,
 }
 
 fn new_id() -> String {
@@ -67,29 +147,71 @@ fn new_etag() -> String {
     )
 }
 
-fn name_part<'a>(name: Option<&'a Value>, part: &str) -> Option<&'a str> {
-    name?
-        .get(part)?
-        .as_str()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+fn domain_of(email: &str) -> &str {
+    email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
+}
+
+fn check_names(name: Option<&Value>, on_insert: bool) -> Result<(), ApiError> {
+    for (part, label) in [("givenName", "GivenName"), ("familyName", "FamilyName")] {
+        let value = name.and_then(|n| n.get(part));
+        let bad = match value {
+            None if on_insert => true,
+            None => false,
+            Some(v) => v
+                .as_str()
+                .map(str::trim)
+                .is_none_or(|s| s.is_empty() || s.chars().count() > NAME_MAX),
+        };
+        if bad {
+            return Err(ApiError::invalid(format!(
+                "Invalid Given/Family Name: {label}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Merges `patch` into `target` with Google's patch semantics: present fields replace,
+/// `null` clears, objects merge field by field, arrays are replaced whole.
+fn merge(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    for (key, value) in patch {
+        match (value, target.get_mut(key)) {
+            (Value::Null, _) => {
+                target.remove(key);
+            }
+            (Value::Object(patch), Some(Value::Object(existing))) => merge(existing, patch),
+            _ => {
+                target.insert(key.clone(), value.clone());
+            }
+        }
+    }
 }
 
 impl Users {
-    /// Adds an administrator (the delegated admin the daemon acts as).
-    pub fn add_admin(&mut self, email: &str, now: &str) {
-        let mut resource = Map::new();
-        resource.insert("primaryEmail".into(), json!(email));
-        resource.insert(
-            "name".into(),
-            json!({"givenName": "Admin", "familyName": "Belajar"}),
-        );
-        let id = self.store_new(resource, now);
-        self.by_id
-            .get_mut(&id)
-            .expect("just stored")
-            .resource
-            .insert("isAdmin".into(), json!(true));
+    /// Adds an administrator (the delegated admin the daemon acts as), visible at once.
+    pub fn add_admin(&mut self, email: &str, now: &Now) {
+        let resource = json!({"primaryEmail": email.to_ascii_lowercase(),
+                              "name": {"givenName": "Admin", "familyName": "Belajar"}});
+        let mut user = self.new_user(resource.as_object().expect("object").clone(), now);
+        user.created = now
+            .instant
+            .checked_sub(Duration::from_secs(86_400))
+            .unwrap_or(now.instant);
+        user.resource.insert("isAdmin".into(), json!(true));
+        self.store(user);
+    }
+
+    fn id_of(&self, key: &str) -> Option<String> {
+        let key = key.trim().to_ascii_lowercase();
+        self.primaries
+            .get(&key)
+            .or_else(|| self.aliases.get(&key))
+            .cloned()
+            .or_else(|| self.by_id.contains_key(&key).then_some(key))
+    }
+
+    fn find(&self, key: &str) -> Option<&User> {
+        self.by_id.get(&self.id_of(key)?)
     }
 
     /// Whether `email` names an administrator.
@@ -103,53 +225,42 @@ impl Users {
         self.find(email).is_some()
     }
 
-    fn find(&self, key: &str) -> Option<&User> {
-        let key = key.trim().to_ascii_lowercase();
-        let id = self.by_email.get(&key).unwrap_or(&key);
-        self.by_id.get(id)
+    /// How many users there are (not counting deleted ones).
+    pub fn len(&self) -> usize {
+        self.by_id.len()
     }
 
-    /// `users.get`: by primary address, alias, or id.
-    pub fn get(&self, key: &str) -> Result<Value, ApiError> {
-        self.find(key)
-            .map(|u| Value::Object(u.resource.clone()))
-            .ok_or_else(ApiError::user_not_found)
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
     }
 
-    /// `users.insert` with Google's checks: required fields, name rules, an address in a
-    /// domain the customer owns and not taken by another user's address or alias.
+    /// `users.get`: by primary address, alias, or id. A user created within the
+    /// propagation window is not found by id yet.
+    pub fn get(&self, key: &str, now: Instant, propagation: Duration) -> Result<Value, ApiError> {
+        let user = self.find(key).ok_or_else(ApiError::user_not_found)?;
+        if user.id() == key.trim() && user.settling(now, propagation) {
+            return Err(ApiError::user_not_found());
+        }
+        Ok(Value::Object(user.resource.clone()))
+    }
+
+    /// `users.insert` with Google's checks.
     pub fn insert(
         &mut self,
         body: &Value,
-        domains: &BTreeSet<String>,
-        org_units: &BTreeSet<String>,
-        now: &str,
+        rules: &Rules<'_>,
+        now: &Now,
     ) -> Result<Value, ApiError> {
-        let Some(body) = body.as_object() else {
-            return Err(ApiError::invalid("Invalid Input"));
-        };
+        let body = body
+            .as_object()
+            .ok_or_else(|| ApiError::invalid("Invalid Input"))?;
         let email = body
             .get("primaryEmail")
             .and_then(Value::as_str)
             .map(|e| e.trim().to_ascii_lowercase())
             .filter(|e| !e.is_empty())
             .ok_or_else(|| ApiError::required("primaryEmail"))?;
-        let name = body.get("name");
-        for (part, label) in [("givenName", "GivenName"), ("familyName", "FamilyName")] {
-            match name_part(name, part) {
-                None => {
-                    return Err(ApiError::invalid(format!(
-                        "Invalid Given/Family Name: {label}"
-                    )));
-                }
-                Some(text) if text.chars().count() > NAME_MAX => {
-                    return Err(ApiError::invalid(format!(
-                        "Invalid Given/Family Name: {label}"
-                    )));
-                }
-                Some(_) => {}
-            }
-        }
+        check_names(body.get("name"), true)?;
         if body
             .get("password")
             .and_then(Value::as_str)
@@ -157,63 +268,232 @@ impl Users {
         {
             return Err(ApiError::required("password"));
         }
-        let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
-        if !domains.contains(domain) {
+        if !rules.domains.contains(domain_of(&email)) {
             return Err(ApiError::forbidden());
         }
-        if self.by_email.contains_key(&email) {
+        if self.id_of(&email).is_some() {
             return Err(ApiError::duplicate());
         }
         let org_unit = body
             .get("orgUnitPath")
             .and_then(Value::as_str)
             .unwrap_or("/");
-        if !org_units.contains(org_unit) {
+        if !rules.org_units.contains(org_unit) {
             return Err(ApiError::invalid("Invalid Input: INVALID_OU_ID"));
         }
         let mut resource: Map<String, Value> = body
             .iter()
-            .filter(|(k, _)| {
-                !READ_ONLY.contains(&k.as_str()) && *k != "password" && *k != "hashFunction"
-            })
+            .filter(|(k, _)| !READ_ONLY.contains(&k.as_str()) && !WRITE_ONLY.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         resource.insert("primaryEmail".into(), json!(email));
         resource.insert("orgUnitPath".into(), json!(org_unit));
-        let id = self.store_new(resource, now);
-        self.get(&id)
+        apply_suspension(&mut resource, None);
+        let user = self.new_user(resource, now);
+        let out = Value::Object(user.resource.clone());
+        self.store(user);
+        Ok(out)
     }
 
-    /// Stores a new user with the server-assigned fields.
-    fn store_new(&mut self, mut resource: Map<String, Value>, now: &str) -> String {
+    /// `users.update` and `users.patch`: patch semantics, a rename when `primaryEmail`
+    /// changes (the old address stays as an alias), `suspensionReason` `ADMIN` when
+    /// suspended through the API.
+    pub fn update(
+        &mut self,
+        key: &str,
+        body: &Value,
+        rules: &Rules<'_>,
+        now: &Now,
+    ) -> Result<Value, ApiError> {
+        let body = body
+            .as_object()
+            .ok_or_else(|| ApiError::invalid("Invalid Input"))?;
+        let id = self.id_of(key).ok_or_else(ApiError::user_not_found)?;
+        let user = &self.by_id[&id];
+        if user.settling(now.instant, rules.propagation) {
+            return Err(ApiError::creation_not_complete());
+        }
+        if user
+            .renamed
+            .is_some_and(|at| now.instant < at + rules.propagation)
+        {
+            return Err(ApiError::duplicate());
+        }
+        check_names(body.get("name"), false)?;
+        if let Some(unit) = body.get("orgUnitPath").and_then(Value::as_str)
+            && !rules.org_units.contains(unit)
+        {
+            return Err(ApiError::invalid("Invalid Input: INVALID_OU_ID"));
+        }
+        let old_primary = user.primary().to_owned();
+        let new_primary = match body.get("primaryEmail").and_then(Value::as_str) {
+            Some(email) if email.trim().to_ascii_lowercase() != old_primary => {
+                let email = email.trim().to_ascii_lowercase();
+                if !rules.domains.contains(domain_of(&email)) {
+                    return Err(ApiError::forbidden());
+                }
+                if self.id_of(&email).is_some_and(|owner| owner != id) {
+                    return Err(ApiError::duplicate());
+                }
+                Some(email)
+            }
+            _ => None,
+        };
+        let mut user = self.unstore(&id);
+        let was_suspended = user.resource.get("suspended").and_then(Value::as_bool);
+        let writable: Map<String, Value> = body
+            .iter()
+            .filter(|(k, _)| {
+                !READ_ONLY.contains(&k.as_str())
+                    && !WRITE_ONLY.contains(&k.as_str())
+                    && *k != "primaryEmail"
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        merge(&mut user.resource, &writable);
+        apply_suspension(&mut user.resource, was_suspended);
+        if let Some(email) = new_primary {
+            let mut aliases = user.aliases();
+            aliases.retain(|a| *a != email);
+            aliases.push(old_primary);
+            user.resource.insert("aliases".into(), json!(aliases));
+            user.resource.insert("primaryEmail".into(), json!(email));
+            user.renamed = Some(now.instant);
+        }
+        set_full_name(&mut user.resource);
+        user.resource.insert("etag".into(), json!(new_etag()));
+        let out = Value::Object(user.resource.clone());
+        self.store(user);
+        Ok(out)
+    }
+
+    /// `users.delete`: the user leaves the directory but can be undeleted by id.
+    pub fn delete(&mut self, key: &str, now: &Now) -> Result<(), ApiError> {
+        let id = self.id_of(key).ok_or_else(ApiError::user_not_found)?;
+        let mut user = self.unstore(&id);
+        user.resource
+            .insert("deletionTime".into(), json!(now.rfc3339));
+        self.deleted.insert(id, user);
+        Ok(())
+    }
+
+    /// `users.undelete`: by id only; the address must still be free.
+    pub fn undelete(
+        &mut self,
+        id: &str,
+        org_unit: Option<&str>,
+        rules: &Rules<'_>,
+    ) -> Result<(), ApiError> {
+        let user = self.deleted.get(id).ok_or_else(ApiError::user_not_found)?;
+        if std::iter::once(user.primary().to_owned())
+            .chain(user.aliases())
+            .any(|a| self.id_of(&a).is_some())
+        {
+            return Err(ApiError::duplicate());
+        }
+        let unit = org_unit.unwrap_or("/");
+        if !rules.org_units.contains(unit) {
+            return Err(ApiError::invalid("Invalid Input: INVALID_OU_ID"));
+        }
+        let mut user = self.deleted.remove(id).expect("checked above");
+        user.resource.remove("deletionTime");
+        user.resource.insert("orgUnitPath".into(), json!(unit));
+        user.resource.insert("etag".into(), json!(new_etag()));
+        self.store(user);
+        Ok(())
+    }
+
+    /// `users.list`: one page of the users matching `params`, in their order, with a
+    /// keyset page token (stable while users are added or removed). Users created within
+    /// the propagation window are not listed yet.
+    pub fn list(
+        &self,
+        params: &ListParams,
+        now: Instant,
+        propagation: Duration,
+    ) -> Result<Value, ApiError> {
+        let after = params.page_token.as_deref().map(decode_token).transpose()?;
+        let visible = |u: &&User| {
+            (params.show_deleted || !u.settling(now, propagation))
+                && params
+                    .domain
+                    .as_deref()
+                    .is_none_or(|d| domain_of(u.primary()) == d)
+                && params
+                    .query
+                    .iter()
+                    .all(|c| c.matches(&Value::Object(u.resource.clone())))
+        };
+        let source = if params.show_deleted {
+            &self.deleted
+        } else {
+            &self.by_id
+        };
+        let mut page: Vec<&User> = Vec::with_capacity(params.max_results + 1);
+        let fast = params.order == Order::Id && !params.descending;
+        if fast {
+            // Id order ascending: walk the index from the token on.
+            let start = after.as_ref().map_or(String::new(), |(_, id)| id.clone());
+            page.extend(
+                source
+                    .range(start..)
+                    .map(|(_, u)| u)
+                    .filter(|u| after.as_ref().is_none_or(|(_, id)| u.id() > id.as_str()))
+                    .filter(visible)
+                    .take(params.max_results + 1),
+            );
+        } else {
+            let mut all: Vec<(String, &User)> = source
+                .values()
+                .filter(visible)
+                .map(|u| (sort_key(u, params.order), u))
+                .collect();
+            all.sort_by(|a, b| (&a.0, a.1.id()).cmp(&(&b.0, b.1.id())));
+            if params.descending {
+                all.reverse();
+            }
+            let past = |(key, u): &(String, &User)| match &after {
+                None => true,
+                Some(pos) if params.descending => {
+                    (key.as_str(), u.id()) < (pos.0.as_str(), pos.1.as_str())
+                }
+                Some(pos) => (key.as_str(), u.id()) > (pos.0.as_str(), pos.1.as_str()),
+            };
+            page.extend(
+                all.iter()
+                    .filter(|e| past(e))
+                    .map(|(_, u)| *u)
+                    .take(params.max_results + 1),
+            );
+        }
+        let more = page.len() > params.max_results;
+        page.truncate(params.max_results);
+        let mut out = json!({"kind": "admin#directory#users", "etag": new_etag()});
+        if !page.is_empty() {
+            out["users"] = page
+                .iter()
+                .map(|u| Value::Object(u.resource.clone()))
+                .collect();
+        }
+        if more && let Some(last) = page.last() {
+            out["nextPageToken"] = json!(encode_token(&sort_key(last, params.order), last.id()));
+        }
+        Ok(out)
+    }
+
+    fn new_user(&self, mut resource: Map<String, Value>, now: &Now) -> User {
         let id = loop {
             let id = new_id();
-            if !self.by_id.contains_key(&id) {
+            if !self.by_id.contains_key(&id) && !self.deleted.contains_key(&id) {
                 break id;
             }
         };
-        let email = resource["primaryEmail"]
-            .as_str()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        if let Some(Value::Object(name)) = resource.get_mut("name") {
-            let full = format!(
-                "{} {}",
-                name.get("givenName")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-                name.get("familyName")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-            );
-            name.insert("fullName".into(), json!(full));
-        }
         for (field, value) in [
             ("kind", json!("admin#directory#user")),
             ("id", json!(id)),
             ("etag", json!(new_etag())),
             ("customerId", json!(CUSTOMER_ID)),
-            ("creationTime", json!(now)),
+            ("creationTime", json!(now.rfc3339)),
             ("lastLoginTime", json!("1970-01-01T00:00:00.000Z")),
             ("isAdmin", json!(false)),
             ("isDelegatedAdmin", json!(false)),
@@ -221,7 +501,6 @@ impl Users {
             ("isMailboxSetup", json!(true)),
             ("isEnrolledIn2Sv", json!(false)),
             ("isEnforcedIn2Sv", json!(false)),
-            ("includeInGlobalAddressList", json!(true)),
         ] {
             resource.insert(field.into(), value);
         }
@@ -229,40 +508,169 @@ impl Users {
             ("suspended", json!(false)),
             ("archived", json!(false)),
             ("changePasswordAtNextLogin", json!(false)),
+            ("includeInGlobalAddressList", json!(true)),
             ("orgUnitPath", json!("/")),
         ] {
             resource.entry(field).or_insert(default);
         }
-        self.by_email.insert(email, id.clone());
-        self.by_id.insert(id.clone(), User { resource });
-        id
+        set_full_name(&mut resource);
+        User {
+            resource,
+            created: now.instant,
+            renamed: None,
+        }
     }
+
+    fn store(&mut self, user: User) {
+        let id = user.id().to_owned();
+        self.primaries.insert(user.primary().to_owned(), id.clone());
+        for alias in user.aliases() {
+            self.aliases.insert(alias, id.clone());
+        }
+        self.by_id.insert(id, user);
+    }
+
+    fn unstore(&mut self, id: &str) -> User {
+        let user = self.by_id.remove(id).expect("id from the index");
+        self.primaries.remove(user.primary());
+        for alias in user.aliases() {
+            self.aliases.remove(&alias);
+        }
+        user
+    }
+}
+
+/// `suspensionReason` is `ADMIN` while suspended through the API, absent otherwise.
+fn apply_suspension(resource: &mut Map<String, Value>, was_suspended: Option<bool>) {
+    let suspended = resource
+        .get("suspended")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    resource.insert("suspended".into(), json!(suspended));
+    if !suspended {
+        resource.remove("suspensionReason");
+    } else if was_suspended != Some(true) || !resource.contains_key("suspensionReason") {
+        resource.insert("suspensionReason".into(), json!("ADMIN"));
+    }
+}
+
+fn set_full_name(resource: &mut Map<String, Value>) {
+    if let Some(Value::Object(name)) = resource.get_mut("name") {
+        let part = |p: &str| {
+            name.get(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let full = format!("{} {}", part("givenName"), part("familyName"));
+        name.insert("fullName".into(), json!(full.trim()));
+    }
+}
+
+fn sort_key(user: &User, order: Order) -> String {
+    let at = |p: &str| {
+        user.resource
+            .get("name")
+            .and_then(|n| n.get(p))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_lowercase()
+    };
+    match order {
+        Order::Id => String::new(),
+        Order::Email => user.primary().to_owned(),
+        Order::GivenName => at("givenName"),
+        Order::FamilyName => at("familyName"),
+    }
+}
+
+fn encode_token(key: &str, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(json!([key, id]).to_string())
+}
+
+fn decode_token(token: &str) -> Result<(String, String), ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|raw| serde_json::from_slice::<(String, String)>(&raw).ok())
+        .ok_or_else(|| ApiError::invalid("Invalid Input"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const NOW: &str = "2026-11-28T10:00:00.000Z";
+    const WINDOW: Duration = Duration::from_secs(10);
 
-    fn setup() -> (Users, BTreeSet<String>, BTreeSet<String>) {
-        let mut users = Users::default();
-        users.add_admin("admin@belajar.id", NOW);
-        let domains = ["belajar.id", "sd.belajar.id"].map(String::from).into();
-        let units = ["/".to_owned()].into();
-        (users, domains, units)
+    struct Fixture {
+        users: Users,
+        domains: BTreeSet<String>,
+        units: OrgUnits,
+        now: Now,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let now = Now {
+                instant: Instant::now(),
+                rfc3339: "2026-11-28T10:00:00.000Z".into(),
+            };
+            let mut users = Users::default();
+            users.add_admin("admin@belajar.id", &now);
+            Fixture {
+                users,
+                domains: ["belajar.id", "sd.belajar.id", "admin.sd.belajar.id"]
+                    .map(String::from)
+                    .into(),
+                units: {
+                    let mut units = OrgUnits::default();
+                    units
+                        .insert(&json!({"name": "student", "parentOrgUnitPath": "/"}))
+                        .unwrap();
+                    units
+                },
+                now,
+            }
+        }
+
+        fn insert(&mut self, body: Value) -> Result<Value, ApiError> {
+            let rules = Rules {
+                domains: &self.domains,
+                org_units: &self.units,
+                propagation: WINDOW,
+            };
+            self.users.insert(&body, &rules, &self.now)
+        }
+
+        fn update(
+            &mut self,
+            key: &str,
+            body: Value,
+            propagation: Duration,
+        ) -> Result<Value, ApiError> {
+            let rules = Rules {
+                domains: &self.domains,
+                org_units: &self.units,
+                propagation,
+            };
+            self.users.update(key, &body, &rules, &self.now)
+        }
+
+        fn later(&mut self, by: Duration) {
+            self.now.instant += by;
+        }
     }
 
     fn siti() -> Value {
         json!({"primaryEmail": "Siti@sd.belajar.id", "password": "rahasia-123",
-               "name": {"givenName": "Siti", "familyName": "Aminah"},
-               "isAdmin": true, "id": "1", "externalIds": [{"type": "organization", "value": "sd:nisn:0012345678"}]})
+               "name": {"givenName": "Siti", "familyName": "Aminah"}, "isAdmin": true, "id": "1",
+               "externalIds": [{"type": "organization", "value": "sd:nisn:0012345678"}]})
     }
 
     #[test]
     fn insert_assigns_server_fields_ignores_read_only_ones_and_hides_the_password() {
-        let (mut users, domains, units) = setup();
-        let user = users.insert(&siti(), &domains, &units, NOW).unwrap();
+        let mut f = Fixture::new();
+        let user = f.insert(siti()).unwrap();
         let id = user["id"].as_str().unwrap();
         assert_eq!(id.len(), 21);
         assert!(id.bytes().all(|b| b.is_ascii_digit()));
@@ -270,72 +678,338 @@ mod tests {
         assert_eq!(user["isAdmin"], false, "read-only field ignored");
         assert_eq!(user["name"]["fullName"], "Siti Aminah");
         assert_eq!(user["lastLoginTime"], "1970-01-01T00:00:00.000Z");
-        assert_eq!(user["orgUnitPath"], "/");
-        assert_eq!(user["externalIds"][0]["value"], "sd:nisn:0012345678");
         assert!(user.get("password").is_none());
-        assert_eq!(users.get(id).unwrap(), user);
-        assert_eq!(users.get("SITI@sd.belajar.id").unwrap(), user);
+        assert_eq!(
+            f.users
+                .get("SITI@sd.belajar.id", f.now.instant, WINDOW)
+                .unwrap(),
+            user
+        );
+        assert_eq!(
+            f.users.get(id, f.now.instant, WINDOW).unwrap_err(),
+            ApiError::user_not_found(),
+            "settling"
+        );
+        f.later(WINDOW);
+        assert_eq!(f.users.get(id, f.now.instant, WINDOW).unwrap(), user);
     }
 
     #[test]
     fn insert_refuses_what_google_refuses() {
-        let (mut users, domains, units) = setup();
-        users.insert(&siti(), &domains, &units, NOW).unwrap();
-        let refuse = |users: &mut Users, patch: Value| {
+        let mut f = Fixture::new();
+        f.insert(siti()).unwrap();
+        let mut with = |patch: Value| {
             let mut body = siti();
             for (k, v) in patch.as_object().unwrap() {
                 body[k] = v.clone();
             }
-            users.insert(&body, &domains, &units, NOW).unwrap_err()
+            f.insert(body).unwrap_err()
         };
-        assert_eq!(refuse(&mut users, json!({})), ApiError::duplicate());
-        let other = |e: &str| json!({"primaryEmail": e});
+        assert_eq!(with(json!({})), ApiError::duplicate());
         assert_eq!(
-            refuse(&mut users, other("a@gmail.com")),
+            with(json!({"primaryEmail": "a@gmail.com"})),
             ApiError::forbidden()
         );
         assert_eq!(
-            refuse(
-                &mut users,
-                json!({"primaryEmail": "b@sd.belajar.id", "orgUnitPath": "/nope"})
-            )
-            .message,
+            with(json!({"primaryEmail": "b@sd.belajar.id", "orgUnitPath": "/nope"})).message,
             "Invalid Input: INVALID_OU_ID"
         );
         assert_eq!(
-            refuse(
-                &mut users,
-                json!({"primaryEmail": "c@sd.belajar.id", "name": {"givenName": "C"}})
-            )
-            .message,
+            with(json!({"primaryEmail": "c@sd.belajar.id", "name": {"givenName": "C"}})).message,
             "Invalid Given/Family Name: FamilyName"
         );
         let long = "x".repeat(61);
+        assert_eq!(with(json!({"primaryEmail": "d@sd.belajar.id", "name": {"givenName": long, "familyName": "D"}})).message, "Invalid Given/Family Name: GivenName");
         assert_eq!(
-            refuse(&mut users, json!({"primaryEmail": "d@sd.belajar.id", "name": {"givenName": long, "familyName": "D"}})).message,
-            "Invalid Given/Family Name: GivenName"
-        );
-        assert_eq!(
-            refuse(
-                &mut users,
-                json!({"primaryEmail": "e@sd.belajar.id", "password": ""})
-            )
-            .reason,
+            with(json!({"primaryEmail": "e@sd.belajar.id", "password": ""})).reason,
             "required"
-        );
-        assert_eq!(
-            users.get("nobody@sd.belajar.id").unwrap_err(),
-            ApiError::user_not_found()
         );
     }
 
     #[test]
-    fn admins_are_known() {
-        let (mut users, domains, units) = setup();
-        users.insert(&siti(), &domains, &units, NOW).unwrap();
-        assert!(users.is_admin("admin@belajar.id"));
-        assert!(!users.is_admin("siti@sd.belajar.id"));
-        assert!(users.exists("siti@sd.belajar.id"));
-        assert!(!users.exists("x@sd.belajar.id"));
+    fn update_has_patch_semantics_and_a_new_etag() {
+        let mut f = Fixture::new();
+        let before = f.insert(siti()).unwrap();
+        f.later(WINDOW);
+        let after = f
+            .update("siti@sd.belajar.id", json!({"name": {"givenName": "Sitti"}, "orgUnitPath": "/student",
+                                                  "externalIds": [{"type": "custom", "customType": "x", "value": "1"}]}), WINDOW)
+            .unwrap();
+        assert_eq!(after["name"]["familyName"], "Aminah", "kept");
+        assert_eq!(after["name"]["fullName"], "Sitti Aminah");
+        assert_eq!(after["orgUnitPath"], "/student");
+        assert_eq!(
+            after["externalIds"].as_array().unwrap().len(),
+            1,
+            "arrays are replaced whole"
+        );
+        assert_ne!(after["etag"], before["etag"]);
+        let cleared = f
+            .update("siti@sd.belajar.id", json!({"externalIds": null}), WINDOW)
+            .unwrap();
+        assert!(cleared.get("externalIds").is_none());
+    }
+
+    #[test]
+    fn suspension_through_the_api_has_reason_admin() {
+        let mut f = Fixture::new();
+        f.insert(siti()).unwrap();
+        f.later(WINDOW);
+        let s = f
+            .update("siti@sd.belajar.id", json!({"suspended": true}), WINDOW)
+            .unwrap();
+        assert_eq!(
+            (s["suspended"].clone(), s["suspensionReason"].clone()),
+            (json!(true), json!("ADMIN"))
+        );
+        let u = f
+            .update("siti@sd.belajar.id", json!({"suspended": false}), WINDOW)
+            .unwrap();
+        assert!(u.get("suspensionReason").is_none());
+    }
+
+    #[test]
+    fn rename_keeps_the_old_address_as_an_alias_and_settles() {
+        let mut f = Fixture::new();
+        let user = f.insert(siti()).unwrap();
+        f.insert(
+            json!({"primaryEmail": "taken@admin.sd.belajar.id", "password": "x",
+                        "name": {"givenName": "T", "familyName": "T"}}),
+        )
+        .unwrap();
+        f.later(WINDOW);
+        assert_eq!(
+            f.update(
+                "siti@sd.belajar.id",
+                json!({"primaryEmail": "taken@admin.sd.belajar.id"}),
+                WINDOW
+            )
+            .unwrap_err(),
+            ApiError::duplicate()
+        );
+        assert_eq!(
+            f.update(
+                "siti@sd.belajar.id",
+                json!({"primaryEmail": "siti@gmail.com"}),
+                WINDOW
+            )
+            .unwrap_err(),
+            ApiError::forbidden()
+        );
+        let renamed = f
+            .update(
+                "siti@sd.belajar.id",
+                json!({"primaryEmail": "siti@admin.sd.belajar.id"}),
+                WINDOW,
+            )
+            .unwrap();
+        assert_eq!(renamed["aliases"], json!(["siti@sd.belajar.id"]));
+        assert_eq!(
+            f.users
+                .get("siti@sd.belajar.id", f.now.instant, WINDOW)
+                .unwrap()["id"],
+            user["id"],
+            "get by alias"
+        );
+        assert_eq!(
+            f.update(
+                "siti@admin.sd.belajar.id",
+                json!({"suspended": true}),
+                WINDOW
+            )
+            .unwrap_err(),
+            ApiError::duplicate(),
+            "settling after rename"
+        );
+        f.later(WINDOW);
+        assert!(
+            f.update(
+                "siti@admin.sd.belajar.id",
+                json!({"suspended": true}),
+                WINDOW
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn writes_to_a_user_created_moments_ago_are_not_complete() {
+        let mut f = Fixture::new();
+        f.insert(siti()).unwrap();
+        let err = f
+            .update("siti@sd.belajar.id", json!({"suspended": true}), WINDOW)
+            .unwrap_err();
+        assert!(
+            err.message.contains("User creation is not complete"),
+            "{err:?}"
+        );
+        assert!(
+            f.update(
+                "siti@sd.belajar.id",
+                json!({"suspended": true}),
+                Duration::ZERO
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn delete_then_undelete_by_id() {
+        let mut f = Fixture::new();
+        let user = f.insert(siti()).unwrap();
+        let id = user["id"].as_str().unwrap().to_owned();
+        f.users.delete("siti@sd.belajar.id", &f.now).unwrap();
+        assert_eq!(
+            f.users
+                .get("siti@sd.belajar.id", f.now.instant, WINDOW)
+                .unwrap_err(),
+            ApiError::user_not_found()
+        );
+        let rules = Rules {
+            domains: &f.domains,
+            org_units: &f.units,
+            propagation: WINDOW,
+        };
+        assert_eq!(
+            f.users
+                .undelete("siti@sd.belajar.id", None, &rules)
+                .unwrap_err(),
+            ApiError::user_not_found(),
+            "by id only"
+        );
+        f.users.undelete(&id, Some("/student"), &rules).unwrap();
+        let back = f
+            .users
+            .get("siti@sd.belajar.id", f.now.instant, WINDOW)
+            .unwrap();
+        assert_eq!(
+            (back["id"].clone(), back["orgUnitPath"].clone()),
+            (json!(id), json!("/student"))
+        );
+    }
+
+    fn params(max: usize) -> ListParams {
+        ListParams {
+            domain: Some("sd.belajar.id".into()),
+            max_results: max,
+            page_token: None,
+            order: Order::Id,
+            descending: false,
+            show_deleted: false,
+            query: Vec::new(),
+        }
+    }
+
+    fn emails(page: &Value) -> Vec<String> {
+        page["users"]
+            .as_array()
+            .map(|u| {
+                u.iter()
+                    .map(|u| u["primaryEmail"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn list_pages_are_stable_while_users_come_and_go() {
+        let mut f = Fixture::new();
+        for i in 0..25 {
+            f.insert(
+                json!({"primaryEmail": format!("u{i:02}@sd.belajar.id"), "password": "x",
+                            "name": {"givenName": "U", "familyName": format!("{i}")}}),
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            f.users
+                .list(&params(10), f.now.instant, WINDOW)
+                .unwrap()
+                .get("users"),
+            None,
+            "not visible yet"
+        );
+        f.later(WINDOW);
+        for order in [Order::Id, Order::Email, Order::FamilyName] {
+            let mut seen = Vec::new();
+            let mut p = ListParams {
+                order,
+                ..params(10)
+            };
+            loop {
+                let page = f.users.list(&p, f.now.instant, Duration::ZERO).unwrap();
+                seen.extend(emails(&page));
+                // A user added between pages is listed at most once, nothing repeats.
+                if seen.len() == 10 && order == Order::Id {
+                    f.insert(
+                        json!({"primaryEmail": "late@sd.belajar.id", "password": "x",
+                                    "name": {"givenName": "L", "familyName": "L"}}),
+                    )
+                    .unwrap();
+                }
+                match page["nextPageToken"].as_str() {
+                    Some(t) => p.page_token = Some(t.to_owned()),
+                    None => break,
+                }
+            }
+            let unique: BTreeSet<&String> = seen.iter().collect();
+            assert_eq!(unique.len(), seen.len(), "{order:?}: no repeats");
+            assert!(seen.len() >= 25, "{order:?}: {}", seen.len());
+            if order == Order::Email {
+                assert!(seen.windows(2).all(|w| w[0] < w[1]));
+            }
+        }
+    }
+
+    #[test]
+    fn list_filters_by_query_and_shows_deleted_on_request() {
+        let mut f = Fixture::new();
+        f.insert(siti()).unwrap();
+        f.insert(
+            json!({"primaryEmail": "budi@sd.belajar.id", "password": "x", "suspended": true,
+                        "name": {"givenName": "Budi", "familyName": "Santoso"}}),
+        )
+        .unwrap();
+        f.later(WINDOW);
+        let q = |text: &str| ListParams {
+            query: super::super::query::parse(text).unwrap(),
+            ..params(100)
+        };
+        assert_eq!(
+            emails(
+                &f.users
+                    .list(&q("isSuspended=true"), f.now.instant, WINDOW)
+                    .unwrap()
+            ),
+            ["budi@sd.belajar.id"]
+        );
+        assert_eq!(
+            emails(
+                &f.users
+                    .list(&q("externalId=sd:nisn:0012345678"), f.now.instant, WINDOW)
+                    .unwrap()
+            ),
+            ["siti@sd.belajar.id"]
+        );
+        f.users.delete("budi@sd.belajar.id", &f.now).unwrap();
+        let deleted = ListParams {
+            show_deleted: true,
+            ..params(100)
+        };
+        let page = f.users.list(&deleted, f.now.instant, WINDOW).unwrap();
+        assert_eq!(emails(&page), ["budi@sd.belajar.id"]);
+        assert!(page["users"][0]["deletionTime"].is_string());
+        assert!(f.users.list(&params(100), f.now.instant, WINDOW).is_ok());
+        let bad = ListParams {
+            page_token: Some("garbage!".into()),
+            ..params(100)
+        };
+        assert_eq!(
+            f.users
+                .list(&bad, f.now.instant, WINDOW)
+                .unwrap_err()
+                .reason,
+            "invalid"
+        );
     }
 }

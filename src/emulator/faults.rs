@@ -1,0 +1,238 @@
+//! The faults and limits the emulator can play, and the counters of what it answered.
+//! Decisions are pure given the random draws, so they are testable without a network.
+
+use super::errors::ApiError;
+use axum::http::StatusCode;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The knobs, set at start (flags) and changed at run time (`PUT /emulator/faults`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Calls per delegated subject per minute before 403 `userRateLimitExceeded`.
+    pub quota_per_minute: Option<u32>,
+    /// Calls in flight at once before 403 `quotaExceeded`.
+    pub max_concurrent: Option<u32>,
+    /// Share of calls answered 503 `backendError` (nothing applied), 0 to 1.
+    pub error_rate: f64,
+    /// Latency added to every API call: fixed part and uniform jitter.
+    pub latency_ms: u64,
+    pub jitter_ms: u64,
+    /// Share of writes applied and then answered by closing the connection, 0 to 1.
+    pub lost_response_rate: f64,
+    /// After a create: the user is absent from listing, a get by id answers 404 and writes
+    /// answer "User creation is not complete"; after a rename, writes answer 409.
+    pub propagation_delay_ms: u64,
+}
+
+impl Faults {
+    pub fn propagation(&self) -> Duration {
+        Duration::from_millis(self.propagation_delay_ms)
+    }
+
+    /// Checks the knobs' ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, rate) in [
+            ("error_rate", self.error_rate),
+            ("lost_response_rate", self.lost_response_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{name} must be between 0 and 1, got {rate}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Calls answered, by discovery method id and HTTP status (0 = response lost).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub calls: BTreeMap<String, BTreeMap<u16, u64>>,
+}
+
+impl Counters {
+    pub fn record(&mut self, method: &str, status: u16) {
+        *self
+            .calls
+            .entry(method.to_owned())
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
+    }
+
+    /// Calls of `method` answered with `status`.
+    pub fn count(&self, method: &str, status: u16) -> u64 {
+        self.calls
+            .get(method)
+            .and_then(|s| s.get(&status))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Calls of `method`, whatever the answer.
+    pub fn total(&self, method: &str) -> u64 {
+        self.calls.get(method).map_or(0, |s| s.values().sum())
+    }
+}
+
+/// The mutable side of the faults: the random source and the per-subject quota windows.
+pub struct FaultState {
+    pub faults: Faults,
+    rng: StdRng,
+    windows: HashMap<String, (Instant, u32)>,
+    pub in_flight: u32,
+}
+
+impl FaultState {
+    pub fn new(faults: Faults, seed: u64) -> FaultState {
+        FaultState {
+            faults,
+            rng: StdRng::seed_from_u64(seed),
+            windows: HashMap::new(),
+            in_flight: 0,
+        }
+    }
+
+    /// The latency to add to the next call.
+    pub fn latency(&mut self) -> Duration {
+        let jitter = if self.faults.jitter_ms > 0 {
+            self.rng.random_range(0..=self.faults.jitter_ms)
+        } else {
+            0
+        };
+        Duration::from_millis(self.faults.latency_ms + jitter)
+    }
+
+    /// Whether a call from `subject` (when its token is valid) may proceed at `now`, or
+    /// which error it gets. Counts the call against the subject's quota.
+    pub fn admit(&mut self, subject: Option<&str>, now: Instant) -> Result<(), ApiError> {
+        if let Some(max) = self.faults.max_concurrent
+            && self.in_flight > max
+        {
+            return Err(ApiError::usage_limit(
+                StatusCode::FORBIDDEN,
+                "quotaExceeded",
+                "Quota Exceeded",
+            ));
+        }
+        if self.faults.error_rate > 0.0 && self.rng.random_bool(self.faults.error_rate) {
+            return Err(ApiError::backend_error());
+        }
+        if let (Some(quota), Some(subject)) = (self.faults.quota_per_minute, subject) {
+            let window = self.windows.entry(subject.to_owned()).or_insert((now, 0));
+            if now >= window.0 + Duration::from_secs(60) {
+                *window = (now, 0);
+            }
+            if window.1 >= quota {
+                return Err(ApiError::usage_limit(
+                    StatusCode::FORBIDDEN,
+                    "userRateLimitExceeded",
+                    "User Rate Limit Exceeded",
+                ));
+            }
+            window.1 += 1;
+        }
+        Ok(())
+    }
+
+    /// Whether the answer to an applied write is to be lost.
+    pub fn lose_response(&mut self) -> bool {
+        self.faults.lost_response_rate > 0.0 && self.rng.random_bool(self.faults.lost_response_rate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_is_per_subject_per_minute() {
+        let mut state = FaultState::new(
+            Faults {
+                quota_per_minute: Some(2),
+                ..Faults::default()
+            },
+            1,
+        );
+        let t0 = Instant::now();
+        assert!(state.admit(Some("a@x"), t0).is_ok());
+        assert!(state.admit(Some("a@x"), t0).is_ok());
+        let refused = state.admit(Some("a@x"), t0).unwrap_err();
+        assert_eq!(
+            (refused.status.as_u16(), refused.reason, refused.domain),
+            (403, "userRateLimitExceeded", "usageLimits")
+        );
+        assert!(
+            state.admit(Some("b@x"), t0).is_ok(),
+            "another subject has its own quota"
+        );
+        assert!(
+            state
+                .admit(Some("a@x"), t0 + Duration::from_secs(60))
+                .is_ok(),
+            "a new minute"
+        );
+    }
+
+    #[test]
+    fn error_rate_follows_the_seed() {
+        let draws = |seed| {
+            let mut state = FaultState::new(
+                Faults {
+                    error_rate: 0.3,
+                    ..Faults::default()
+                },
+                seed,
+            );
+            (0..1000)
+                .map(|_| state.admit(None, Instant::now()).is_err())
+                .collect::<Vec<_>>()
+        };
+        let errors = draws(7).iter().filter(|e| **e).count();
+        assert!((200..400).contains(&errors), "{errors} of 1000");
+        assert_eq!(draws(7), draws(7), "same seed, same faults");
+    }
+
+    #[test]
+    fn concurrency_over_the_limit_is_quota_exceeded() {
+        let mut state = FaultState::new(
+            Faults {
+                max_concurrent: Some(1),
+                ..Faults::default()
+            },
+            1,
+        );
+        state.in_flight = 2;
+        assert_eq!(
+            state.admit(None, Instant::now()).unwrap_err().reason,
+            "quotaExceeded"
+        );
+        state.in_flight = 1;
+        assert!(state.admit(None, Instant::now()).is_ok());
+    }
+
+    #[test]
+    fn rates_out_of_range_are_refused() {
+        assert!(
+            Faults {
+                error_rate: 1.5,
+                ..Faults::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Faults {
+                lost_response_rate: 0.5,
+                ..Faults::default()
+            }
+            .validate()
+            .is_ok()
+        );
+    }
+}
