@@ -290,23 +290,63 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// Every API route served: HTTP method, axum path, and the discovery document's method id
+/// (the contract tests check each against the document).
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("GET", "/admin/directory/v1/users", "directory.users.list"),
+    (
+        "POST",
+        "/admin/directory/v1/users",
+        "directory.users.insert",
+    ),
+    (
+        "GET",
+        "/admin/directory/v1/users/{user_key}",
+        "directory.users.get",
+    ),
+    (
+        "PUT",
+        "/admin/directory/v1/users/{user_key}",
+        "directory.users.update",
+    ),
+    (
+        "PATCH",
+        "/admin/directory/v1/users/{user_key}",
+        "directory.users.patch",
+    ),
+    (
+        "DELETE",
+        "/admin/directory/v1/users/{user_key}",
+        "directory.users.delete",
+    ),
+    (
+        "POST",
+        "/admin/directory/v1/users/{user_key}/undelete",
+        "directory.users.undelete",
+    ),
+    (
+        "GET",
+        "/admin/directory/v1/customer/{customer}/orgunits",
+        "directory.orgunits.list",
+    ),
+    (
+        "POST",
+        "/admin/directory/v1/customer/{customer}/orgunits",
+        "directory.orgunits.insert",
+    ),
+    (
+        "GET",
+        "/admin/directory/v1/customer/{customer}/orgunits/{*path}",
+        "directory.orgunits.get",
+    ),
+];
+
 /// The discovery document's id of the method a request calls.
 fn method_id(method: &Method, path: &str) -> &'static str {
-    match (method.as_str(), path) {
-        ("GET", "/admin/directory/v1/users") => "directory.users.list",
-        ("POST", "/admin/directory/v1/users") => "directory.users.insert",
-        ("GET", "/admin/directory/v1/users/{user_key}") => "directory.users.get",
-        ("PUT", "/admin/directory/v1/users/{user_key}") => "directory.users.update",
-        ("PATCH", "/admin/directory/v1/users/{user_key}") => "directory.users.patch",
-        ("DELETE", "/admin/directory/v1/users/{user_key}") => "directory.users.delete",
-        ("POST", "/admin/directory/v1/users/{user_key}/undelete") => "directory.users.undelete",
-        ("GET", "/admin/directory/v1/customer/{customer}/orgunits") => "directory.orgunits.list",
-        ("POST", "/admin/directory/v1/customer/{customer}/orgunits") => "directory.orgunits.insert",
-        ("GET", "/admin/directory/v1/customer/{customer}/orgunits/{*path}") => {
-            "directory.orgunits.get"
-        }
-        _ => "unknown",
-    }
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| *m == method.as_str() && *p == path)
+        .map_or("unknown", |(_, _, id)| id)
 }
 
 /// Latency, concurrency, injected errors, quota and lost responses around every API call,
@@ -600,7 +640,7 @@ fn list_params(
     Ok(ListParams {
         domain,
         max_results,
-        page_token: params.get("pageToken").cloned(),
+        page_token: params.get("pageToken").filter(|t| !t.is_empty()).cloned(),
         order,
         descending,
         show_deleted: params.get("showDeleted").is_some_and(|v| v == "true"),
