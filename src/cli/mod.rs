@@ -1,5 +1,6 @@
 //! The command line: arguments, dispatch, and the mapping of failures to exit codes.
 
+mod emulator;
 mod import;
 mod inspect;
 
@@ -50,6 +51,11 @@ pub enum Command {
     /// Counts of accounts by state, and anything that needs an operator.
     #[command(after_help = EXIT_CODES)]
     Status(inspect::StatusArgs),
+    /// Run a local emulator of Google's Directory API and token endpoint (plain HTTP, for
+    /// tests, benchmarks and trying belajar-sync out); prints its URL and key file, stops
+    /// on Ctrl-C or SIGTERM. Needs no configuration.
+    #[command(after_help = EXIT_CODES)]
+    Emulator(emulator::EmulatorArgs),
 }
 
 /// A failed command: what to print and which exit code to end with.
@@ -106,11 +112,15 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<ExitCode, Failure> {
-    let config = Config::load(&cli.config)?;
+    let config = || Config::load(&cli.config);
     match &cli.command {
-        Command::Import(args) => import::run(cli, &config, args),
-        Command::Show(args) => inspect::show(&open_store(&config)?, &config, args),
-        Command::Status(args) => inspect::status(&open_store(&config)?, args),
+        Command::Import(args) => import::run(cli, &config()?, args),
+        Command::Show(args) => {
+            let config = config()?;
+            inspect::show(&open_store(&config)?, &config, args)
+        }
+        Command::Status(args) => inspect::status(&open_store(&config()?)?, args),
+        Command::Emulator(args) => emulator::run(args),
     }
 }
 

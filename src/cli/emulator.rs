@@ -1,0 +1,110 @@
+//! `belajar-sync emulator`: the emulator of Google's Directory API and token endpoint as a
+//! process of its own, for people and for benchmarks from another process.
+
+use super::Failure;
+use crate::emulator::{self, Options, faults::Faults};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    pub listen: SocketAddr,
+    /// A domain the emulated customer owns; repeat for several (default: every domain of
+    /// the default belajar.id naming, and belajar.id).
+    #[arg(long = "domain", value_name = "D")]
+    pub domains: Vec<String>,
+    /// Where to write the service-account key file (default: a temp file removed on exit).
+    #[arg(long)]
+    pub key_out: Option<PathBuf>,
+    /// The delegated admin that may call the API; repeat for several.
+    #[arg(long = "admin", value_name = "EMAIL", default_value = "admin@belajar.id")]
+    pub admins: Vec<String>,
+    /// Calls per delegated admin per minute before 403 userRateLimitExceeded (2400 is
+    /// Google's default; off when absent).
+    #[arg(long)]
+    pub quota_per_minute: Option<u32>,
+    /// Calls in flight at once before 403 quotaExceeded (off when absent).
+    #[arg(long)]
+    pub max_concurrent: Option<u32>,
+    /// Share of calls answered 503 backendError, 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Latency added to every call, in ms.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Uniform random latency on top, in ms.
+    #[arg(long, default_value_t = 0)]
+    pub jitter_ms: u64,
+    /// Share of writes applied and then answered by closing the connection, 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    pub lost_response_rate: f64,
+    /// How long a new user stays unlisted and refuses writes (and a renamed one answers 409).
+    #[arg(long, default_value_t = 0)]
+    pub propagation_delay_ms: u64,
+    /// Seed of the random faults, so runs repeat.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, default_value_t = 3599)]
+    pub token_lifetime_secs: u64,
+}
+
+impl EmulatorArgs {
+    fn options(&self) -> Result<Options, Failure> {
+        let defaults = Options::default();
+        let faults = Faults {
+            quota_per_minute: self.quota_per_minute,
+            max_concurrent: self.max_concurrent,
+            error_rate: self.error_rate,
+            latency_ms: self.latency_ms,
+            jitter_ms: self.jitter_ms,
+            lost_response_rate: self.lost_response_rate,
+            propagation_delay_ms: self.propagation_delay_ms,
+        };
+        faults.validate().map_err(Failure::BadInput)?;
+        Ok(Options {
+            listen: self.listen,
+            domains: if self.domains.is_empty() { defaults.domains } else { self.domains.clone() },
+            admins: self.admins.clone(),
+            key_out: self.key_out.clone(),
+            token_lifetime: Duration::from_secs(self.token_lifetime_secs),
+            faults,
+            seed: self.seed,
+        })
+    }
+}
+
+pub fn run(args: &EmulatorArgs) -> Result<ExitCode, Failure> {
+    let options = args.options()?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure::Runtime(format!("cannot start tokio: {e}")))?;
+    runtime.block_on(async {
+        let emulator = emulator::start(options)
+            .await
+            .map_err(|e| Failure::Runtime(format!("cannot start the emulator on {}: {e}", args.listen)))?;
+        println!("emulator listening on {}", emulator.base_url);
+        println!("key file: {}", emulator.key_file.display());
+        println!("admin: {}", args.admins.join(", "));
+        stopped().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn stopped() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
