@@ -210,26 +210,50 @@ fn help_documents_the_exit_codes() {
 fn the_emulator_command_serves_until_sigterm() {
     use std::io::{BufRead, BufReader, Read, Write};
     let mut child = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
-        .args(["emulator", "--listen", "127.0.0.1:0", "--error-rate", "0.5", "--seed", "3"])
+        .args([
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--error-rate",
+            "0.5",
+            "--seed",
+            "3",
+        ])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let url = lines.next().unwrap().unwrap();
-    let url = url.strip_prefix("emulator listening on http://").expect("announces its URL").to_owned();
+    let url = url
+        .strip_prefix("emulator listening on http://")
+        .expect("announces its URL")
+        .to_owned();
     let key = lines.next().unwrap().unwrap();
-    let key = PathBuf::from(key.strip_prefix("key file: ").expect("announces its key file"));
+    let key = PathBuf::from(
+        key.strip_prefix("key file: ")
+            .expect("announces its key file"),
+    );
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     let mut stream = std::net::TcpStream::connect(&url).unwrap();
-    write!(stream, "GET /emulator/faults HTTP/1.1\r\nHost: {url}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET /emulator/faults HTTP/1.1\r\nHost: {url}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"error_rate\":0.5"), "{answer}");
 
-    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(term.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
@@ -243,5 +267,9 @@ fn the_emulator_refuses_rates_out_of_range() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("error_rate must be between 0 and 1"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("error_rate must be between 0 and 1"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -21,7 +21,11 @@ pub struct EmulatorArgs {
     #[arg(long)]
     pub key_out: Option<PathBuf>,
     /// The delegated admin that may call the API; repeat for several.
-    #[arg(long = "admin", value_name = "EMAIL", default_value = "admin@belajar.id")]
+    #[arg(
+        long = "admin",
+        value_name = "EMAIL",
+        default_value = "admin@belajar.id"
+    )]
     pub admins: Vec<String>,
     /// Calls per delegated admin per minute before 403 userRateLimitExceeded (2400 is
     /// Google's default; off when absent).
@@ -68,7 +72,11 @@ impl EmulatorArgs {
         faults.validate().map_err(Failure::BadInput)?;
         Ok(Options {
             listen: self.listen,
-            domains: if self.domains.is_empty() { defaults.domains } else { self.domains.clone() },
+            domains: if self.domains.is_empty() {
+                defaults.domains
+            } else {
+                self.domains.clone()
+            },
             admins: self.admins.clone(),
             key_out: self.key_out.clone(),
             token_lifetime: Duration::from_secs(self.token_lifetime_secs),
@@ -80,11 +88,12 @@ impl EmulatorArgs {
 
 pub fn run(args: &EmulatorArgs) -> Result<ExitCode, Failure> {
     let options = args.options()?;
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure::Runtime(format!("cannot start tokio: {e}")))?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::Runtime(format!("cannot start tokio: {e}")))?;
     runtime.block_on(async {
-        let emulator = emulator::start(options)
-            .await
-            .map_err(|e| Failure::Runtime(format!("cannot start the emulator on {}: {e}", args.listen)))?;
+        let emulator = emulator::start(options).await.map_err(|e| {
+            Failure::Runtime(format!("cannot start the emulator on {}: {e}", args.listen))
+        })?;
         println!("emulator listening on {}", emulator.base_url);
         println!("key file: {}", emulator.key_file.display());
         println!("admin: {}", args.admins.join(", "));

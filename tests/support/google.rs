@@ -21,7 +21,12 @@ pub async fn start(options: Options) -> Emulator {
 /// A token for `subject`, from an assertion signed with the emulator's key file (no client
 /// library, so that it works under tokio's paused clock too).
 pub async fn token_for(emu: &Emulator, subject: &str) -> String {
-    let key: Value = serde_json::from_slice(&std::fs::read(&emu.key_file).unwrap()).unwrap();
+    token_from_key(&emu.key_file, subject).await
+}
+
+/// A token for `subject` from the emulator whose key file is `key_file`.
+pub async fn token_from_key(key_file: &std::path::Path, subject: &str) -> String {
+    let key: Value = serde_json::from_slice(&std::fs::read(key_file).unwrap()).unwrap();
     let pem = key["private_key"].as_str().unwrap();
     let signer = SigningKey::<Sha256>::new(rsa::RsaPrivateKey::from_pkcs8_pem(pem).unwrap());
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -59,9 +64,13 @@ pub struct Api {
 
 impl Api {
     pub async fn admin(emu: &Emulator) -> Api {
+        Api::new(&emu.base_url, token_for(emu, "admin@belajar.id").await)
+    }
+
+    pub fn new(base: &str, token: String) -> Api {
         Api {
-            base: emu.base_url.clone(),
-            token: token_for(emu, "admin@belajar.id").await,
+            base: base.to_owned(),
+            token,
             client: reqwest::Client::new(),
         }
     }
