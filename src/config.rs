@@ -19,6 +19,7 @@ pub struct Config {
     pub store_cache_mb: u64,
     pub naming: Naming,
     pub lifecycle: Lifecycle,
+    pub google: Google,
 }
 
 impl Default for Config {
@@ -28,7 +29,74 @@ impl Default for Config {
             store_cache_mb: 64,
             naming: Naming::default(),
             lifecycle: Lifecycle::default(),
+            google: Google::default(),
         }
+    }
+}
+
+/// How to reach Google: the service account, the delegated admin, the quota to keep.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Google {
+    /// The service account's JSON key (must not be readable by group or others).
+    pub key_file: PathBuf,
+    /// The admin the service account acts as (domain-wide delegation).
+    pub subject: String,
+    /// The Workspace customer: its id, or `my_customer`.
+    pub customer: String,
+    /// Base URL of the Admin SDK; plain HTTP only to loopback (the emulator).
+    pub api_base: String,
+    /// Calls per minute, kept under Google's 2,400 per admin per project.
+    pub requests_per_minute: u32,
+    /// Calls in flight at once.
+    pub concurrency: u32,
+    /// How long one call may take, retries included.
+    pub call_deadline: jiff::SignedDuration,
+}
+
+impl Default for Google {
+    fn default() -> Self {
+        Google {
+            key_file: PathBuf::from("/etc/belajar-sync/service-account.json"),
+            subject: String::new(),
+            customer: "my_customer".into(),
+            api_base: "https://admin.googleapis.com".into(),
+            requests_per_minute: 2_000,
+            concurrency: 16,
+            call_deadline: jiff::SignedDuration::from_mins(10),
+        }
+    }
+}
+
+impl Google {
+    fn validate(&self) -> Result<(), String> {
+        crate::google::check_api_base(&self.api_base)
+            .map_err(|why| format!("google.api_base: {why}"))?;
+        if !(1..=100_000).contains(&self.requests_per_minute) {
+            return Err(format!(
+                "google.requests_per_minute: expected 1 to 100000, got {}",
+                self.requests_per_minute
+            ));
+        }
+        if !(1..=1_000).contains(&self.concurrency) {
+            return Err(format!(
+                "google.concurrency: expected 1 to 1000, got {}",
+                self.concurrency
+            ));
+        }
+        if self.call_deadline <= jiff::SignedDuration::ZERO {
+            return Err(format!(
+                "google.call_deadline: expected a positive duration like \"10m\", got {}",
+                self.call_deadline
+            ));
+        }
+        if !self.subject.is_empty() && !self.subject.contains('@') {
+            return Err(format!(
+                "google.subject: expected the delegated admin's address, got {:?}",
+                self.subject
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -176,6 +244,10 @@ impl Config {
             message,
         };
         let mut config = Config::parse(&text).map_err(invalid)?;
+        if config.google.key_file.is_relative() {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.google.key_file = base.join(&config.google.key_file);
+        }
         if config.data_dir.is_relative() {
             let base = path.parent().unwrap_or(Path::new("."));
             let joined = base.join(&config.data_dir);
@@ -207,7 +279,8 @@ impl Config {
                 self.lifecycle.grace_days
             ));
         }
-        self.naming.validate()
+        self.naming.validate()?;
+        self.google.validate()
     }
 }
 
@@ -283,6 +356,23 @@ mod tests {
             config.naming.domain(RoleGroup::Student, Jenjang::Sd),
             "sd.belajar.id"
         );
+    }
+
+    #[test]
+    fn google_settings_are_checked() {
+        let err =
+            Config::parse("[google]\napi_base = \"http://admin.googleapis.com\"\n").unwrap_err();
+        assert!(err.starts_with("google.api_base"), "{err}");
+        assert!(Config::parse("[google]\napi_base = \"http://127.0.0.1:8089\"\n").is_ok());
+        let config = Config::parse("[google]\ncall_deadline = \"90s\"\n").unwrap();
+        assert_eq!(
+            config.google.call_deadline,
+            jiff::SignedDuration::from_secs(90)
+        );
+        let err = Config::parse("[google]\ncall_deadline = \"soon\"\n").unwrap_err();
+        assert!(err.contains("call_deadline"), "{err}");
+        let err = Config::parse("[google]\nconcurrency = 0\n").unwrap_err();
+        assert!(err.starts_with("google.concurrency"), "{err}");
     }
 
     #[test]

@@ -6,4 +6,5 @@ pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod emulator;
+pub mod google;
 pub mod pages;

@@ -142,6 +142,11 @@ impl Emulator {
             .count()
     }
 
+    /// Invalidates every access token issued so far (as an expiry or a revocation would).
+    pub fn revoke_tokens(&self) {
+        self.shared.world().grants.clear();
+    }
+
     /// The faults in force.
     pub fn faults(&self) -> Faults {
         self.shared.world().faults.faults.clone()

@@ -1,0 +1,140 @@
+//! The Directory API resources the daemon reads and writes, typed after the discovery
+//! document (camelCase, absent fields skipped so that a write sends only what it means).
+
+use serde::{Deserialize, Serialize};
+
+/// A Google user (`User` schema), with the fields the reconciler reads or writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<UserName>,
+    /// Write-only: never returned by Google.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_password_at_next_login: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspension_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_unit_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_ids: Option<Vec<ExternalId>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organizations: Option<Vec<Organization>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aliases: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_admin: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creation_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_time: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserName {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+}
+
+/// One entry of `externalIds`: `type` `organization` carries the project's marker.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalId {
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// One entry of `organizations`: the school's NPSN goes in `costCenter`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Organization {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_center: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary: Option<bool>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// An organisational unit (`OrgUnit` schema).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgUnit {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_unit_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_unit_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_org_unit_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The answer of `orgunits.list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgUnits {
+    #[serde(default)]
+    pub organization_units: Vec<OrgUnit>,
+}
+
+/// One page of `users.list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsersPage {
+    #[serde(default)]
+    pub users: Vec<User>,
+    pub next_page_token: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn writes_send_only_the_fields_set() {
+        let patch = User {
+            suspended: Some(true),
+            ..User::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&patch).unwrap(),
+            json!({"suspended": true})
+        );
+        let marker = ExternalId {
+            kind: Some("organization".into()),
+            value: Some("sd:nisn:0012345678".into()),
+            ..ExternalId::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&marker).unwrap(),
+            json!({"type": "organization", "value": "sd:nisn:0012345678"})
+        );
+    }
+}
