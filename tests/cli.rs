@@ -206,19 +206,12 @@ fn help_documents_the_exit_codes() {
     assert!(help.contains("2  bad input or configuration"), "{help}");
 }
 
-#[test]
-fn the_emulator_command_serves_until_sigterm() {
-    use std::io::{BufRead, BufReader, Read, Write};
+/// Starts `belajar-sync emulator ARGS` and reads the address and key file it announces.
+fn spawn_emulator(args: &[&str]) -> (std::process::Child, String, PathBuf) {
+    use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
-        .args([
-            "emulator",
-            "--listen",
-            "127.0.0.1:0",
-            "--error-rate",
-            "0.5",
-            "--seed",
-            "3",
-        ])
+        .args(["emulator", "--listen", "127.0.0.1:0"])
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -233,6 +226,51 @@ fn the_emulator_command_serves_until_sigterm() {
         key.strip_prefix("key file: ")
             .expect("announces its key file"),
     );
+    (child, url, key)
+}
+
+#[test]
+fn check_says_what_works_and_what_to_fix() {
+    let s = Setup::new();
+    let (mut emulator, url, key) = spawn_emulator(&[]);
+    let config = |subject: &str| {
+        s.file(
+            &format!("{subject}.toml"),
+            &format!(
+                "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"{subject}\"\napi_base = \"http://{url}\"\n"
+            ),
+        )
+    };
+    let good = run_with_config(&config("admin@belajar.id"), &["check"]);
+    let stdout = text(&good.stdout);
+    assert_eq!(
+        good.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&good.stderr)
+    );
+    assert!(
+        stdout.contains("ok    users of guru.sd.belajar.id"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok    root org unit"), "{stdout}");
+    assert!(stdout.contains("everything works"), "{stdout}");
+
+    let bad = run_with_config(&config("stranger@gmail.com"), &["check"]);
+    let stdout = text(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  access token: domain-wide delegation is not granted to client id"),
+        "{stdout}"
+    );
+    emulator.kill().unwrap();
+    emulator.wait().unwrap();
+}
+
+#[test]
+fn the_emulator_command_serves_until_sigterm() {
+    use std::io::{Read, Write};
+    let (mut child, url, key) = spawn_emulator(&["--error-rate", "0.5", "--seed", "3"]);
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,

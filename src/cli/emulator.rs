@@ -3,6 +3,7 @@
 
 use super::Failure;
 use crate::emulator::{self, Options, faults::Faults};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,9 +95,17 @@ pub fn run(args: &EmulatorArgs) -> Result<ExitCode, Failure> {
         let emulator = emulator::start(options).await.map_err(|e| {
             Failure::Runtime(format!("cannot start the emulator on {}: {e}", args.listen))
         })?;
-        println!("emulator listening on {}", emulator.base_url);
-        println!("key file: {}", emulator.key_file.display());
-        println!("admin: {}", args.admins.join(", "));
+        // Announced once; a reader that has gone away must not stop the emulator.
+        let announcement = format!(
+            "emulator listening on {}\nkey file: {}\nadmin: {}\n",
+            emulator.base_url,
+            emulator.key_file.display(),
+            args.admins.join(", ")
+        );
+        let mut stdout = std::io::stdout();
+        let _ = stdout
+            .write_all(announcement.as_bytes())
+            .and_then(|()| stdout.flush());
         stopped().await;
         Ok(ExitCode::SUCCESS)
     })

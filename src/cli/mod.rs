@@ -1,5 +1,6 @@
 //! The command line: arguments, dispatch, and the mapping of failures to exit codes.
 
+mod check;
 mod emulator;
 mod import;
 mod inspect;
@@ -51,6 +52,10 @@ pub enum Command {
     /// Counts of accounts by state, and anything that needs an operator.
     #[command(after_help = EXIT_CODES)]
     Status(inspect::StatusArgs),
+    /// Check that the configuration reaches Google: the key, a token for the delegated
+    /// admin, one user of each managed domain, the root org unit. Says what to fix.
+    #[command(after_help = EXIT_CODES)]
+    Check(check::CheckArgs),
     /// Run a local emulator of Google's Directory API and token endpoint (plain HTTP, for
     /// tests, benchmarks and trying belajar-sync out); prints its URL and key file, stops
     /// on Ctrl-C or SIGTERM. Needs no configuration.
@@ -120,6 +125,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             inspect::show(&open_store(&config)?, &config, args)
         }
         Command::Status(args) => inspect::status(&open_store(&config()?)?, args),
+        Command::Check(_) => check::run(&config()?),
         Command::Emulator(args) => emulator::run(args),
     }
 }

@@ -175,6 +175,19 @@ impl DirectoryClient {
         })
     }
 
+    /// Obtains a token (for `check`): whether the key, the delegation and the scopes work.
+    pub async fn check_token(&self) -> Result<(), CallError> {
+        let token = self
+            .auth
+            .token(&SCOPES)
+            .await
+            .map_err(|e| CallError::Token(e.to_string()))?;
+        token
+            .token()
+            .map(drop)
+            .ok_or_else(|| CallError::Token("the token endpoint gave no access token".into()))
+    }
+
     /// The limiter every call goes through.
     pub fn limiter(&self) -> &Limiter {
         &self.limiter
