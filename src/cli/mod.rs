@@ -134,12 +134,41 @@ fn open_store(config: &Config) -> Result<Store, Failure> {
     Ok(Store::open(&config.data_dir, config.store_cache_mb)?)
 }
 
-/// Logs go to standard error, filtered by `RUST_LOG` (default: warnings).
+/// Whether an event may be logged whatever `RUST_LOG` says: yup-oauth2 prints the signed
+/// assertion and the access token at debug level, so it never gets past info.
+fn may_log(target: &str, level: &tracing::Level) -> bool {
+    !(target.starts_with("yup_oauth2") && *level > tracing::Level::INFO)
+}
+
+/// Logs go to standard error, filtered by `RUST_LOG` (default: warnings), never a secret.
 fn init_logging() {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let no_secrets =
+        tracing_subscriber::filter::filter_fn(|meta| may_log(meta.target(), meta.level()));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter)
+                .with_filter(no_secrets),
+        )
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yup_oauth2_never_logs_below_info() {
+        assert!(!may_log(
+            "yup_oauth2::service_account",
+            &tracing::Level::DEBUG
+        ));
+        assert!(!may_log("yup_oauth2", &tracing::Level::TRACE));
+        assert!(may_log("yup_oauth2", &tracing::Level::WARN));
+        assert!(may_log("belajar_sync::google", &tracing::Level::DEBUG));
+    }
 }
