@@ -5,12 +5,13 @@
 //!     quota the client used and the share of its calls refused for rate.
 //! Figures, not assertions.
 
+#[path = "../tests/support/google.rs"]
+mod google;
+
 use belajar_sync::config;
 use belajar_sync::google::DirectoryClient;
 use belajar_sync::google::types::{User, UserName};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -22,44 +23,14 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// CPU seconds (user + system) of process `pid`, from /proc.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    fields.get(11..13).map_or(0.0, |f| {
-        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
-    }) / 100.0
-}
-
-fn emulator(args: &[&str]) -> (Child, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
-        .args(["emulator", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the emulator starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .replace("emulator listening on ", "");
-    let key = lines.next().unwrap().unwrap().replace("key file: ", "");
-    (child, url, key)
-}
-
 async fn client(
     url: &str,
-    key: &str,
+    key: &std::path::Path,
     requests_per_minute: u32,
     concurrency: u32,
 ) -> Arc<DirectoryClient> {
     let settings = config::Google {
-        key_file: key.into(),
+        key_file: key.to_path_buf(),
         subject: "admin@belajar.id".into(),
         api_base: url.into(),
         requests_per_minute,
@@ -125,13 +96,13 @@ async fn main() {
     let calls = env_or("CALLS", 20_000);
     let minutes = env_or("MINUTES", 3);
 
-    let (mut child, url, key) = emulator(&[]);
+    let (mut child, url, key) = google::spawn_emulator(&[]);
     let client_a = client(&url, &key, 1_000_000, 64).await;
-    let cpu_before = cpu_seconds(child.id());
+    let cpu_before = google::cpu_seconds(child.id());
     let started = Instant::now();
     let done = push(client_a, 64, calls, None).await;
     let secs = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(child.id()) - cpu_before;
+    let cpu = google::cpu_seconds(child.id()) - cpu_before;
     println!(
         "(a) no quota: {done} of {calls} inserts in {secs:.1} s = {:.0} calls/s; emulator CPU {cpu:.1} s = {:.0} % of one core ({:.0} % of the machine)",
         done as f64 / secs,
@@ -142,7 +113,7 @@ async fn main() {
     let _ = child.wait();
 
     let quota = 6_000u64;
-    let (mut child, url, key) = emulator(&["--quota-per-minute", &quota.to_string()]);
+    let (mut child, url, key) = google::spawn_emulator(&["--quota-per-minute", &quota.to_string()]);
     // Configured at 98 % of the quota, as an operator would set it just under Google's.
     let client_b = client(&url, &key, 5_880, 16).await;
     let started = Instant::now();

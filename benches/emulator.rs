@@ -7,25 +7,9 @@
 mod google;
 
 use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-
-/// CPU seconds (user + system) the process `pid` has used, from /proc/PID/stat.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
-        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
-    });
-    ticks / 100.0
-}
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -39,25 +23,14 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let calls = env_or("CALLS", 20_000);
     let concurrency = env_or("CONCURRENCY", 32);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
-        .args(["emulator", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the emulator starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .replace("emulator listening on ", "");
-    let key = lines.next().unwrap().unwrap().replace("key file: ", "");
-    let token = google::token_from_key(key.as_ref(), "admin@belajar.id").await;
+    let (mut child, url, key) = google::spawn_emulator(&[]);
+    let token = google::token_from_key(&key, "admin@belajar.id").await;
     let api = Arc::new(google::Api::new(&url, token));
 
     for phase in ["users.insert", "users.get"] {
         let next = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
-        let cpu_before = cpu_seconds(child.id());
+        let cpu_before = google::cpu_seconds(child.id());
         let started = Instant::now();
         let workers: Vec<_> = (0..concurrency)
             .map(|_| {
@@ -87,7 +60,7 @@ async fn main() {
             worker.await.unwrap();
         }
         let secs = started.elapsed().as_secs_f64();
-        let cpu = cpu_seconds(child.id()) - cpu_before;
+        let cpu = google::cpu_seconds(child.id()) - cpu_before;
         println!(
             "{phase}: {calls} calls, {concurrency} at once: {:.0} calls/s, {:.1} s; emulator CPU {:.1} s ({:.0} % of one core); failed {}",
             calls as f64 / secs,

@@ -6,6 +6,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use support::export_gen::write;
+use support::google::spawn_emulator;
 use tempfile::TempDir;
 
 struct Setup {
@@ -206,29 +207,6 @@ fn help_documents_the_exit_codes() {
     assert!(help.contains("2  bad input or configuration"), "{help}");
 }
 
-/// Starts `belajar-sync emulator ARGS` and reads the address and key file it announces.
-fn spawn_emulator(args: &[&str]) -> (std::process::Child, String, PathBuf) {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
-        .args(["emulator", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines.next().unwrap().unwrap();
-    let url = url
-        .strip_prefix("emulator listening on http://")
-        .expect("announces its URL")
-        .to_owned();
-    let key = lines.next().unwrap().unwrap();
-    let key = PathBuf::from(
-        key.strip_prefix("key file: ")
-            .expect("announces its key file"),
-    );
-    (child, url, key)
-}
-
 #[test]
 fn check_says_what_works_and_what_to_fix() {
     let s = Setup::new();
@@ -237,7 +215,7 @@ fn check_says_what_works_and_what_to_fix() {
         s.file(
             &format!("{subject}.toml"),
             &format!(
-                "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"{subject}\"\napi_base = \"http://{url}\"\n"
+                "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"{subject}\"\napi_base = \"{url}\"\n"
             ),
         )
     };
@@ -271,6 +249,7 @@ fn check_says_what_works_and_what_to_fix() {
 fn the_emulator_command_serves_until_sigterm() {
     use std::io::{Read, Write};
     let (mut child, url, key) = spawn_emulator(&["--error-rate", "0.5", "--seed", "3"]);
+    let url = url.strip_prefix("http://").unwrap().to_owned();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,

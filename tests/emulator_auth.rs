@@ -1,20 +1,18 @@
 //! The emulator's token endpoint through yup-oauth2 itself (the client production uses),
 //! and the authentication of API calls, over real HTTP on loopback.
 
-use belajar_sync::emulator::{self, Emulator, Options};
+mod support;
+
+use belajar_sync::emulator::{Emulator, Options};
 use serde_json::{Value, json};
 use std::time::Duration;
+use support::google;
 use yup_oauth2::error::{AuthError, AuthErrorCode};
 
 const USER_SCOPE: &str = "https://www.googleapis.com/auth/admin.directory.user";
 
-fn init_tls() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 async fn start(options: Options) -> Emulator {
-    init_tls();
-    emulator::start(options).await.expect("emulator starts")
+    google::start(options).await
 }
 
 /// A token for `subject` (or none) from the key file at `key`, through yup-oauth2.
@@ -155,39 +153,12 @@ async fn a_non_admin_subject_gets_a_token_but_every_call_is_forbidden() {
 
 #[tokio::test]
 async fn a_stale_assertion_is_refused_with_googles_message() {
-    use base64::Engine;
-    use rsa::pkcs1v15::SigningKey;
-    use rsa::pkcs8::DecodePrivateKey;
-    use rsa::sha2::Sha256;
-    use rsa::signature::{SignatureEncoding, Signer};
-
     let emu = start(Options::default()).await;
-    let key: Value = serde_json::from_slice(&std::fs::read(&emu.key_file).unwrap()).unwrap();
-    let signer = SigningKey::<Sha256>::new(
-        rsa::RsaPrivateKey::from_pkcs8_pem(key["private_key"].as_str().unwrap()).unwrap(),
-    );
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let key = google::read_key(&emu.key_file);
     let iat = jiff::Timestamp::now().as_second() - 7200;
     let claims = json!({"iss": key["client_email"], "aud": key["token_uri"], "iat": iat, "exp": iat + 3600,
                         "sub": "admin@belajar.id", "scope": USER_SCOPE});
-    let signed = format!(
-        "{}.{}",
-        b64.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
-        b64.encode(claims.to_string())
-    );
-    let assertion = format!(
-        "{signed}.{}",
-        b64.encode(signer.sign(signed.as_bytes()).to_bytes())
-    );
-    let response = reqwest::Client::new()
-        .post(key["token_uri"].as_str().unwrap())
-        .form(&[
-            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-            ("assertion", assertion.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = google::post_assertion(&key, &google::sign(&key, &claims)).await;
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant");

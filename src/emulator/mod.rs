@@ -490,6 +490,27 @@ fn json_body(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|_| ApiError::invalid("Invalid Input"))
 }
 
+/// Runs a write on the users under the rules of the moment (owned domains, existing org
+/// units, the propagation window).
+fn write_users<T>(
+    shared: &Shared,
+    world: &mut World,
+    write: impl FnOnce(&mut Users, &Rules<'_>) -> T,
+) -> T {
+    let World {
+        users,
+        org_units,
+        faults,
+        ..
+    } = world;
+    let rules = Rules {
+        domains: &shared.domains,
+        org_units,
+        propagation: faults.faults.propagation(),
+    };
+    write(users, &rules)
+}
+
 /// `users.get`.
 async fn get_user(
     State(shared): State<Arc<Shared>>,
@@ -524,18 +545,9 @@ async fn insert_user(
 ) -> Result<Json<Value>, ApiError> {
     let mut world = authorize(&shared, &headers)?;
     let body = json_body(&body)?;
-    let World {
-        users,
-        org_units,
-        faults,
-        ..
-    } = &mut *world;
-    let rules = Rules {
-        domains: &shared.domains,
-        org_units,
-        propagation: faults.faults.propagation(),
-    };
-    let user = users.insert(&body, &rules, &now())?;
+    let user = write_users(&shared, &mut world, |users, rules| {
+        users.insert(&body, rules, &now())
+    })?;
     Ok(answer(user, &params))
 }
 
@@ -549,18 +561,9 @@ async fn update_user(
 ) -> Result<Json<Value>, ApiError> {
     let mut world = authorize(&shared, &headers)?;
     let body = json_body(&body)?;
-    let World {
-        users,
-        org_units,
-        faults,
-        ..
-    } = &mut *world;
-    let rules = Rules {
-        domains: &shared.domains,
-        org_units,
-        propagation: faults.faults.propagation(),
-    };
-    let user = users.update(&user_key, &body, &rules, &now())?;
+    let user = write_users(&shared, &mut world, |users, rules| {
+        users.update(&user_key, &body, rules, &now())
+    })?;
     Ok(answer(user, &params))
 }
 
@@ -588,18 +591,9 @@ async fn undelete_user(
     } else {
         json_body(&body)?
     };
-    let World {
-        users,
-        org_units,
-        faults,
-        ..
-    } = &mut *world;
-    let rules = Rules {
-        domains: &shared.domains,
-        org_units,
-        propagation: faults.faults.propagation(),
-    };
-    users.undelete(&user_key, body["orgUnitPath"].as_str(), &rules)?;
+    write_users(&shared, &mut world, |users, rules| {
+        users.undelete(&user_key, body["orgUnitPath"].as_str(), rules)
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -24,35 +24,86 @@ pub async fn token_for(emu: &Emulator, subject: &str) -> String {
     token_from_key(&emu.key_file, subject).await
 }
 
-/// A token for `subject` from the emulator whose key file is `key_file`.
-pub async fn token_from_key(key_file: &std::path::Path, subject: &str) -> String {
-    let key: Value = serde_json::from_slice(&std::fs::read(key_file).unwrap()).unwrap();
+/// The emulator's service-account key file, as JSON.
+pub fn read_key(key_file: &std::path::Path) -> Value {
+    serde_json::from_slice(&std::fs::read(key_file).unwrap()).unwrap()
+}
+
+/// An RS256 assertion of `claims`, signed with the key file's private key.
+pub fn sign(key: &Value, claims: &Value) -> String {
     let pem = key["private_key"].as_str().unwrap();
     let signer = SigningKey::<Sha256>::new(rsa::RsaPrivateKey::from_pkcs8_pem(pem).unwrap());
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let iat = jiff::Timestamp::now().as_second();
-    let claims = json!({"iss": key["client_email"], "aud": key["token_uri"], "iat": iat, "exp": iat + 3600,
-                        "sub": subject, "scope": SCOPES});
     let signed = format!(
         "{}.{}",
         b64.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
         b64.encode(claims.to_string())
     );
-    let assertion = format!(
+    format!(
         "{signed}.{}",
         b64.encode(signer.sign(signed.as_bytes()).to_bytes())
-    );
-    let response = reqwest::Client::new()
+    )
+}
+
+/// Posts a JWT-bearer grant to the key's token endpoint.
+pub async fn post_assertion(key: &Value, assertion: &str) -> reqwest::Response {
+    reqwest::Client::new()
         .post(key["token_uri"].as_str().unwrap())
         .form(&[
             ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-            ("assertion", assertion.as_str()),
+            ("assertion", assertion),
         ])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// A token for `subject` from the emulator whose key file is `key_file`.
+pub async fn token_from_key(key_file: &std::path::Path, subject: &str) -> String {
+    let key = read_key(key_file);
+    let iat = jiff::Timestamp::now().as_second();
+    let claims = json!({"iss": key["client_email"], "aud": key["token_uri"], "iat": iat, "exp": iat + 3600,
+                        "sub": subject, "scope": SCOPES});
+    let response = post_assertion(&key, &sign(&key, &claims)).await;
     let body: Value = response.json().await.unwrap();
     body["access_token"].as_str().expect("a token").to_owned()
+}
+
+/// Starts `belajar-sync emulator ARGS` as a process and reads the base URL and key file
+/// it announces.
+pub fn spawn_emulator(args: &[&str]) -> (std::process::Child, String, std::path::PathBuf) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+        .args(["emulator", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the emulator starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines.next().unwrap().unwrap();
+    let url = url
+        .strip_prefix("emulator listening on ")
+        .expect("announces its URL")
+        .to_owned();
+    let key = lines.next().unwrap().unwrap();
+    let key = key
+        .strip_prefix("key file: ")
+        .expect("announces its key file")
+        .into();
+    (child, url, key)
+}
+
+/// CPU seconds (user + system) process `pid` has used, from /proc (for benchmarks).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
+    }) / 100.0
 }
 
 /// Calls of the Directory API as one admin.
