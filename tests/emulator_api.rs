@@ -7,7 +7,7 @@ use belajar_sync::emulator::faults::Faults;
 use belajar_sync::emulator::{Options, ROUTES};
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::google::{Api, start};
+use support::google::{Api, start, start_with};
 
 #[tokio::test]
 async fn rename_keeps_the_old_address_as_an_alias_and_get_resolves_it() {
@@ -186,12 +186,9 @@ async fn org_units_nest_and_users_must_name_an_existing_one() {
 
 #[tokio::test]
 async fn error_rate_answers_503_and_applies_nothing() {
-    let emu = start(Options {
-        faults: Faults {
-            error_rate: 1.0,
-            ..Faults::default()
-        },
-        ..Options::default()
+    let emu = start_with(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
     })
     .await;
     let api = Api::admin(&emu).await;
@@ -210,12 +207,9 @@ async fn error_rate_answers_503_and_applies_nothing() {
 
 #[tokio::test]
 async fn quota_per_subject_answers_user_rate_limit_exceeded() {
-    let emu = start(Options {
-        faults: Faults {
-            quota_per_minute: Some(3),
-            ..Faults::default()
-        },
-        ..Options::default()
+    let emu = start_with(Faults {
+        quota_per_minute: Some(3),
+        ..Faults::default()
     })
     .await;
     let api = Api::admin(&emu).await;
@@ -236,12 +230,9 @@ async fn quota_per_subject_answers_user_rate_limit_exceeded() {
 
 #[tokio::test]
 async fn a_lost_response_applies_the_write_and_closes_the_connection() {
-    let emu = start(Options {
-        faults: Faults {
-            lost_response_rate: 1.0,
-            ..Faults::default()
-        },
-        ..Options::default()
+    let emu = start_with(Faults {
+        lost_response_rate: 1.0,
+        ..Faults::default()
     })
     .await;
     let api = Api::admin(&emu).await;
@@ -260,12 +251,9 @@ async fn a_lost_response_applies_the_write_and_closes_the_connection() {
 
 #[tokio::test(start_paused = true)]
 async fn latency_delays_every_call() {
-    let emu = start(Options {
-        faults: Faults {
-            latency_ms: 5_000,
-            ..Faults::default()
-        },
-        ..Options::default()
+    let emu = start_with(Faults {
+        latency_ms: 5_000,
+        ..Faults::default()
     })
     .await;
     let api = Api::admin(&emu).await;
@@ -300,12 +288,9 @@ async fn concurrency_over_the_limit_answers_quota_exceeded() {
 
 #[tokio::test(start_paused = true)]
 async fn propagation_delay_hides_new_users_and_refuses_early_writes() {
-    let emu = start(Options {
-        faults: Faults {
-            propagation_delay_ms: 60_000,
-            ..Faults::default()
-        },
-        ..Options::default()
+    let emu = start_with(Faults {
+        propagation_delay_ms: 60_000,
+        ..Faults::default()
     })
     .await;
     let api = Api::admin(&emu).await;

@@ -10,7 +10,7 @@ use belajar_sync::emulator::{Emulator, Options};
 use belajar_sync::google::DirectoryClient;
 use belajar_sync::google::errors::CallError;
 use belajar_sync::google::types::{User, UserName};
-use support::google::{Api, start};
+use support::google::{Api, start, start_with};
 
 fn settings(emu: &Emulator, subject: &str) -> config::Google {
     config::Google {
@@ -108,12 +108,9 @@ async fn rate_limit_answers_slow_the_client_down() {
 
 #[tokio::test(start_paused = true)]
 async fn a_lost_response_on_insert_is_uncertain_and_not_repeated() {
-    let emu = start(Options {
-        faults: Faults {
-            lost_response_rate: 1.0,
-            ..Faults::default()
-        },
-        ..Options::default()
+    let emu = start_with(Faults {
+        lost_response_rate: 1.0,
+        ..Faults::default()
     })
     .await;
     let client = client(&emu).await;

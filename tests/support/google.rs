@@ -13,6 +13,15 @@ use serde_json::{Value, json};
 
 pub const SCOPES: &str = "https://www.googleapis.com/auth/admin.directory.user https://www.googleapis.com/auth/admin.directory.orgunit";
 
+/// An emulator with these faults and otherwise the defaults.
+pub async fn start_with(faults: belajar_sync::emulator::faults::Faults) -> Emulator {
+    start(Options {
+        faults,
+        ..Options::default()
+    })
+    .await
+}
+
 pub async fn start(options: Options) -> Emulator {
     let _ = rustls::crypto::ring::default_provider().install_default();
     emulator::start(options).await.expect("emulator starts")
