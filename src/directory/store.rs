@@ -262,8 +262,11 @@ fn account_key(key: &AccountKey) -> Vec<u8> {
     format!("a:{key}").into_bytes()
 }
 
+/// The index key of an address: domain first, so that the addresses of one domain, and
+/// the numbered variants of one base, lie together in the index's pages.
 fn email_key(email: &str) -> Vec<u8> {
-    format!("e:{email}").into_bytes()
+    let (local, domain) = email.rsplit_once('@').unwrap_or((email, ""));
+    format!("e:{domain}:{local}").into_bytes()
 }
 
 fn school_key(npsn: &str, key: &AccountKey) -> Vec<u8> {
@@ -367,18 +370,23 @@ impl Changes<'_> {
         Ok(())
     }
 
-    /// Allocates a free address for `key` in `domain` from the base of `full_name`:
-    /// the bare base if free, else the next numbered candidate. Deterministic for a given
-    /// order of allocation; an address already held by `key` counts as free. The counter of
-    /// numbered candidates is only written once a base is taken, which most are not.
+    /// Reserves `email` for `key` in the address index.
+    pub fn reserve_email(&mut self, email: &str, key: &AccountKey) {
+        self.put(email_key(email), key.to_string().into_bytes());
+    }
+
+    /// Finds a free address for `key` in `domain` from `base` (see
+    /// [`naming::local_part_base`]): the bare base if free, else the next numbered
+    /// candidate. Deterministic for a given order of allocation; an address already held by
+    /// `key` counts as free. The counter of numbered candidates is only written once a base
+    /// is taken, which most are not. The caller reserves the address.
     pub fn allocate_email(
         &mut self,
-        full_name: &str,
+        base: &str,
         domain: &str,
         key: &AccountKey,
     ) -> Result<String, StoreError> {
-        let base = naming::local_part_base(full_name);
-        if let Some(local) = naming::candidate(&base, 0) {
+        if let Some(local) = naming::candidate(base, 0) {
             let email = format!("{local}@{domain}");
             if self.email_free_for(&email, key)? {
                 return Ok(email);
@@ -395,7 +403,7 @@ impl Changes<'_> {
             None => 2,
         };
         let email = loop {
-            if let Some(local) = naming::candidate(&base, n) {
+            if let Some(local) = naming::candidate(base, n) {
                 let email = format!("{local}@{domain}");
                 if self.email_free_for(&email, key)? {
                     break email;
@@ -467,7 +475,7 @@ mod tests {
                 let id = format!("00000000{round}{i}");
                 let a = account(&id, "Budi", "");
                 let email = changes
-                    .allocate_email("Budi", "sd.belajar.id", &a.key())
+                    .allocate_email("budi", "sd.belajar.id", &a.key())
                     .unwrap();
                 changes
                     .put_account(

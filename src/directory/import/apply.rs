@@ -4,7 +4,7 @@
 use super::validate::Row;
 use crate::config::Naming;
 use crate::directory::model::{Account, AccountKey, DesiredState, RowStatus};
-use crate::directory::naming::local_part;
+use crate::directory::naming::{local_part, local_part_base};
 use crate::directory::store::{Changes, StoreError};
 use jiff::civil::Date;
 
@@ -20,12 +20,64 @@ pub enum Effect {
     UnknownLeaver,
 }
 
-/// Applies one row; returns its effect and, when something happened that an operator
-/// should read (a role change, a return), a note.
+/// An address a row needs: a new account's, or the new domain's after a role change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressRequest {
+    pub domain: String,
+    /// The base of the local part, from the name.
+    pub base: String,
+    /// For a role change: the local part to keep where it is free in the new domain.
+    pub keep: Option<String>,
+}
+
+/// Whether applying `row` to the stored account `old` needs a new address, and which.
+pub fn address_request(
+    old: Option<&Account>,
+    row: &Row,
+    naming: &Naming,
+) -> Option<AddressRequest> {
+    let domain = || naming.domain(row.role.group(), row.key.jenjang);
+    match old {
+        None if row.status == RowStatus::Aktif => Some(AddressRequest {
+            domain: domain(),
+            base: local_part_base(&row.full_name),
+            keep: None,
+        }),
+        Some(old) if old.role.group() != row.role.group() => Some(AddressRequest {
+            domain: domain(),
+            base: local_part_base(&row.full_name),
+            keep: Some(local_part(&old.email).to_owned()),
+        }),
+        _ => None,
+    }
+}
+
+/// Gives `key` the address `request` asks for: the kept local part where free, else the
+/// base or the next numbered candidate; the address is reserved in the index at once.
+pub fn allocate(
+    changes: &mut Changes<'_>,
+    request: &AddressRequest,
+    key: &AccountKey,
+) -> Result<String, StoreError> {
+    if let Some(keep) = &request.keep {
+        let email = format!("{keep}@{}", request.domain);
+        if changes.email_free_for(&email, key)? {
+            changes.reserve_email(&email, key);
+            return Ok(email);
+        }
+    }
+    let email = changes.allocate_email(&request.base, &request.domain, key)?;
+    changes.reserve_email(&email, key);
+    Ok(email)
+}
+
+/// Applies one row, with the address allocated for it when it needed one; returns its
+/// effect and, when something happened that an operator should read (a role change, a
+/// return), a note.
 pub fn apply_row(
     changes: &mut Changes<'_>,
-    naming: &Naming,
     row: &Row,
+    address: Option<String>,
     today: Date,
 ) -> Result<(Effect, Option<String>), StoreError> {
     let old = changes.account(&row.key)?;
@@ -33,8 +85,7 @@ pub fn apply_row(
         if row.status == RowStatus::Keluar {
             return Ok((Effect::UnknownLeaver, None));
         }
-        let domain = naming.domain(row.role.group(), row.key.jenjang);
-        let email = changes.allocate_email(&row.full_name, &domain, &row.key)?;
+        let email = address.expect("an address was allocated for a new account");
         let account = Account {
             jenjang: row.key.jenjang,
             id_type: row.key.id_type,
@@ -53,6 +104,21 @@ pub fn apply_row(
         return Ok((Effect::Created, None));
     };
 
+    let (new, effect, note) = merge(&old, row, address, today);
+    if effect != Effect::Unchanged {
+        changes.put_account(Some(&old), &new)?;
+    }
+    Ok((effect, note))
+}
+
+/// What `row` makes of the stored account `old` (with the address allocated for a role
+/// change, if any): the new account, the effect, and a note worth reading. Pure.
+pub fn merge(
+    old: &Account,
+    row: &Row,
+    address: Option<String>,
+    today: Date,
+) -> (Account, Effect, Option<String>) {
     let mut new = old.clone();
     let mut note = None;
     new.full_name.clone_from(&row.full_name);
@@ -64,8 +130,12 @@ pub fn apply_row(
         new.personal_email.clone_from(personal_email);
     }
     if old.role.group() != row.role.group() {
-        let domain = naming.domain(row.role.group(), row.key.jenjang);
-        move_address(changes, &mut new, &domain)?;
+        let email = address.expect("an address was allocated for the role change");
+        let moved_from = std::mem::replace(&mut new.email, email);
+        new.former_emails.retain(|e| *e != new.email);
+        if !new.former_emails.contains(&moved_from) {
+            new.former_emails.push(moved_from);
+        }
         note = Some(format!(
             "{}: {} → {}: address {} → {} (Google is renamed by the next sync; the old address stays as an alias)",
             row.key, old.role, row.role, old.email, new.email
@@ -88,33 +158,10 @@ pub fn apply_row(
         }
         _ => {}
     }
-    if new == old {
-        return Ok((Effect::Unchanged, None));
+    if new == *old {
+        return (new, Effect::Unchanged, None);
     }
-    changes.put_account(Some(&old), &new)?;
-    Ok((effect, note))
-}
-
-/// Moves an account's address to `domain`, keeping the local part where it is free there,
-/// and keeps the old address as a former one (Google keeps it as an alias).
-fn move_address(
-    changes: &mut Changes<'_>,
-    account: &mut Account,
-    domain: &str,
-) -> Result<(), StoreError> {
-    let key = account.key();
-    let same_local = format!("{}@{domain}", local_part(&account.email));
-    let email = if changes.email_free_for(&same_local, &key)? {
-        same_local
-    } else {
-        changes.allocate_email(&account.full_name, domain, &key)?
-    };
-    let old = std::mem::replace(&mut account.email, email);
-    account.former_emails.retain(|e| *e != account.email);
-    if !account.former_emails.contains(&old) {
-        account.former_emails.push(old);
-    }
-    Ok(())
+    (new, effect, note)
 }
 
 /// Starts the grace period of an active account a snapshot no longer lists. Returns

@@ -3,9 +3,10 @@
 //! Two passes over the file keep memory small and the import atomic with respect to bad
 //! input: the first checks every row and picks, for each account, the row that speaks for
 //! it (one account per person per level), remembering where it lies in the file; only when
-//! no row is invalid (or `--skip-invalid`) does the second pass read the picked rows again,
-//! in the store's key order (so each page of accounts is read and written once), and apply
-//! them in atomic batches. A snapshot then starts the grace period of the accounts of its
+//! no row is invalid (or `--skip-invalid`) are the picked rows read again, in the store's
+//! key order (so each page of accounts is read and written once): first to see which need
+//! an address, which are then allocated in address order (so each page of the address
+//! index is read and written once), then to apply them in atomic batches. A snapshot then starts the grace period of the accounts of its
 //! schools that it no longer lists. Applying is idempotent: an import cut short (see
 //! [`ImportMarker`]) is finished by running it again.
 
@@ -16,7 +17,7 @@ pub mod validate;
 use crate::config::Naming;
 use crate::directory::model::{AccountKey, Role, RowStatus};
 use crate::directory::store::{ImportMarker, Store, StoreError};
-use apply::{Effect, apply_row, retire_absent};
+use apply::{AddressRequest, Effect, address_request, allocate, apply_row, merge, retire_absent};
 use indicatif::ProgressBar;
 use jiff::civil::Date;
 use serde::Serialize;
@@ -179,20 +180,66 @@ pub fn run(
     let mut picks: Vec<(u64, Pick)> = survey.picks.iter().map(|(k, p)| (*k, *p)).collect();
     picks.sort_unstable_by_key(|(key, _)| AccountKey::packed_text_order(*key));
     let mut rows = source.row_reader(survey.layout.clone())?;
-    let mut changes = store.changes(options.dry_run);
-    for (_, pick) in picks {
-        progress.inc(u64::from(pick.span.len));
+    let mut read_row = |pick: &Pick| {
         // The file was checked in the first pass: a row that now fails to read or check
         // means the file changed under the import.
-        let row = rows
-            .read(pick.line, pick.span)
+        rows.read(pick.line, pick.span)
             .map_err(|e| vec![e])
             .and_then(|raw| validate(&raw, options.today))
             .map_err(|errors| FileError::Changed {
                 path: source.path.clone(),
                 detail: errors.first().map(ToString::to_string).unwrap_or_default(),
-            })?;
-        let (effect, note) = apply_row(&mut changes, naming, &row, options.today)?;
+            })
+    };
+    let mut changes = store.changes(options.dry_run);
+
+    // Which rows need an address (and which change nothing, so need no second look),
+    // then the addresses in address order.
+    let mut requests: Vec<(AddressRequest, u64)> = Vec::new();
+    let mut settled = vec![false; picks.len()];
+    for (i, (packed, pick)) in picks.iter().enumerate() {
+        let row = read_row(pick)?;
+        let old = changes.account(&row.key)?;
+        match (address_request(old.as_ref(), &row, naming), old) {
+            (Some(request), _) => requests.push((request, *packed)),
+            (None, Some(old)) => {
+                settled[i] = merge(&old, &row, None, options.today).1 == Effect::Unchanged
+            }
+            (None, None) => {}
+        }
+    }
+    requests.sort_by(|(a, ka), (b, kb)| {
+        (&a.domain, &a.base, AccountKey::packed_text_order(*ka)).cmp(&(
+            &b.domain,
+            &b.base,
+            AccountKey::packed_text_order(*kb),
+        ))
+    });
+    let mut addresses: Vec<(u64, String)> = Vec::with_capacity(requests.len());
+    for (request, packed) in requests {
+        addresses.push((
+            packed,
+            allocate(&mut changes, &request, &AccountKey::from_packed(packed))?,
+        ));
+        if changes.pending_bytes() >= BATCH_BYTES {
+            changes.commit()?;
+        }
+    }
+    addresses
+        .sort_unstable_by_key(|(key, _)| std::cmp::Reverse(AccountKey::packed_text_order(*key)));
+
+    for ((packed, pick), settled) in picks.iter().zip(settled) {
+        progress.inc(u64::from(pick.span.len));
+        if settled {
+            summary.unchanged += 1;
+            continue;
+        }
+        let row = read_row(pick)?;
+        let address = match addresses.last() {
+            Some((key, _)) if key == packed => addresses.pop().map(|(_, email)| email),
+            _ => None,
+        };
+        let (effect, note) = apply_row(&mut changes, &row, address, options.today)?;
         match effect {
             Effect::Created => summary.created += 1,
             Effect::Updated => summary.updated += 1,
