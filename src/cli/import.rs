@@ -66,7 +66,7 @@ fn progress_bar(quiet: bool) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{msg:>22} [{bar:40}] {bytes}/{total_bytes} ({eta})")
+        ProgressStyle::with_template("{msg:>22} [{bar:40}] {percent:>3}% ({eta} left)")
             .expect("valid template")
             .progress_chars("=> "),
     );

@@ -161,7 +161,7 @@ pub fn run(
         ..Summary::default()
     };
     let size = source.size_bytes()?;
-    progress.set_length(size * 2);
+    progress.set_length(size * 3);
     progress.set_message("checking");
     let survey = survey(source, options.today, progress, &mut summary)?;
     if summary.invalid > 0 && !options.skip_invalid {
@@ -169,7 +169,7 @@ pub fn run(
     }
 
     progress.set_position(size);
-    progress.set_message("applying");
+    progress.set_message("planning");
     let marker = ImportMarker {
         file: summary.file.clone(),
         started: jiff::Timestamp::now(),
@@ -198,6 +198,7 @@ pub fn run(
     let mut requests: Vec<(AddressRequest, u64)> = Vec::new();
     let mut settled = vec![false; picks.len()];
     for (i, (packed, pick)) in picks.iter().enumerate() {
+        progress.inc(u64::from(pick.span.len));
         let row = read_row(pick)?;
         let old = changes.account(&row.key)?;
         match (address_request(old.as_ref(), &row, naming), old) {
@@ -215,6 +216,8 @@ pub fn run(
             AccountKey::packed_text_order(*kb),
         ))
     });
+    progress.set_position(size * 2);
+    progress.set_message("allocating addresses");
     let mut addresses: Vec<(u64, String)> = Vec::with_capacity(requests.len());
     for (request, packed) in requests {
         addresses.push((
