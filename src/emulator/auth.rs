@@ -57,7 +57,8 @@ pub struct Claims {
     pub scope: Option<String>,
 }
 
-fn random_digits(n: usize) -> String {
+/// `n` random decimal digits, the first not zero (ids of users and OAuth clients).
+pub fn random_digits(n: usize) -> String {
     let mut bytes = vec![0u8; n];
     OsRng.fill_bytes(&mut bytes);
     bytes
@@ -65,6 +66,11 @@ fn random_digits(n: usize) -> String {
         .enumerate()
         .map(|(i, b)| char::from(b'0' + if i == 0 { 1 + b % 9 } else { b % 10 }))
         .collect()
+}
+
+/// A fresh etag in the form Google's have (`"xxxx/yyyy"`, quotes included).
+pub fn new_etag() -> String {
+    format!("\"{}/{}\"", random_token(20), random_token(20))
 }
 
 /// A random URL-safe token of `bytes` random bytes.

@@ -1,6 +1,7 @@
 //! The emulated organisational units: the root `/` and nested paths, as `orgunits.get`,
 //! `orgunits.list` and `orgunits.insert` see them.
 
+use super::auth::new_etag;
 use super::errors::ApiError;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -20,7 +21,7 @@ impl Default for OrgUnits {
         by_path.insert(
             "/".to_owned(),
             json!({"kind": "admin#directory#orgUnit", "name": "belajar.id", "orgUnitPath": "/",
-                   "orgUnitId": unit_id(), "etag": etag(), "description": ""}),
+                   "orgUnitId": unit_id(), "etag": new_etag(), "description": ""}),
         );
         OrgUnits { by_path }
     }
@@ -28,10 +29,6 @@ impl Default for OrgUnits {
 
 fn unit_id() -> String {
     format!("id:{}", super::auth::random_token(9).to_ascii_lowercase())
-}
-
-fn etag() -> String {
-    format!("\"{}\"", super::auth::random_token(20))
 }
 
 /// The path an API path parameter names: `{+orgUnitPath}` comes without its leading `/`;
@@ -98,7 +95,7 @@ impl OrgUnits {
         }
         let unit = json!({"kind": "admin#directory#orgUnit", "name": name, "orgUnitPath": path,
                           "orgUnitId": unit_id(), "parentOrgUnitPath": parent_path,
-                          "parentOrgUnitId": parent["orgUnitId"], "etag": etag(),
+                          "parentOrgUnitId": parent["orgUnitId"], "etag": new_etag(),
                           "description": body["description"].as_str().unwrap_or_default()});
         self.by_path.insert(path, unit.clone());
         Ok(unit)
@@ -128,7 +125,9 @@ impl OrgUnits {
                 .collect(),
             _ => return Err(ApiError::bad_request()),
         };
-        Ok(json!({"kind": "admin#directory#orgUnits", "etag": etag(), "organizationUnits": units}))
+        Ok(
+            json!({"kind": "admin#directory#orgUnits", "etag": new_etag(), "organizationUnits": units}),
+        )
     }
 }
 

@@ -3,12 +3,12 @@
 //! delete/undelete and listing. Pure data and rules: the HTTP layer is in `mod.rs`, time is
 //! an argument.
 
+use super::auth::{new_etag, random_digits};
 use super::errors::ApiError;
 use super::orgunits::OrgUnits;
 use super::query::Clause;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rsa::rand_core::{OsRng, RngCore};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -126,25 +126,6 @@ pub struct ListParams {
     pub descending: bool,
     pub show_deleted: bool,
     pub query: Vec<Clause>,
-}
-
-fn new_id() -> String {
-    // 21 decimal digits, as Google's user ids are.
-    let mut bytes = [0u8; 21];
-    OsRng.fill_bytes(&mut bytes);
-    bytes
-        .iter()
-        .enumerate()
-        .map(|(i, b)| char::from(b'0' + if i == 0 { 1 } else { b % 10 }))
-        .collect()
-}
-
-fn new_etag() -> String {
-    format!(
-        "\"{}/{}\"",
-        super::auth::random_token(20),
-        super::auth::random_token(20)
-    )
 }
 
 fn domain_of(email: &str) -> &str {
@@ -483,7 +464,8 @@ impl Users {
 
     fn new_user(&self, mut resource: Map<String, Value>, now: &Now) -> User {
         let id = loop {
-            let id = new_id();
+            // 21 decimal digits, as Google's user ids are.
+            let id = random_digits(21);
             if !self.by_id.contains_key(&id) && !self.deleted.contains_key(&id) {
                 break id;
             }
