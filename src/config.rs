@@ -20,6 +20,7 @@ pub struct Config {
     pub naming: Naming,
     pub lifecycle: Lifecycle,
     pub google: Google,
+    pub sync: Sync,
 }
 
 impl Default for Config {
@@ -30,6 +31,7 @@ impl Default for Config {
             naming: Naming::default(),
             lifecycle: Lifecycle::default(),
             google: Google::default(),
+            sync: Sync::default(),
         }
     }
 }
@@ -210,6 +212,73 @@ impl Default for Lifecycle {
     }
 }
 
+/// How the reconciler places accounts in Google and how far it may go on its own.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sync {
+    /// The org unit of an account: `{group}` (student, teacher, admin), `{jenjang}` and
+    /// `{npsn}` are replaced.
+    pub org_unit: String,
+    /// A run that would suspend more accounts than this suspends none of them.
+    pub max_suspensions: u64,
+    /// A run that would suspend more than this share of the managed accounts of one
+    /// domain suspends none of them.
+    pub max_suspension_share: f64,
+    /// A scan that finds fewer than this share of the users the last scan found in a
+    /// domain is not believed (a truncated listing must not look like mass departures).
+    pub min_scan_share: f64,
+}
+
+impl Default for Sync {
+    fn default() -> Self {
+        Sync {
+            org_unit: "/{group}/{jenjang}/{npsn}".into(),
+            max_suspensions: 1000,
+            max_suspension_share: 0.02,
+            min_scan_share: 0.5,
+        }
+    }
+}
+
+impl Sync {
+    fn validate(&self) -> Result<(), String> {
+        if !self.org_unit.starts_with('/') || self.org_unit.contains("//") {
+            return Err(format!(
+                "sync.org_unit: expected a path from the root like \"/{{group}}/{{jenjang}}/{{npsn}}\", got {:?}",
+                self.org_unit
+            ));
+        }
+        let unknown = self
+            .org_unit
+            .replace("{group}", "")
+            .replace("{jenjang}", "")
+            .replace("{npsn}", "");
+        if unknown.contains('{') || unknown.contains('}') {
+            return Err(format!(
+                "sync.org_unit: only {{group}}, {{jenjang}} and {{npsn}} may be used, got {:?}",
+                self.org_unit
+            ));
+        }
+        for (key, share) in [
+            ("max_suspension_share", self.max_suspension_share),
+            ("min_scan_share", self.min_scan_share),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(format!("sync.{key}: expected 0.0 to 1.0, got {share}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The org unit path of an account of `group` on `jenjang` at school `npsn`.
+    pub fn org_unit_of(&self, group: RoleGroup, jenjang: Jenjang, npsn: &str) -> String {
+        self.org_unit
+            .replace("{group}", group.as_str())
+            .replace("{jenjang}", jenjang.as_str())
+            .replace("{npsn}", npsn)
+    }
+}
+
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -280,6 +349,7 @@ impl Config {
             ));
         }
         self.naming.validate()?;
+        self.sync.validate()?;
         self.google.validate()
     }
 }

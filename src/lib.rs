@@ -8,3 +8,4 @@ pub mod directory;
 pub mod emulator;
 pub mod google;
 pub mod pages;
+pub mod planner;

@@ -237,6 +237,10 @@ impl DesiredState {
 pub struct GoogleLink {
     /// Google's immutable user id.
     pub id: String,
+    /// Whether the user's suspension in Google was made by this daemon (so a scheduled run
+    /// may lift it); a suspension made by someone else is only lifted when a person asks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspended_by_us: bool,
 }
 
 /// One account of the directory: the stored record.
