@@ -99,7 +99,7 @@ pub enum Outcome {
     /// Google matches the directory.
     InStep,
     /// A call to make.
-    Act(Action),
+    Act(Box<Action>),
     /// Something a machine must not decide: held for a person, with what to do.
     Conflict(String),
 }
@@ -221,14 +221,14 @@ fn absent(account: &Account, mut decision: Decision) -> Decision {
         organizations: Some(vec![school(&account.npsn)]),
         ..User::default()
     };
-    decision.outcome = Outcome::Act(Action {
+    decision.outcome = Outcome::Act(Box::new(Action {
         kind: ActionKind::Create,
         target: None,
         email: account.email.clone(),
         fields: fields_of(&body),
         body,
         reason: "active here and absent from Google".into(),
-    });
+    }));
     decision
 }
 
@@ -429,14 +429,14 @@ fn managed(account: &Account, user: &User, ctx: &Context, mut decision: Decision
     if reasons.is_empty() {
         return decision;
     }
-    decision.outcome = Outcome::Act(Action {
+    decision.outcome = Outcome::Act(Box::new(Action {
         kind,
         target: Some(id),
         email: account.email.clone(),
         fields: fields_of(&body),
         body,
         reason: reasons.join(", "),
-    });
+    }));
     decision
 }
 
