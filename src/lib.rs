@@ -2,10 +2,15 @@
 //! line with the local account directory fed from Dapodik. See DESIGN.md for the data flow;
 //! each module here is one box of it.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod emulator;
+pub mod executor;
 pub mod google;
+pub mod journal;
 pub mod pages;
 pub mod planner;
+pub mod reconciler;
+pub mod remote;

@@ -170,10 +170,21 @@ impl Pages {
 
     /// Every entry whose key starts with `prefix`, in key order.
     pub fn scan_prefix<'a>(&'a self, prefix: &'a [u8]) -> impl Iterator<Item = Entry> + 'a {
-        // Pages from the one that would hold `prefix` onwards, decoded one at a time.
-        let start = match self.locate(prefix) {
+        self.scan_from(prefix, prefix.to_vec())
+    }
+
+    /// The entries whose key starts with `prefix` and is at least `from`, in key order.
+    /// The map must not be written while the iterator is used (a page split would show
+    /// entries twice): collect what is needed first.
+    pub fn scan_from<'a>(
+        &'a self,
+        prefix: &'a [u8],
+        from: Vec<u8>,
+    ) -> impl Iterator<Item = Entry> + 'a {
+        // Pages from the one that would hold `from` onwards, decoded one at a time.
+        let start = match self.locate(&from) {
             Ok(Some((fence, _))) => fence.to_vec(),
-            Ok(None) => prefix.to_vec(),
+            Ok(None) => from.clone(),
             Err(e) => return EntryIter::Failed(Some(e)),
         };
         let pages = self.tree.range::<&[u8], _>(start.as_slice()..);
@@ -183,7 +194,10 @@ impl Pages {
         });
         EntryIter::Pages(Box::new(
             entries
-                .skip_while(move |e| e.as_ref().is_ok_and(|(k, _)| k.as_slice() < prefix))
+                .skip_while(move |e| {
+                    e.as_ref()
+                        .is_ok_and(|(k, _)| k.as_slice() < from.as_slice())
+                })
                 .take_while(move |e| {
                     e.as_ref().is_err() || e.as_ref().is_ok_and(|(k, _)| k.starts_with(prefix))
                 }),

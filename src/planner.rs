@@ -275,7 +275,7 @@ fn adopt(account: &Account, user: &User, ctx: &Context, mut decision: Decision) 
         .push(format!("the Google user {who} is not managed yet"));
     let mut decision = managed(account, user, ctx, decision);
     if let Outcome::Act(action) = &mut decision.outcome
-        && action.kind == ActionKind::Relink
+        && matches!(action.kind, ActionKind::Relink | ActionKind::Update)
     {
         action.kind = ActionKind::Adopt;
         action.reason = format!("adopt the existing Google user {who}: {}", action.reason);

@@ -26,7 +26,7 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-fn parse_jenjang(text: &str) -> Result<Jenjang, String> {
+pub fn parse_jenjang(text: &str) -> Result<Jenjang, String> {
     Jenjang::parse(text).ok_or_else(|| format!("expected one of {}", Jenjang::names()))
 }
 

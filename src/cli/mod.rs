@@ -4,6 +4,7 @@ mod check;
 mod emulator;
 mod import;
 mod inspect;
+mod reconcile;
 
 use crate::config::{self, Config, ConfigError};
 use crate::directory::import::ImportError;
@@ -14,9 +15,11 @@ use std::process::ExitCode;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success
-  1  runtime failure (store, file system)
-  2  bad input or configuration (invalid rows, unknown account, bad config)";
+  0  success (sync, resync: Google matches the directory)
+  1  runtime failure (store, file system, Google unreachable)
+  2  bad input or configuration (invalid rows, unknown account, bad config)
+  3  accounts need a person (conflict, quarantine) or wait for Google
+  4  the mass-suspension guard held, or a scan of Google was not believed";
 
 /// Keeps the Google Workspace accounts of Akun belajar.id in line with the local account
 /// directory fed from Dapodik.
@@ -52,6 +55,26 @@ pub enum Command {
     /// Counts of accounts by state, and anything that needs an operator.
     #[command(after_help = EXIT_CODES)]
     Status(inspect::StatusArgs),
+    /// What a sync would do now, from what was last observed of Google: counts per
+    /// action, then the actions. Writes nothing, calls nothing.
+    #[command(after_help = EXIT_CODES)]
+    Plan(reconcile::PlanArgs),
+    /// One full pass: scan Google (when asked, or when no scan has run), plan, push the
+    /// changes, and wait for them to land. Suspends nothing when the suspensions would be
+    /// too many (the guard; see [sync] in the configuration).
+    #[command(after_help = EXIT_CODES)]
+    Sync(reconcile::SyncArgs),
+    /// Repair one account now (the helpdesk's "my account no longer syncs with Google"):
+    /// reads its Google user fresh, says what is wrong, sends the fix, reads it back.
+    /// Lifts a suspension an admin made in Google: a person is asking.
+    #[command(after_help = EXIT_CODES)]
+    Resync(reconcile::AccountArgs),
+    /// Suspend one account for a terms violation, here and in Google, with the reason.
+    #[command(after_help = EXIT_CODES)]
+    Suspend(reconcile::SuspendArgs),
+    /// Make a suspended or retiring account active again, here and in Google.
+    #[command(after_help = EXIT_CODES)]
+    Reinstate(reconcile::AccountArgs),
     /// Check that the configuration reaches Google: the key, a token for the delegated
     /// admin, one user of each managed domain, the root org unit. Says what to fix.
     #[command(after_help = EXIT_CODES)]
@@ -125,6 +148,11 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             inspect::show(&open_store(&config)?, &config, args)
         }
         Command::Status(args) => inspect::status(&open_store(&config()?)?, args),
+        Command::Plan(args) => reconcile::plan(&config()?, args),
+        Command::Sync(args) => reconcile::sync(cli, &config()?, args),
+        Command::Resync(args) => reconcile::resync(&config()?, args),
+        Command::Suspend(args) => reconcile::suspend(&config()?, args),
+        Command::Reinstate(args) => reconcile::reinstate(&config()?, args),
         Command::Check(_) => check::run(&config()?),
         Command::Emulator(args) => emulator::run(args),
     }

@@ -8,6 +8,11 @@
 //! - `s:{npsn}:{account key}` → nothing: the accounts of a school
 //! - `n:{domain}:{base}` → the next number to try for that base (u64, big-endian)
 //! - `c:{state}` → how many accounts are in that state (i64, big-endian)
+//! - `m:seq` → the last number handed out by [`Changes::next_seq`]
+//!
+//! and, written by the reconciler's modules, `r:`/`u:`/`o:`/`m:scan` (see
+//! [`crate::remote`]), `j:`/`p:` ([`crate::journal`]), `h:`/`q:`/`x:`/`g:`
+//! ([`crate::audit`]).
 
 use super::model::{Account, AccountKey, IdType, Jenjang};
 use super::naming;
@@ -21,6 +26,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const IMPORT_KEY: &[u8] = b"import_in_progress";
+const SEQ_KEY: &[u8] = b"m:seq";
 const STATES: [&str; 3] = ["active", "retiring", "suspended"];
 
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +182,38 @@ impl Store {
             found.extend(self.account(&key)?);
         }
         Ok(found)
+    }
+
+    /// A JSON record of the map (remote, journal, audit), read outside any change set.
+    pub fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        self.changes(true).get_json(key)
+    }
+
+    /// The records under `prefix`, in key order, with their keys.
+    pub fn scan_json<'a, T: serde::de::DeserializeOwned + 'a>(
+        &'a self,
+        prefix: &'a [u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + 'a {
+        self.scan_json_from(prefix, prefix.to_vec())
+    }
+
+    /// The records under `prefix` whose key is at least `from`, in key order. Collect
+    /// them before writing to the store (see [`Pages::scan_from`]).
+    pub fn scan_json_from<'a, T: serde::de::DeserializeOwned + 'a>(
+        &'a self,
+        prefix: &'a [u8],
+        from: Vec<u8>,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + 'a {
+        self.pages.scan_from(prefix, from).map(move |entry| {
+            let (key, value) = entry.map_err(|e| self.err(e))?;
+            let record = serde_json::from_slice(&value).map_err(|e| {
+                self.corrupt(format!("record {}: {e}", String::from_utf8_lossy(&key)))
+            })?;
+            Ok((key, record))
+        })
     }
 
     /// Every account, in key order.
@@ -336,6 +374,48 @@ impl Changes<'_> {
             value.to_be_bytes().to_vec(),
         );
         Ok(())
+    }
+
+    /// A JSON record of the map, read through the held changes.
+    pub fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        let Some(bytes) = self.get(key)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            self.store
+                .corrupt(format!("record {}: {e}", String::from_utf8_lossy(key)))
+        })
+    }
+
+    /// Holds a JSON record for the next commit.
+    pub fn put_json<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
+        self.put(key, serde_json::to_vec(value).expect("records serialise"));
+    }
+
+    /// Holds the removal of a record for the next commit.
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.remove(key);
+    }
+
+    /// The next number of the store's one sequence (journal entries, audit entries), so
+    /// that records sort in the order they were made.
+    pub fn next_seq(&mut self) -> Result<u64, StoreError> {
+        let seq = match self.get(SEQ_KEY)? {
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| self.store.corrupt("the sequence counter"))?,
+            None => 0,
+        } + 1;
+        self.put(SEQ_KEY.to_vec(), seq.to_be_bytes().to_vec());
+        Ok(seq)
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
     }
 
     /// Writes `account`, keeping the address index, the school index and the state

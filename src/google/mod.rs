@@ -240,6 +240,24 @@ impl DirectoryClient {
         })
     }
 
+    /// `orgunits.list` of every org unit below the root.
+    pub async fn list_org_units(&self) -> Result<Called<OrgUnits>, CallFailure> {
+        let mut url = self.url(&["customer", self.customer.as_str(), "orgunits"]);
+        url.query_pairs_mut()
+            .append_pair("orgUnitPath", "/")
+            .append_pair("type", "all");
+        self.call(Method::GET, url, None::<&()>, false).await
+    }
+
+    /// `users.undelete` of the deleted user `id` into `org_unit`.
+    pub async fn undelete_user(&self, id: &str, org_unit: &str) -> Result<(), CallFailure> {
+        let url = self.url(&["users", id, "undelete"]);
+        let body = serde_json::json!({ "orgUnitPath": org_unit });
+        self.call::<()>(Method::POST, url, Some(&body), true)
+            .await
+            .map(drop)
+    }
+
     /// `orgunits.insert` of `name` under `parent`.
     pub async fn insert_org_unit(
         &self,
@@ -381,7 +399,9 @@ impl DirectoryClient {
         if !(200..300).contains(&status) {
             return Err(from_answer(status, &bytes, retry_after));
         }
-        serde_json::from_slice(&bytes).map_err(|e| CallError::Unreadable(e.to_string()))
+        // An empty answer (204) reads as null: what `()` expects.
+        let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        serde_json::from_slice(body).map_err(|e| CallError::Unreadable(e.to_string()))
     }
 }
 

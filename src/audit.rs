@@ -1,0 +1,134 @@
+//! What people need to see later: each account's history (append-only), the accounts held
+//! for a person (quarantine after a permanent failure, conflicts a machine must not
+//! decide), and the mass-suspension guard.
+//!
+//! Keys:
+//! - `h:{subject}:{seq}` → an [`Event`] of the subject's history
+//! - `q:{subject}` → [`Held`]: quarantined after a permanent failure
+//! - `x:{subject}` → [`Held`]: a conflict for a person to resolve
+//! - `g:held` → [`GuardHeld`]: suspensions held back by the guard
+
+use crate::directory::store::{Changes, Store, StoreError};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+const GUARD_KEY: &[u8] = b"g:held";
+
+/// One line of an account's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: Timestamp,
+    /// `observed`, `decided`, `sent`, `answered`, `failed`, `conflict`, `local`.
+    pub what: String,
+    pub detail: String,
+}
+
+/// Why an account is held for a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Held {
+    pub subject: String,
+    pub at: Timestamp,
+    pub reason: String,
+}
+
+/// Which list of held accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldList {
+    Quarantine,
+    Conflicts,
+}
+
+impl HeldList {
+    fn prefix(self) -> &'static str {
+        match self {
+            HeldList::Quarantine => "q:",
+            HeldList::Conflicts => "x:",
+        }
+    }
+
+    fn key(self, subject: &str) -> Vec<u8> {
+        format!("{}{subject}", self.prefix()).into_bytes()
+    }
+}
+
+/// The guard's verdict on a run, kept until an operator releases it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardHeld {
+    pub at: Timestamp,
+    /// Suspensions the run would have made.
+    pub suspensions: u64,
+    /// Why that is too many, in words.
+    pub reason: String,
+}
+
+/// Appends `what` to the history of `subject`.
+pub fn log(
+    changes: &mut Changes,
+    subject: &str,
+    at: Timestamp,
+    what: &str,
+    detail: impl Into<String>,
+) -> Result<(), StoreError> {
+    let seq = changes.next_seq()?;
+    changes.put_json(
+        format!("h:{subject}:{seq:020}").into_bytes(),
+        &Event {
+            at,
+            what: what.to_owned(),
+            detail: detail.into(),
+        },
+    );
+    Ok(())
+}
+
+/// The history of `subject`, oldest first.
+pub fn history(store: &Store, subject: &str) -> Result<Vec<Event>, StoreError> {
+    let prefix = format!("h:{subject}:");
+    store
+        .scan_json::<Event>(prefix.as_bytes())
+        .map(|e| e.map(|(_, event)| event))
+        .collect()
+}
+
+/// Holds `subject` on `list` with `reason`.
+pub fn hold(changes: &mut Changes, list: HeldList, subject: &str, at: Timestamp, reason: &str) {
+    changes.put_json(
+        list.key(subject),
+        &Held {
+            subject: subject.to_owned(),
+            at,
+            reason: reason.to_owned(),
+        },
+    );
+}
+
+/// Takes `subject` off `list` (it converged, or a person asked to try again).
+pub fn release(changes: &mut Changes, list: HeldList, subject: &str) {
+    changes.delete(list.key(subject));
+}
+
+/// Why `subject` is held on `list`, if it is.
+pub fn held(changes: &Changes, list: HeldList, subject: &str) -> Result<Option<Held>, StoreError> {
+    changes.get_json(&list.key(subject))
+}
+
+/// Every subject held on `list`, in subject order.
+pub fn all_held(
+    store: &Store,
+    list: HeldList,
+) -> impl Iterator<Item = Result<Held, StoreError>> + '_ {
+    store
+        .scan_json::<Held>(list.prefix().as_bytes())
+        .map(|e| e.map(|(_, held)| held))
+}
+
+pub fn guard(store: &Store) -> Result<Option<GuardHeld>, StoreError> {
+    store.get_json(GUARD_KEY)
+}
+
+pub fn set_guard(changes: &mut Changes, held: Option<&GuardHeld>) {
+    match held {
+        Some(held) => changes.put_json(GUARD_KEY.to_vec(), held),
+        None => changes.delete(GUARD_KEY.to_vec()),
+    }
+}

@@ -1,0 +1,554 @@
+//! The executor: sends the journal's entries through the client (its limiter and retries),
+//! and applies each answer — link, remote record, audit, entry done — in one commit.
+//!
+//! The decision of what an answer means is [`judge`], separate from the I/O so that it is
+//! tested on its own.
+
+use crate::audit::{self, HeldList};
+use crate::directory::model::{AccountKey, GoogleLink};
+use crate::directory::store::{Store, StoreError};
+use crate::google::errors::CallError;
+use crate::google::types::User;
+use crate::google::{CallFailure, DirectoryClient};
+use crate::journal::{self, Entry, Lane};
+use crate::planner::{ActionKind, marked_key};
+use crate::remote;
+use futures_util::StreamExt;
+use jiff::Timestamp;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+/// Entries marked in flight at once (one commit), and sent with bounded concurrency.
+const BATCH: usize = 512;
+
+/// Answers applied per commit.
+const APPLY_EVERY: usize = 128;
+
+/// How long a user created this recently may still answer 404/403/409/412 to writes.
+const SETTLING: Duration = Duration::from_secs(30 * 60);
+
+/// How long to wait before sending again to a user that is still settling, or after a
+/// transient failure that outlasted the call's deadline.
+const RETRY_LATER: Duration = Duration::from_secs(60);
+
+/// Sends without an answer after which an entry is quarantined rather than sent again.
+const MAX_UNANSWERED: u32 = 8;
+
+/// What an answer means for the entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// The call took effect; the user as Google now has it.
+    User(Box<User>),
+    /// The org unit exists.
+    OrgUnit,
+    /// Google is settling a new user, or stayed unavailable past the deadline: try again
+    /// after `wait`.
+    Later { error: String, wait: Duration },
+    /// Sent without an answer: it may have been applied. Send again (a create is first
+    /// looked up by its address).
+    Unknown(String),
+    /// It cannot succeed: quarantine the account with the reason.
+    Failed(String),
+    /// Google cannot be reached or the token is refused: nothing was done; stop the run.
+    Stop(String),
+}
+
+/// What a failed call means: `settling` is whether the user was created so recently that
+/// Google may not have finished (`directory-api.md`, consistency).
+pub fn judge(failure: &CallFailure, settling: bool) -> Answer {
+    let error = &failure.error;
+    let text = failure.to_string();
+    match error {
+        _ if failure.is_uncertain() => Answer::Unknown(text),
+        CallError::Unreachable(_) | CallError::Token(_) => Answer::Stop(text),
+        CallError::Api { status, .. }
+            if settling && matches!(status, 403 | 404 | 409 | 412) && !error.is_rate_limit() =>
+        {
+            Answer::Later {
+                error: text,
+                wait: RETRY_LATER,
+            }
+        }
+        CallError::Api { message, .. } if message.contains("User creation is not complete") => {
+            Answer::Later {
+                error: text,
+                wait: RETRY_LATER,
+            }
+        }
+        CallError::Api { status, .. } if error.is_rate_limit() || *status >= 500 => Answer::Later {
+            error: text,
+            wait: RETRY_LATER,
+        },
+        CallError::NoAnswer(_) => Answer::Later {
+            error: text,
+            wait: RETRY_LATER,
+        },
+        _ => Answer::Failed(text),
+    }
+}
+
+/// What a drain of the journal did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Drained {
+    /// Calls that took effect, by action.
+    pub done: BTreeMap<String, u64>,
+    /// Accounts quarantined.
+    pub quarantined: u64,
+    /// Entries left waiting for a later time, and the earliest of those times.
+    pub deferred: u64,
+    #[serde(skip)]
+    pub next_due: Option<Timestamp>,
+}
+
+impl Drained {
+    pub fn total_done(&self) -> u64 {
+        self.done.values().sum()
+    }
+}
+
+/// Why a drain stopped before the journal was empty.
+#[derive(Debug, thiserror::Error)]
+pub enum DrainError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stopped: {0} (nothing is lost: the journal finishes the work on the next run)")]
+    Stopped(String),
+}
+
+/// Sends journal entries.
+pub struct Executor<'a> {
+    pub store: &'a Store,
+    pub client: &'a DirectoryClient,
+    pub concurrency: usize,
+}
+
+impl Executor<'_> {
+    /// Sends every entry that is due (only those of `subjects` when given), org units
+    /// first, until none is left but the ones waiting for a later time.
+    pub async fn drain(&self, subjects: Option<&HashSet<String>>) -> Result<Drained, DrainError> {
+        let mut drained = Drained::default();
+        loop {
+            let (batch, deferred, next_due) = self.next_batch(subjects)?;
+            drained.deferred = deferred;
+            drained.next_due = next_due;
+            if batch.is_empty() {
+                return Ok(drained);
+            }
+            // Marked in flight, durably, before anything is sent.
+            let mut changes = self.store.changes(false);
+            let mut sending = Vec::with_capacity(batch.len());
+            for mut entry in batch {
+                let uncertain = entry.in_flight;
+                entry.in_flight = true;
+                entry.attempts += 1;
+                journal::save(&mut changes, &entry);
+                sending.push((entry, uncertain));
+            }
+            changes.commit()?;
+
+            let mut answers = futures_util::stream::iter(sending)
+                .map(|(entry, uncertain)| async move {
+                    let answer = self.send(&entry, uncertain).await;
+                    (entry, answer)
+                })
+                .buffer_unordered(self.concurrency.max(1));
+            let mut stop = None;
+            let mut ready = Vec::new();
+            while let Some((entry, answer)) = answers.next().await {
+                if let Answer::Stop(reason) = &answer {
+                    stop.get_or_insert_with(|| reason.clone());
+                }
+                ready.push((entry, answer));
+                if ready.len() >= APPLY_EVERY {
+                    self.apply(std::mem::take(&mut ready), &mut drained)?;
+                }
+            }
+            self.apply(ready, &mut drained)?;
+            if let Some(reason) = stop {
+                return Err(DrainError::Stopped(reason));
+            }
+        }
+    }
+
+    /// The next entries to send: all due ones of the first lane that has any, and for org
+    /// units only those of one depth (parents before children).
+    fn next_batch(
+        &self,
+        subjects: Option<&HashSet<String>>,
+    ) -> Result<(Vec<Entry>, u64, Option<Timestamp>), StoreError> {
+        let now = Timestamp::now();
+        let mut batch: Vec<Entry> = Vec::new();
+        let (mut deferred, mut next_due) = (0, None::<Timestamp>);
+        for entry in journal::entries(self.store) {
+            let entry = entry?;
+            if subjects.is_some_and(|s| !s.contains(&entry.subject)) {
+                continue;
+            }
+            if let Some(due) = entry.not_before.filter(|due| *due > now) {
+                deferred += 1;
+                next_due = Some(next_due.map_or(due, |d| d.min(due)));
+                continue;
+            }
+            if let Some(first) = batch.first() {
+                let same_group = first.lane == entry.lane
+                    && (entry.lane != Lane::OrgUnit
+                        || depth(&first.subject) == depth(&entry.subject));
+                if !same_group || batch.len() >= BATCH {
+                    break;
+                }
+            }
+            batch.push(entry);
+        }
+        Ok((batch, deferred, next_due))
+    }
+
+    /// Sends one entry and judges the answer. `uncertain`: it was sent before without a
+    /// known outcome.
+    async fn send(&self, entry: &Entry, uncertain: bool) -> Answer {
+        let action = &entry.action;
+        if uncertain && entry.attempts > MAX_UNANSWERED {
+            return Answer::Failed(format!(
+                "sent {} times without an answer; last: {}",
+                entry.attempts - 1,
+                entry.last_error.as_deref().unwrap_or("none")
+            ));
+        }
+        match action.kind {
+            ActionKind::CreateOrgUnit => self.create_org_unit(&entry.subject).await,
+            ActionKind::Create => self.create(entry, uncertain).await,
+            _ => self.update(entry).await,
+        }
+    }
+
+    async fn create_org_unit(&self, path: &str) -> Answer {
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let parent = if parent.is_empty() { "/" } else { parent };
+        match self.client.insert_org_unit(name, parent).await {
+            Ok(_) => Answer::OrgUnit,
+            // Already there (made by a crashed run, or by hand): what was wanted.
+            Err(f) if f.status() == Some(409) => Answer::OrgUnit,
+            Err(f) => judge(&f, false),
+        }
+    }
+
+    /// A create, checked first by its address when an earlier send may have landed: the
+    /// address was allocated here, so `users.get` on it is authoritative (a search is not).
+    async fn create(&self, entry: &Entry, uncertain: bool) -> Answer {
+        let email = &entry.action.email;
+        if uncertain {
+            match self.owner_of(entry).await {
+                Ok(Some(answer)) => return answer,
+                Ok(None) => {}
+                Err(answer) => return answer,
+            }
+        }
+        let mut body = entry.action.body.clone();
+        body.password = Some(new_password());
+        match self.client.insert_user(&body).await {
+            Ok(called) => Answer::User(Box::new(called.value)),
+            Err(f) if f.status() == Some(409) => match self.owner_of(entry).await {
+                Ok(Some(answer)) => answer,
+                Ok(None) => Answer::Later {
+                    error: format!("{email} is reported taken but cannot be read yet"),
+                    wait: RETRY_LATER,
+                },
+                Err(answer) => answer,
+            },
+            Err(f) => judge(&f, false),
+        }
+    }
+
+    /// Who holds the entry's address in Google: `Some(User)` when it is ours (an earlier
+    /// create landed), `Some(Failed)` when it is someone else, `None` when nobody.
+    async fn owner_of(&self, entry: &Entry) -> Result<Option<Answer>, Answer> {
+        let email = &entry.action.email;
+        match self.client.get_user(email).await {
+            Ok(called) => {
+                let user = called.value;
+                let ours = marked_key(&user).map(|k| k.to_string()) == Some(entry.subject.clone())
+                    && user
+                        .primary_email
+                        .as_deref()
+                        .is_some_and(|p| p.eq_ignore_ascii_case(email));
+                Ok(Some(if ours {
+                    Answer::User(Box::new(user))
+                } else {
+                    Answer::Failed(format!(
+                        "{email} is held in Google by {} ({}), which is not this account's: resolve it in the Admin console, then run resync",
+                        user.primary_email.as_deref().unwrap_or("?"),
+                        user.id.as_deref().unwrap_or("?")
+                    ))
+                }))
+            }
+            Err(f) if f.status() == Some(404) => Ok(None),
+            Err(f) => Err(judge(&f, false)),
+        }
+    }
+
+    /// Any write to an existing user (patch semantics: only the fields that change).
+    /// Idempotent, so an unanswered one is simply sent again.
+    async fn update(&self, entry: &Entry) -> Answer {
+        let action = &entry.action;
+        let Some(target) = action.target.as_deref() else {
+            return Answer::Failed("an update without a target user".into());
+        };
+        let failure = match self.client.update_user(target, &action.body).await {
+            Ok(called) => return Answer::User(Box::new(called.value)),
+            Err(f) => f,
+        };
+        // Google has answered 409 to a rename it applied: read back before believing it.
+        if failure.status() == Some(409)
+            && let Ok(called) = self.client.get_user(target).await
+            && applied(&action.body, &called.value)
+        {
+            return Answer::User(Box::new(called.value));
+        }
+        judge(&failure, self.settling(&entry.subject, target))
+    }
+
+    /// Whether the user `id` of `subject` was created so recently that Google may still be
+    /// settling it.
+    fn settling(&self, subject: &str, id: &str) -> bool {
+        let Some(key) = AccountKey::parse(subject) else {
+            return false;
+        };
+        let Ok(observed) = remote::marked_users(self.store, &key) else {
+            return false;
+        };
+        observed
+            .iter()
+            .filter(|o| o.user.id.as_deref() == Some(id))
+            .filter_map(|o| o.user.creation_time.as_deref()?.parse::<Timestamp>().ok())
+            .any(|created| Timestamp::now().duration_since(created).unsigned_abs() < SETTLING)
+    }
+
+    /// Applies answers in one commit: link, remote record, audit, entry done.
+    fn apply(
+        &self,
+        answers: Vec<(Entry, Answer)>,
+        drained: &mut Drained,
+    ) -> Result<(), StoreError> {
+        if answers.is_empty() {
+            return Ok(());
+        }
+        let now = Timestamp::now();
+        let mut changes = self.store.changes(false);
+        for (mut entry, answer) in answers {
+            let subject = entry.subject.clone();
+            let kind = entry.action.kind.as_str();
+            match answer {
+                Answer::User(user) => {
+                    remote::record(&mut changes, &user, now)?;
+                    if let Some(key) = AccountKey::parse(&subject)
+                        && let Some(old) = changes.account(&key)?
+                    {
+                        let id = user.id.clone().unwrap_or_default();
+                        let suspended_by_us = match entry.action.kind {
+                            ActionKind::Suspend => true,
+                            ActionKind::Unsuspend => false,
+                            _ => old
+                                .google
+                                .as_ref()
+                                .is_some_and(|g| g.id == id && g.suspended_by_us),
+                        };
+                        let mut account = old.clone();
+                        account.google = Some(GoogleLink {
+                            id,
+                            suspended_by_us,
+                        });
+                        if account != old {
+                            changes.put_account(Some(&old), &account)?;
+                        }
+                    }
+                    audit::log(
+                        &mut changes,
+                        &subject,
+                        now,
+                        "answered",
+                        format!(
+                            "{kind} done ({}); Google has {}",
+                            entry.action.fields.join(", "),
+                            summary(&user)
+                        ),
+                    )?;
+                    audit::release(&mut changes, HeldList::Quarantine, &subject);
+                    audit::release(&mut changes, HeldList::Conflicts, &subject);
+                    journal::finish(&mut changes, &entry);
+                    tracing::info!(account = %subject, action = kind, outcome = "done", "applied");
+                    *drained.done.entry(kind.to_owned()).or_default() += 1;
+                }
+                Answer::OrgUnit => {
+                    remote::record_org_unit(&mut changes, &subject, now);
+                    journal::finish(&mut changes, &entry);
+                    tracing::info!(org_unit = %subject, action = kind, outcome = "done", "applied");
+                    *drained.done.entry(kind.to_owned()).or_default() += 1;
+                }
+                Answer::Later { error, wait } => {
+                    entry.in_flight = false;
+                    entry.not_before = Some(now + wait);
+                    audit::log(
+                        &mut changes,
+                        &subject,
+                        now,
+                        "retry",
+                        format!("{kind}: {error}; again after {}s", wait.as_secs()),
+                    )?;
+                    tracing::info!(account = %subject, action = kind, outcome = "later", %error, "deferred");
+                    entry.last_error = Some(error);
+                    journal::save(&mut changes, &entry);
+                    drained.deferred += 1;
+                }
+                Answer::Unknown(error) => {
+                    // Left in flight: the next send checks before repeating a create.
+                    tracing::warn!(account = %subject, action = kind, outcome = "unknown", %error, "no answer");
+                    entry.last_error = Some(error);
+                    journal::save(&mut changes, &entry);
+                }
+                Answer::Failed(error) => {
+                    audit::hold(
+                        &mut changes,
+                        HeldList::Quarantine,
+                        &subject,
+                        now,
+                        &format!("{kind}: {error}"),
+                    );
+                    audit::log(
+                        &mut changes,
+                        &subject,
+                        now,
+                        "failed",
+                        format!("{kind}: {error}"),
+                    )?;
+                    journal::finish(&mut changes, &entry);
+                    tracing::warn!(account = %subject, action = kind, outcome = "quarantined", %error, "failed");
+                    drained.quarantined += 1;
+                }
+                Answer::Stop(error) => {
+                    // Nothing was sent: the entry simply waits.
+                    entry.in_flight = false;
+                    entry.last_error = Some(error);
+                    journal::save(&mut changes, &entry);
+                }
+            }
+        }
+        changes.commit()
+    }
+}
+
+/// Whether `user` already has every field `body` sets that can be compared after a write.
+fn applied(body: &User, user: &User) -> bool {
+    let same = |a: Option<&str>, b: Option<&str>| match (a, b) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        (None, _) => true,
+        _ => false,
+    };
+    same(body.primary_email.as_deref(), user.primary_email.as_deref())
+        && same(body.org_unit_path.as_deref(), user.org_unit_path.as_deref())
+        && body.suspended.is_none_or(|s| user.suspended == Some(s))
+}
+
+/// The depth of an org unit path (parents are created before their children).
+fn depth(path: &str) -> usize {
+    path.matches('/').count()
+}
+
+/// The state of a user in a few words, for the audit.
+pub fn summary(user: &User) -> String {
+    format!(
+        "{} id {} in {}{}",
+        user.primary_email.as_deref().unwrap_or("?"),
+        user.id.as_deref().unwrap_or("?"),
+        user.org_unit_path.as_deref().unwrap_or("?"),
+        if user.suspended == Some(true) {
+            ", suspended"
+        } else {
+            ", active"
+        }
+    )
+}
+
+/// A first password for a new user: random, sent once, never stored or logged; the person
+/// sets their own at first sign-in (`changePasswordAtNextLogin`).
+fn new_password() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 24)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(error: CallError) -> CallFailure {
+        CallFailure { error, attempts: 3 }
+    }
+
+    fn api(status: u16, reason: &str, message: &str) -> CallError {
+        CallError::Api {
+            status,
+            reason: reason.into(),
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn answers_are_judged_by_what_they_mean() {
+        let lost = failure(CallError::NoAnswer("connection closed".into()));
+        assert!(matches!(judge(&lost, false), Answer::Unknown(_)));
+        let down = failure(CallError::Unreachable("refused".into()));
+        assert!(matches!(judge(&down, false), Answer::Stop(_)));
+        let token = failure(CallError::Token("invalid_grant".into()));
+        assert!(matches!(judge(&token, false), Answer::Stop(_)));
+        let not_found = failure(api(404, "notFound", "Resource Not Found: userKey"));
+        assert!(matches!(judge(&not_found, false), Answer::Failed(_)));
+        assert!(
+            matches!(judge(&not_found, true), Answer::Later { .. }),
+            "a user created minutes ago is retried later, not quarantined"
+        );
+        let conflict = failure(api(409, "duplicate", "Entity already exists."));
+        assert!(matches!(judge(&conflict, true), Answer::Later { .. }));
+        assert!(matches!(judge(&conflict, false), Answer::Failed(_)));
+        let settling = failure(api(
+            412,
+            "conditionNotMet",
+            "User creation is not complete.",
+        ));
+        assert!(matches!(judge(&settling, false), Answer::Later { .. }));
+        let quota = failure(api(403, "userRateLimitExceeded", "Rate limit"));
+        assert!(matches!(judge(&quota, false), Answer::Later { .. }));
+        let backend = failure(api(503, "backendError", "Backend Error"));
+        assert!(matches!(judge(&backend, false), Answer::Later { .. }));
+        let forbidden = failure(api(
+            403,
+            "forbidden",
+            "Not Authorized to access this resource/api",
+        ));
+        assert!(matches!(judge(&forbidden, false), Answer::Failed(_)));
+        let bad = failure(api(400, "invalid", "Invalid Input: primary_user_email"));
+        assert!(matches!(judge(&bad, true), Answer::Failed(_)));
+    }
+
+    #[test]
+    fn a_read_back_counts_only_what_the_write_meant() {
+        let body = User {
+            primary_email: Some("budi@admin.sd.belajar.id".into()),
+            ..User::default()
+        };
+        let mut user = User {
+            primary_email: Some("Budi@admin.sd.belajar.id".into()),
+            org_unit_path: Some("/x".into()),
+            ..User::default()
+        };
+        assert!(applied(&body, &user));
+        user.primary_email = Some("budi@guru.sd.belajar.id".into());
+        assert!(!applied(&body, &user));
+    }
+
+    #[test]
+    fn passwords_are_long_and_never_repeat() {
+        let (a, b) = (new_password(), new_password());
+        assert_eq!(a.len(), 24);
+        assert_ne!(a, b);
+    }
+}

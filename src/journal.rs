@@ -1,0 +1,148 @@
+//! The journal: the outbox of calls to Google. Every action is written here, in the same
+//! commit as the decision, before it is sent; an entry leaves only in the commit that
+//! applies its answer. After a crash the outbox is the truth of what may have happened.
+//!
+//! Keys:
+//! - `j:{lane}:{seq}` → an [`Entry`]; lanes sort org units first, then the work a person
+//!   waits for, then bulk work
+//! - `p:{subject}` → the `j:` key of the subject's entry (one at a time per account or
+//!   org unit)
+
+use crate::directory::store::{Changes, Store, StoreError};
+use crate::planner::Action;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Which queue an entry waits in. Org units go first (accounts need them), then what a
+/// person waits for (`resync`, `suspend`, `reinstate`), then bulk work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    OrgUnit,
+    Person,
+    Bulk,
+}
+
+impl Lane {
+    fn digit(self) -> u8 {
+        match self {
+            Lane::OrgUnit => 0,
+            Lane::Person => 1,
+            Lane::Bulk => 2,
+        }
+    }
+}
+
+/// One call waiting to be made, or made without a known outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    pub lane: Lane,
+    /// The account key, or the org unit path.
+    pub subject: String,
+    pub action: Action,
+    /// Set when the call is about to be sent; found set after a crash, the outcome is
+    /// unknown (a create is then checked against Google before it is sent again).
+    #[serde(default)]
+    pub in_flight: bool,
+    #[serde(default)]
+    pub attempts: u32,
+    /// Not to be sent before this (Google asked for time: a user still being created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub queued: Timestamp,
+}
+
+impl Entry {
+    pub fn key(&self) -> Vec<u8> {
+        entry_key(self.lane, self.seq)
+    }
+}
+
+fn entry_key(lane: Lane, seq: u64) -> Vec<u8> {
+    format!("j:{}:{seq:020}", lane.digit()).into_bytes()
+}
+
+fn pending_key(subject: &str) -> Vec<u8> {
+    format!("p:{subject}").into_bytes()
+}
+
+/// The entry waiting for `subject`, if any.
+pub fn pending_for(changes: &Changes, subject: &str) -> Result<Option<Entry>, StoreError> {
+    let Some(key) = changes.get_json::<String>(&pending_key(subject))? else {
+        return Ok(None);
+    };
+    changes.get_json(key.as_bytes())
+}
+
+/// Queues `action` for `subject` unless an entry for it is already waiting; a person's
+/// action replaces a waiting bulk one (unless it is in flight). Returns the entry queued.
+pub fn enqueue(
+    changes: &mut Changes,
+    lane: Lane,
+    subject: &str,
+    action: Action,
+    now: Timestamp,
+) -> Result<Option<Entry>, StoreError> {
+    if let Some(waiting) = pending_for(changes, subject)? {
+        if waiting.in_flight || waiting.lane <= lane {
+            return Ok(None);
+        }
+        changes.delete(waiting.key());
+    }
+    let entry = Entry {
+        seq: changes.next_seq()?,
+        lane,
+        subject: subject.to_owned(),
+        action,
+        in_flight: false,
+        attempts: 0,
+        not_before: None,
+        last_error: None,
+        queued: now,
+    };
+    save(changes, &entry);
+    Ok(Some(entry))
+}
+
+/// Writes `entry` back (marked in flight, or waiting again).
+pub fn save(changes: &mut Changes, entry: &Entry) {
+    let key = entry.key();
+    changes.put_json(
+        pending_key(&entry.subject),
+        &String::from_utf8_lossy(&key).into_owned(),
+    );
+    changes.put_json(key, entry);
+}
+
+/// Removes `entry`: its answer is applied in the same commit.
+pub fn finish(changes: &mut Changes, entry: &Entry) {
+    changes.delete(entry.key());
+    changes.delete(pending_key(&entry.subject));
+}
+
+/// The entries, in the order they are to be sent.
+pub fn entries(store: &Store) -> impl Iterator<Item = Result<Entry, StoreError>> + '_ {
+    store
+        .scan_json::<Entry>(b"j:")
+        .map(|entry| entry.map(|(_, e)| e))
+}
+
+/// How many entries wait, and how many of them were in flight when last seen.
+pub fn depth(store: &Store) -> Result<(u64, u64), StoreError> {
+    let (mut total, mut in_flight) = (0, 0);
+    for entry in entries(store) {
+        total += 1;
+        in_flight += u64::from(entry?.in_flight);
+    }
+    Ok((total, in_flight))
+}
+
+/// Subjects with a waiting entry, in subject order (for a merge with the accounts).
+pub fn pending_subjects(store: &Store) -> impl Iterator<Item = Result<String, StoreError>> + '_ {
+    store
+        .scan_json::<String>(b"p:")
+        .map(|entry| entry.map(|(key, _)| String::from_utf8_lossy(&key[2..]).into_owned()))
+}

@@ -1,0 +1,684 @@
+//! The reconciler puts the boxes of DESIGN.md's data flow together: a scan fills the
+//! remote records ([`scan`]), every account is planned against them in key order
+//! ([`plan_each`]), a sync writes the actions to the journal with the guard's verdict
+//! ([`enqueue`]) and drains it ([`crate::executor`]); [`repair`] is the helpdesk's repair
+//! of one account.
+
+pub mod repair;
+pub mod scan;
+
+use crate::audit::{self, GuardHeld, HeldList};
+use crate::config::Config;
+use crate::directory::model::{Account, AccountKey};
+use crate::directory::store::{Store, StoreError};
+use crate::google::types::User;
+use crate::journal::{self, Lane};
+use crate::planner::{self, Action, ActionKind, Asker, Context, Decision, Outcome};
+use crate::remote::{self, Observed};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// Accounts planned per step: what is read before anything is written.
+const CHUNK: usize = 2048;
+
+/// A domain's suspensions count against the share only above this many: a share of a
+/// handful is noise, not a truncated export.
+const SHARE_FLOOR: u64 = 10;
+
+/// One account with its decision and what stands around it.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub account: Account,
+    pub decision: Decision,
+    /// A Google user is known for it (counts for the guard's share).
+    pub managed: bool,
+    /// An entry for it already waits in the journal.
+    pub waiting: bool,
+    /// Held in quarantine: a scheduled run leaves it for a person.
+    pub quarantined: Option<String>,
+    /// Held as a conflict before this plan.
+    pub conflicted: Option<String>,
+}
+
+/// What a plan visits: an account, or a managed Google user whose account is not here.
+#[derive(Debug, Clone)]
+pub enum Item {
+    Account(Box<Planned>),
+    Orphan { key: AccountKey, user: Box<User> },
+}
+
+/// Plans every account against what was last observed, in key order, a chunk at a time:
+/// the chunk's records are read first, then `visit` may write.
+pub fn plan_each<E: From<StoreError>>(
+    store: &Store,
+    config: &Config,
+    today: Date,
+    mut visit: impl FnMut(Vec<Item>) -> Result<(), E>,
+) -> Result<(), E> {
+    let ctx = Context {
+        today,
+        grace_days: config.lifecycle.grace_days,
+        sync: &config.sync,
+        asker: Asker::Schedule,
+    };
+    let mut lo: Option<String> = None;
+    loop {
+        let from = match &lo {
+            None => b"a:".to_vec(),
+            Some(lo) => format!("a:{lo};").into_bytes(),
+        };
+        let accounts: Vec<Account> = store
+            .scan_json_from::<Account>(b"a:", from)
+            .take(CHUNK)
+            .map(|e| e.map(|(_, a)| a))
+            .collect::<Result<_, _>>()?;
+        let hi = (accounts.len() == CHUNK).then(|| accounts[CHUNK - 1].key().to_string());
+        let range = (lo.as_deref(), hi.as_deref());
+        let mut marked: BTreeMap<String, Vec<Observed>> = BTreeMap::new();
+        for (rest, observed) in load_range::<Observed>(store, "r:", range, true)? {
+            marked.entry(rest).or_default().push(observed);
+        }
+        let waiting: HashSet<String> = load_range::<String>(store, "p:", range, false)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let quarantined: HashMap<String, String> = held_in_range(store, "q:", range)?;
+        let conflicted: HashMap<String, String> = held_in_range(store, "x:", range)?;
+
+        let reader = store.changes(true);
+        let mut items = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            let key = account.key().to_string();
+            let claims = marked.remove(&key).unwrap_or_default();
+            let seen = remote::seen(&reader, &account, claims)?;
+            let managed = !seen.marked.is_empty()
+                || seen.at_address.as_ref().is_some_and(|u| {
+                    account
+                        .google
+                        .as_ref()
+                        .is_some_and(|g| u.id.as_deref() == Some(g.id.as_str()))
+                });
+            let decision = planner::plan(&account, &seen, &ctx);
+            items.push(Item::Account(Box::new(Planned {
+                managed,
+                waiting: waiting.contains(&key),
+                quarantined: quarantined.get(&key).cloned(),
+                conflicted: conflicted.get(&key).cloned(),
+                account,
+                decision,
+            })));
+        }
+        for (key, users) in marked {
+            if let Some(key) = AccountKey::parse(&key) {
+                for observed in users {
+                    items.push(Item::Orphan {
+                        key: key.clone(),
+                        user: Box::new(observed.user),
+                    });
+                }
+            }
+        }
+        drop(reader);
+        visit(items)?;
+        match hi {
+            Some(hi) => lo = Some(hi),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// The records under `prefix` whose account key lies in `(lo, hi]` (to the end when `hi`
+/// is `None`), keyed by account key. `suffixed`: the key goes on after the account key
+/// (`r:{key}:{id}`).
+fn load_range<T: DeserializeOwned>(
+    store: &Store,
+    prefix: &str,
+    (lo, hi): (Option<&str>, Option<&str>),
+    suffixed: bool,
+) -> Result<Vec<(String, T)>, StoreError> {
+    let from = match lo {
+        None => prefix.as_bytes().to_vec(),
+        Some(lo) => format!("{prefix}{lo};").into_bytes(),
+    };
+    let mut found = Vec::new();
+    for entry in store.scan_json_from::<T>(prefix.as_bytes(), from) {
+        let (key, value) = entry?;
+        let rest = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+        let account = if suffixed {
+            rest.rsplit_once(':').map_or(rest.as_str(), |(k, _)| k)
+        } else {
+            rest.as_str()
+        };
+        // Org unit subjects (`/…`) sort before every account key.
+        if AccountKey::parse(account).is_none() {
+            continue;
+        }
+        if hi.is_some_and(|hi| account > hi) {
+            break;
+        }
+        found.push((account.to_owned(), value));
+    }
+    Ok(found)
+}
+
+fn held_in_range(
+    store: &Store,
+    prefix: &str,
+    range: (Option<&str>, Option<&str>),
+) -> Result<HashMap<String, String>, StoreError> {
+    Ok(load_range::<audit::Held>(store, prefix, range, false)?
+        .into_iter()
+        .map(|(k, held)| (k, held.reason))
+        .collect())
+}
+
+/// What a plan found, by kind.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub accounts: u64,
+    pub in_step: u64,
+    /// Calls to make, by action.
+    pub actions: BTreeMap<String, u64>,
+    pub conflicts: u64,
+    /// Managed Google users whose account is not in the directory.
+    pub orphans: u64,
+    /// Links corrected without a call.
+    pub relinked: u64,
+    /// Accounts skipped because an entry already waits or they are quarantined.
+    pub waiting: u64,
+    pub quarantined: u64,
+    /// Org units to create first.
+    pub org_units: u64,
+    /// Suspensions the guard held back.
+    pub suspensions_held: u64,
+}
+
+impl Totals {
+    pub fn count(&mut self, kind: ActionKind) {
+        *self.actions.entry(kind.as_str().to_owned()).or_default() += 1;
+    }
+}
+
+/// Counts suspensions per domain against the managed accounts, for the guard.
+#[derive(Debug, Default)]
+pub struct Guard {
+    managed: BTreeMap<String, u64>,
+    suspensions: BTreeMap<String, u64>,
+}
+
+impl Guard {
+    pub fn managed(&mut self, email: &str) {
+        *self.managed.entry(domain_of(email)).or_default() += 1;
+    }
+
+    pub fn suspension(&mut self, email: &str) {
+        *self.suspensions.entry(domain_of(email)).or_default() += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.suspensions.values().sum()
+    }
+
+    /// Why the suspensions are too many, if they are (pure: the numbers and the limits).
+    pub fn verdict(&self, max: u64, max_share: f64) -> Option<String> {
+        let total = self.total();
+        if total > max {
+            return Some(format!(
+                "{total} suspensions exceed sync.max_suspensions = {max}"
+            ));
+        }
+        self.suspensions.iter().find_map(|(domain, &n)| {
+            let managed = self.managed.get(domain).copied().unwrap_or(0).max(1);
+            let share = n as f64 / managed as f64;
+            (n > SHARE_FLOOR && share > max_share).then(|| {
+                format!(
+                    "{n} suspensions in {domain} are {:.1} % of its {managed} managed accounts, over sync.max_suspension_share = {:.1} %",
+                    share * 100.0,
+                    max_share * 100.0
+                )
+            })
+        })
+    }
+}
+
+fn domain_of(email: &str) -> String {
+    email.rsplit_once('@').map_or("", |(_, d)| d).to_owned()
+}
+
+/// How a sync pass treats suspensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suspensions {
+    /// Held back when the guard says they are too many.
+    Guarded,
+    /// Released once by an operator (`--allow-mass-suspend`).
+    Allowed,
+}
+
+/// One line of a plan: what is to be done about one account (or org unit), for `plan`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct PlanLine {
+    pub account: String,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub email: String,
+    pub fields: Vec<String>,
+    pub reason: String,
+}
+
+impl PlanLine {
+    fn new(subject: &str, action: &str, email: &str, fields: &[String], reason: &str) -> PlanLine {
+        PlanLine {
+            account: subject.to_owned(),
+            action: action.to_owned(),
+            email: email.to_owned(),
+            fields: fields.to_vec(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// Whether a plan is written to the journal (a sync) or only shown (`plan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    DryRun,
+    Write(Suspensions),
+}
+
+/// Plans every account and writes the actions to the journal (with their audit lines and
+/// the org units they need), the conflicts to their list, and the guard's verdict;
+/// `on_line` sees each action and conflict. Suspensions are written only once the whole
+/// plan shows they are not too many. In a dry run nothing is written.
+pub fn enqueue(
+    store: &Store,
+    config: &Config,
+    today: Date,
+    mode: Mode,
+    mut on_line: impl FnMut(PlanLine),
+) -> Result<(Totals, Option<GuardHeld>), StoreError> {
+    let dry_run = mode == Mode::DryRun;
+    let suspensions = match mode {
+        Mode::DryRun => Suspensions::Guarded,
+        Mode::Write(s) => s,
+    };
+    let now = Timestamp::now();
+    let mut totals = Totals::default();
+    let mut guard = Guard::default();
+    let mut org_units: BTreeSet<String> = remote::org_units(store).collect::<Result<_, _>>()?;
+    // Suspensions kept until the guard has seen the whole plan; beyond the limit they are
+    // only counted (the guard then holds them all).
+    let mut held_back: Vec<(String, Action)> = Vec::new();
+    let limit = config.sync.max_suspensions as usize;
+    plan_each(store, config, today, |items| -> Result<(), StoreError> {
+        let mut changes = store.changes(dry_run);
+        for item in items {
+            let planned = match item {
+                Item::Account(planned) => planned,
+                Item::Orphan { key, user } => {
+                    totals.orphans += 1;
+                    let subject = key.to_string();
+                    let reason = planner::orphan(&user, &key);
+                    on_line(PlanLine::new(&subject, "conflict", "", &[], &reason));
+                    if audit::held(&changes, HeldList::Conflicts, &subject)?.is_none() {
+                        audit::hold(&mut changes, HeldList::Conflicts, &subject, now, &reason);
+                        audit::log(&mut changes, &subject, now, "conflict", reason)?;
+                    }
+                    continue;
+                }
+            };
+            totals.accounts += 1;
+            let Planned {
+                account,
+                decision,
+                managed,
+                waiting,
+                quarantined,
+                conflicted,
+            } = *planned;
+            let subject = account.key().to_string();
+            if managed {
+                guard.managed(&account.email);
+            }
+            if quarantined.is_some() {
+                totals.quarantined += 1;
+                continue;
+            }
+            if let Some(link) = &decision.link
+                && !matches!(decision.outcome, Outcome::Conflict(_))
+            {
+                let mut relinked = account.clone();
+                relinked.google = Some(link.clone());
+                changes.put_account(Some(&account), &relinked)?;
+                audit::log(
+                    &mut changes,
+                    &subject,
+                    now,
+                    "relinked",
+                    format!("linked to Google user {}", link.id),
+                )?;
+                totals.relinked += 1;
+            }
+            match decision.outcome {
+                Outcome::InStep => {
+                    totals.in_step += 1;
+                    if conflicted.is_some() {
+                        audit::release(&mut changes, HeldList::Conflicts, &subject);
+                    }
+                }
+                Outcome::Conflict(reason) => {
+                    totals.conflicts += 1;
+                    on_line(PlanLine::new(
+                        &subject,
+                        "conflict",
+                        &account.email,
+                        &[],
+                        &reason,
+                    ));
+                    if conflicted.as_deref() != Some(reason.as_str()) {
+                        audit::hold(&mut changes, HeldList::Conflicts, &subject, now, &reason);
+                        audit::log(&mut changes, &subject, now, "conflict", reason)?;
+                    }
+                }
+                Outcome::Act(action) => {
+                    if conflicted.is_some() {
+                        audit::release(&mut changes, HeldList::Conflicts, &subject);
+                    }
+                    if waiting {
+                        totals.waiting += 1;
+                        continue;
+                    }
+                    on_line(PlanLine::new(
+                        &subject,
+                        action.kind.as_str(),
+                        &account.email,
+                        &action.fields,
+                        &action.reason,
+                    ));
+                    if let Some(path) = &action.body.org_unit_path {
+                        for missing in missing_org_units(path, &org_units) {
+                            on_line(PlanLine::new(
+                                &missing,
+                                "create_org_unit",
+                                "",
+                                &[],
+                                "needed by the accounts placed in it",
+                            ));
+                            journal::enqueue(
+                                &mut changes,
+                                Lane::OrgUnit,
+                                &missing,
+                                org_unit_action(&missing),
+                                now,
+                            )?;
+                            org_units.insert(missing);
+                            totals.org_units += 1;
+                        }
+                    }
+                    if action.kind == ActionKind::Suspend {
+                        guard.suspension(&account.email);
+                        if suspensions == Suspensions::Guarded {
+                            if held_back.len() <= limit {
+                                held_back.push((subject, *action));
+                            }
+                            continue;
+                        }
+                    }
+                    totals.count(action.kind);
+                    queue(&mut changes, Lane::Bulk, &subject, *action, now)?;
+                }
+            }
+        }
+        changes.commit()
+    })?;
+
+    let mut changes = store.changes(dry_run);
+    let verdict = guard.verdict(
+        config.sync.max_suspensions,
+        config.sync.max_suspension_share,
+    );
+    let held = match verdict {
+        Some(reason) if suspensions == Suspensions::Guarded => {
+            totals.suspensions_held = guard.total();
+            tracing::warn!(suspensions = guard.total(), %reason, "mass-suspension guard held");
+            Some(GuardHeld {
+                at: now,
+                suspensions: guard.total(),
+                reason,
+            })
+        }
+        _ => {
+            for (subject, action) in held_back {
+                totals.count(action.kind);
+                queue(&mut changes, Lane::Bulk, &subject, action, now)?;
+            }
+            None
+        }
+    };
+    audit::set_guard(&mut changes, held.as_ref());
+    changes.commit()?;
+    Ok((totals, held))
+}
+
+/// Writes `action` to the journal with its audit line.
+pub fn queue(
+    changes: &mut crate::directory::store::Changes,
+    lane: Lane,
+    subject: &str,
+    action: Action,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let line = format!(
+        "{} ({}): {}",
+        action.kind.as_str(),
+        action.fields.join(", "),
+        action.reason
+    );
+    let queued = journal::enqueue(changes, lane, subject, action, now)?.is_some();
+    if queued {
+        audit::log(changes, subject, now, "decided", line)?;
+    }
+    Ok(queued)
+}
+
+/// The org units on the way to `path` that are not known to exist, parents first.
+pub fn missing_org_units(path: &str, known: &BTreeSet<String>) -> Vec<String> {
+    let mut missing = Vec::new();
+    let mut at = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        at.push('/');
+        at.push_str(part);
+        if !known.contains(&at) {
+            missing.push(at.clone());
+        }
+    }
+    missing
+}
+
+/// The journal action that creates the org unit `path`.
+pub fn org_unit_action(path: &str) -> Action {
+    Action {
+        kind: ActionKind::CreateOrgUnit,
+        target: Some(path.to_owned()),
+        email: String::new(),
+        body: User::default(),
+        fields: Vec::new(),
+        reason: "needed by accounts placed in it".into(),
+    }
+}
+
+/// The day of a date in the configured time zone of the machine.
+pub fn today() -> Date {
+    jiff::Zoned::now().date()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn org_units_are_created_parents_first_and_only_when_missing() {
+        let known: BTreeSet<String> = ["/student".to_owned()].into();
+        assert_eq!(
+            missing_org_units("/student/sd/20100001", &known),
+            ["/student/sd", "/student/sd/20100001"]
+        );
+        assert!(missing_org_units("/", &known).is_empty());
+    }
+
+    #[test]
+    fn the_guard_holds_on_the_count_or_on_a_domain_share() {
+        let mut guard = Guard::default();
+        for i in 0..1000 {
+            guard.managed(&format!("s{i}@sd.belajar.id"));
+        }
+        for i in 0..5 {
+            guard.suspension(&format!("s{i}@sd.belajar.id"));
+        }
+        assert_eq!(guard.verdict(1000, 0.02), None, "5 of 1000 is under 2 %");
+        assert_eq!(
+            guard
+                .verdict(4, 0.02)
+                .map(|r| r.contains("max_suspensions")),
+            Some(true)
+        );
+        for i in 5..30 {
+            guard.suspension(&format!("s{i}@sd.belajar.id"));
+        }
+        let verdict = guard.verdict(1000, 0.02).expect("30 of 1000 is over 2 %");
+        assert!(verdict.contains("sd.belajar.id"), "{verdict}");
+        let mut small = Guard::default();
+        small.managed("a@smp.belajar.id");
+        small.suspension("a@smp.belajar.id");
+        assert_eq!(
+            small.verdict(1000, 0.02),
+            None,
+            "one suspension is not a mass"
+        );
+    }
+}
+
+/// How a sync runs.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncOptions {
+    /// Scan Google first (also done when no scan has run yet).
+    pub scan: bool,
+    pub suspensions: Suspensions,
+    /// How long to wait for entries Google asked to retry later before leaving them to
+    /// the next run.
+    pub max_wait: std::time::Duration,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<remote::ScanRecord>,
+    pub plan: Totals,
+    /// Calls that took effect, by action.
+    pub done: BTreeMap<String, u64>,
+    /// Accounts quarantined during this run.
+    pub quarantined_now: u64,
+    /// Entries still in the journal at the end (Google asked for time).
+    pub left_in_journal: u64,
+    /// Accounts held for a person after the run.
+    pub conflicts: u64,
+    pub quarantine: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guard: Option<GuardHeld>,
+    /// Why the scan was not believed, when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distrusted: Option<String>,
+}
+
+impl SyncReport {
+    /// 0 converged, 3 accounts wait for a person (or for Google), 4 the guard held.
+    pub fn exit_code(&self) -> u8 {
+        if self.guard.is_some() || self.distrusted.is_some() {
+            4
+        } else if self.conflicts + self.quarantine + self.left_in_journal > 0 {
+            3
+        } else {
+            0
+        }
+    }
+}
+
+/// Why a sync stopped (nothing is lost: the journal holds what was not done).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Scan(scan::ScanError),
+    #[error(transparent)]
+    Drain(#[from] crate::executor::DrainError),
+}
+
+/// One full pass: scan when asked or when none has run, plan, journal, push, and wait for
+/// the journal to drain.
+pub async fn sync(
+    store: &Store,
+    client: &crate::google::DirectoryClient,
+    config: &Config,
+    today: Date,
+    options: SyncOptions,
+    mut progress: impl FnMut(&str),
+) -> Result<SyncReport, SyncError> {
+    let mut report = SyncReport::default();
+    if options.scan || remote::last_scan(store)?.finished.is_none() {
+        progress("scanning Google");
+        let scanned = scan::run(store, client, config, |domain, users| {
+            progress(&format!("scanning {domain}: {users} users"))
+        })
+        .await;
+        match scanned {
+            Ok(record) => report.scan = Some(record),
+            Err(e) if e.is_distrust() => {
+                report.distrusted = Some(e.to_string());
+                return Ok(report);
+            }
+            Err(e) => return Err(SyncError::Scan(e)),
+        }
+    }
+    progress("planning");
+    let (totals, guard) = enqueue(store, config, today, Mode::Write(options.suspensions), drop)?;
+    report.plan = totals;
+    report.guard = guard;
+
+    progress("pushing to Google");
+    let executor = crate::executor::Executor {
+        store,
+        client,
+        concurrency: config.google.concurrency as usize,
+    };
+    let give_up = tokio::time::Instant::now() + options.max_wait;
+    loop {
+        let drained = executor.drain(None).await?;
+        for (kind, n) in drained.done {
+            *report.done.entry(kind).or_default() += n;
+        }
+        report.quarantined_now += drained.quarantined;
+        let Some(due) = drained.next_due.filter(|_| drained.deferred > 0) else {
+            break;
+        };
+        let wait = due
+            .duration_since(Timestamp::now())
+            .unsigned_abs()
+            .max(std::time::Duration::from_millis(100));
+        if tokio::time::Instant::now() + wait > give_up {
+            break;
+        }
+        progress(&format!(
+            "waiting {}s for Google to settle {} new user(s)",
+            wait.as_secs(),
+            drained.deferred
+        ));
+        tokio::time::sleep(wait).await;
+    }
+    report.left_in_journal = journal::depth(store)?.0;
+    report.conflicts = audit::all_held(store, HeldList::Conflicts).count() as u64;
+    report.quarantine = audit::all_held(store, HeldList::Quarantine).count() as u64;
+    Ok(report)
+}

@@ -1,0 +1,370 @@
+//! The helpdesk's repair of one account, now, whatever the schedule: read the Google user
+//! fresh (by link, by address, by the users known to carry the marker), say what is
+//! wrong, send the fix in the lane a person waits in, and read it back. `suspend` and
+//! `reinstate` change the account here, then repair it the same way.
+
+use super::{missing_org_units, org_unit_action, queue};
+use crate::audit::{self, HeldList};
+use crate::config::Config;
+use crate::directory::model::{Account, DesiredState};
+use crate::directory::store::{Store, StoreError};
+use crate::executor::{DrainError, Executor, summary};
+use crate::google::types::User;
+use crate::google::{CallFailure, DirectoryClient};
+use crate::journal::Lane;
+use crate::planner::{self, Asker, Context, Outcome, Seen, marked_key};
+use crate::remote;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashSet};
+
+/// Why a repair could not be carried out (the account is unchanged in Google).
+#[derive(Debug, thiserror::Error)]
+pub enum RepairError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot read the account's Google user: {0}")]
+    Observe(CallFailure),
+    #[error(transparent)]
+    Drain(#[from] DrainError),
+}
+
+/// What a repair saw, found wrong, sent and got back: what the helpdesk reads.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub account: String,
+    pub email: String,
+    pub observed: Vec<String>,
+    pub problems: Vec<String>,
+    pub sent: Vec<String>,
+    pub answers: Vec<String>,
+    pub after: Vec<String>,
+    /// Healthy afterwards: Google matches the directory.
+    pub healthy: bool,
+    /// When not healthy: what a person must do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_do: Option<String>,
+}
+
+/// Repairs one account now.
+pub async fn resync(
+    store: &Store,
+    client: &DirectoryClient,
+    config: &Config,
+    account: &Account,
+    today: Date,
+) -> Result<Report, RepairError> {
+    let subject = account.key().to_string();
+    let mut report = Report {
+        account: subject.clone(),
+        email: account.email.clone(),
+        ..Report::default()
+    };
+    let started = Timestamp::now();
+    let mut seen = observe(store, client, account, &mut report.observed).await?;
+    if seen.marked.is_empty()
+        && seen.at_address.is_none()
+        && account.state == DesiredState::Active
+        && let Some(link) = &account.google
+    {
+        seen = undelete(store, client, config, account, &link.id, &mut report).await?;
+    }
+    let ctx = Context {
+        today,
+        grace_days: config.lifecycle.grace_days,
+        sync: &config.sync,
+        asker: Asker::Person,
+    };
+    let decision = planner::plan(account, &seen, &ctx);
+    report.problems = decision.problems.clone();
+
+    // A person asked: what was held is tried again.
+    let mut changes = store.changes(false);
+    audit::release(&mut changes, HeldList::Quarantine, &subject);
+    audit::release(&mut changes, HeldList::Conflicts, &subject);
+    audit::log(
+        &mut changes,
+        &subject,
+        started,
+        "resync",
+        format!("asked; observed: {}", report.observed.join("; ")),
+    )?;
+    if let Some(link) = &decision.link
+        && !matches!(decision.outcome, Outcome::Conflict(_))
+        && let Some(stored) = changes.account(&account.key())?
+    {
+        let mut relinked = stored.clone();
+        relinked.google = Some(link.clone());
+        changes.put_account(Some(&stored), &relinked)?;
+        report
+            .sent
+            .push(format!("link recorded here: Google user {}", link.id));
+    }
+    let mut subjects: HashSet<String> = HashSet::from([subject.clone()]);
+    match decision.outcome {
+        Outcome::InStep => {}
+        Outcome::Conflict(reason) => {
+            audit::hold(
+                &mut changes,
+                HeldList::Conflicts,
+                &subject,
+                started,
+                &reason,
+            );
+            audit::log(&mut changes, &subject, started, "conflict", reason.clone())?;
+            changes.commit()?;
+            report.to_do = Some(reason);
+            return Ok(report);
+        }
+        Outcome::Act(action) => {
+            if let Some(path) = &action.body.org_unit_path {
+                let known = known_prefixes(store, path)?;
+                for missing in missing_org_units(path, &known) {
+                    queue(
+                        &mut changes,
+                        Lane::OrgUnit,
+                        &missing,
+                        org_unit_action(&missing),
+                        started,
+                    )?;
+                    subjects.insert(missing);
+                }
+            }
+            report.sent.push(format!(
+                "{} ({}): {}",
+                action.kind.as_str(),
+                action.fields.join(", "),
+                action.reason
+            ));
+            queue(&mut changes, Lane::Person, &subject, *action, started)?;
+        }
+    }
+    changes.commit()?;
+
+    let executor = Executor {
+        store,
+        client,
+        concurrency: 1,
+    };
+    let drained = executor.drain(Some(&subjects)).await?;
+    report.answers = audit::history(store, &subject)?
+        .into_iter()
+        .filter(|e| e.at >= started && matches!(e.what.as_str(), "answered" | "failed" | "retry"))
+        .map(|e| format!("{}: {}", e.what, e.detail))
+        .collect();
+
+    // Read back: the state after, as Google has it now.
+    let account = store
+        .account(&account.key())?
+        .unwrap_or_else(|| account.clone());
+    let seen = observe(store, client, &account, &mut report.after).await?;
+    let after = planner::plan(&account, &seen, &ctx);
+    match after.outcome {
+        Outcome::InStep => report.healthy = true,
+        Outcome::Conflict(reason) => report.to_do = Some(reason),
+        Outcome::Act(_) if drained.deferred > 0 => {
+            report.to_do = Some(
+                "Google is still settling a new user: the daemon finishes the repair within minutes; run resync again to see it".into(),
+            )
+        }
+        Outcome::Act(action) => {
+            report.to_do = Some(match audit::held(&store.changes(true), HeldList::Quarantine, &report.account)? {
+                Some(held) => format!("the repair failed: {}", held.reason),
+                None => format!("still to do: {}", action.reason),
+            })
+        }
+    }
+    Ok(report)
+}
+
+/// Changes the account to suspended here (terms violation) with `reason`, then repairs it.
+pub async fn suspend(
+    store: &Store,
+    client: &DirectoryClient,
+    config: &Config,
+    account: &Account,
+    reason: &str,
+    today: Date,
+) -> Result<Report, RepairError> {
+    let state = DesiredState::Suspended {
+        reason: reason.to_owned(),
+        since: today,
+    };
+    let account = set_state(store, account, state, format!("suspended here: {reason}"))?;
+    resync(store, client, config, &account, today).await
+}
+
+/// Makes the account active again here, then repairs it (lifting the suspension in Google).
+pub async fn reinstate(
+    store: &Store,
+    client: &DirectoryClient,
+    config: &Config,
+    account: &Account,
+    today: Date,
+) -> Result<Report, RepairError> {
+    let account = set_state(
+        store,
+        account,
+        DesiredState::Active,
+        "reinstated here".into(),
+    )?;
+    resync(store, client, config, &account, today).await
+}
+
+fn set_state(
+    store: &Store,
+    account: &Account,
+    state: DesiredState,
+    line: String,
+) -> Result<Account, StoreError> {
+    let mut changes = store.changes(false);
+    let stored = changes
+        .account(&account.key())?
+        .unwrap_or_else(|| account.clone());
+    let mut changed = stored.clone();
+    changed.state = state;
+    changes.put_account(Some(&stored), &changed)?;
+    audit::log(
+        &mut changes,
+        &account.key().to_string(),
+        Timestamp::now(),
+        "local",
+        line,
+    )?;
+    changes.commit()?;
+    Ok(changed)
+}
+
+/// Reads the account's Google users fresh: the linked one, the one at its address and at
+/// its former addresses, and any other user known to carry its marker. Records what it
+/// reads; describes it in `lines`.
+async fn observe(
+    store: &Store,
+    client: &DirectoryClient,
+    account: &Account,
+    lines: &mut Vec<String>,
+) -> Result<Seen, RepairError> {
+    let key = account.key();
+    let mut keys: Vec<(String, String)> = Vec::new();
+    if let Some(link) = &account.google {
+        keys.push((format!("linked user {}", link.id), link.id.clone()));
+    }
+    keys.push((format!("address {}", account.email), account.email.clone()));
+    for former in &account.former_emails {
+        keys.push((format!("former address {former}"), former.clone()));
+    }
+    for observed in remote::marked_users(store, &key)? {
+        if let Some(id) = observed.user.id {
+            keys.push((format!("user {id} last seen with the marker"), id));
+        }
+    }
+    let mut found: Vec<User> = Vec::new();
+    let mut fetched: HashSet<String> = HashSet::new();
+    for (what, user_key) in keys {
+        if !fetched.insert(user_key.clone()) {
+            continue;
+        }
+        match client.get_user(&user_key).await {
+            Ok(called) => {
+                let user = called.value;
+                lines.push(format!("{what}: {}", summary(&user)));
+                if !found.iter().any(|f| f.id == user.id) {
+                    found.push(user);
+                }
+            }
+            Err(f) if f.status() == Some(404) => lines.push(format!("{what}: not in Google")),
+            Err(f) => return Err(RepairError::Observe(f)),
+        }
+    }
+    let now = Timestamp::now();
+    let mut changes = store.changes(false);
+    for stale in remote::marked_users(store, &key)? {
+        let id = stale.user.id.unwrap_or_default();
+        let still = found
+            .iter()
+            .any(|u| u.id.as_deref() == Some(id.as_str()) && marked_key(u).as_ref() == Some(&key));
+        if !still {
+            remote::forget_managed(&mut changes, &key, &id);
+        }
+    }
+    let mut seen = Seen::default();
+    for user in found {
+        remote::record(&mut changes, &user, now)?;
+        if marked_key(&user).as_ref() == Some(&key) {
+            seen.marked.push(user);
+        } else if seen.at_address.is_none()
+            && (holds_address(&user, &account.email)
+                || account
+                    .google
+                    .as_ref()
+                    .is_some_and(|l| user.id.as_deref() == Some(l.id.as_str())))
+        {
+            seen.at_address = Some(user);
+        }
+    }
+    changes.commit()?;
+    Ok(seen)
+}
+
+fn holds_address(user: &User, email: &str) -> bool {
+    user.primary_email
+        .iter()
+        .chain(user.aliases.iter().flatten())
+        .any(|a| a.eq_ignore_ascii_case(email))
+}
+
+/// The linked user is gone: undelete it when Google still has it (mail and files come
+/// back), then read it again.
+async fn undelete(
+    store: &Store,
+    client: &DirectoryClient,
+    config: &Config,
+    account: &Account,
+    id: &str,
+    report: &mut Report,
+) -> Result<Seen, RepairError> {
+    let org_unit = config
+        .sync
+        .org_unit_of(account.role.group(), account.jenjang, &account.npsn);
+    let org_unit = if remote::org_unit_known(store, &org_unit)? {
+        org_unit
+    } else {
+        "/".to_owned()
+    };
+    match client.undelete_user(id, &org_unit).await {
+        Ok(()) => {
+            report
+                .sent
+                .push(format!("undelete of Google user {id} into {org_unit}"));
+            report.answers.push("undeleted".into());
+            let mut lines = Vec::new();
+            let seen = observe(store, client, account, &mut lines).await?;
+            report
+                .observed
+                .extend(lines.into_iter().map(|l| format!("after undelete: {l}")));
+            Ok(seen)
+        }
+        Err(f) => {
+            report.observed.push(format!(
+                "the linked user {id} cannot be undeleted ({}): a new user is created",
+                f.error
+            ));
+            Ok(Seen::default())
+        }
+    }
+}
+
+/// The org units on the way to `path` known to exist.
+fn known_prefixes(store: &Store, path: &str) -> Result<BTreeSet<String>, StoreError> {
+    let mut known = BTreeSet::new();
+    let mut at = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        at.push('/');
+        at.push_str(part);
+        if remote::org_unit_known(store, &at)? {
+            known.insert(at.clone());
+        }
+    }
+    Ok(known)
+}

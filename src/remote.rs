@@ -1,0 +1,225 @@
+//! What was last observed of Google, kept in the store next to the directory so that one
+//! commit can update an account and what is known of its user.
+//!
+//! Keys:
+//! - `r:{account key}:{google id}` → a user carrying that account's marker (a second
+//!   entry under one account key means two users claim it)
+//! - `u:{address}` → a user without a valid marker, under its primary address and each
+//!   alias (what adoption and conflicts are decided from)
+//! - `o:{path}` → an org unit that exists
+//! - `m:scan` → the last full scan ([`ScanRecord`])
+//!
+//! Every record carries the time it was observed: once a scan has listed every domain and
+//! is believed, the records observed before it started (users that are gone) are removed.
+
+use crate::directory::model::{Account, AccountKey};
+use crate::directory::store::{Changes, Store, StoreError};
+use crate::google::types::User;
+use crate::planner::{Seen, marked_key};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+const SCAN_KEY: &[u8] = b"m:scan";
+
+/// One observed Google user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    pub user: User,
+    /// When it was observed.
+    pub at: Timestamp,
+}
+
+/// The last believed full scan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScanRecord {
+    /// How many scans have been believed so far.
+    pub id: u64,
+    pub started: Option<Timestamp>,
+    pub finished: Option<Timestamp>,
+    /// Users listed in each domain.
+    pub users: BTreeMap<String, u64>,
+    /// Org units listed.
+    pub org_units: u64,
+}
+
+impl ScanRecord {
+    pub fn seconds(&self) -> Option<f64> {
+        Some(self.finished?.duration_since(self.started?).as_secs_f64())
+    }
+}
+
+/// The last believed scan (number 0, never finished, when none has run).
+pub fn last_scan(store: &Store) -> Result<ScanRecord, StoreError> {
+    Ok(store.get_json(SCAN_KEY)?.unwrap_or_default())
+}
+
+pub fn set_last_scan(changes: &mut Changes, scan: &ScanRecord) {
+    changes.put_json(SCAN_KEY.to_vec(), scan);
+}
+
+fn managed_key(key: &AccountKey, id: &str) -> Vec<u8> {
+    format!("r:{key}:{id}").into_bytes()
+}
+
+fn address_key(address: &str) -> Vec<u8> {
+    format!("u:{}", address.to_ascii_lowercase()).into_bytes()
+}
+
+fn org_unit_key(path: &str) -> Vec<u8> {
+    format!("o:{path}").into_bytes()
+}
+
+/// Records `user` as observed at `at`. A user that now carries a marker is no longer
+/// listed among the unmarked ones under its addresses.
+pub fn record(changes: &mut Changes, user: &User, at: Timestamp) -> Result<(), StoreError> {
+    let id = user.id.clone().unwrap_or_default();
+    let observed = Observed {
+        user: user.clone(),
+        at,
+    };
+    let addresses = user
+        .primary_email
+        .iter()
+        .chain(user.aliases.iter().flatten());
+    match marked_key(user) {
+        Some(key) => {
+            for address in addresses {
+                let held: Option<Observed> = changes.get_json(&address_key(address))?;
+                if held.is_some_and(|h| h.user.id.as_deref() == Some(id.as_str())) {
+                    changes.delete(address_key(address));
+                }
+            }
+            changes.put_json(managed_key(&key, &id), &observed);
+        }
+        None => {
+            for address in addresses {
+                changes.put_json(address_key(address), &observed);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Forgets that `key` is claimed by the user `id` (its marker was seen on another account
+/// or the user is gone).
+pub fn forget_managed(changes: &mut Changes, key: &AccountKey, id: &str) {
+    changes.delete(managed_key(key, id));
+}
+
+/// Records that the org unit `path` exists, as observed at `at`.
+pub fn record_org_unit(changes: &mut Changes, path: &str, at: Timestamp) {
+    changes.put_json(org_unit_key(path), &at);
+}
+
+/// Whether the org unit `path` is known to exist.
+pub fn org_unit_known(store: &Store, path: &str) -> Result<bool, StoreError> {
+    Ok(path == "/" || store.get_json::<Timestamp>(&org_unit_key(path))?.is_some())
+}
+
+/// Every known org unit.
+pub fn org_units(store: &Store) -> impl Iterator<Item = Result<String, StoreError>> + '_ {
+    store
+        .scan_json::<Timestamp>(b"o:")
+        .map(|entry| entry.map(|(key, _)| String::from_utf8_lossy(&key[2..]).into_owned()))
+}
+
+/// The users carrying the marker of `key`.
+pub fn marked_users(store: &Store, key: &AccountKey) -> Result<Vec<Observed>, StoreError> {
+    let prefix = format!("r:{key}:");
+    store
+        .scan_json::<Observed>(prefix.as_bytes())
+        .map(|entry| entry.map(|(_, observed)| observed))
+        .collect()
+}
+
+/// The unmarked user at `address`, if one was seen.
+pub fn user_at(changes: &Changes, address: &str) -> Result<Option<Observed>, StoreError> {
+    changes.get_json(&address_key(address))
+}
+
+/// What is known of `account` in Google: the users carrying its marker and, when none
+/// does, the unmarked user at its address.
+pub fn seen(
+    changes: &Changes,
+    account: &Account,
+    marked: Vec<Observed>,
+) -> Result<Seen, StoreError> {
+    let at_address = if marked.is_empty() {
+        user_at(changes, &account.email)?.map(|o| o.user)
+    } else {
+        None
+    };
+    Ok(Seen {
+        marked: marked.into_iter().map(|o| o.user).collect(),
+        at_address,
+    })
+}
+
+/// The users known in each domain (by primary address), what a new scan is compared with.
+pub fn users_by_domain(store: &Store) -> Result<BTreeMap<String, u64>, StoreError> {
+    let mut counts = BTreeMap::new();
+    for prefix in [&b"r:"[..], b"u:"] {
+        for entry in store.scan_json::<Observed>(prefix) {
+            let (key, observed) = entry?;
+            let Some(primary) = observed.user.primary_email else {
+                continue;
+            };
+            // An unmarked user is listed under each of its addresses: count it once.
+            if prefix == b"u:" && key[2..] != *primary.to_ascii_lowercase().as_bytes() {
+                continue;
+            }
+            let domain = primary.rsplit_once('@').map_or("", |(_, d)| d);
+            *counts.entry(domain.to_ascii_lowercase()).or_default() += 1;
+        }
+    }
+    Ok(counts)
+}
+
+/// Every user carrying a marker, in account key order: `(account key, observed)`.
+pub fn all_marked(
+    store: &Store,
+) -> impl Iterator<Item = Result<(AccountKey, Observed), StoreError>> + '_ {
+    store.scan_json::<Observed>(b"r:").filter_map(|entry| {
+        let (key, observed) = match entry {
+            Ok(entry) => entry,
+            Err(e) => return Some(Err(e)),
+        };
+        // Written only from a parsed marker, so the key always reads back.
+        let text = String::from_utf8_lossy(&key[2..]).into_owned();
+        let account = text
+            .rsplit_once(':')
+            .and_then(|(k, _)| AccountKey::parse(k))?;
+        Some(Ok((account, observed)))
+    })
+}
+
+/// Removes the records observed before `started` (the start of a believed scan): users and
+/// org units the scan no longer found. Returns how many were removed.
+pub fn forget_observed_before(store: &Store, started: Timestamp) -> Result<u64, StoreError> {
+    // Collected first: the map is not written while it is being scanned.
+    let mut stale = Vec::new();
+    for prefix in [&b"r:"[..], b"u:"] {
+        for entry in store.scan_json::<Observed>(prefix) {
+            let (key, observed) = entry?;
+            if observed.at < started {
+                stale.push(key);
+            }
+        }
+    }
+    for entry in store.scan_json::<Timestamp>(b"o:") {
+        let (key, at) = entry?;
+        if at < started {
+            stale.push(key);
+        }
+    }
+    let removed = stale.len() as u64;
+    for chunk in stale.chunks(50_000) {
+        let mut changes = store.changes(false);
+        for key in chunk {
+            changes.delete(key.clone());
+        }
+        changes.commit()?;
+    }
+    Ok(removed)
+}
