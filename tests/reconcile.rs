@@ -49,8 +49,10 @@ impl World {
     async fn with(options: EmulatorOptions) -> World {
         let emu = start(options).await;
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.data_dir = dir.path().join("store");
+        let mut config = Config {
+            data_dir: dir.path().join("store"),
+            ..Config::default()
+        };
         config.google.key_file = emu.key_file.clone();
         config.google.subject = "admin@belajar.id".into();
         config.google.api_base = emu.base_url.clone();
