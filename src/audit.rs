@@ -7,12 +7,16 @@
 //! - `q:{subject}` → [`Held`]: quarantined after a permanent failure
 //! - `x:{subject}` → [`Held`]: a conflict for a person to resolve
 //! - `g:held` → [`GuardHeld`]: suspensions held back by the guard
+//! - `t:{subject}` → [`Notices`]: when a retiring account's holder is to be told
 
 use crate::directory::store::{Changes, Store, StoreError};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 const GUARD_KEY: &[u8] = b"g:held";
+
+/// Days before the suspension of a retiring account on which its holder is told.
+pub const NOTICE_DAYS: [i64; 2] = [30, 3];
 
 /// One line of an account's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,4 +135,52 @@ pub fn set_guard(changes: &mut Changes, held: Option<&GuardHeld>) {
         Some(held) => changes.put_json(GUARD_KEY.to_vec(), held),
         None => changes.delete(GUARD_KEY.to_vec()),
     }
+}
+
+/// The notices of a retiring account: the day it is suspended and the days its holder is
+/// told (30 and 3 days before), for whatever sends them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notices {
+    pub email: String,
+    pub suspend_on: jiff::civil::Date,
+    pub notify_on: Vec<jiff::civil::Date>,
+}
+
+impl Notices {
+    pub fn new(email: &str, suspend_on: jiff::civil::Date) -> Notices {
+        Notices {
+            email: email.to_owned(),
+            suspend_on,
+            notify_on: NOTICE_DAYS
+                .iter()
+                .map(|days| suspend_on.saturating_sub(jiff::Span::new().days(*days)))
+                .collect(),
+        }
+    }
+}
+
+fn notices_key(subject: &str) -> Vec<u8> {
+    format!("t:{subject}").into_bytes()
+}
+
+/// Records (or, with `None`, removes) the notices of `subject`.
+pub fn set_notices(changes: &mut Changes, subject: &str, notices: Option<&Notices>) {
+    match notices {
+        Some(n) => changes.put_json(notices_key(subject), n),
+        None => changes.delete(notices_key(subject)),
+    }
+}
+
+/// The notices of `subject`, if it is retiring.
+pub fn notices(store: &Store, subject: &str) -> Result<Option<Notices>, StoreError> {
+    store.get_json(&notices_key(subject))
+}
+
+/// Every recorded notice schedule, by account.
+pub fn all_notices(
+    store: &Store,
+) -> impl Iterator<Item = Result<(String, Notices), StoreError>> + '_ {
+    store
+        .scan_json::<Notices>(b"t:")
+        .map(|e| e.map(|(key, n)| (String::from_utf8_lossy(&key[2..]).into_owned(), n)))
 }

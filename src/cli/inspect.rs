@@ -1,9 +1,12 @@
 //! `belajar-sync show` and `belajar-sync status`: read-only views of the directory.
 
 use super::Failure;
+use crate::audit::{self, HeldList};
 use crate::config::Config;
 use crate::directory::model::{Account, AccountKey, DesiredState, IdType, Jenjang};
 use crate::directory::store::Store;
+use crate::executor::summary;
+use crate::{journal, remote};
 use serde_json::json;
 use std::process::ExitCode;
 
@@ -79,13 +82,32 @@ pub fn show(store: &Store, config: &Config, args: &ShowArgs) -> Result<ExitCode,
         ),
         _ => None,
     };
+    let key = account.key().to_string();
+    let reader = store.changes(true);
+    let observed: Vec<remote::Observed> = match remote::marked_users(store, &account.key())? {
+        marked if !marked.is_empty() => marked,
+        _ => remote::user_at(&reader, &account.email)?
+            .into_iter()
+            .collect(),
+    };
+    let pending = journal::pending_for(&reader, &key)?;
+    let quarantine = audit::held(&reader, HeldList::Quarantine, &key)?;
+    let conflict = audit::held(&reader, HeldList::Conflicts, &key)?;
+    let notices = audit::notices(store, &key)?;
+    let history = audit::history(store, &key)?;
     if args.json {
         let mut value = serde_json::to_value(&account).expect("accounts serialise");
-        value["key"] = json!(account.key().to_string());
+        value["key"] = json!(key);
         value["group"] = json!(account.role.group());
         if let Some(end) = grace_ends {
             value["grace_ends"] = json!(end);
         }
+        value["google_observed"] = json!(observed);
+        value["pending"] = json!(pending);
+        value["quarantine"] = json!(quarantine);
+        value["conflict"] = json!(conflict);
+        value["notices"] = json!(notices);
+        value["history"] = json!(history);
         println!("{value}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -118,25 +140,111 @@ pub fn show(store: &Store, config: &Config, args: &ShowArgs) -> Result<ExitCode,
     if let Some(email) = &account.personal_email {
         lines.push(("personal email", email.clone()));
     }
-    let link = account
-        .google
-        .as_ref()
-        .map_or_else(|| "not linked yet".to_owned(), |g| g.id.clone());
+    let link = account.google.as_ref().map_or_else(
+        || "not linked yet".to_owned(),
+        |g| {
+            if g.suspended_by_us {
+                format!("{} (suspended by belajar-sync)", g.id)
+            } else {
+                g.id.clone()
+            }
+        },
+    );
     lines.push(("google", link));
+    if observed.is_empty() {
+        lines.push(("observed", "no Google user seen yet".into()));
+    }
+    for o in &observed {
+        lines.push(("observed", format!("{} (at {})", summary(&o.user), o.at)));
+    }
+    if let Some(n) = &notices {
+        let days: Vec<String> = n.notify_on.iter().map(ToString::to_string).collect();
+        lines.push((
+            "notices",
+            format!("on {}; suspension on {}", days.join(" and "), n.suspend_on),
+        ));
+    }
+    if let Some(entry) = &pending {
+        lines.push((
+            "pending",
+            format!(
+                "{} ({}) queued {}{}{}",
+                entry.action.kind.as_str(),
+                entry.action.fields.join(", "),
+                entry.queued,
+                if entry.in_flight {
+                    ", sent without an answer yet"
+                } else {
+                    ""
+                },
+                entry
+                    .last_error
+                    .as_ref()
+                    .map(|e| format!("; last error: {e}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    if let Some(held) = &quarantine {
+        lines.push((
+            "QUARANTINE",
+            format!("{} (since {}); `resync` tries again", held.reason, held.at),
+        ));
+    }
+    if let Some(held) = &conflict {
+        lines.push(("CONFLICT", format!("{} (since {})", held.reason, held.at)));
+    }
     for (label, value) in lines {
         println!("{label:<15}{value}");
+    }
+    if !history.is_empty() {
+        println!("history");
+        for event in history.iter().rev().take(HISTORY_SHOWN).rev() {
+            println!("  {} {:<10} {}", event.at, event.what, event.detail);
+        }
+        if history.len() > HISTORY_SHOWN {
+            println!(
+                "  ({} earlier events: --json shows all)",
+                history.len() - HISTORY_SHOWN
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Events of an account's history shown by `show` (the most recent).
+const HISTORY_SHOWN: usize = 20;
+
+/// Held accounts listed by `status` (all with `--json`).
+const HELD_SHOWN: usize = 10;
+
 pub fn status(store: &Store, args: &StatusArgs) -> Result<ExitCode, Failure> {
     let counts = store.counts()?;
     let interrupted = store.import_marker()?;
+    let (outbox, in_flight) = journal::depth(store)?;
+    let quarantine: Vec<audit::Held> =
+        audit::all_held(store, HeldList::Quarantine).collect::<Result<_, _>>()?;
+    let conflicts: Vec<audit::Held> =
+        audit::all_held(store, HeldList::Conflicts).collect::<Result<_, _>>()?;
+    let guard = audit::guard(store)?;
+    let scan = remote::last_scan(store)?;
+    let today = jiff::Zoned::now().date();
+    let mut notices_today = 0u64;
+    for entry in audit::all_notices(store) {
+        let (_, notices) = entry?;
+        notices_today += u64::from(notices.notify_on.contains(&today));
+    }
     if args.json {
         let value = json!({
             "accounts": counts,
             "store": store.path(),
             "interrupted_import": interrupted,
+            "outbox": {"depth": outbox, "in_flight": in_flight},
+            "quarantine": quarantine,
+            "conflicts": conflicts,
+            "guard": guard,
+            "last_scan": scan.finished.map(|_| &scan),
+            "notices_today": notices_today,
         });
         println!("{value}");
         return Ok(ExitCode::SUCCESS);
@@ -151,6 +259,45 @@ pub fn status(store: &Store, args: &StatusArgs) -> Result<ExitCode, Failure> {
             "warning   the import of {} started at {} did not finish: run it again to finish it",
             marker.file, marker.started
         );
+    }
+    match (scan.finished, scan.seconds()) {
+        (Some(at), Some(secs)) => println!(
+            "scan      last at {at} ({secs:.0}s, {} users)",
+            scan.users.values().sum::<u64>()
+        ),
+        _ => println!("scan      never: the next sync scans Google first"),
+    }
+    println!(
+        "outbox    {outbox} actions waiting{}",
+        if in_flight > 0 {
+            format!(", {in_flight} sent without a known answer (checked before sending again)")
+        } else {
+            String::new()
+        }
+    );
+    if notices_today > 0 {
+        println!("notices   {notices_today} retiring accounts are to be told today");
+    }
+    if let Some(held) = &guard {
+        println!(
+            "GUARD     held since {}: {} suspensions not made: {}. If they are meant: belajar-sync sync --allow-mass-suspend",
+            held.at, held.suspensions, held.reason
+        );
+    }
+    for (label, held) in [("quarantine", &quarantine), ("conflicts", &conflicts)] {
+        if held.is_empty() {
+            continue;
+        }
+        println!("{label:<10}{} accounts need a person:", held.len());
+        for h in held.iter().take(HELD_SHOWN) {
+            println!("  {} {}", h.subject, h.reason);
+        }
+        if held.len() > HELD_SHOWN {
+            println!(
+                "  … {} more (status --json lists all)",
+                held.len() - HELD_SHOWN
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

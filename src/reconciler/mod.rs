@@ -41,6 +41,8 @@ pub struct Planned {
     pub quarantined: Option<String>,
     /// Held as a conflict before this plan.
     pub conflicted: Option<String>,
+    /// The notices recorded for it (retiring accounts).
+    pub notices: Option<audit::Notices>,
 }
 
 /// What a plan visits: an account, or a managed Google user whose account is not here.
@@ -87,6 +89,8 @@ pub fn plan_each<E: From<StoreError>>(
             .collect();
         let quarantined: HashMap<String, String> = held_in_range(store, "q:", range)?;
         let conflicted: HashMap<String, String> = held_in_range(store, "x:", range)?;
+        let mut notices: HashMap<String, audit::Notices> =
+            load_range(store, "t:", range, false)?.into_iter().collect();
 
         let reader = store.changes(true);
         let mut items = Vec::with_capacity(accounts.len());
@@ -107,6 +111,7 @@ pub fn plan_each<E: From<StoreError>>(
                 waiting: waiting.contains(&key),
                 quarantined: quarantined.get(&key).cloned(),
                 conflicted: conflicted.get(&key).cloned(),
+                notices: notices.remove(&key),
                 account,
                 decision,
             })));
@@ -336,8 +341,15 @@ pub fn enqueue(
                 waiting,
                 quarantined,
                 conflicted,
+                notices,
             } = *planned;
             let subject = account.key().to_string();
+            let due = decision
+                .suspend_on
+                .map(|day| audit::Notices::new(&account.email, day));
+            if due != notices {
+                audit::set_notices(&mut changes, &subject, due.as_ref());
+            }
             if managed {
                 guard.managed(&account.email);
             }
