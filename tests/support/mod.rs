@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests.
 
+pub mod crash;
 pub mod export_gen;
 pub mod google;
