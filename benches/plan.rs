@@ -87,14 +87,16 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(1_000_000);
-    let dir = tempfile::tempdir().unwrap();
+    // STORE=DIR keeps the store there and reuses it on the next run (for profiling).
+    let temp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("STORE").map_or_else(|| temp.path().to_owned(), Into::into);
     let mut config = Config {
-        data_dir: dir.path().join("store"),
+        data_dir: dir.join("store"),
         ..Config::default()
     };
-    config.google.key_file = dir.path().join("unused.json");
+    config.google.key_file = dir.join("unused.json");
     let started = Instant::now();
-    {
+    if !config.data_dir.exists() {
         let store = Store::open(&config.data_dir, config.store_cache_mb).unwrap();
         let now = jiff::Timestamp::now();
         for start in (0..accounts).step_by(20_000) {
@@ -124,7 +126,7 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    let config_file = dir.path().join("config.toml");
+    let config_file = dir.join("config.toml");
     std::fs::write(&config_file, "data_dir = \"store\"\n").unwrap();
     for round in 1..=2 {
         let out = Command::new("/usr/bin/time")

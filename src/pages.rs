@@ -92,15 +92,15 @@ pub struct Pages {
 pub type Entry = sled::Result<(Vec<u8>, Vec<u8>)>;
 
 /// The entries of a scan, or the error that stopped it before it began.
-enum EntryIter<'a> {
-    Pages(Box<dyn Iterator<Item = Entry> + 'a>),
+enum EntryIter<'a, T> {
+    Pages(Box<dyn Iterator<Item = sled::Result<T>> + 'a>),
     Failed(Option<sled::Error>),
 }
 
-impl Iterator for EntryIter<'_> {
-    type Item = Entry;
+impl<T> Iterator for EntryIter<'_, T> {
+    type Item = sled::Result<T>;
 
-    fn next(&mut self) -> Option<Entry> {
+    fn next(&mut self) -> Option<sled::Result<T>> {
         match self {
             EntryIter::Pages(entries) => entries.next(),
             EntryIter::Failed(error) => error.take().map(Err),
@@ -181,27 +181,53 @@ impl Pages {
         prefix: &'a [u8],
         from: Vec<u8>,
     ) -> impl Iterator<Item = Entry> + 'a {
-        // Pages from the one that would hold `from` onwards, decoded one at a time.
+        self.scan_map(prefix, from, |key, value| (key.to_vec(), value.to_vec()))
+    }
+
+    /// Like [`scan_from`](Self::scan_from), but each entry is given to `f` as slices of
+    /// the stored page, so that values are read (parsed) without being copied first.
+    pub fn scan_map<'a, T: 'a>(
+        &'a self,
+        prefix: &'a [u8],
+        from: Vec<u8>,
+        mut f: impl FnMut(&[u8], &[u8]) -> T + 'a,
+    ) -> impl Iterator<Item = sled::Result<T>> + 'a {
+        // Pages from the one that would hold `from` onwards, read one at a time.
         let start = match self.locate(&from) {
             Ok(Some((fence, _))) => fence.to_vec(),
             Ok(None) => from.clone(),
             Err(e) => return EntryIter::Failed(Some(e)),
         };
+        // Set once a key past the prefix is met: no later page is read.
+        let done = std::rc::Rc::new(std::cell::Cell::new(false));
+        let finished = done.clone();
         let pages = self.tree.range::<&[u8], _>(start.as_slice()..);
-        let entries = pages.flat_map(|page| match page {
-            Ok((_, bytes)) => decode(&bytes).into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => vec![Err(e)],
-        });
-        EntryIter::Pages(Box::new(
-            entries
-                .skip_while(move |e| {
-                    e.as_ref()
-                        .is_ok_and(|(k, _)| k.as_slice() < from.as_slice())
-                })
-                .take_while(move |e| {
-                    e.as_ref().is_err() || e.as_ref().is_ok_and(|(k, _)| k.starts_with(prefix))
-                }),
-        ))
+        let entries = pages
+            .take_while(move |_| !finished.get())
+            .flat_map(move |page| {
+                let mut out = Vec::new();
+                match page {
+                    Ok((_, bytes)) => {
+                        let mut at = 0;
+                        while let Some((key_len, value_len)) = entry_lens(&bytes, at) {
+                            let key = &bytes[at + 4..at + 4 + key_len];
+                            let value = &bytes[at + 8 + key_len..at + 8 + key_len + value_len];
+                            at += 8 + key_len + value_len;
+                            if key < from.as_slice() {
+                                continue;
+                            }
+                            if !key.starts_with(prefix) {
+                                done.set(true);
+                                break;
+                            }
+                            out.push(Ok(f(key, value)));
+                        }
+                    }
+                    Err(e) => out.push(Err(e)),
+                }
+                out
+            });
+        EntryIter::Pages(Box::new(entries))
     }
 
     /// Applies `changes` atomically: each touched page is read once, merged, split when

@@ -286,10 +286,10 @@ fn adopt(account: &Account, user: &User, ctx: &Context, mut decision: Decision) 
 /// The account's Google user is known: repair whatever drifted.
 fn managed(account: &Account, user: &User, ctx: &Context, mut decision: Decision) -> Decision {
     let key = account.key();
-    let who = describe(user);
     if user.is_admin == Some(true) {
         decision.outcome = Outcome::Conflict(format!(
-            "the Google user {who} is an admin: belajar-sync never changes admins; remove the admin role or the marker in the Admin console"
+            "the Google user {} is an admin: belajar-sync never changes admins; remove the admin role or the marker in the Admin console",
+            describe(user)
         ));
         return decision;
     }

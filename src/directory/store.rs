@@ -207,26 +207,23 @@ impl Store {
         prefix: &'a [u8],
         from: Vec<u8>,
     ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + 'a {
-        self.pages.scan_from(prefix, from).map(move |entry| {
-            let (key, value) = entry.map_err(|e| self.err(e))?;
-            let record = serde_json::from_slice(&value).map_err(|e| {
-                self.corrupt(format!("record {}: {e}", String::from_utf8_lossy(&key)))
-            })?;
-            Ok((key, record))
-        })
+        self.pages
+            .scan_map(prefix, from, |key, value| {
+                (key.to_vec(), serde_json::from_slice::<T>(value))
+            })
+            .map(move |entry| {
+                let (key, record) = entry.map_err(|e| self.err(e))?;
+                let record = record.map_err(|e| {
+                    self.corrupt(format!("record {}: {e}", String::from_utf8_lossy(&key)))
+                })?;
+                Ok((key, record))
+            })
     }
 
     /// Every account, in key order.
     pub fn accounts(&self) -> impl Iterator<Item = Result<Account, StoreError>> + '_ {
-        self.pages.scan_prefix(b"a:").map(move |entry| {
-            let (key, value) = entry.map_err(|e| self.err(e))?;
-            serde_json::from_slice(&value).map_err(|e| {
-                self.corrupt(format!(
-                    "account {}: {e}",
-                    String::from_utf8_lossy(&key[2..])
-                ))
-            })
-        })
+        self.scan_json(b"a:")
+            .map(|entry| entry.map(|(_, account)| account))
     }
 
     /// The keys of the accounts whose school is `npsn`.

@@ -1,0 +1,82 @@
+//! A full sync of a generated export into an empty Google (the emulator as its own
+//! process, no quota): accounts per second, then a second sync with a scan that finds
+//! nothing to do. `cargo bench --bench sync` (ROWS=10000 by default). Figures, not
+//! assertions.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use belajar_sync::config::Config;
+use belajar_sync::directory::import::{self, Options, source::Source};
+use belajar_sync::directory::store::Store;
+use belajar_sync::google::DirectoryClient;
+use belajar_sync::reconciler::{self, Suspensions, SyncOptions};
+use std::time::{Duration, Instant};
+
+fn main() {
+    let rows: u64 = std::env::var("ROWS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(10_000);
+    let (emulator, url, key_file) = support::google::spawn_emulator(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: dir.path().join("store"),
+        ..Config::default()
+    };
+    config.google.key_file = key_file;
+    config.google.subject = "admin@belajar.id".into();
+    config.google.api_base = url;
+    config.google.requests_per_minute = 100_000;
+    config.google.concurrency = 16;
+    let export = dir.path().join("export.csv");
+    support::export_gen::ExportGen::new(1).write_csv(&export, rows);
+    let store = Store::open(&config.data_dir, config.store_cache_mb).unwrap();
+    let options = Options {
+        delta: false,
+        skip_invalid: false,
+        dry_run: false,
+        today: reconciler::today(),
+    };
+    let source = Source::new(&export, None).unwrap();
+    import::run(
+        &store,
+        &config.naming,
+        &source,
+        options,
+        &indicatif::ProgressBar::hidden(),
+    )
+    .unwrap();
+    let accounts = store.counts().unwrap().active;
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = DirectoryClient::new(&config.google).await.unwrap();
+        for (label, scan) in [("first sync (empty Google)", false), ("second sync with a scan", true)] {
+            let started = Instant::now();
+            let report = reconciler::sync(
+                &store,
+                &client,
+                &config,
+                reconciler::today(),
+                SyncOptions {
+                    scan,
+                    suspensions: Suspensions::Guarded,
+                    max_wait: Duration::from_secs(60),
+                },
+                |_: &str| {},
+            )
+            .await
+            .unwrap();
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{label}: {accounts} active accounts in {secs:.1} s ({:.0} accounts/s); done {:?}, exit {}",
+                accounts as f64 / secs,
+                report.done,
+                report.exit_code()
+            );
+        }
+    });
+    let mut emulator = emulator;
+    let _ = emulator.kill();
+}
