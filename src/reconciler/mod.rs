@@ -52,12 +52,108 @@ pub enum Item {
     Orphan { key: AccountKey, user: Box<User> },
 }
 
+/// The records of one chunk of accounts, read before anything is planned or written.
+struct Chunk {
+    accounts: Vec<Account>,
+    marked: BTreeMap<String, Vec<Observed>>,
+    waiting: HashSet<String>,
+    quarantined: HashMap<String, String>,
+    conflicted: HashMap<String, String>,
+    notices: HashMap<String, audit::Notices>,
+    /// The last account key of the chunk; `None` for the last chunk.
+    hi: Option<String>,
+}
+
+/// Reads the chunk of accounts after `lo` (from the first when `None`) and what stands
+/// around them.
+fn read_chunk(store: &Store, lo: Option<&str>) -> Result<Chunk, StoreError> {
+    let from = match lo {
+        None => b"a:".to_vec(),
+        Some(lo) => format!("a:{lo};").into_bytes(),
+    };
+    let accounts: Vec<Account> = store
+        .scan_json_from::<Account>(b"a:", from)
+        .take(CHUNK)
+        .map(|e| e.map(|(_, a)| a))
+        .collect::<Result<_, _>>()?;
+    let hi = (accounts.len() == CHUNK).then(|| accounts[CHUNK - 1].key().to_string());
+    let range = (lo, hi.as_deref());
+    let mut marked: BTreeMap<String, Vec<Observed>> = BTreeMap::new();
+    for (rest, observed) in load_range::<Observed>(store, "r:", range, true)? {
+        marked.entry(rest).or_default().push(observed);
+    }
+    Ok(Chunk {
+        waiting: load_range::<String>(store, "p:", range, false)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect(),
+        quarantined: held_in_range(store, "q:", range)?,
+        conflicted: held_in_range(store, "x:", range)?,
+        notices: load_range(store, "t:", range, false)?.into_iter().collect(),
+        accounts,
+        marked,
+        hi,
+    })
+}
+
+/// Plans the accounts of a chunk; the managed users whose account is not in the
+/// directory come last.
+fn plan_chunk(store: &Store, ctx: &Context, chunk: Chunk) -> Result<Vec<Item>, StoreError> {
+    let Chunk {
+        accounts,
+        mut marked,
+        waiting,
+        quarantined,
+        conflicted,
+        mut notices,
+        hi: _,
+    } = chunk;
+    let reader = store.changes(true);
+    let mut items = Vec::with_capacity(accounts.len());
+    for account in accounts {
+        let key = account.key().to_string();
+        let claims = marked.remove(&key).unwrap_or_default();
+        let seen = remote::seen(&reader, &account, claims)?;
+        let managed = !seen.marked.is_empty()
+            || seen.at_address.as_ref().is_some_and(|u| {
+                account
+                    .google
+                    .as_ref()
+                    .is_some_and(|g| u.id.as_deref() == Some(g.id.as_str()))
+            });
+        let decision = planner::plan(&account, &seen, ctx);
+        items.push(Item::Account(Box::new(Planned {
+            managed,
+            waiting: waiting.contains(&key),
+            quarantined: quarantined.get(&key).cloned(),
+            conflicted: conflicted.get(&key).cloned(),
+            notices: notices.remove(&key),
+            account,
+            decision,
+        })));
+    }
+    for (key, users) in marked {
+        if let Some(key) = AccountKey::parse(&key) {
+            for observed in users {
+                items.push(Item::Orphan {
+                    key: key.clone(),
+                    user: Box::new(observed.user),
+                });
+            }
+        }
+    }
+    Ok(items)
+}
+
 /// Plans every account against what was last observed, in key order, a chunk at a time:
-/// the chunk's records are read first, then `visit` may write.
+/// the chunk's records are read first, then `visit` may write. When `visit` writes
+/// nothing (a dry run), the next chunk is read on a second thread while this one is
+/// planned: a write while a chunk is read could show a split page twice.
 pub fn plan_each<E: From<StoreError>>(
     store: &Store,
     config: &Config,
     today: Date,
+    dry_run: bool,
     mut visit: impl FnMut(Vec<Item>) -> Result<(), E>,
 ) -> Result<(), E> {
     let ctx = Context {
@@ -66,73 +162,37 @@ pub fn plan_each<E: From<StoreError>>(
         sync: &config.sync,
         asker: Asker::Schedule,
     };
-    let mut lo: Option<String> = None;
-    loop {
-        let from = match &lo {
-            None => b"a:".to_vec(),
-            Some(lo) => format!("a:{lo};").into_bytes(),
-        };
-        let accounts: Vec<Account> = store
-            .scan_json_from::<Account>(b"a:", from)
-            .take(CHUNK)
-            .map(|e| e.map(|(_, a)| a))
-            .collect::<Result<_, _>>()?;
-        let hi = (accounts.len() == CHUNK).then(|| accounts[CHUNK - 1].key().to_string());
-        let range = (lo.as_deref(), hi.as_deref());
-        let mut marked: BTreeMap<String, Vec<Observed>> = BTreeMap::new();
-        for (rest, observed) in load_range::<Observed>(store, "r:", range, true)? {
-            marked.entry(rest).or_default().push(observed);
-        }
-        let waiting: HashSet<String> = load_range::<String>(store, "p:", range, false)?
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        let quarantined: HashMap<String, String> = held_in_range(store, "q:", range)?;
-        let conflicted: HashMap<String, String> = held_in_range(store, "x:", range)?;
-        let mut notices: HashMap<String, audit::Notices> =
-            load_range(store, "t:", range, false)?.into_iter().collect();
-
-        let reader = store.changes(true);
-        let mut items = Vec::with_capacity(accounts.len());
-        for account in accounts {
-            let key = account.key().to_string();
-            let claims = marked.remove(&key).unwrap_or_default();
-            let seen = remote::seen(&reader, &account, claims)?;
-            let managed = !seen.marked.is_empty()
-                || seen.at_address.as_ref().is_some_and(|u| {
-                    account
-                        .google
-                        .as_ref()
-                        .is_some_and(|g| u.id.as_deref() == Some(g.id.as_str()))
-                });
-            let decision = planner::plan(&account, &seen, &ctx);
-            items.push(Item::Account(Box::new(Planned {
-                managed,
-                waiting: waiting.contains(&key),
-                quarantined: quarantined.get(&key).cloned(),
-                conflicted: conflicted.get(&key).cloned(),
-                notices: notices.remove(&key),
-                account,
-                decision,
-            })));
-        }
-        for (key, users) in marked {
-            if let Some(key) = AccountKey::parse(&key) {
-                for observed in users {
-                    items.push(Item::Orphan {
-                        key: key.clone(),
-                        user: Box::new(observed.user),
-                    });
-                }
+    if !dry_run {
+        let mut lo: Option<String> = None;
+        loop {
+            let chunk = read_chunk(store, lo.as_deref())?;
+            let hi = chunk.hi.clone();
+            visit(plan_chunk(store, &ctx, chunk)?)?;
+            match hi {
+                Some(hi) => lo = Some(hi),
+                None => return Ok(()),
             }
         }
-        drop(reader);
-        visit(items)?;
-        match hi {
-            Some(hi) => lo = Some(hi),
-            None => return Ok(()),
-        }
     }
+    std::thread::scope(|scope| {
+        let (chunks, ready) = std::sync::mpsc::sync_channel::<Result<Chunk, StoreError>>(1);
+        scope.spawn(move || {
+            let mut lo: Option<String> = None;
+            loop {
+                let chunk = read_chunk(store, lo.as_deref());
+                let next = chunk.as_ref().ok().and_then(|c| c.hi.clone());
+                // A closed channel means the planner stopped on an error.
+                if chunks.send(chunk).is_err() || next.is_none() {
+                    return;
+                }
+                lo = next;
+            }
+        });
+        for chunk in ready {
+            visit(plan_chunk(store, &ctx, chunk?)?)?;
+        }
+        Ok(())
+    })
 }
 
 /// The records under `prefix` whose account key lies in `(lo, hi]` (to the end when `hi`
@@ -316,134 +376,140 @@ pub fn enqueue(
     // only counted (the guard then holds them all).
     let mut held_back: Vec<(String, Action)> = Vec::new();
     let limit = config.sync.max_suspensions as usize;
-    plan_each(store, config, today, |items| -> Result<(), StoreError> {
-        let mut changes = store.changes(dry_run);
-        for item in items {
-            let planned = match item {
-                Item::Account(planned) => planned,
-                Item::Orphan { key, user } => {
-                    totals.orphans += 1;
-                    let subject = key.to_string();
-                    let reason = planner::orphan(&user, &key);
-                    on_line(PlanLine::new(&subject, "conflict", "", &[], &reason));
-                    if audit::held(&changes, HeldList::Conflicts, &subject)?.is_none() {
-                        audit::hold(&mut changes, HeldList::Conflicts, &subject, now, &reason);
-                        audit::log(&mut changes, &subject, now, "conflict", reason)?;
-                    }
-                    continue;
-                }
-            };
-            totals.accounts += 1;
-            let Planned {
-                account,
-                decision,
-                managed,
-                waiting,
-                quarantined,
-                conflicted,
-                notices,
-            } = *planned;
-            let subject = account.key().to_string();
-            let due = decision
-                .suspend_on
-                .map(|day| audit::Notices::new(&account.email, day));
-            if due != notices {
-                audit::set_notices(&mut changes, &subject, due.as_ref());
-            }
-            if managed {
-                guard.managed(&account.email);
-            }
-            if quarantined.is_some() {
-                totals.quarantined += 1;
-                continue;
-            }
-            if let Some(link) = &decision.link
-                && !matches!(decision.outcome, Outcome::Conflict(_))
-            {
-                let mut relinked = account.clone();
-                relinked.google = Some(link.clone());
-                changes.put_account(Some(&account), &relinked)?;
-                audit::log(
-                    &mut changes,
-                    &subject,
-                    now,
-                    "relinked",
-                    format!("linked to Google user {}", link.id),
-                )?;
-                totals.relinked += 1;
-            }
-            match decision.outcome {
-                Outcome::InStep => {
-                    totals.in_step += 1;
-                    if conflicted.is_some() {
-                        audit::release(&mut changes, HeldList::Conflicts, &subject);
-                    }
-                }
-                Outcome::Conflict(reason) => {
-                    totals.conflicts += 1;
-                    on_line(PlanLine::new(
-                        &subject,
-                        "conflict",
-                        &account.email,
-                        &[],
-                        &reason,
-                    ));
-                    if conflicted.as_deref() != Some(reason.as_str()) {
-                        audit::hold(&mut changes, HeldList::Conflicts, &subject, now, &reason);
-                        audit::log(&mut changes, &subject, now, "conflict", reason)?;
-                    }
-                }
-                Outcome::Act(action) => {
-                    if conflicted.is_some() {
-                        audit::release(&mut changes, HeldList::Conflicts, &subject);
-                    }
-                    if waiting {
-                        totals.waiting += 1;
+    plan_each(
+        store,
+        config,
+        today,
+        dry_run,
+        |items| -> Result<(), StoreError> {
+            let mut changes = store.changes(dry_run);
+            for item in items {
+                let planned = match item {
+                    Item::Account(planned) => planned,
+                    Item::Orphan { key, user } => {
+                        totals.orphans += 1;
+                        let subject = key.to_string();
+                        let reason = planner::orphan(&user, &key);
+                        on_line(PlanLine::new(&subject, "conflict", "", &[], &reason));
+                        if audit::held(&changes, HeldList::Conflicts, &subject)?.is_none() {
+                            audit::hold(&mut changes, HeldList::Conflicts, &subject, now, &reason);
+                            audit::log(&mut changes, &subject, now, "conflict", reason)?;
+                        }
                         continue;
                     }
-                    on_line(PlanLine::new(
+                };
+                totals.accounts += 1;
+                let Planned {
+                    account,
+                    decision,
+                    managed,
+                    waiting,
+                    quarantined,
+                    conflicted,
+                    notices,
+                } = *planned;
+                let subject = account.key().to_string();
+                let due = decision
+                    .suspend_on
+                    .map(|day| audit::Notices::new(&account.email, day));
+                if due != notices {
+                    audit::set_notices(&mut changes, &subject, due.as_ref());
+                }
+                if managed {
+                    guard.managed(&account.email);
+                }
+                if quarantined.is_some() {
+                    totals.quarantined += 1;
+                    continue;
+                }
+                if let Some(link) = &decision.link
+                    && !matches!(decision.outcome, Outcome::Conflict(_))
+                {
+                    let mut relinked = account.clone();
+                    relinked.google = Some(link.clone());
+                    changes.put_account(Some(&account), &relinked)?;
+                    audit::log(
+                        &mut changes,
                         &subject,
-                        action.kind.as_str(),
-                        &account.email,
-                        &action.fields,
-                        &action.reason,
-                    ));
-                    if let Some(path) = &action.body.org_unit_path {
-                        for missing in missing_org_units(path, &org_units) {
-                            on_line(PlanLine::new(
-                                &missing,
-                                "create_org_unit",
-                                "",
-                                &[],
-                                "needed by the accounts placed in it",
-                            ));
-                            journal::enqueue(
-                                &mut changes,
-                                Lane::OrgUnit,
-                                &missing,
-                                org_unit_action(&missing),
-                                now,
-                            )?;
-                            org_units.insert(missing);
-                            totals.org_units += 1;
+                        now,
+                        "relinked",
+                        format!("linked to Google user {}", link.id),
+                    )?;
+                    totals.relinked += 1;
+                }
+                match decision.outcome {
+                    Outcome::InStep => {
+                        totals.in_step += 1;
+                        if conflicted.is_some() {
+                            audit::release(&mut changes, HeldList::Conflicts, &subject);
                         }
                     }
-                    if action.kind == ActionKind::Suspend {
-                        guard.suspension(&account.email);
-                        if suspensions == Suspensions::Guarded {
-                            if held_back.len() <= limit {
-                                held_back.push((subject, *action));
-                            }
+                    Outcome::Conflict(reason) => {
+                        totals.conflicts += 1;
+                        on_line(PlanLine::new(
+                            &subject,
+                            "conflict",
+                            &account.email,
+                            &[],
+                            &reason,
+                        ));
+                        if conflicted.as_deref() != Some(reason.as_str()) {
+                            audit::hold(&mut changes, HeldList::Conflicts, &subject, now, &reason);
+                            audit::log(&mut changes, &subject, now, "conflict", reason)?;
+                        }
+                    }
+                    Outcome::Act(action) => {
+                        if conflicted.is_some() {
+                            audit::release(&mut changes, HeldList::Conflicts, &subject);
+                        }
+                        if waiting {
+                            totals.waiting += 1;
                             continue;
                         }
+                        on_line(PlanLine::new(
+                            &subject,
+                            action.kind.as_str(),
+                            &account.email,
+                            &action.fields,
+                            &action.reason,
+                        ));
+                        if let Some(path) = &action.body.org_unit_path {
+                            for missing in missing_org_units(path, &org_units) {
+                                on_line(PlanLine::new(
+                                    &missing,
+                                    "create_org_unit",
+                                    "",
+                                    &[],
+                                    "needed by the accounts placed in it",
+                                ));
+                                journal::enqueue(
+                                    &mut changes,
+                                    Lane::OrgUnit,
+                                    &missing,
+                                    org_unit_action(&missing),
+                                    now,
+                                )?;
+                                org_units.insert(missing);
+                                totals.org_units += 1;
+                            }
+                        }
+                        if action.kind == ActionKind::Suspend {
+                            guard.suspension(&account.email);
+                            if suspensions == Suspensions::Guarded {
+                                if held_back.len() <= limit {
+                                    held_back.push((subject, *action));
+                                }
+                                continue;
+                            }
+                        }
+                        totals.count(action.kind);
+                        queue(&mut changes, Lane::Bulk, &subject, *action, now)?;
                     }
-                    totals.count(action.kind);
-                    queue(&mut changes, Lane::Bulk, &subject, *action, now)?;
                 }
             }
-        }
-        changes.commit()
-    })?;
+            changes.commit()
+        },
+    )?;
 
     let mut changes = store.changes(dry_run);
     let verdict = guard.verdict(
