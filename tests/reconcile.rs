@@ -529,3 +529,33 @@ async fn a_scan_that_finds_far_fewer_users_is_not_believed() {
         "nothing acted on"
     );
 }
+
+#[tokio::test]
+async fn a_write_to_a_user_google_is_still_creating_is_retried_later_not_quarantined() {
+    // Google takes 30 s to settle a new user here, longer than a call may take.
+    let mut w = World::with(EmulatorOptions {
+        faults: belajar_sync::emulator::faults::Faults {
+            propagation_delay_ms: 30_000,
+            ..Default::default()
+        },
+        ..EmulatorOptions::default()
+    })
+    .await;
+    w.config.google.call_deadline = jiff::SignedDuration::from_secs(1);
+    w.client = DirectoryClient::new(&w.config.google).await.unwrap();
+    w.import("1.csv", SCHOOLS, DAY1);
+    w.sync(false).await;
+    // Appointed principal minutes after her account was created: the rename must wait.
+    let rows = SCHOOLS.replace("Dewi Lestari,pendidik", "Dewi Lestari,kepala_sekolah");
+    w.import("2.csv", &rows, DAY1);
+    let report = w.sync(false).await;
+    assert_eq!(report.quarantine, 0, "{report:?}");
+    assert_eq!(report.left_in_journal, 1, "{report:?}");
+    assert_eq!(report.exit_code(), 3, "waits for Google: {report:?}");
+    let waiting = journal::entries(&w.store).next().unwrap().unwrap();
+    assert_eq!(waiting.subject, "sd:nuptk:1111222233334444");
+    assert!(waiting.not_before.is_some(), "{waiting:?}");
+    assert!(!waiting.in_flight);
+    let history = audit::history(&w.store, "sd:nuptk:1111222233334444").unwrap();
+    assert!(history.iter().any(|e| e.what == "retry"), "{history:?}");
+}
