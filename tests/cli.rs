@@ -33,7 +33,11 @@ impl Setup {
     }
 
     fn json(&self, args: &[&str]) -> Value {
-        let out = self.run(args);
+        self.json_with(&self.config, args)
+    }
+
+    fn json_with(&self, config: &Path, args: &[&str]) -> Value {
+        let out = run_with_config(config, args);
         assert!(
             out.status.success(),
             "{}",
@@ -289,4 +293,106 @@ fn the_emulator_refuses_rates_out_of_range() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn plan_sync_suspend_reinstate_and_resync_for_an_operator() {
+    let s = Setup::new();
+    let (mut emulator, url, key) = spawn_emulator(&[]);
+    let config = s.file(
+        "google.toml",
+        &format!(
+            "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\n"
+        ),
+    );
+    let run = |args: &[&str]| run_with_config(&config, args);
+    let export = s.file("sekolah.csv", EXPORT);
+    assert!(run(&["import", export.to_str().unwrap()]).status.success());
+
+    let plan = run(&["plan", "--json"]);
+    assert!(plan.status.success(), "{}", text(&plan.stderr));
+    let lines: Vec<Value> = text(&plan.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["plan"]["actions"]["create"], 3, "{}", lines[0]);
+    let creates: Vec<&Value> = lines[1..]
+        .iter()
+        .filter(|l| l["action"] == "create")
+        .collect();
+    assert_eq!(creates.len(), 3);
+    for field in ["account", "action", "fields", "reason"] {
+        assert!(!creates[0][field].is_null(), "{field}: {}", creates[0]);
+    }
+
+    let sync = run(&["sync", "--json"]);
+    assert_eq!(sync.status.code(), Some(0), "{}", text(&sync.stderr));
+    let report: Value = serde_json::from_slice(&sync.stdout).unwrap();
+    assert_eq!(report["done"]["create"], 3, "{report}");
+
+    let suspend = run(&[
+        "suspend",
+        "siti.aminah@sd.belajar.id",
+        "--reason",
+        "commercial use: crypto mining",
+    ]);
+    assert_eq!(
+        suspend.status.code(),
+        Some(0),
+        "{}{}",
+        text(&suspend.stdout),
+        text(&suspend.stderr)
+    );
+    assert!(
+        text(&suspend.stdout).contains("healthy"),
+        "{}",
+        text(&suspend.stdout)
+    );
+    let shown = s.json_with(&config, &["show", "sd:nisn:0012345678", "--json"]);
+    assert_eq!(shown["state"], "suspended");
+    assert_eq!(shown["reason"], "commercial use: crypto mining");
+    assert_eq!(
+        shown["google_observed"][0]["user"]["suspended"], true,
+        "{shown}"
+    );
+    assert!(
+        shown["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["detail"].as_str().unwrap().contains("crypto mining"))
+    );
+
+    let reinstate = run(&["reinstate", "sd:nisn:0012345678", "--json"]);
+    assert_eq!(
+        reinstate.status.code(),
+        Some(0),
+        "{}",
+        text(&reinstate.stderr)
+    );
+    let report: Value = serde_json::from_slice(&reinstate.stdout).unwrap();
+    assert_eq!(report["healthy"], true, "{report}");
+
+    let resync = run(&["resync", "nisn:0012345678"]);
+    assert_eq!(resync.status.code(), Some(0), "{}", text(&resync.stdout));
+    assert!(
+        text(&resync.stdout).contains("wrong      nothing"),
+        "{}",
+        text(&resync.stdout)
+    );
+    let unknown = run(&["resync", "sd:nisn:0099999999"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        text(&unknown.stderr).contains("no account"),
+        "{}",
+        text(&unknown.stderr)
+    );
+    let empty_reason = run(&["suspend", "sd:nisn:0012345678", "--reason", " "]);
+    assert_eq!(empty_reason.status.code(), Some(2));
+
+    let status = s.json_with(&config, &["status", "--json"]);
+    assert_eq!(status["outbox"]["depth"], 0, "{status}");
+    assert_eq!(status["conflicts"], serde_json::json!([]));
+    emulator.kill().unwrap();
+    emulator.wait().unwrap();
 }
