@@ -559,3 +559,71 @@ async fn a_write_to_a_user_google_is_still_creating_is_retried_later_not_quarant
     let history = audit::history(&w.store, "sd:nuptk:1111222233334444").unwrap();
     assert!(history.iter().any(|e| e.what == "retry"), "{history:?}");
 }
+
+#[tokio::test]
+async fn resync_repairs_a_wrong_name_a_lost_marker_and_link_and_an_unfinished_role_change() {
+    let w = World::new().await;
+    w.import("1.csv", SCHOOLS, DAY1);
+    w.sync(false).await;
+
+    let budi = w.user("sd:nisn:0000000002").await;
+    w.put(
+        &budi,
+        json!({"name": {"givenName": "Bambang", "familyName": "S"}}),
+    )
+    .await;
+    let report = w.resync("sd:nisn:0000000002").await;
+    assert!(report.healthy, "{report:?}");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("the name in Google")),
+        "{report:?}"
+    );
+    assert_eq!(
+        w.user("sd:nisn:0000000002").await["name"]["givenName"],
+        "Budi"
+    );
+
+    // Marker stripped in Google and link lost here: found by address, names match.
+    let sukarno = w.user("sd:nisn:0000000003").await;
+    w.put(&sukarno, json!({"externalIds": []})).await;
+    let key = AccountKey::parse("sd:nisn:0000000003").unwrap();
+    let old = w.store.account(&key).unwrap().unwrap();
+    let mut changes = w.store.changes(false);
+    changes
+        .put_account(
+            Some(&old),
+            &Account {
+                google: None,
+                ..old.clone()
+            },
+        )
+        .unwrap();
+    changes.commit().unwrap();
+    let report = w.resync("sd:nisn:0000000003").await;
+    assert!(report.healthy, "{report:?}");
+    assert_eq!(
+        w.user("sd:nisn:0000000003").await["externalIds"][0]["value"],
+        "sd:nisn:0000000003"
+    );
+    assert_eq!(
+        w.account("sd:nisn:0000000003").google.unwrap().id,
+        sukarno["id"].as_str().unwrap()
+    );
+
+    // Appointed principal, no sync since: resync moves her to the admin domain.
+    let rows = SCHOOLS.replace("Dewi Lestari,pendidik", "Dewi Lestari,kepala_sekolah");
+    w.import("2.csv", &rows, DAY1);
+    let report = w.resync("sd:nuptk:1111222233334444").await;
+    assert!(report.healthy, "{report:?}");
+    assert!(
+        report.sent.iter().any(|s| s.starts_with("rename")),
+        "{report:?}"
+    );
+    let dewi = w.user("sd:nuptk:1111222233334444").await;
+    assert_eq!(dewi["primaryEmail"], "dewi.lestari@admin.sd.belajar.id");
+    assert_eq!(dewi["orgUnitPath"], "/admin/sd/20100001");
+    assert_eq!(w.emu.user_count(), 6, "nothing created");
+}
