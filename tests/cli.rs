@@ -396,3 +396,26 @@ fn plan_sync_suspend_reinstate_and_resync_for_an_operator() {
     emulator.kill().unwrap();
     emulator.wait().unwrap();
 }
+
+#[test]
+fn the_demo_runs_a_helpdesk_morning_with_no_configuration() {
+    let out = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+        .arg("demo")
+        .env_remove("BELAJAR_SYNC_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert_eq!(stdout.matches("result     healthy").count(), 6, "{stdout}");
+    for repaired in [
+        "sent       unsuspend",
+        "sent       update (orgUnitPath)",
+        "sent       adopt (externalIds)",
+        "sent       rename (orgUnitPath, primaryEmail)",
+        "sent       create",
+    ] {
+        assert!(stdout.contains(repaired), "{repaired}: {stdout}");
+    }
+    assert!(stdout.contains("done       nothing to do"), "{stdout}");
+    assert!(stdout.contains("1 retiring"), "{stdout}");
+}

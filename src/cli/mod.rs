@@ -1,6 +1,7 @@
 //! The command line: arguments, dispatch, and the mapping of failures to exit codes.
 
 mod check;
+mod demo;
 mod emulator;
 mod import;
 mod inspect;
@@ -55,6 +56,13 @@ pub enum Command {
     /// Counts of accounts by state, and anything that needs an operator.
     #[command(after_help = EXIT_CODES)]
     Status(inspect::StatusArgs),
+    /// The main job on an embedded default, for a first look: an emulated Google in this
+    /// process, a temporary store, the sample export of config/demo-export.csv, a sync,
+    /// then a helpdesk morning (an admin suspends an account by hand, another is moved,
+    /// a third loses its link, a teacher becomes principal, a student moves up to SMP),
+    /// each repaired with resync, and the status. Needs no configuration.
+    #[command(after_help = EXIT_CODES)]
+    Demo(demo::DemoArgs),
     /// What a sync would do now, from what was last observed of Google: counts per
     /// action, then the actions. Writes nothing, calls nothing.
     #[command(after_help = EXIT_CODES)]
@@ -148,6 +156,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             inspect::show(&open_store(&config)?, &config, args)
         }
         Command::Status(args) => inspect::status(&open_store(&config()?)?, args),
+        Command::Demo(_) => demo::run(),
         Command::Plan(args) => reconcile::plan(&config()?, args),
         Command::Sync(args) => reconcile::sync(cli, &config()?, args),
         Command::Resync(args) => reconcile::resync(&config()?, args),

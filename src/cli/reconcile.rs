@@ -271,7 +271,7 @@ pub fn sync(cli: &Cli, config: &Config, args: &SyncArgs) -> Result<ExitCode, Fai
     Ok(ExitCode::from(report.exit_code()))
 }
 
-fn print_sync(report: &SyncReport) {
+pub(super) fn print_sync(report: &SyncReport) {
     if let Some(reason) = &report.distrusted {
         println!("NOT SYNCED: {reason}");
         return;
@@ -388,7 +388,7 @@ fn repair_command(
     })
 }
 
-fn print_report(report: &Report) {
+pub(super) fn print_report(report: &Report) {
     println!("account    {} ({})", report.account, report.email);
     let sections = [
         ("observed", &report.observed),

@@ -1,0 +1,255 @@
+//! `belajar-sync demo`: the main job on an embedded default, for a newcomer, with no
+//! configuration: an emulated Google in this process, a temporary store, the sample export
+//! of `config/demo-export.csv`, a sync, then a helpdesk morning of drift and repairs.
+
+use super::Failure;
+use super::reconcile::{print_report, print_sync};
+use crate::config::Config;
+use crate::directory::import::{self, Options, source::Source};
+use crate::directory::model::{Account, DesiredState, Jenjang, Role};
+use crate::directory::store::Store;
+use crate::emulator;
+use crate::google::DirectoryClient;
+use crate::google::types::User;
+use crate::reconciler::{self, Suspensions, SyncOptions, repair};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The sample export: a few hundred realistic rows of two schools.
+const EXPORT: &str = include_str!("../../config/demo-export.csv");
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {}
+
+/// A demo step failed: the demo is broken, say where.
+fn failed(step: &str, error: impl std::fmt::Display) -> Failure {
+    Failure::Runtime(format!("demo: {step}: {error}"))
+}
+
+pub fn run() -> Result<ExitCode, Failure> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| failed("start", e))?;
+    runtime.block_on(demo())
+}
+
+fn heading(text: &str) {
+    println!("\n== {text}");
+}
+
+async fn demo() -> Result<ExitCode, Failure> {
+    let dir = tempfile::tempdir().map_err(|e| failed("temp dir", e))?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let google = emulator::start(emulator::Options::default())
+        .await
+        .map_err(|e| failed("emulator", e))?;
+    heading(&format!(
+        "An emulated Google Workspace at {} (nothing leaves this machine); store in {}",
+        google.base_url,
+        dir.path().display()
+    ));
+    let mut config = Config {
+        data_dir: dir.path().join("store"),
+        ..Config::default()
+    };
+    config.google.key_file = google.key_file.clone();
+    config.google.subject = "admin@belajar.id".into();
+    config.google.api_base = google.base_url.clone();
+    config.google.requests_per_minute = 100_000;
+    let store = Store::open(&config.data_dir, config.store_cache_mb)?;
+    let client = DirectoryClient::new(&config.google)
+        .await
+        .map_err(|e| failed("client", e))?;
+    let today = reconciler::today();
+
+    heading("Import the Dapodik export shipped in config/demo-export.csv");
+    let export = dir.path().join("demo-export.csv");
+    std::fs::write(&export, EXPORT).map_err(|e| failed("export", e))?;
+    let summary = import_file(&store, &config, &export, today, false)?;
+    println!(
+        "{} rows: {} accounts created, {} invalid",
+        summary.rows_read, summary.created, summary.invalid
+    );
+
+    heading("First sync: every active account is created in Google, in its org unit");
+    let report = sync(&store, &client, &config, today, false).await?;
+    print_sync(&report);
+
+    heading("A helpdesk morning");
+    let pick = |role: Role, jenjang: Jenjang, skip: usize| -> Result<Account, Failure> {
+        store
+            .accounts()
+            .filter_map(Result::ok)
+            .filter(|a| a.role == role && a.jenjang == jenjang && a.state == DesiredState::Active)
+            .nth(skip)
+            .ok_or_else(|| failed("pick", format!("no active {role} on {jenjang}")))
+    };
+    let suspended = pick(Role::PesertaDidik, Jenjang::Sd, 0)?;
+    let moved = pick(Role::PesertaDidik, Jenjang::Sd, 1)?;
+    let unlinked = pick(Role::PesertaDidik, Jenjang::Smk, 0)?;
+    let teacher = pick(Role::Pendidik, Jenjang::Sd, 0)?;
+    let graduate = pick(Role::PesertaDidik, Jenjang::Sd, 2)?;
+
+    println!(
+        "- a school admin suspends {} by hand in the Admin console",
+        suspended.email
+    );
+    admin_write(
+        &client,
+        &suspended,
+        User {
+            suspended: Some(true),
+            ..User::default()
+        },
+    )
+    .await?;
+    println!("- someone moves {} to the root org unit", moved.email);
+    admin_write(
+        &client,
+        &moved,
+        User {
+            org_unit_path: Some("/".into()),
+            ..User::default()
+        },
+    )
+    .await?;
+    println!(
+        "- {} loses its link: the marker is stripped in Google and the link here is gone",
+        unlinked.email
+    );
+    admin_write(
+        &client,
+        &unlinked,
+        User {
+            external_ids: Some(vec![]),
+            ..User::default()
+        },
+    )
+    .await?;
+    let mut changes = store.changes(false);
+    changes.put_account(
+        Some(&unlinked),
+        &Account {
+            google: None,
+            ..unlinked.clone()
+        },
+    )?;
+    changes.commit()?;
+    println!(
+        "- {} ({}) is appointed principal",
+        teacher.full_name, teacher.email
+    );
+    println!(
+        "- {} ({}) moves up to SMP",
+        graduate.full_name, graduate.email
+    );
+    let delta = dir.path().join("delta.csv");
+    let rows = format!(
+        "id_type,id,full_name,role,jenjang,npsn,status\n\
+         {t},{tid},\"{tname}\",kepala_sekolah,sd,{tnpsn},aktif\n\
+         {g},{gid},\"{gname}\",peserta_didik,sd,{gnpsn},keluar\n\
+         {g},{gid},\"{gname}\",peserta_didik,smp,20200001,aktif\n",
+        t = teacher.id_type,
+        tid = teacher.id,
+        tname = teacher.full_name,
+        tnpsn = teacher.npsn,
+        g = graduate.id_type,
+        gid = graduate.id,
+        gname = graduate.full_name,
+        gnpsn = graduate.npsn,
+    );
+    std::fs::write(&delta, rows).map_err(|e| failed("delta export", e))?;
+    import_file(&store, &config, &delta, today, true)?;
+
+    let smp = crate::directory::model::AccountKey {
+        jenjang: Jenjang::Smp,
+        ..graduate.key()
+    };
+    for key in [
+        suspended.key(),
+        moved.key(),
+        unlinked.key(),
+        teacher.key(),
+        smp,
+        graduate.key(),
+    ] {
+        let account = store
+            .account(&key)?
+            .ok_or_else(|| failed("resync", format!("{key} is gone")))?;
+        heading(&format!("belajar-sync resync {key}"));
+        let report = repair::resync(&store, &client, &config, &account, today)
+            .await
+            .map_err(|e| failed("resync", e))?;
+        print_report(&report);
+    }
+
+    heading("belajar-sync sync --scan: the scheduled scan finds Google in line with the directory");
+    let report = sync(&store, &client, &config, today, true).await?;
+    print_sync(&report);
+
+    heading("belajar-sync status");
+    drop(client);
+    super::inspect::status(&store, &super::inspect::StatusArgs { json: false })?;
+    Ok(if report.exit_code() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(report.exit_code())
+    })
+}
+
+fn import_file(
+    store: &Store,
+    config: &Config,
+    path: &Path,
+    today: jiff::civil::Date,
+    delta: bool,
+) -> Result<import::Summary, Failure> {
+    let source = Source::new(path, None).map_err(|e| failed("import", e))?;
+    let options = Options {
+        delta,
+        skip_invalid: false,
+        dry_run: false,
+        today,
+    };
+    Ok(import::run(
+        store,
+        &config.naming,
+        &source,
+        options,
+        &indicatif::ProgressBar::hidden(),
+    )?)
+}
+
+async fn sync(
+    store: &Store,
+    client: &DirectoryClient,
+    config: &Config,
+    today: jiff::civil::Date,
+    scan: bool,
+) -> Result<reconciler::SyncReport, Failure> {
+    let options = SyncOptions {
+        scan,
+        suspensions: Suspensions::Guarded,
+        max_wait: Duration::from_secs(10),
+    };
+    reconciler::sync(store, client, config, today, options, |_: &str| {})
+        .await
+        .map_err(|e| failed("sync", e))
+}
+
+/// A change made as an admin would in the Admin console (the same API, the same admin).
+async fn admin_write(
+    client: &DirectoryClient,
+    account: &Account,
+    patch: User,
+) -> Result<(), Failure> {
+    let id = account
+        .google
+        .as_ref()
+        .map(|g| g.id.clone())
+        .ok_or_else(|| failed("drift", format!("{} is not linked", account.key())))?;
+    client
+        .update_user(&id, &patch)
+        .await
+        .map(drop)
+        .map_err(|e| failed("drift", e))
+}
