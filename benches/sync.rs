@@ -63,6 +63,7 @@ fn main() {
                     scan,
                     suspensions: Suspensions::Guarded,
                     max_wait: Duration::from_secs(60),
+                    control: None,
                 },
                 |_: &str| {},
             )

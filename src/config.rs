@@ -21,6 +21,7 @@ pub struct Config {
     pub lifecycle: Lifecycle,
     pub google: Google,
     pub sync: Sync,
+    pub daemon: Daemon,
 }
 
 impl Default for Config {
@@ -32,6 +33,7 @@ impl Default for Config {
             lifecycle: Lifecycle::default(),
             google: Google::default(),
             sync: Sync::default(),
+            daemon: Daemon::default(),
         }
     }
 }
@@ -279,6 +281,49 @@ impl Sync {
     }
 }
 
+/// How `belajar-sync run` paces itself.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Daemon {
+    /// Time between full scans of Google (one runs at start when none has).
+    pub scan_interval: jiff::SignedDuration,
+    /// How often the inbox and the journal are looked at.
+    pub push_interval: jiff::SignedDuration,
+    /// A folder watched for exports: each is imported, then moved to `processed/` or to
+    /// `rejected/` with a `.error` file saying why. Off when empty.
+    pub inbox_dir: PathBuf,
+    /// On SIGTERM, how long calls in flight may take to finish.
+    pub stop_timeout: jiff::SignedDuration,
+}
+
+impl Default for Daemon {
+    fn default() -> Self {
+        Daemon {
+            scan_interval: jiff::SignedDuration::from_hours(24),
+            push_interval: jiff::SignedDuration::from_secs(5),
+            inbox_dir: PathBuf::new(),
+            stop_timeout: jiff::SignedDuration::from_secs(30),
+        }
+    }
+}
+
+impl Daemon {
+    fn validate(&self) -> Result<(), String> {
+        for (key, value) in [
+            ("scan_interval", self.scan_interval),
+            ("push_interval", self.push_interval),
+            ("stop_timeout", self.stop_timeout),
+        ] {
+            if value <= jiff::SignedDuration::ZERO {
+                return Err(format!(
+                    "daemon.{key}: expected a positive duration like \"30s\" or \"24h\", got {value}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -317,6 +362,11 @@ impl Config {
             let base = path.parent().unwrap_or(Path::new("."));
             config.google.key_file = base.join(&config.google.key_file);
         }
+        if !config.daemon.inbox_dir.as_os_str().is_empty() && config.daemon.inbox_dir.is_relative()
+        {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.daemon.inbox_dir = base.join(&config.daemon.inbox_dir);
+        }
         if config.data_dir.is_relative() {
             let base = path.parent().unwrap_or(Path::new("."));
             let joined = base.join(&config.data_dir);
@@ -350,6 +400,7 @@ impl Config {
         }
         self.naming.validate()?;
         self.sync.validate()?;
+        self.daemon.validate()?;
         self.google.validate()
     }
 }

@@ -116,11 +116,45 @@ pub enum DrainError {
     Stopped(String),
 }
 
+/// Shared between a long run and the daemon around it: a request to stop taking work, and
+/// a heartbeat that shows the run is alive (what the systemd watchdog is fed from).
+#[derive(Debug, Default)]
+pub struct RunControl {
+    stop: std::sync::atomic::AtomicBool,
+    /// Unix seconds of the last sign of progress.
+    beat: std::sync::atomic::AtomicI64,
+}
+
+impl RunControl {
+    pub fn request_stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Records progress now.
+    pub fn beat(&self) {
+        self.beat.store(
+            Timestamp::now().as_second(),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// Seconds since the last sign of progress.
+    pub fn silent_for(&self) -> i64 {
+        Timestamp::now().as_second() - self.beat.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// Sends journal entries.
 pub struct Executor<'a> {
     pub store: &'a Store,
     pub client: &'a DirectoryClient,
     pub concurrency: usize,
+    /// When set: stop between batches when asked, beat after each.
+    pub control: Option<&'a RunControl>,
 }
 
 impl Executor<'_> {
@@ -129,6 +163,12 @@ impl Executor<'_> {
     pub async fn drain(&self, subjects: Option<&HashSet<String>>) -> Result<Drained, DrainError> {
         let mut drained = Drained::default();
         loop {
+            if let Some(control) = self.control {
+                control.beat();
+                if control.stop_requested() {
+                    return Err(DrainError::Stopped("asked to stop".into()));
+                }
+            }
             let (batch, deferred, next_due) = self.next_batch(subjects)?;
             drained.deferred = deferred;
             drained.next_due = next_due;

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod directory;
 pub mod emulator;
 pub mod executor;

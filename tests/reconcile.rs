@@ -96,6 +96,7 @@ impl World {
             scan,
             suspensions,
             max_wait: Duration::from_secs(5),
+            control: None,
         };
         reconciler::sync(
             &self.store,

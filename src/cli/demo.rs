@@ -230,6 +230,7 @@ async fn sync(
         scan,
         suspensions: Suspensions::Guarded,
         max_wait: Duration::from_secs(10),
+        control: None,
     };
     reconciler::sync(store, client, config, today, options, |_: &str| {})
         .await

@@ -6,6 +6,7 @@ mod emulator;
 mod import;
 mod inspect;
 mod reconcile;
+mod run;
 
 use crate::config::{self, Config, ConfigError};
 use crate::directory::import::ImportError;
@@ -35,8 +36,20 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub quiet: bool,
 
+    /// Log lines (standard error; levels from RUST_LOG): text for people and journald, or
+    /// one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +69,12 @@ pub enum Command {
     /// Counts of accounts by state, and anything that needs an operator.
     #[command(after_help = EXIT_CODES)]
     Status(inspect::StatusArgs),
+    /// The daemon: pushes local changes within seconds, scans Google on a schedule, imports
+    /// the exports dropped in the inbox, tells systemd how it is (READY, WATCHDOG, STATUS).
+    /// SIGTERM or SIGINT: stops taking work, lets calls in flight finish (stop_timeout),
+    /// exits 0; a second signal exits at once (the journal makes that safe).
+    #[command(after_help = EXIT_CODES)]
+    Run(run::RunArgs),
     /// The main job on an embedded default, for a first look: an emulated Google in this
     /// process, a temporary store, the sample export of config/demo-export.csv, a sync,
     /// then a helpdesk morning (an admin suspends an account by hand, another is moved,
@@ -136,7 +155,7 @@ impl From<ImportError> for Failure {
 /// Parses the command line, runs the command, and returns its exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     match run(&cli) {
         Ok(code) => code,
         Err(failure) => {
@@ -157,6 +176,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         }
         Command::Status(args) => inspect::status(&open_store(&config()?)?, args),
         Command::Demo(_) => demo::run(),
+        Command::Run(args) => run::run(&config()?, args),
         Command::Plan(args) => reconcile::plan(&config()?, args),
         Command::Sync(args) => reconcile::sync(cli, &config()?, args),
         Command::Resync(args) => reconcile::resync(&config()?, args),
@@ -177,20 +197,21 @@ fn may_log(target: &str, level: &tracing::Level) -> bool {
     !(target.starts_with("yup_oauth2") && *level > tracing::Level::INFO)
 }
 
-/// Logs go to standard error, filtered by `RUST_LOG` (default: warnings), never a secret.
-fn init_logging() {
+/// Logs go to standard error, filtered by `RUST_LOG` (default: warnings, and the daemon's
+/// own progress for `run`), never a secret.
+fn init_logging(format: LogFormat) {
     use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,belajar_sync::daemon=info"));
     let no_secrets =
         tracing_subscriber::filter::filter_fn(|meta| may_log(meta.target(), meta.level()));
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let layer = match format {
+        LogFormat::Text => layer.boxed(),
+        LogFormat::Json => layer.json().boxed(),
+    };
     tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_filter(filter)
-                .with_filter(no_secrets),
-        )
+        .with(layer.with_filter(filter).with_filter(no_secrets))
         .init();
 }
 

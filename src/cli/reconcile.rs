@@ -241,6 +241,7 @@ pub fn sync(cli: &Cli, config: &Config, args: &SyncArgs) -> Result<ExitCode, Fai
             Suspensions::Guarded
         },
         max_wait: std::time::Duration::from_secs(5 * 60),
+        control: None,
     };
     let quiet = cli.quiet || args.json;
     let report = runtime()?.block_on(async {

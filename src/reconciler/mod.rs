@@ -639,13 +639,15 @@ mod tests {
 
 /// How a sync runs.
 #[derive(Debug, Clone, Copy)]
-pub struct SyncOptions {
+pub struct SyncOptions<'a> {
     /// Scan Google first (also done when no scan has run yet).
     pub scan: bool,
     pub suspensions: Suspensions,
     /// How long to wait for entries Google asked to retry later before leaving them to
     /// the next run.
     pub max_wait: std::time::Duration,
+    /// The daemon's stop request and heartbeat, when run by it.
+    pub control: Option<&'a crate::executor::RunControl>,
 }
 
 /// What a sync did.
@@ -701,10 +703,16 @@ pub async fn sync(
     client: &crate::google::DirectoryClient,
     config: &Config,
     today: Date,
-    options: SyncOptions,
+    options: SyncOptions<'_>,
     mut progress: impl FnMut(&str),
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
+    let mut progress = |phase: &str| {
+        if let Some(control) = options.control {
+            control.beat();
+        }
+        progress(phase)
+    };
     if options.scan || remote::last_scan(store)?.finished.is_none() {
         progress("scanning Google");
         let scanned = scan::run(store, client, config, |domain, users| {
@@ -730,6 +738,7 @@ pub async fn sync(
         store,
         client,
         concurrency: config.google.concurrency as usize,
+        control: options.control,
     };
     let give_up = tokio::time::Instant::now() + options.max_wait;
     loop {

@@ -146,6 +146,7 @@ pub async fn resync(
         store,
         client,
         concurrency: 1,
+        control: None,
     };
     let drained = executor.drain(Some(&subjects)).await?;
     report.answers = audit::history(store, &subject)?

@@ -10,7 +10,7 @@
 #![allow(dead_code)] // each test binary uses a part of it
 
 use super::export_gen::ExportGen;
-use super::google::{Api, spawn_emulator, token_from_key};
+use super::google::{Api, KillOnDrop, spawn_emulator, token_from_key};
 use belajar_sync::directory::model::DesiredState;
 use belajar_sync::directory::store::Store;
 use belajar_sync::journal;
@@ -31,16 +31,6 @@ pub struct Outcome {
     pub runs_to_converge: u32,
     pub active_accounts: usize,
     pub google_users: usize,
-}
-
-/// A child process killed when dropped.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn binary(config: &Path) -> Command {

@@ -181,3 +181,14 @@ impl Api {
         user
     }
 }
+
+/// A child process killed when dropped, so that a failing test leaves nothing running (a
+/// child left holding a pipe would hang the test harness).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,136 @@
+//! `belajar-sync run` as systemd runs it: the real binary as a child process, the emulator
+//! as another. Progress is read from the daemon's log lines, never waited for by time.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{ChildStderr, Command, Stdio};
+use support::google::{Api, KillOnDrop, spawn_emulator, token_from_key};
+
+/// Reads log lines until one contains `wanted`; all lines read, for the failure message.
+fn wait_for(lines: &mut Lines<BufReader<ChildStderr>>, wanted: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let found = line.contains(wanted);
+        seen.push(line);
+        if found {
+            return seen;
+        }
+    }
+    panic!("the daemon ended before {wanted:?}:\n{}", seen.join("\n"));
+}
+
+#[test]
+fn the_daemon_imports_the_inbox_pushes_to_google_rejects_bad_exports_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, url, key) = spawn_emulator(&[]);
+    let emulator = KillOnDrop(emulator);
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\n[daemon]\ninbox_dir = \"inbox\"\npush_interval = \"1s\"\n"
+        ),
+    )
+    .unwrap();
+    let daemon = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+        .arg("--config")
+        .arg(&config)
+        .args(["run", "--allow-root"])
+        .env("RUST_LOG", "belajar_sync=info")
+        .env_remove("NOTIFY_SOCKET")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut daemon = KillOnDrop(daemon);
+    let mut lines = BufReader::new(daemon.0.stderr.take().unwrap()).lines();
+    wait_for(&mut lines, "sync finished"); // the first round: an empty directory, a scan
+
+    // An export is moved into the inbox (written beside it first, as operators should).
+    let staged = dir.path().join("sekolah.csv");
+    std::fs::write(
+        &staged,
+        "id_type,id,full_name,role,jenjang,npsn\nnisn,0012345678,Siti Aminah,peserta_didik,sd,20100001\nnuptk,1234567890123456,Budi Santoso,pendidik,sd,20100001\n",
+    )
+    .unwrap();
+    std::fs::rename(&staged, inbox.join("sekolah.csv")).unwrap();
+    wait_for(&mut lines, "imported");
+    wait_for(&mut lines, "sync finished");
+    assert!(inbox.join("processed/sekolah.csv").exists());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let users = runtime.block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let api = Api::new(&url, token_from_key(&key, "admin@belajar.id").await);
+        let (_, siti) = api.ok("GET", "users/siti.aminah@sd.belajar.id", None).await;
+        let (_, budi) = api
+            .ok("GET", "users/budi.santoso@guru.sd.belajar.id", None)
+            .await;
+        [siti, budi]
+    });
+    assert_eq!(
+        users[0]["orgUnitPath"], "/student/sd/20100001",
+        "{}",
+        users[0]
+    );
+    assert_eq!(
+        users[1]["externalIds"][0]["value"],
+        "sd:nuptk:1234567890123456"
+    );
+
+    // A malformed export is rejected with its reason and changes nothing.
+    let staged = dir.path().join("rusak.csv");
+    std::fs::write(
+        &staged,
+        "id_type,id,full_name,role,jenjang,npsn\nnisn,12,Ani,peserta_didik,sd,20100001\n",
+    )
+    .unwrap();
+    std::fs::rename(&staged, inbox.join("rusak.csv")).unwrap();
+    wait_for(&mut lines, "export rejected");
+    let error = std::fs::read_to_string(inbox.join("rejected/rusak.csv.error")).unwrap();
+    assert!(error.contains("line 2"), "{error}");
+    assert!(inbox.join("rejected/rusak.csv").exists());
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &daemon.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    wait_for(&mut lines, "stopped");
+    let status = daemon.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    drop(emulator);
+
+    // The store is free again and holds the two accounts, nothing from the bad file.
+    let out = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+        .arg("--config")
+        .arg(&config)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["accounts"]["total"], 2, "{status}");
+    assert_eq!(status["outbox"]["depth"], 0, "{status}");
+}
+
+#[test]
+fn the_daemon_refuses_root_and_a_data_folder_open_to_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "data_dir = \"store\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+        .arg("--config")
+        .arg(&config)
+        .args(["run", "--allow-root"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("chmod o-rwx"), "{stderr}");
+}
