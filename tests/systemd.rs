@@ -24,7 +24,10 @@ fn the_unit_files_verify_and_are_hardened() {
     let mut units = Vec::new();
     for name in ["belajar-sync.service", "belajar-sync@.service"] {
         let text = std::fs::read_to_string(format!("systemd/{name}")).unwrap();
-        assert!(text.contains("Type=notify") && text.contains("WatchdogSec="), "{name}");
+        assert!(
+            text.contains("Type=notify") && text.contains("WatchdogSec="),
+            "{name}"
+        );
         let path = dir.path().join(name);
         std::fs::write(&path, text.replace("/usr/bin/belajar-sync", binary)).unwrap();
         units.push(path);
@@ -38,7 +41,10 @@ fn the_unit_files_verify_and_are_hardened() {
     let (_, text) = analyze(&["security", "--offline=yes", units[0].to_str().unwrap()]);
     let level: f64 = text
         .lines()
-        .find_map(|l| l.split("Overall exposure level for belajar-sync.service: ").nth(1))
+        .find_map(|l| {
+            l.split("Overall exposure level for belajar-sync.service: ")
+                .nth(1)
+        })
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no exposure level in:\n{text}"));
