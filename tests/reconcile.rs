@@ -121,6 +121,22 @@ impl World {
             .unwrap()
     }
 
+    /// Forgets the account's link to its Google user, here.
+    fn unlink(&self, key: &str) {
+        let old = self.account(key);
+        let mut changes = self.store.changes(false);
+        changes
+            .put_account(
+                Some(&old),
+                &Account {
+                    google: None,
+                    ..old.clone()
+                },
+            )
+            .unwrap();
+        changes.commit().unwrap();
+    }
+
     fn account(&self, key: &str) -> Account {
         self.store
             .account(&AccountKey::parse(key).unwrap())
@@ -241,19 +257,7 @@ async fn drift_made_by_hand_is_repaired_by_the_next_scan_and_sync() {
     )
     .await;
     // The local link is lost as well.
-    let key = AccountKey::parse("sd:nisn:0000000003").unwrap();
-    let mut changes = w.store.changes(false);
-    let old = w.store.account(&key).unwrap().unwrap();
-    changes
-        .put_account(
-            Some(&old),
-            &Account {
-                google: None,
-                ..old.clone()
-            },
-        )
-        .unwrap();
-    changes.commit().unwrap();
+    w.unlink("sd:nisn:0000000003");
 
     let report = w.sync(true).await;
     assert_eq!(report.exit_code(), 0, "{report:?}");
@@ -590,19 +594,7 @@ async fn resync_repairs_a_wrong_name_a_lost_marker_and_link_and_an_unfinished_ro
     // Marker stripped in Google and link lost here: found by address, names match.
     let sukarno = w.user("sd:nisn:0000000003").await;
     w.put(&sukarno, json!({"externalIds": []})).await;
-    let key = AccountKey::parse("sd:nisn:0000000003").unwrap();
-    let old = w.store.account(&key).unwrap().unwrap();
-    let mut changes = w.store.changes(false);
-    changes
-        .put_account(
-            Some(&old),
-            &Account {
-                google: None,
-                ..old.clone()
-            },
-        )
-        .unwrap();
-    changes.commit().unwrap();
+    w.unlink("sd:nisn:0000000003");
     let report = w.resync("sd:nisn:0000000003").await;
     assert!(report.healthy, "{report:?}");
     assert_eq!(

@@ -261,15 +261,20 @@ pub fn sync(cli: &Cli, config: &Config, args: &SyncArgs) -> Result<ExitCode, Fai
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))
     })?;
-    if args.json {
+    print_as(args.json, &report, print_sync);
+    Ok(ExitCode::from(report.exit_code()))
+}
+
+/// Prints `report` as one JSON object, or for people.
+fn print_as<T: serde::Serialize>(json: bool, report: &T, for_people: fn(&T)) {
+    if json {
         println!(
             "{}",
-            serde_json::to_string(&report).expect("reports serialise")
+            serde_json::to_string(report).expect("reports serialise")
         );
     } else {
-        print_sync(&report);
+        for_people(report);
     }
-    Ok(ExitCode::from(report.exit_code()))
 }
 
 pub(super) fn print_sync(report: &SyncReport) {
@@ -374,14 +379,7 @@ fn repair_command(
         }
         .map_err(|e| Failure::Runtime(e.to_string()))
     })?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).expect("reports serialise")
-        );
-    } else {
-        print_report(&report);
-    }
+    print_as(args.json, &report, print_report);
     Ok(if report.healthy {
         ExitCode::SUCCESS
     } else {
