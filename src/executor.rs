@@ -101,12 +101,6 @@ pub struct Drained {
     pub next_due: Option<Timestamp>,
 }
 
-impl Drained {
-    pub fn total_done(&self) -> u64 {
-        self.done.values().sum()
-    }
-}
-
 /// Why a drain stopped before the journal was empty.
 #[derive(Debug, thiserror::Error)]
 pub enum DrainError {

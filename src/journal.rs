@@ -139,10 +139,3 @@ pub fn depth(store: &Store) -> Result<(u64, u64), StoreError> {
     }
     Ok((total, in_flight))
 }
-
-/// Subjects with a waiting entry, in subject order (for a merge with the accounts).
-pub fn pending_subjects(store: &Store) -> impl Iterator<Item = Result<String, StoreError>> + '_ {
-    store
-        .scan_json::<String>(b"p:")
-        .map(|entry| entry.map(|(key, _)| String::from_utf8_lossy(&key[2..]).into_owned()))
-}

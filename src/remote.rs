@@ -176,24 +176,6 @@ pub fn users_by_domain(store: &Store) -> Result<BTreeMap<String, u64>, StoreErro
     Ok(counts)
 }
 
-/// Every user carrying a marker, in account key order: `(account key, observed)`.
-pub fn all_marked(
-    store: &Store,
-) -> impl Iterator<Item = Result<(AccountKey, Observed), StoreError>> + '_ {
-    store.scan_json::<Observed>(b"r:").filter_map(|entry| {
-        let (key, observed) = match entry {
-            Ok(entry) => entry,
-            Err(e) => return Some(Err(e)),
-        };
-        // Written only from a parsed marker, so the key always reads back.
-        let text = String::from_utf8_lossy(&key[2..]).into_owned();
-        let account = text
-            .rsplit_once(':')
-            .and_then(|(k, _)| AccountKey::parse(k))?;
-        Some(Ok((account, observed)))
-    })
-}
-
 /// Removes the records observed before `started` (the start of a believed scan): users and
 /// org units the scan no longer found. Returns how many were removed.
 pub fn forget_observed_before(store: &Store, started: Timestamp) -> Result<u64, StoreError> {
