@@ -294,6 +294,8 @@ pub struct Daemon {
     pub inbox_dir: PathBuf,
     /// On SIGTERM, how long calls in flight may take to finish.
     pub stop_timeout: jiff::SignedDuration,
+    /// Where the Prometheus metrics are served (`GET /metrics`); off when empty.
+    pub metrics_listen: String,
 }
 
 impl Default for Daemon {
@@ -303,6 +305,7 @@ impl Default for Daemon {
             push_interval: jiff::SignedDuration::from_secs(5),
             inbox_dir: PathBuf::new(),
             stop_timeout: jiff::SignedDuration::from_secs(30),
+            metrics_listen: "127.0.0.1:9464".into(),
         }
     }
 }
@@ -319,6 +322,14 @@ impl Daemon {
                     "daemon.{key}: expected a positive duration like \"30s\" or \"24h\", got {value}"
                 ));
             }
+        }
+        if !self.metrics_listen.is_empty()
+            && self.metrics_listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(format!(
+                "daemon.metrics_listen: expected an address like \"127.0.0.1:9464\" (or \"\" for none), got {:?}",
+                self.metrics_listen
+            ));
         }
         Ok(())
     }

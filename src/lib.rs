@@ -11,6 +11,7 @@ pub mod emulator;
 pub mod executor;
 pub mod google;
 pub mod journal;
+pub mod metrics;
 pub mod pages;
 pub mod planner;
 pub mod reconciler;

@@ -32,7 +32,7 @@ fn the_daemon_imports_the_inbox_pushes_to_google_rejects_bad_exports_and_stops_o
     std::fs::write(
         &config,
         format!(
-            "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\n[daemon]\ninbox_dir = \"inbox\"\npush_interval = \"1s\"\n"
+            "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\n[daemon]\ninbox_dir = \"inbox\"\npush_interval = \"1s\"\nmetrics_listen = \"127.0.0.1:0\"\n"
         ),
     )
     .unwrap();
@@ -47,6 +47,13 @@ fn the_daemon_imports_the_inbox_pushes_to_google_rejects_bad_exports_and_stops_o
         .unwrap();
     let mut daemon = KillOnDrop(daemon);
     let mut lines = BufReader::new(daemon.0.stderr.take().unwrap()).lines();
+    let started = wait_for(&mut lines, "metrics served at ");
+    let metrics_url = started
+        .last()
+        .and_then(|l| l.split("metrics served at ").nth(1))
+        .unwrap()
+        .trim()
+        .to_owned();
     wait_for(&mut lines, "sync finished"); // the first round: an empty directory, a scan
 
     // An export is moved into the inbox (written beside it first, as operators should).

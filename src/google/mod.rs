@@ -124,8 +124,60 @@ fn check_key_permissions(path: &Path) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// What the client has done, for the metrics: answers by API method and status (`lost`
+/// when none came), retries, and rate-limit answers.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    answers: std::sync::Mutex<std::collections::BTreeMap<(&'static str, String), u64>>,
+    retries: std::sync::atomic::AtomicU64,
+    rate_limited: std::sync::atomic::AtomicU64,
+}
+
+impl CallStats {
+    fn answered(&self, method: &'static str, status: String) {
+        *self
+            .answers
+            .lock()
+            .expect("stats lock")
+            .entry((method, status))
+            .or_default() += 1;
+    }
+
+    /// Answers so far, by (API method, status).
+    pub fn answers(&self) -> Vec<((&'static str, String), u64)> {
+        let answers = self.answers.lock().expect("stats lock");
+        answers.iter().map(|(k, n)| (k.clone(), *n)).collect()
+    }
+
+    pub fn retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The discovery document's name of the method a request calls.
+fn method_name(method: &Method, url: &Url) -> &'static str {
+    let path = url.path();
+    let org_units = path.contains("/orgunits");
+    match (method.as_str(), org_units) {
+        ("GET", true) if path.ends_with("/orgunits") => "orgunits.list",
+        ("GET", true) => "orgunits.get",
+        ("POST", true) => "orgunits.insert",
+        ("GET", false) if path.ends_with("/users") => "users.list",
+        ("GET", false) => "users.get",
+        ("POST", false) if path.ends_with("/undelete") => "users.undelete",
+        ("POST", false) => "users.insert",
+        _ => "users.update",
+    }
+}
+
 /// The Directory API client.
 pub struct DirectoryClient {
+    /// What the client has done (metrics).
+    pub stats: CallStats,
     http: reqwest::Client,
     auth: Authenticator,
     api_base: Url,
@@ -170,6 +222,7 @@ impl DirectoryClient {
             api_base,
             customer: config.customer.clone(),
             limiter: Limiter::new(config.requests_per_minute, config.concurrency),
+            stats: CallStats::default(),
             deadline: config.call_deadline.unsigned_abs(),
             client_id,
         })
@@ -314,11 +367,24 @@ impl DirectoryClient {
         let mut refreshed = false;
         let mut refresh_now = false;
         let mut last_error = None;
+        let name = method_name(&method, &url);
         loop {
             attempts += 1;
+            if attempts > 1 {
+                self.stats
+                    .retries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             let outcome = self
                 .attempt(&method, &url, body, std::mem::take(&mut refresh_now))
                 .await;
+            let status = match &outcome {
+                Ok(_) => "2xx".to_owned(),
+                Err(CallError::Api { status, .. }) => status.to_string(),
+                Err(CallError::NoAnswer(_)) => "lost".to_owned(),
+                Err(_) => "unsent".to_owned(),
+            };
+            self.stats.answered(name, status);
             let error = match outcome {
                 Ok(value) => {
                     self.limiter.succeeded();
@@ -332,6 +398,9 @@ impl DirectoryClient {
             };
             if error.is_rate_limit() {
                 self.limiter.slow_down();
+                self.stats
+                    .rate_limited
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             let wait = match next_step(&error, is_write) {
                 Next::Fail => None,

@@ -1,0 +1,178 @@
+//! Metrics in the Prometheus text format, served on `metrics_listen` while the daemon
+//! runs: the directory's state and the client's calls, read when scraped.
+
+use crate::audit::{self, HeldList};
+use crate::directory::store::{Store, StoreError};
+use crate::google::DirectoryClient;
+use crate::{journal, remote};
+use axum::response::IntoResponse;
+use std::fmt::Write;
+use std::sync::Arc;
+
+/// One metric family: its help line, type, and samples (labels, value).
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, f64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+/// The metrics now, as Prometheus reads them.
+pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreError> {
+    let mut out = String::new();
+    let counts = store.counts()?;
+    let states = [
+        ("active", counts.active),
+        ("retiring", counts.retiring),
+        ("suspended", counts.suspended),
+    ];
+    let by_state: Vec<(String, f64)> = states
+        .iter()
+        .map(|(state, n)| (format!("{{state=\"{state}\"}}"), *n as f64))
+        .collect();
+    family(
+        &mut out,
+        "belajar_sync_accounts",
+        "gauge",
+        "Accounts of the directory by desired state.",
+        &by_state,
+    );
+    let (depth, in_flight) = journal::depth(store)?;
+    family(
+        &mut out,
+        "belajar_sync_outbox_entries",
+        "gauge",
+        "Actions waiting in the journal.",
+        &[(String::new(), depth as f64)],
+    );
+    family(
+        &mut out,
+        "belajar_sync_outbox_in_flight_entries",
+        "gauge",
+        "Actions sent without a known answer.",
+        &[(String::new(), in_flight as f64)],
+    );
+    let quarantine = audit::all_held(store, HeldList::Quarantine).count();
+    let conflicts = audit::all_held(store, HeldList::Conflicts).count();
+    family(
+        &mut out,
+        "belajar_sync_quarantined_accounts",
+        "gauge",
+        "Accounts held after a permanent failure.",
+        &[(String::new(), quarantine as f64)],
+    );
+    family(
+        &mut out,
+        "belajar_sync_conflict_accounts",
+        "gauge",
+        "Accounts held for a person to decide.",
+        &[(String::new(), conflicts as f64)],
+    );
+    let guard = f64::from(u8::from(audit::guard(store)?.is_some()));
+    family(
+        &mut out,
+        "belajar_sync_guard_held",
+        "gauge",
+        "1 while the mass-suspension guard holds suspensions back.",
+        &[(String::new(), guard)],
+    );
+    let scan = remote::last_scan(store)?;
+    if let Some(finished) = scan.finished {
+        family(
+            &mut out,
+            "belajar_sync_last_scan_timestamp_seconds",
+            "gauge",
+            "When the last believed scan of Google finished.",
+            &[(String::new(), finished.as_second() as f64)],
+        );
+        family(
+            &mut out,
+            "belajar_sync_last_scan_duration_seconds",
+            "gauge",
+            "How long the last believed scan took.",
+            &[(String::new(), scan.seconds().unwrap_or(0.0))],
+        );
+    }
+    let calls: Vec<(String, f64)> = client
+        .stats
+        .answers()
+        .into_iter()
+        .map(|((method, status), n)| {
+            (
+                format!("{{method=\"{method}\",status=\"{status}\"}}"),
+                n as f64,
+            )
+        })
+        .collect();
+    family(
+        &mut out,
+        "belajar_sync_google_calls_total",
+        "counter",
+        "Attempts of Directory API calls by method and answer (lost: no answer came).",
+        &calls,
+    );
+    family(
+        &mut out,
+        "belajar_sync_google_retries_total",
+        "counter",
+        "Attempts that repeated a call.",
+        &[(String::new(), client.stats.retries() as f64)],
+    );
+    family(
+        &mut out,
+        "belajar_sync_google_rate_limited_total",
+        "counter",
+        "Answers saying the calls go too fast.",
+        &[(String::new(), client.stats.rate_limited() as f64)],
+    );
+    family(
+        &mut out,
+        "belajar_sync_limiter_rate_per_minute",
+        "gauge",
+        "The pace the limiter allows now, in calls per minute.",
+        &[(String::new(), client.limiter().rate_per_minute())],
+    );
+    Ok(out)
+}
+
+/// Serves `GET /metrics` on `listen` until `shutdown` fires.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Arc<Store>,
+    client: Arc<DirectoryClient>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let (store, client) = (store.clone(), client.clone());
+            async move {
+                match render(&store, &client) {
+                    Ok(text) => (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4",
+                        )],
+                        text,
+                    )
+                        .into_response(),
+                    Err(e) => (
+                        [(axum::http::header::CONTENT_TYPE, "text/plain")],
+                        format!("# store unreadable: {e}\n"),
+                    )
+                        .into_response(),
+                }
+            }
+        }),
+    );
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::warn!(error = %e, "metrics server stopped");
+    }
+}
