@@ -86,6 +86,24 @@ fn the_daemon_imports_the_inbox_pushes_to_google_rejects_bad_exports_and_stops_o
         users[1]["externalIds"][0]["value"],
         "sd:nuptk:1234567890123456"
     );
+    let metrics = runtime.block_on(async {
+        reqwest::get(&metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    for wanted in [
+        "belajar_sync_accounts{state=\"active\"} 2",
+        "belajar_sync_outbox_entries 0",
+        "belajar_sync_google_calls_total{method=\"users.insert\",status=\"2xx\"} 2",
+        "# TYPE belajar_sync_google_calls_total counter",
+        "belajar_sync_last_scan_timestamp_seconds ",
+        "belajar_sync_guard_held 0",
+    ] {
+        assert!(metrics.contains(wanted), "{wanted}:\n{metrics}");
+    }
 
     // A malformed export is rejected with its reason and changes nothing.
     let staged = dir.path().join("rusak.csv");
