@@ -89,7 +89,8 @@ pub async fn run(
         let scan_due = last
             .finished
             .is_none_or(|at| Timestamp::now().duration_since(at).unsigned_abs() >= scan_every);
-        let waiting = journal::depth(store)?.0 > 0;
+        // Only whether anything waits: the journal is not counted every round.
+        let waiting = journal::entries(store).next().is_some();
         if scan_due || changed || waiting {
             status(if scan_due {
                 "scanning and syncing"

@@ -80,10 +80,6 @@ pub fn judge(failure: &CallFailure, settling: bool) -> Answer {
             error: text,
             wait: RETRY_LATER,
         },
-        CallError::NoAnswer(_) => Answer::Later {
-            error: text,
-            wait: RETRY_LATER,
-        },
         _ => Answer::Failed(text),
     }
 }

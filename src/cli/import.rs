@@ -39,7 +39,7 @@ pub fn run(cli: &Cli, config: &Config, args: &ImportArgs) -> Result<ExitCode, Fa
         delta: args.delta,
         skip_invalid: args.skip_invalid,
         dry_run: args.dry_run,
-        today: jiff::Zoned::now().date(),
+        today: crate::reconciler::today(),
     };
     let progress = progress_bar(cli.quiet || args.json);
     let summary = import::run(&store, &config.naming, &source, options, &progress)?;

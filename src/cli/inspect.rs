@@ -11,13 +11,14 @@ use serde_json::json;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
-pub struct ShowArgs {
+/// One account named on the command line (`show`, `resync`, `suspend`, `reinstate`).
+pub struct AccountArgs {
     /// sd:nisn:0012345678, siti.aminah@sd.belajar.id, nisn:0012345678 or 0012345678.
     pub account: String,
     /// The level, when the person has accounts on several.
     #[arg(long, value_parser = parse_jenjang)]
     pub jenjang: Option<Jenjang>,
-    /// Print the account as one JSON object.
+    /// Print the answer as one JSON object.
     #[arg(long)]
     pub json: bool,
 }
@@ -74,7 +75,7 @@ pub fn resolve(store: &Store, text: &str, jenjang: Option<Jenjang>) -> Result<Ac
     }
 }
 
-pub fn show(store: &Store, config: &Config, args: &ShowArgs) -> Result<ExitCode, Failure> {
+pub fn show(store: &Store, config: &Config, args: &AccountArgs) -> Result<ExitCode, Failure> {
     let account = resolve(store, &args.account, args.jenjang)?;
     let grace_ends = match &account.state {
         DesiredState::Retiring { since } => Some(
@@ -228,7 +229,7 @@ pub fn status(store: &Store, args: &StatusArgs) -> Result<ExitCode, Failure> {
         audit::all_held(store, HeldList::Conflicts).collect::<Result<_, _>>()?;
     let guard = audit::guard(store)?;
     let scan = remote::last_scan(store)?;
-    let today = jiff::Zoned::now().date();
+    let today = crate::reconciler::today();
     let mut notices_today = 0u64;
     for entry in audit::all_notices(store) {
         let (_, notices) = entry?;

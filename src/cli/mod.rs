@@ -65,7 +65,7 @@ pub enum Command {
     /// person id (nisn:0012345678, or just the digits) with --jenjang when they have
     /// accounts on several levels.
     #[command(after_help = EXIT_CODES)]
-    Show(inspect::ShowArgs),
+    Show(inspect::AccountArgs),
     /// Counts of accounts by state, and anything that needs an operator.
     #[command(after_help = EXIT_CODES)]
     Status(inspect::StatusArgs),
@@ -95,13 +95,13 @@ pub enum Command {
     /// reads its Google user fresh, says what is wrong, sends the fix, reads it back.
     /// Lifts a suspension an admin made in Google: a person is asking.
     #[command(after_help = EXIT_CODES)]
-    Resync(reconcile::AccountArgs),
+    Resync(inspect::AccountArgs),
     /// Suspend one account for a terms violation, here and in Google, with the reason.
     #[command(after_help = EXIT_CODES)]
     Suspend(reconcile::SuspendArgs),
     /// Make a suspended or retiring account active again, here and in Google.
     #[command(after_help = EXIT_CODES)]
-    Reinstate(reconcile::AccountArgs),
+    Reinstate(inspect::AccountArgs),
     /// Check that the configuration reaches Google: the key, a token for the delegated
     /// admin, one user of each managed domain, the root org unit. Says what to fix.
     #[command(after_help = EXIT_CODES)]

@@ -1,6 +1,6 @@
 //! `plan`, `sync`, `resync`, `suspend` and `reinstate`: the reconciler's commands.
 
-use super::inspect::{parse_jenjang, resolve};
+use super::inspect::{AccountArgs, parse_jenjang, resolve};
 use super::{Cli, Failure, open_store};
 use crate::config::Config;
 use crate::directory::model::Jenjang;
@@ -41,18 +41,6 @@ pub struct SyncArgs {
     #[arg(long)]
     pub allow_mass_suspend: bool,
     /// Print the summary as one JSON object.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct AccountArgs {
-    /// sd:nisn:0012345678, siti.aminah@sd.belajar.id, nisn:0012345678 or 0012345678.
-    pub account: String,
-    /// The level, when the person has accounts on several.
-    #[arg(long, value_parser = parse_jenjang)]
-    pub jenjang: Option<Jenjang>,
-    /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
 }

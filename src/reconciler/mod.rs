@@ -586,7 +586,7 @@ pub fn org_unit_action(path: &str) -> Action {
     }
 }
 
-/// The day of a date in the configured time zone of the machine.
+/// Today, in the machine's time zone: the day imports and plans are made on.
 pub fn today() -> Date {
     jiff::Zoned::now().date()
 }
