@@ -159,12 +159,15 @@ impl Executor<'_> {
                     return Err(DrainError::Stopped("asked to stop".into()));
                 }
             }
-            let (batch, deferred, next_due) = self.next_batch(subjects)?;
+            let (mut batch, deferred, next_due) = self.next_batch(subjects)?;
             drained.deferred = deferred;
             drained.next_due = next_due;
             if batch.is_empty() {
                 return Ok(drained);
             }
+            // Another executor (a helpdesk repair beside the daemon) may have taken some.
+            let claim = self.store.claim(batch.iter().map(|e| e.subject.as_str()));
+            batch.retain(|e| claim.subjects.contains(&e.subject));
             // Marked in flight, durably, before anything is sent.
             let mut changes = self.store.changes(false);
             let mut sending = Vec::with_capacity(batch.len());
@@ -212,7 +215,9 @@ impl Executor<'_> {
         let (mut deferred, mut next_due) = (0, None::<Timestamp>);
         for entry in journal::entries(self.store) {
             let entry = entry?;
-            if subjects.is_some_and(|s| !s.contains(&entry.subject)) {
+            if subjects.is_some_and(|s| !s.contains(&entry.subject))
+                || self.store.is_claimed(&entry.subject)
+            {
                 continue;
             }
             if let Some(due) = entry.not_before.filter(|due| *due > now) {

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A page is split when its encoded size passes this.
@@ -84,8 +85,11 @@ fn entry_lens(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
 #[derive(Clone)]
 pub struct Pages {
     tree: sled::Tree,
-    /// Decoded pages by fence, valid until the next `apply` (one writer at a time).
+    /// Decoded pages by fence, emptied by each `apply`.
     cache: Arc<Mutex<BTreeMap<Vec<u8>, Arc<Page>>>>,
+    /// Counts the applies: a page read while one was written is not cached (it may be
+    /// the old version).
+    generation: Arc<AtomicU64>,
 }
 
 /// An entry read from the map.
@@ -116,6 +120,7 @@ impl Pages {
         Pages {
             tree,
             cache: Arc::default(),
+            generation: Arc::default(),
         }
     }
 
@@ -150,15 +155,18 @@ impl Pages {
                 return Ok(Some(page.clone()));
             }
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let Some((fence, bytes)) = self.locate(key)? else {
             return Ok(None);
         };
         let page = Arc::new(Page::new(bytes, self.next_fence(&fence)?));
         let mut cache = self.cache.lock().expect("page cache lock");
-        if cache.len() >= CACHED_PAGES {
-            cache.clear();
+        if self.generation.load(Ordering::SeqCst) == generation {
+            if cache.len() >= CACHED_PAGES {
+                cache.clear();
+            }
+            cache.insert(fence.to_vec(), page.clone());
         }
-        cache.insert(fence.to_vec(), page.clone());
         Ok(Some(page))
     }
 
@@ -174,8 +182,8 @@ impl Pages {
     }
 
     /// The entries whose key starts with `prefix` and is at least `from`, in key order.
-    /// The map must not be written while the iterator is used (a page split would show
-    /// entries twice): collect what is needed first.
+    /// The map may be written meanwhile (by another thread): an entry written after the
+    /// scan passed its place is not seen, and none is seen twice.
     pub fn scan_from<'a>(
         &'a self,
         prefix: &'a [u8],
@@ -200,6 +208,9 @@ impl Pages {
         };
         // Set once a key past the prefix is met: no later page is read.
         let done = std::rc::Rc::new(std::cell::Cell::new(false));
+        // The last key given: a page split by a concurrent write moves entries already
+        // given into a later page, where they are skipped.
+        let mut last: Option<Vec<u8>> = None;
         let finished = done.clone();
         let pages = self.tree.range::<&[u8], _>(start.as_slice()..);
         let entries = pages
@@ -213,13 +224,16 @@ impl Pages {
                             let key = &bytes[at + 4..at + 4 + key_len];
                             let value = &bytes[at + 8 + key_len..at + 8 + key_len + value_len];
                             at += 8 + key_len + value_len;
-                            if key < from.as_slice() {
+                            if key < from.as_slice() || last.as_deref().is_some_and(|l| key <= l) {
                                 continue;
                             }
                             if !key.starts_with(prefix) {
                                 done.set(true);
                                 break;
                             }
+                            let last = last.get_or_insert_with(Vec::new);
+                            last.clear();
+                            last.extend_from_slice(key);
                             out.push(Ok(f(key, value)));
                         }
                     }
@@ -231,7 +245,8 @@ impl Pages {
     }
 
     /// Applies `changes` atomically: each touched page is read once, merged, split when
-    /// too big, and written back in one sled batch.
+    /// too big, and written back in one sled batch. One writer at a time: the caller holds
+    /// a lock (the store's commit does).
     pub fn apply(&self, changes: Changes) -> sled::Result<()> {
         if changes.is_empty() {
             return Ok(());
@@ -264,7 +279,9 @@ impl Pages {
             }
         }
         self.tree.apply_batch(batch)?;
-        self.cache.lock().expect("page cache lock").clear();
+        let mut cache = self.cache.lock().expect("page cache lock");
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        cache.clear();
         Ok(())
     }
 }
@@ -346,6 +363,33 @@ mod tests {
         let keys: Vec<Vec<u8>> = pages.scan_prefix(b"a:00").map(|e| e.unwrap().0).collect();
         assert_eq!(keys.len(), 1_000);
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn a_scan_sees_each_entry_once_while_pages_split_under_it() {
+        // Enough pages that sled's iterator leaves the node it holds a view of.
+        const N: usize = 100_000;
+        let (_dir, pages) = pages();
+        let small = "s".repeat(10);
+        let changes: Changes = (0..N)
+            .map(|i| put(&format!("k:{:07}", i * 10), &small))
+            .collect();
+        pages.apply(changes).unwrap();
+        let pages_before = pages.tree.len();
+        let mut scan = pages.scan_prefix(b"k:");
+        let mut keys: Vec<Vec<u8>> = (0..N / 2)
+            .map(|_| scan.next().unwrap().unwrap().0)
+            .collect();
+        // Values grown in place: every page splits, moving entries already seen forward.
+        let big = "B".repeat(100);
+        let grown: Changes = (0..N)
+            .map(|i| put(&format!("k:{:07}", i * 10), &big))
+            .collect();
+        pages.apply(grown).unwrap();
+        assert!(pages.tree.len() > pages_before * 4, "pages split");
+        keys.extend(scan.map(|e| e.unwrap().0));
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "in order, none twice");
+        assert_eq!(keys.len(), N);
     }
 
     #[test]

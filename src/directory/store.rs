@@ -18,8 +18,10 @@ use super::model::{Account, AccountKey, IdType, Jenjang};
 use super::naming;
 use crate::pages::{self, Pages};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The layout version this build writes. Bump it with a migration when the layout changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -50,6 +52,30 @@ pub struct Store {
     path: PathBuf,
     db: sled::Db,
     pages: Pages,
+    /// Held while a commit folds its counters and writes: the daemon's loop and the
+    /// commands of its control socket write the same store from several threads.
+    writer: Mutex<()>,
+    /// The last sequence number handed out; `m:seq` is written from it at each commit, so
+    /// two sets of changes built at once never get the same number.
+    seq: AtomicU64,
+    /// Journal subjects an executor of this process is sending now: another one (a
+    /// helpdesk repair beside the daemon's push) leaves them alone.
+    sending: Mutex<HashSet<String>>,
+}
+
+/// Journal subjects claimed by one executor (see [`Store::claim`]).
+pub struct Claim<'a> {
+    store: &'a Store,
+    pub subjects: HashSet<String>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut sending = self.store.sending.lock().expect("sending lock");
+        for subject in &self.subjects {
+            sending.remove(subject);
+        }
+    }
 }
 
 /// Counts of accounts by desired state, as `status` shows them.
@@ -85,12 +111,22 @@ impl Store {
                     source,
                 },
             })?;
-        let store = Store {
+        let mut store = Store {
             path: path.into(),
             pages: Pages::new(db.open_tree("directory").map_err(|e| sled_err(path, e))?),
             db,
+            writer: Mutex::default(),
+            seq: AtomicU64::new(0),
+            sending: Mutex::default(),
         };
         store.check_schema()?;
+        let seq = match store.pages.get(SEQ_KEY).map_err(|e| store.err(e))? {
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| store.corrupt("the sequence counter"))?,
+            None => 0,
+        };
+        store.seq = AtomicU64::new(seq);
         Ok(store)
     }
 
@@ -137,9 +173,31 @@ impl Store {
         Changes {
             store: self,
             pending: HashMap::new(),
+            counted: BTreeMap::new(),
+            numbered: false,
             pending_bytes: 0,
             dry_run,
         }
+    }
+
+    /// Claims those of `subjects` that no other executor of this process is sending; the
+    /// claim ends when the returned value is dropped.
+    pub fn claim<'s>(&self, subjects: impl IntoIterator<Item = &'s str>) -> Claim<'_> {
+        let mut sending = self.sending.lock().expect("sending lock");
+        let subjects = subjects
+            .into_iter()
+            .filter(|s| sending.insert((*s).to_owned()))
+            .map(str::to_owned)
+            .collect();
+        Claim {
+            store: self,
+            subjects,
+        }
+    }
+
+    /// Whether an executor of this process is sending `subject` now.
+    pub fn is_claimed(&self, subject: &str) -> bool {
+        self.sending.lock().expect("sending lock").contains(subject)
     }
 
     pub fn account(&self, key: &AccountKey) -> Result<Option<Account>, StoreError> {
@@ -241,11 +299,26 @@ impl Store {
             .collect()
     }
 
+    /// The stored count of accounts in `state`.
+    fn counter(&self, state: &str) -> Result<i64, StoreError> {
+        Ok(
+            match self
+                .pages
+                .get(&counter_key(state))
+                .map_err(|e| self.err(e))?
+            {
+                Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+                    .map(i64::from_be_bytes)
+                    .map_err(|_| self.corrupt(format!("counter of {state} accounts")))?,
+                None => 0,
+            },
+        )
+    }
+
     pub fn counts(&self) -> Result<StateCounts, StoreError> {
-        let changes = self.changes(true);
         let mut counts = StateCounts::default();
         for state in STATES {
-            let n = u64::try_from(changes.counter(state)?).unwrap_or(0);
+            let n = u64::try_from(self.counter(state)?).unwrap_or(0);
             match state {
                 "active" => counts.active = n,
                 "retiring" => counts.retiring = n,
@@ -286,6 +359,10 @@ impl Store {
     }
 }
 
+fn counter_key(state: &str) -> Vec<u8> {
+    format!("c:{state}").into_bytes()
+}
+
 fn sled_err(path: &Path, source: sled::Error) -> StoreError {
     StoreError::Sled {
         path: path.into(),
@@ -315,6 +392,11 @@ pub struct Changes<'a> {
     store: &'a Store,
     /// A hash map: looked up for every row, sorted only when written.
     pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// What these changes add to each state's counter: added to the stored counter when
+    /// written, so that changes built at once by two threads both count.
+    counted: BTreeMap<&'static str, i64>,
+    /// Whether a sequence number was handed out (`m:seq` is then written).
+    numbered: bool,
     /// Approximate size of `pending`, so callers can commit before memory grows.
     pending_bytes: usize,
     dry_run: bool,
@@ -354,23 +436,8 @@ impl Changes<'_> {
             .map(|owner| String::from_utf8_lossy(&owner).into_owned()))
     }
 
-    fn counter(&self, state: &str) -> Result<i64, StoreError> {
-        let key = format!("c:{state}");
-        Ok(match self.get(key.as_bytes())? {
-            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
-                .map(i64::from_be_bytes)
-                .map_err(|_| self.store.corrupt(format!("counter {key}")))?,
-            None => 0,
-        })
-    }
-
-    fn add_to_counter(&mut self, state: &str, delta: i64) -> Result<(), StoreError> {
-        let value = self.counter(state)? + delta;
-        self.put(
-            format!("c:{state}").into_bytes(),
-            value.to_be_bytes().to_vec(),
-        );
-        Ok(())
+    fn add_to_counter(&mut self, state: &'static str, delta: i64) {
+        *self.counted.entry(state).or_default() += delta;
     }
 
     /// A JSON record of the map, read through the held changes.
@@ -400,14 +467,8 @@ impl Changes<'_> {
     /// The next number of the store's one sequence (journal entries, audit entries), so
     /// that records sort in the order they were made.
     pub fn next_seq(&mut self) -> Result<u64, StoreError> {
-        let seq = match self.get(SEQ_KEY)? {
-            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
-                .map(u64::from_be_bytes)
-                .map_err(|_| self.store.corrupt("the sequence counter"))?,
-            None => 0,
-        } + 1;
-        self.put(SEQ_KEY.to_vec(), seq.to_be_bytes().to_vec());
-        Ok(seq)
+        self.numbered = true;
+        Ok(self.store.seq.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
     /// Whether nothing is held.
@@ -438,9 +499,9 @@ impl Changes<'_> {
         let old_state = old.map(|o| o.state.name());
         if old_state != Some(account.state.name()) {
             if let Some(old_state) = old_state {
-                self.add_to_counter(old_state, -1)?;
+                self.add_to_counter(old_state, -1);
             }
-            self.add_to_counter(account.state.name(), 1)?;
+            self.add_to_counter(account.state.name(), 1);
         }
         let json = serde_json::to_vec(account).expect("accounts serialise");
         self.put(account_key(&key), json);
@@ -510,7 +571,16 @@ impl Changes<'_> {
             return Ok(());
         }
         self.pending_bytes = 0;
-        let pending: pages::Changes = std::mem::take(&mut self.pending).into_iter().collect();
+        let mut pending: pages::Changes = std::mem::take(&mut self.pending).into_iter().collect();
+        let _writer = self.store.writer.lock().expect("writer lock");
+        for (state, delta) in std::mem::take(&mut self.counted) {
+            let value = self.store.counter(state)? + delta;
+            pending.insert(counter_key(state), Some(value.to_be_bytes().to_vec()));
+        }
+        if std::mem::take(&mut self.numbered) {
+            let seq = self.store.seq.load(Ordering::SeqCst);
+            pending.insert(SEQ_KEY.to_vec(), Some(seq.to_be_bytes().to_vec()));
+        }
         self.store
             .pages
             .apply(pending)
@@ -595,6 +665,42 @@ mod tests {
             store.account_by_email("ANI@sd.belajar.id").unwrap(),
             Some(retiring)
         );
+    }
+
+    #[test]
+    fn changes_built_at_once_by_two_threads_all_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let seqs: Vec<Vec<u64>> = std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..2)
+                .map(|t| {
+                    let store = &store;
+                    scope.spawn(move || {
+                        let mut seqs = Vec::new();
+                        for i in 0..200 {
+                            let mut changes = store.changes(false);
+                            let id = format!("{t}{i:09}");
+                            let email = format!("a{id}@sd.belajar.id");
+                            changes
+                                .put_account(None, &account(&id, "Ani", &email))
+                                .unwrap();
+                            seqs.push(changes.next_seq().unwrap());
+                            changes.commit().unwrap();
+                        }
+                        seqs
+                    })
+                })
+                .collect();
+            writers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        assert_eq!(store.counts().unwrap().active, 400);
+        let mut all: Vec<u64> = seqs.concat();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 400, "every sequence number handed out once");
+        drop(store);
+        let reopened = Store::open(dir.path(), 8).unwrap();
+        assert_eq!(reopened.changes(false).next_seq().unwrap(), 401);
     }
 
     #[test]
