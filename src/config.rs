@@ -296,6 +296,9 @@ pub struct Daemon {
     pub stop_timeout: jiff::SignedDuration,
     /// Where the Prometheus metrics are served (`GET /metrics`); off when empty.
     pub metrics_listen: String,
+    /// The Unix socket through which operator commands reach the running daemon (mode
+    /// 0660: members of the service's group may use it); off when empty.
+    pub control_socket: PathBuf,
 }
 
 impl Default for Daemon {
@@ -306,6 +309,7 @@ impl Default for Daemon {
             inbox_dir: PathBuf::new(),
             stop_timeout: jiff::SignedDuration::from_secs(30),
             metrics_listen: "127.0.0.1:9464".into(),
+            control_socket: "/run/belajar-sync/control.sock".into(),
         }
     }
 }
@@ -369,19 +373,21 @@ impl Config {
             message,
         };
         let mut config = Config::parse(&text).map_err(invalid)?;
-        if config.google.key_file.is_relative() {
-            let base = path.parent().unwrap_or(Path::new("."));
-            config.google.key_file = base.join(&config.google.key_file);
-        }
-        if !config.daemon.inbox_dir.as_os_str().is_empty() && config.daemon.inbox_dir.is_relative()
-        {
-            let base = path.parent().unwrap_or(Path::new("."));
-            config.daemon.inbox_dir = base.join(&config.daemon.inbox_dir);
-        }
-        if config.data_dir.is_relative() {
-            let base = path.parent().unwrap_or(Path::new("."));
-            let joined = base.join(&config.data_dir);
-            config.data_dir = std::path::absolute(&joined).unwrap_or(joined);
+        // Relative paths are taken from the configuration file's folder.
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let base = std::path::absolute(folder).unwrap_or_else(|_| folder.to_owned());
+        for path in [
+            &mut config.google.key_file,
+            &mut config.daemon.inbox_dir,
+            &mut config.daemon.control_socket,
+            &mut config.data_dir,
+        ] {
+            if !path.as_os_str().is_empty() && path.is_relative() {
+                *path = base.join(&*path);
+            }
         }
         Ok(config)
     }

@@ -1,10 +1,11 @@
 //! `belajar-sync run`: the long-running service. One loop does the work — the inbox of
 //! exports, pushing local changes, the scheduled scan — and a watchdog task feeds systemd
-//! only while that loop shows signs of life. A signal asks the loop to stop between
-//! batches; calls in flight get `stop_timeout` to finish; the journal makes an abrupt end
-//! safe.
+//! only while that loop shows signs of life. Operator commands arriving on the control
+//! socket run beside it on the same store ([`Shared`]). A signal asks the loop to stop
+//! between batches; calls in flight get `stop_timeout` to finish; the journal makes an
+//! abrupt end safe.
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::directory::import::{self, Options, source::Source};
 use crate::directory::store::Store;
 use crate::executor::{Executor, RunControl};
@@ -13,8 +14,10 @@ use crate::reconciler::{self, Suspensions, SyncOptions};
 use crate::{journal, remote};
 use jiff::Timestamp;
 use sd_notify::NotifyState;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// Why the daemon could not start or had to stop.
@@ -26,10 +29,158 @@ pub enum DaemonError {
     Store(#[from] crate::directory::store::StoreError),
 }
 
-/// Tells systemd (when it is listening) and the log what the daemon is doing.
-fn status(text: &str) {
-    tracing::info!(phase = text, "daemon");
-    let _ = sd_notify::notify(&[NotifyState::Status(text)]);
+/// What the daemon's loop and the commands of its control socket share.
+pub struct Shared {
+    pub store: Arc<Store>,
+    pub client: Arc<DirectoryClient>,
+    /// The stop request and heartbeat of everything that sends to Google for the daemon.
+    pub control: Arc<RunControl>,
+    /// The configuration in force (SIGHUP replaces what can change while running).
+    config: RwLock<Arc<Config>>,
+    /// Held by a round of the loop and by a `sync` asked through the socket: one at a time.
+    rounds: tokio::sync::Mutex<()>,
+    /// Held by an import (the inbox's or one asked through the socket): one at a time.
+    imports: Mutex<()>,
+    /// Set when a command changed the directory: the loop plans at its next round.
+    changed: AtomicBool,
+    /// Wakes the loop early (a command changed the directory).
+    wake: tokio::sync::Notify,
+    /// What the loop is doing, for `status`.
+    phase: Mutex<String>,
+}
+
+impl Shared {
+    pub fn new(config: Config, store: Arc<Store>, client: Arc<DirectoryClient>) -> Shared {
+        Shared {
+            store,
+            client,
+            control: Arc::default(),
+            config: RwLock::new(Arc::new(config)),
+            rounds: tokio::sync::Mutex::new(()),
+            imports: Mutex::new(()),
+            changed: AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
+            phase: Mutex::new("starting".into()),
+        }
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.config.read().expect("config lock").clone()
+    }
+
+    pub fn phase(&self) -> String {
+        self.phase.lock().expect("phase lock").clone()
+    }
+
+    /// Tells systemd (when it is listening), the log and `status` what the daemon does.
+    pub fn set_phase(&self, text: &str) {
+        tracing::info!(phase = text, "daemon");
+        let _ = sd_notify::notify(&[NotifyState::Status(text)]);
+        *self.phase.lock().expect("phase lock") = text.to_owned();
+    }
+
+    /// Waits (saying so on `err`) until no round of the loop runs; none starts while the
+    /// returned guard is held. For a blocking thread.
+    pub fn one_round(&self, err: &mut dyn Write) -> tokio::sync::MutexGuard<'_, ()> {
+        self.rounds.try_lock().unwrap_or_else(|_| {
+            let _ = writeln!(
+                err,
+                "waiting for the daemon's current round (sync or scan) to end"
+            );
+            self.rounds.blocking_lock()
+        })
+    }
+
+    /// Waits (saying so on `err`) until no other import runs.
+    pub fn one_import(&self, err: &mut dyn Write) -> std::sync::MutexGuard<'_, ()> {
+        self.imports.try_lock().unwrap_or_else(|_| {
+            let _ = writeln!(err, "waiting for the import the daemon is running to end");
+            self.imports.lock().expect("import lock")
+        })
+    }
+
+    /// A command changed the directory: the loop plans now.
+    pub fn directory_changed(&self) {
+        self.changed.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Re-reads the configuration at `path`: what can change while running is taken, the
+    /// rest keeps its running value until a restart. Says which is which.
+    pub fn reload(&self, path: &Path) -> Result<Reloaded, ConfigError> {
+        let mut new = Config::load(path)?;
+        let old = self.config();
+        let mut reloaded = Reloaded::default();
+        let mut compare = |name: &'static str, same: bool, live: bool| {
+            if !same {
+                if live {
+                    reloaded.applied.push(name);
+                } else {
+                    reloaded.needs_restart.push(name);
+                }
+            }
+        };
+        compare("naming", new.naming == old.naming, true);
+        compare("lifecycle", new.lifecycle == old.lifecycle, true);
+        compare("sync", new.sync == old.sync, true);
+        compare(
+            "daemon.scan_interval",
+            new.daemon.scan_interval == old.daemon.scan_interval,
+            true,
+        );
+        compare(
+            "daemon.push_interval",
+            new.daemon.push_interval == old.daemon.push_interval,
+            true,
+        );
+        compare(
+            "daemon.inbox_dir",
+            new.daemon.inbox_dir == old.daemon.inbox_dir,
+            true,
+        );
+        compare(
+            "daemon.stop_timeout",
+            new.daemon.stop_timeout == old.daemon.stop_timeout,
+            true,
+        );
+        compare("data_dir", new.data_dir == old.data_dir, false);
+        compare(
+            "store_cache_mb",
+            new.store_cache_mb == old.store_cache_mb,
+            false,
+        );
+        compare("google", new.google == old.google, false);
+        compare(
+            "daemon.metrics_listen",
+            new.daemon.metrics_listen == old.daemon.metrics_listen,
+            false,
+        );
+        compare(
+            "daemon.control_socket",
+            new.daemon.control_socket == old.daemon.control_socket,
+            false,
+        );
+        // What needs a restart keeps its running value.
+        new.data_dir.clone_from(&old.data_dir);
+        new.store_cache_mb = old.store_cache_mb;
+        new.google.clone_from(&old.google);
+        new.daemon
+            .metrics_listen
+            .clone_from(&old.daemon.metrics_listen);
+        new.daemon
+            .control_socket
+            .clone_from(&old.daemon.control_socket);
+        *self.config.write().expect("config lock") = Arc::new(new);
+        self.wake.notify_one();
+        Ok(reloaded)
+    }
+}
+
+/// What a reload took, and what waits for a restart.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    pub applied: Vec<&'static str>,
+    pub needs_restart: Vec<&'static str>,
 }
 
 /// Refuses what must not run: root without `--allow-root`, a data folder others can read.
@@ -62,42 +213,47 @@ fn effective_uid() -> Option<u32> {
 
 /// Runs until `shutdown` fires (or a second signal ends the process).
 pub async fn run(
-    config: &Config,
-    store: &Store,
-    client: &DirectoryClient,
+    shared: Arc<Shared>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), DaemonError> {
-    let control = Arc::new(RunControl::default());
+    let control = shared.control.clone();
     control.beat();
     let watchdog = tokio::spawn(feed_watchdog(control.clone()));
     let _ = sd_notify::notify(&[NotifyState::Ready]);
-    status("started");
+    shared.set_phase("started");
 
-    let push = config.daemon.push_interval.unsigned_abs();
-    let scan_every = config.daemon.scan_interval.unsigned_abs();
-    let stop_timeout = config.daemon.stop_timeout.unsigned_abs();
+    let store = &*shared.store;
+    let client = &*shared.client;
     let mut changed = true; // plan once at start
     loop {
         control.beat();
         if *shutdown.borrow() {
             break;
         }
-        if imported_inbox(config, store)? {
+        // The configuration of this round (a reload takes effect at the next).
+        let config = shared.config();
+        if imported_inbox(&shared, &config)? {
             changed = true;
         }
+        changed |= shared.changed.swap(false, Ordering::SeqCst);
         let last = remote::last_scan(store)?;
+        let scan_every = config.daemon.scan_interval.unsigned_abs();
         let scan_due = last
             .finished
             .is_none_or(|at| Timestamp::now().duration_since(at).unsigned_abs() >= scan_every);
         // Only whether anything waits: the journal is not counted every round.
         let waiting = journal::entries(store).next().is_some();
         if scan_due || changed || waiting {
-            status(if scan_due {
+            let round = tokio::select! {
+                round = shared.rounds.lock() => round,
+                _ = shutdown.changed() => break,
+            };
+            shared.set_phase(if scan_due {
                 "scanning and syncing"
             } else {
                 "pushing changes"
             });
-            let work = work(config, store, client, &control, scan_due, changed);
+            let work = work(&config, store, client, &control, scan_due, changed);
             tokio::pin!(work);
             let finished = tokio::select! {
                 done = &mut work => Some(done),
@@ -110,8 +266,9 @@ pub async fn run(
                 }
                 None => {
                     // Stop taking work; let what is in flight finish within the bound.
-                    status("stopping: letting calls in flight finish");
+                    shared.set_phase("stopping: letting calls in flight finish");
                     control.request_stop();
+                    let stop_timeout = config.daemon.stop_timeout.unsigned_abs();
                     if tokio::time::timeout(stop_timeout, &mut work).await.is_err() {
                         tracing::warn!(
                             "calls still in flight after stop_timeout: left to the journal"
@@ -120,17 +277,20 @@ pub async fn run(
                     break;
                 }
             }
-            status("idle");
+            drop(round);
+            shared.set_phase("idle");
         }
         tokio::select! {
-            _ = tokio::time::sleep(push) => {}
+            _ = tokio::time::sleep(config.daemon.push_interval.unsigned_abs()) => {}
+            _ = shared.wake.notified() => {}
             _ = shutdown.changed() => {}
         }
     }
+    control.request_stop();
     let _ = sd_notify::notify(&[NotifyState::Stopping]);
     watchdog.abort();
     store.flush()?;
-    status("stopped");
+    shared.set_phase("stopped");
     Ok(())
 }
 
@@ -211,11 +371,16 @@ async fn feed_watchdog(control: Arc<RunControl>) {
 /// Imports each export found in the inbox (oldest name first), then moves it to
 /// `processed/`, or to `rejected/` with a `.error` file saying why. Whether any changed
 /// the directory.
-fn imported_inbox(config: &Config, store: &Store) -> Result<bool, DaemonError> {
+fn imported_inbox(shared: &Shared, config: &Config) -> Result<bool, DaemonError> {
     let inbox = &config.daemon.inbox_dir;
     if inbox.as_os_str().is_empty() {
         return Ok(false);
     }
+    // An import asked through the socket runs: the inbox waits for the next round.
+    let Ok(_one_import) = shared.imports.try_lock() else {
+        return Ok(false);
+    };
+    let store = &*shared.store;
     let Ok(entries) = std::fs::read_dir(inbox) else {
         tracing::warn!(inbox = %inbox.display(), "cannot read the inbox");
         return Ok(false);
@@ -233,7 +398,7 @@ fn imported_inbox(config: &Config, store: &Store) -> Result<bool, DaemonError> {
     files.sort();
     let mut changed = false;
     for file in files {
-        status(&format!("importing {}", file.display()));
+        shared.set_phase(&format!("importing {}", file.display()));
         let outcome = Source::new(&file, None)
             .map_err(|e| e.to_string())
             .and_then(|source| {

@@ -159,3 +159,161 @@ fn the_daemon_refuses_root_and_a_data_folder_open_to_others() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("chmod o-rwx"), "{stderr}");
 }
+
+/// Runs `belajar-sync ARGS` with `config`; (exit code, stdout, stderr).
+fn belajar(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn operator_commands_reach_the_running_daemon_through_its_socket_even_during_a_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, url, key) = spawn_emulator(&[]);
+    let _emulator = KillOnDrop(emulator);
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\n[daemon]\npush_interval = \"1s\"\nmetrics_listen = \"\"\ncontrol_socket = \"run/control.sock\"\n"
+        ),
+    )
+    .unwrap();
+    let socket = dir.path().join("run/control.sock");
+    let daemon = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+        .arg("--config")
+        .arg(&config)
+        .args(["run", "--allow-root"])
+        .env("RUST_LOG", "belajar_sync=info")
+        .env_remove("NOTIFY_SOCKET")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut daemon = KillOnDrop(daemon);
+    let mut lines = BufReader::new(daemon.0.stderr.take().unwrap()).lines();
+    wait_for(&mut lines, "control socket open");
+    wait_for(&mut lines, "sync finished");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o660);
+    }
+
+    // import: the file travels through the socket; the daemon pushes it at once.
+    let export = dir.path().join("sekolah.csv");
+    std::fs::write(
+        &export,
+        "id_type,id,full_name,role,jenjang,npsn\nnisn,0012345678,Siti Aminah,peserta_didik,sd,20100001\nnuptk,1234567890123456,Budi Santoso,pendidik,sd,20100001\n",
+    )
+    .unwrap();
+    let (code, out, err) = belajar(&config, &["import", export.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(export.to_str().unwrap()), "{out}");
+    assert!(out.contains("created                  2"), "{out}");
+    wait_for(&mut lines, "sync finished");
+
+    // A malformed export through the socket: refused with its line, exit 2, nothing changed.
+    let bad = dir.path().join("rusak.csv");
+    std::fs::write(
+        &bad,
+        "id_type,id,full_name,role,jenjang,npsn\nnisn,12,Ani,peserta_didik,sd,20100001\n",
+    )
+    .unwrap();
+    let (code, out, err) = belajar(&config, &["import", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("line 2"), "{err}");
+
+    // An admin moves Siti by hand; then the listing of users is held: a scan will hang.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let api = runtime.block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let api = Api::new(&url, token_from_key(&key, "admin@belajar.id").await);
+        api.ok(
+            "PUT",
+            "users/siti.aminah@sd.belajar.id",
+            Some(serde_json::json!({"orgUnitPath": "/"})),
+        )
+        .await;
+        let held = reqwest::Client::new()
+            .put(format!("{url}/emulator/faults"))
+            .json(&serde_json::json!({"hold_listing": true}))
+            .send()
+            .await
+            .unwrap();
+        assert!(held.status().is_success());
+        api
+    });
+    let mut scan = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+            .arg("--config")
+            .arg(&config)
+            .args(["sync", "--scan"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut scan_phases = BufReader::new(scan.0.stderr.take().unwrap()).lines();
+    let phase = scan_phases.next().unwrap().unwrap();
+    assert_eq!(phase, "scanning Google");
+
+    // While that scan waits on Google: the helpdesk's resync, and status.
+    let (code, out, err) = belajar(&config, &["resync", "siti.aminah@sd.belajar.id"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("wrong      the org unit in Google is /,"),
+        "{out}"
+    );
+    assert!(out.contains("result     healthy"), "{out}");
+    let (_, siti) = runtime.block_on(api.ok("GET", "users/siti.aminah@sd.belajar.id", None));
+    assert_eq!(siti["orgUnitPath"], "/student/sd/20100001");
+    let (code, out, err) = belajar(&config, &["status"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("daemon    running: syncing (asked through the control socket)"),
+        "{out}"
+    );
+    assert!(out.contains("accounts  2 total: 2 active"), "{out}");
+
+    // The scan goes on once Google answers again.
+    runtime.block_on(async {
+        reqwest::Client::new()
+            .put(format!("{url}/emulator/faults"))
+            .json(&serde_json::json!({"hold_listing": false}))
+            .send()
+            .await
+            .unwrap()
+    });
+    let mut scanned = String::new();
+    std::io::Read::read_to_string(&mut scan.0.stdout.take().unwrap(), &mut scanned).unwrap();
+    assert_eq!(scan.0.wait().unwrap().code(), Some(0), "{scanned}");
+    assert!(scanned.contains("scanned    "), "{scanned}");
+    let shown_by_daemon = belajar(&config, &["show", "sd:nisn:0012345678"]);
+    assert_eq!(shown_by_daemon.0, Some(0));
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &daemon.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    wait_for(&mut lines, "stopped");
+    assert_eq!(daemon.0.wait().unwrap().code(), Some(0));
+    assert!(!socket.exists(), "the socket is removed at exit");
+
+    // Without the daemon the same command opens the store: the same answer.
+    assert_eq!(
+        belajar(&config, &["show", "sd:nisn:0012345678"]),
+        shown_by_daemon
+    );
+    let (_, out, _) = belajar(&config, &["status"]);
+    assert!(out.contains("daemon    not running"), "{out}");
+}

@@ -72,7 +72,7 @@ async fn demo() -> Result<ExitCode, Failure> {
 
     heading("First sync: every active account is created in Google, in its org unit");
     let report = sync(&store, &client, &config, today, false).await?;
-    print_sync(&report);
+    print_sync(&mut std::io::stdout(), &report);
 
     heading("A helpdesk morning");
     let pick = |role: Role, jenjang: Jenjang, skip: usize| -> Result<Account, Failure> {
@@ -179,16 +179,18 @@ async fn demo() -> Result<ExitCode, Failure> {
         let report = repair::resync(&store, &client, &config, &account, today)
             .await
             .map_err(|e| failed("resync", e))?;
-        print_report(&report);
+        print_report(&mut std::io::stdout(), &report);
     }
 
     heading("belajar-sync sync --scan: the scheduled scan finds Google in line with the directory");
     let report = sync(&store, &client, &config, today, true).await?;
-    print_sync(&report);
+    print_sync(&mut std::io::stdout(), &report);
 
     heading("belajar-sync status");
     drop(client);
-    super::inspect::status(&store, &super::inspect::StatusArgs { json: false })?;
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    let mut session = super::session::Session::direct(&config, &store, &mut out, &mut err, false);
+    super::inspect::status(&mut session, &super::inspect::StatusArgs { json: false })?;
     Ok(if report.exit_code() == 0 {
         ExitCode::SUCCESS
     } else {

@@ -69,6 +69,7 @@ impl EmulatorArgs {
             jitter_ms: self.jitter_ms,
             lost_response_rate: self.lost_response_rate,
             propagation_delay_ms: self.propagation_delay_ms,
+            hold_listing: false,
         };
         faults.validate().map_err(Failure::BadInput)?;
         Ok(Options {

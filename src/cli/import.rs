@@ -1,12 +1,11 @@
 //! `belajar-sync import`: runs an import and reports it for people or as JSON.
 
-use super::{Cli, Failure, open_store};
-use crate::config::Config;
+use super::Failure;
+use super::session::{Session, say};
 use crate::directory::import::{self, Options, Summary, source::Format, source::Source};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Notes printed before the rest are left to `--json`.
 const NOTES_SHOWN: usize = 20;
@@ -32,31 +31,42 @@ pub struct ImportArgs {
     pub json: bool,
 }
 
-pub fn run(cli: &Cli, config: &Config, args: &ImportArgs) -> Result<ExitCode, Failure> {
-    let source = Source::new(&args.file, args.format).map_err(import::ImportError::from)?;
-    let store = open_store(config)?;
+/// Imports the file, or in the daemon the copy it received (one import at a time; the
+/// daemon's loop is told the directory changed).
+pub fn run(s: &mut Session, args: &ImportArgs) -> Result<u8, Failure> {
+    let read_from = s.upload.unwrap_or(&args.file);
+    let source =
+        Source::named(read_from, &args.file, args.format).map_err(import::ImportError::from)?;
+    let _one_import = match s.daemon {
+        Some(daemon) => Some(daemon.one_import(s.err)),
+        None => None,
+    };
     let options = Options {
         delta: args.delta,
         skip_invalid: args.skip_invalid,
         dry_run: args.dry_run,
         today: crate::reconciler::today(),
     };
-    let progress = progress_bar(cli.quiet || args.json);
-    let summary = import::run(&store, &config.naming, &source, options, &progress)?;
+    // A bar is for a terminal of this process, not the daemon's log.
+    let progress = progress_bar(!s.progress || args.json || s.daemon.is_some());
+    let summary = import::run(s.store, &s.config.naming, &source, options, &progress)?;
+    if let Some(daemon) = s.daemon
+        && !args.dry_run
+        && !summary.changed_nothing()
+    {
+        daemon.directory_changed();
+    }
     let refused = summary.invalid > 0 && !args.skip_invalid;
     if args.json {
-        println!(
+        say!(
+            s.out,
             "{}",
             serde_json::to_string(&summary).expect("summary serialises")
         );
     } else {
-        print_summary(&summary, refused);
+        print_summary(s, &summary, refused);
     }
-    Ok(if refused {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if refused { 2 } else { 0 })
 }
 
 /// A bar on standard error when it is a terminal; hidden otherwise or when asked.
@@ -73,16 +83,16 @@ fn progress_bar(quiet: bool) -> ProgressBar {
     bar
 }
 
-fn print_summary(summary: &Summary, refused: bool) {
+fn print_summary(s: &mut Session, summary: &Summary, refused: bool) {
     for error in &summary.errors {
-        eprintln!("{error}");
+        say!(s.err, "{error}");
     }
     let dry = if summary.dry_run {
         " (dry run: nothing written)"
     } else {
         ""
     };
-    println!("{} ({}){dry}", summary.file, summary.mode);
+    say!(s.out, "{} ({}){dry}", summary.file, summary.mode);
     for (label, n) in [
         ("rows read", summary.rows_read),
         ("created", summary.created),
@@ -93,23 +103,28 @@ fn print_summary(summary: &Summary, refused: bool) {
         ("merged rows", summary.merged),
         ("leavers unknown", summary.unknown_leavers),
     ] {
-        println!("  {label:<16}{n:>10}");
+        say!(s.out, "  {label:<16}{n:>10}");
     }
     for note in summary.notes.iter().take(NOTES_SHOWN) {
-        println!("  note: {note}");
+        say!(s.out, "  note: {note}");
     }
     if summary.notes.len() > NOTES_SHOWN {
-        println!(
+        say!(
+            s.out,
             "  … and {} more notes (--json lists them all)",
             summary.notes.len() - NOTES_SHOWN
         );
     }
     if refused {
-        eprintln!(
+        say!(
+            s.err,
             "nothing was changed: {} invalid row(s); fix them, or pass --skip-invalid to apply the valid rows",
             summary.invalid
         );
     } else if summary.changed_nothing() {
-        println!("nothing changed: the directory already matches this file");
+        say!(
+            s.out,
+            "nothing changed: the directory already matches this file"
+        );
     }
 }

@@ -1,14 +1,13 @@
 //! `belajar-sync show` and `belajar-sync status`: read-only views of the directory.
 
 use super::Failure;
+use super::session::{Session, say};
 use crate::audit::{self, HeldList};
-use crate::config::Config;
 use crate::directory::model::{Account, AccountKey, DesiredState, IdType, Jenjang};
 use crate::directory::store::Store;
 use crate::executor::summary;
 use crate::{journal, remote};
 use serde_json::json;
-use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 /// One account named on the command line (`show`, `resync`, `suspend`, `reinstate`).
@@ -75,7 +74,8 @@ pub fn resolve(store: &Store, text: &str, jenjang: Option<Jenjang>) -> Result<Ac
     }
 }
 
-pub fn show(store: &Store, config: &Config, args: &AccountArgs) -> Result<ExitCode, Failure> {
+pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
+    let (store, config) = (s.store, s.config);
     let account = resolve(store, &args.account, args.jenjang)?;
     let grace_ends = match &account.state {
         DesiredState::Retiring { since } => Some(
@@ -109,8 +109,8 @@ pub fn show(store: &Store, config: &Config, args: &AccountArgs) -> Result<ExitCo
         value["conflict"] = json!(conflict);
         value["notices"] = json!(notices);
         value["history"] = json!(history);
-        println!("{value}");
-        return Ok(ExitCode::SUCCESS);
+        say!(s.out, "{value}");
+        return Ok(0);
     }
     let state = match &account.state {
         DesiredState::Active => "active".to_owned(),
@@ -196,21 +196,22 @@ pub fn show(store: &Store, config: &Config, args: &AccountArgs) -> Result<ExitCo
         lines.push(("CONFLICT", format!("{} (since {})", held.reason, held.at)));
     }
     for (label, value) in lines {
-        println!("{label:<15}{value}");
+        say!(s.out, "{label:<15}{value}");
     }
     if !history.is_empty() {
-        println!("history");
+        say!(s.out, "history");
         for event in history.iter().rev().take(HISTORY_SHOWN).rev() {
-            println!("  {} {:<10} {}", event.at, event.what, event.detail);
+            say!(s.out, "  {} {:<10} {}", event.at, event.what, event.detail);
         }
         if history.len() > HISTORY_SHOWN {
-            println!(
+            say!(
+                s.out,
                 "  ({} earlier events: --json shows all)",
                 history.len() - HISTORY_SHOWN
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
 /// Events of an account's history shown by `show` (the most recent).
@@ -219,7 +220,8 @@ const HISTORY_SHOWN: usize = 20;
 /// Held accounts listed by `status` (all with `--json`).
 const HELD_SHOWN: usize = 10;
 
-pub fn status(store: &Store, args: &StatusArgs) -> Result<ExitCode, Failure> {
+pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
+    let store = s.store;
     let counts = store.counts()?;
     let interrupted = store.import_marker()?;
     let (outbox, in_flight) = journal::depth(store)?;
@@ -239,6 +241,7 @@ pub fn status(store: &Store, args: &StatusArgs) -> Result<ExitCode, Failure> {
         let value = json!({
             "accounts": counts,
             "store": store.path(),
+            "daemon": s.daemon.map(|d| d.phase()),
             "interrupted_import": interrupted,
             "outbox": {"depth": outbox, "in_flight": in_flight},
             "quarantine": quarantine,
@@ -247,28 +250,43 @@ pub fn status(store: &Store, args: &StatusArgs) -> Result<ExitCode, Failure> {
             "last_scan": scan.finished.map(|_| &scan),
             "notices_today": notices_today,
         });
-        println!("{value}");
-        return Ok(ExitCode::SUCCESS);
+        say!(s.out, "{value}");
+        return Ok(0);
     }
-    println!("store     {}", store.path().display());
-    println!(
+    say!(s.out, "store     {}", store.path().display());
+    match s.daemon {
+        Some(daemon) => say!(s.out, "daemon    running: {}", daemon.phase()),
+        None => say!(
+            s.out,
+            "daemon    not running (this command opened the store)"
+        ),
+    }
+    say!(
+        s.out,
         "accounts  {} total: {} active, {} retiring, {} suspended",
-        counts.total, counts.active, counts.retiring, counts.suspended
+        counts.total,
+        counts.active,
+        counts.retiring,
+        counts.suspended
     );
     if let Some(marker) = interrupted {
-        println!(
+        say!(
+            s.out,
             "warning   the import of {} started at {} did not finish: run it again to finish it",
-            marker.file, marker.started
+            marker.file,
+            marker.started
         );
     }
     match (scan.finished, scan.seconds()) {
-        (Some(at), Some(secs)) => println!(
+        (Some(at), Some(secs)) => say!(
+            s.out,
             "scan      last at {at} ({secs:.0}s, {} users)",
             scan.users.values().sum::<u64>()
         ),
-        _ => println!("scan      never: the next sync scans Google first"),
+        _ => say!(s.out, "scan      never: the next sync scans Google first"),
     }
-    println!(
+    say!(
+        s.out,
         "outbox    {outbox} actions waiting{}",
         if in_flight > 0 {
             format!(", {in_flight} sent without a known answer (checked before sending again)")
@@ -277,28 +295,35 @@ pub fn status(store: &Store, args: &StatusArgs) -> Result<ExitCode, Failure> {
         }
     );
     if notices_today > 0 {
-        println!("notices   {notices_today} retiring accounts are to be told today");
+        say!(
+            s.out,
+            "notices   {notices_today} retiring accounts are to be told today"
+        );
     }
     if let Some(held) = &guard {
-        println!(
+        say!(
+            s.out,
             "GUARD     held since {}: {} suspensions not made: {}. If they are meant: belajar-sync sync --allow-mass-suspend",
-            held.at, held.suspensions, held.reason
+            held.at,
+            held.suspensions,
+            held.reason
         );
     }
     for (label, held) in [("quarantine", &quarantine), ("conflicts", &conflicts)] {
         if held.is_empty() {
             continue;
         }
-        println!("{label:<10}{} accounts need a person:", held.len());
+        say!(s.out, "{label:<10}{} accounts need a person:", held.len());
         for h in held.iter().take(HELD_SHOWN) {
-            println!("  {} {}", h.subject, h.reason);
+            say!(s.out, "  {} {}", h.subject, h.reason);
         }
         if held.len() > HELD_SHOWN {
-            println!(
+            say!(
+                s.out,
                 "  … {} more (status --json lists all)",
                 held.len() - HELD_SHOWN
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

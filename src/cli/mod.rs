@@ -1,17 +1,20 @@
 //! The command line: arguments, dispatch, and the mapping of failures to exit codes.
 
 mod check;
+mod control;
 mod demo;
 mod emulator;
 mod import;
 mod inspect;
 mod reconcile;
 mod run;
+mod session;
 
 use crate::config::{self, Config, ConfigError};
 use crate::directory::import::ImportError;
 use crate::directory::store::{Store, StoreError};
 use clap::{Parser, Subcommand};
+use session::Session;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,6 +57,36 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Operator(Operator),
+    /// The daemon: pushes local changes within seconds, scans Google on a schedule, imports
+    /// the exports dropped in the inbox, tells systemd how it is (READY, WATCHDOG, STATUS).
+    /// SIGTERM or SIGINT: stops taking work, lets calls in flight finish (stop_timeout),
+    /// exits 0; a second signal exits at once (the journal makes that safe).
+    #[command(after_help = EXIT_CODES)]
+    Run(run::RunArgs),
+    /// The main job on an embedded default, for a first look: an emulated Google in this
+    /// process, a temporary store, the sample export of config/demo-export.csv, a sync,
+    /// then a helpdesk morning (an admin suspends an account by hand, another is moved,
+    /// a third loses its link, a teacher becomes principal, a student moves up to SMP),
+    /// each repaired with resync, and the status. Needs no configuration.
+    #[command(after_help = EXIT_CODES)]
+    Demo(demo::DemoArgs),
+    /// Check that the configuration reaches Google: the key, a token for the delegated
+    /// admin, one user of each managed domain, the root org unit. Says what to fix.
+    #[command(after_help = EXIT_CODES)]
+    Check(check::CheckArgs),
+    /// Run a local emulator of Google's Directory API and token endpoint (plain HTTP, for
+    /// tests, benchmarks and trying belajar-sync out); prints its URL and key file, stops
+    /// on Ctrl-C or SIGTERM. Needs no configuration.
+    #[command(after_help = EXIT_CODES)]
+    Emulator(emulator::EmulatorArgs),
+}
+
+/// The commands an operator runs against the directory: through the daemon's control
+/// socket while it runs, else on the store directly.
+#[derive(Debug, Subcommand)]
+pub enum Operator {
     /// Import a Dapodik export (CSV or JSON Lines) into the directory.
     ///
     /// By default the file is a snapshot: for every school (NPSN) it lists, that school's
@@ -69,19 +102,6 @@ pub enum Command {
     /// Counts of accounts by state, and anything that needs an operator.
     #[command(after_help = EXIT_CODES)]
     Status(inspect::StatusArgs),
-    /// The daemon: pushes local changes within seconds, scans Google on a schedule, imports
-    /// the exports dropped in the inbox, tells systemd how it is (READY, WATCHDOG, STATUS).
-    /// SIGTERM or SIGINT: stops taking work, lets calls in flight finish (stop_timeout),
-    /// exits 0; a second signal exits at once (the journal makes that safe).
-    #[command(after_help = EXIT_CODES)]
-    Run(run::RunArgs),
-    /// The main job on an embedded default, for a first look: an emulated Google in this
-    /// process, a temporary store, the sample export of config/demo-export.csv, a sync,
-    /// then a helpdesk morning (an admin suspends an account by hand, another is moved,
-    /// a third loses its link, a teacher becomes principal, a student moves up to SMP),
-    /// each repaired with resync, and the status. Needs no configuration.
-    #[command(after_help = EXIT_CODES)]
-    Demo(demo::DemoArgs),
     /// What a sync would do now, from what was last observed of Google: counts per
     /// action, then the actions. Writes nothing, calls nothing.
     #[command(after_help = EXIT_CODES)]
@@ -102,15 +122,6 @@ pub enum Command {
     /// Make a suspended or retiring account active again, here and in Google.
     #[command(after_help = EXIT_CODES)]
     Reinstate(inspect::AccountArgs),
-    /// Check that the configuration reaches Google: the key, a token for the delegated
-    /// admin, one user of each managed domain, the root org unit. Says what to fix.
-    #[command(after_help = EXIT_CODES)]
-    Check(check::CheckArgs),
-    /// Run a local emulator of Google's Directory API and token endpoint (plain HTTP, for
-    /// tests, benchmarks and trying belajar-sync out); prints its URL and key file, stops
-    /// on Ctrl-C or SIGTERM. Needs no configuration.
-    #[command(after_help = EXIT_CODES)]
-    Emulator(emulator::EmulatorArgs),
 }
 
 /// A failed command: what to print and which exit code to end with.
@@ -123,10 +134,10 @@ pub enum Failure {
 }
 
 impl Failure {
-    fn exit_code(&self) -> ExitCode {
+    fn code(&self) -> u8 {
         match self {
-            Failure::BadInput(_) => ExitCode::from(2),
-            Failure::Runtime(_) => ExitCode::from(1),
+            Failure::BadInput(_) => 2,
+            Failure::Runtime(_) => 1,
         }
     }
 }
@@ -161,7 +172,7 @@ pub fn main() -> ExitCode {
         Err(failure) => {
             let (Failure::BadInput(message) | Failure::Runtime(message)) = &failure;
             eprintln!("belajar-sync: {message}");
-            failure.exit_code()
+            ExitCode::from(failure.code())
         }
     }
 }
@@ -169,21 +180,38 @@ pub fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<ExitCode, Failure> {
     let config = || Config::load(&cli.config);
     match &cli.command {
-        Command::Import(args) => import::run(cli, &config()?, args),
-        Command::Show(args) => {
+        Command::Operator(command) => {
             let config = config()?;
-            inspect::show(&open_store(&config)?, &config, args)
+            let upload = match command {
+                Operator::Import(args) => Some(args.file.as_path()),
+                _ => None,
+            };
+            if let Some(code) = control::forward(&config.daemon.control_socket, upload)? {
+                return Ok(ExitCode::from(code));
+            }
+            let store = open_store(&config)?;
+            let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+            let mut session = Session::direct(&config, &store, &mut out, &mut err, !cli.quiet);
+            Ok(ExitCode::from(execute(&mut session, command)?))
         }
-        Command::Status(args) => inspect::status(&open_store(&config()?)?, args),
         Command::Demo(_) => demo::run(),
-        Command::Run(args) => run::run(&config()?, args),
-        Command::Plan(args) => reconcile::plan(&config()?, args),
-        Command::Sync(args) => reconcile::sync(cli, &config()?, args),
-        Command::Resync(args) => reconcile::resync(&config()?, args),
-        Command::Suspend(args) => reconcile::suspend(&config()?, args),
-        Command::Reinstate(args) => reconcile::reinstate(&config()?, args),
+        Command::Run(args) => run::run(&cli.config, config()?, args),
         Command::Check(_) => check::run(&config()?),
         Command::Emulator(args) => emulator::run(args),
+    }
+}
+
+/// Runs an operator command in `session`; its exit code.
+fn execute(session: &mut Session, command: &Operator) -> Result<u8, Failure> {
+    match command {
+        Operator::Import(args) => import::run(session, args),
+        Operator::Show(args) => inspect::show(session, args),
+        Operator::Status(args) => inspect::status(session, args),
+        Operator::Plan(args) => reconcile::plan(session, args),
+        Operator::Sync(args) => reconcile::sync(session, args),
+        Operator::Resync(args) => reconcile::resync(session, args),
+        Operator::Suspend(args) => reconcile::suspend(session, args),
+        Operator::Reinstate(args) => reconcile::reinstate(session, args),
     }
 }
 

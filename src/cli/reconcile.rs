@@ -1,17 +1,14 @@
 //! `plan`, `sync`, `resync`, `suspend` and `reinstate`: the reconciler's commands.
 
+use super::Failure;
 use super::inspect::{AccountArgs, parse_jenjang, resolve};
-use super::{Cli, Failure, open_store};
-use crate::config::Config;
+use super::session::{Session, say};
 use crate::directory::model::Jenjang;
-use crate::directory::store::Store;
-use crate::google::DirectoryClient;
 use crate::planner::{self, Asker, Context, Outcome};
 use crate::reconciler::repair::{self, Report};
 use crate::reconciler::{self, Mode, PlanLine, Suspensions, SyncOptions, SyncReport, Totals};
 use crate::remote;
 use std::io::{BufRead, BufWriter, Seek, Write};
-use std::process::ExitCode;
 
 /// Exit code when accounts wait for a person (conflict, quarantine) or for Google.
 pub const EXIT_PERSON: u8 = 3;
@@ -54,28 +51,18 @@ pub struct SuspendArgs {
     pub reason: String,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Runtime::new().map_err(|e| Failure::Runtime(format!("cannot start: {e}")))
-}
-
-async fn client(config: &Config) -> Result<DirectoryClient, Failure> {
-    DirectoryClient::new(&config.google)
-        .await
-        .map_err(|e| Failure::BadInput(e.to_string()))
-}
-
 /// `plan`: what a sync would do now, from what was last observed; nothing is written.
-pub fn plan(config: &Config, args: &PlanArgs) -> Result<ExitCode, Failure> {
-    let store = open_store(config)?;
+pub fn plan(s: &mut Session, args: &PlanArgs) -> Result<u8, Failure> {
+    let (store, config) = (s.store, s.config);
     let today = args.on.unwrap_or_else(reconciler::today);
     if !args.accounts.is_empty() {
-        return plan_accounts(&store, config, args, today);
+        return plan_accounts(s, args, today);
     }
     // Lines go to a temporary file so that the counts can come first with flat memory.
     let spool = tempfile::tempfile().map_err(|e| Failure::Runtime(format!("temp file: {e}")))?;
     let mut out = BufWriter::new(spool);
     let mut failed = None;
-    let (totals, guard) = reconciler::enqueue(&store, config, today, Mode::DryRun, |line| {
+    let (totals, guard) = reconciler::enqueue(store, config, today, Mode::DryRun, |line| {
         if let Err(e) = writeln!(
             out,
             "{}",
@@ -93,7 +80,7 @@ pub fn plan(config: &Config, args: &PlanArgs) -> Result<ExitCode, Failure> {
     spool
         .rewind()
         .map_err(|e| Failure::Runtime(format!("temp file: {e}")))?;
-    let scan = remote::last_scan(&store)?;
+    let scan = remote::last_scan(store)?;
     if args.json {
         let counts = serde_json::json!({
             "plan": totals,
@@ -101,39 +88,39 @@ pub fn plan(config: &Config, args: &PlanArgs) -> Result<ExitCode, Failure> {
             "last_scan": scan.finished,
             "guard": guard,
         });
-        println!("{counts}");
+        say!(s.out, "{counts}");
     } else {
-        print_totals(&totals, today, scan.finished);
+        print_totals(s.out, &totals, today, scan.finished);
         if let Some(held) = &guard {
-            println!(
+            say!(
+                s.out,
                 "guard      would hold {} suspensions: {}",
-                held.suspensions, held.reason
+                held.suspensions,
+                held.reason
             );
         }
     }
-    let stdout = std::io::stdout();
-    let mut stdout = stdout.lock();
     for line in std::io::BufReader::new(spool).lines() {
         let line = line.map_err(|e| Failure::Runtime(format!("temp file: {e}")))?;
         let result = if args.json {
-            writeln!(stdout, "{line}")
+            writeln!(s.out, "{line}")
         } else {
             let line: PlanLine = serde_json::from_str(&line).expect("written above");
-            writeln!(stdout, "{}", text_line(&line))
+            writeln!(s.out, "{}", text_line(&line))
         };
         if result.is_err() {
             break; // the reader went away (a pager closed): nothing more to say
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
 fn plan_accounts(
-    store: &Store,
-    config: &Config,
+    s: &mut Session,
     args: &PlanArgs,
     today: jiff::civil::Date,
-) -> Result<ExitCode, Failure> {
+) -> Result<u8, Failure> {
+    let (store, config) = (s.store, s.config);
     let ctx = Context {
         today,
         grace_days: config.lifecycle.grace_days,
@@ -172,15 +159,15 @@ fn plan_accounts(
         if args.json {
             let mut value = serde_json::to_value(&line).expect("lines serialise");
             value["problems"] = serde_json::json!(decision.problems);
-            println!("{value}");
+            say!(s.out, "{value}");
         } else {
-            println!("{}", text_line(&line));
+            say!(s.out, "{}", text_line(&line));
             for problem in &decision.problems {
-                println!("    wrong: {problem}");
+                say!(s.out, "    wrong: {problem}");
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
 fn text_line(line: &PlanLine) -> String {
@@ -195,14 +182,21 @@ fn text_line(line: &PlanLine) -> String {
     )
 }
 
-fn print_totals(totals: &Totals, today: jiff::civil::Date, scan: Option<jiff::Timestamp>) {
+fn print_totals(
+    out: &mut dyn Write,
+    totals: &Totals,
+    today: jiff::civil::Date,
+    scan: Option<jiff::Timestamp>,
+) {
     let last_scan = scan.map_or_else(|| "never".to_owned(), |t| t.to_string());
-    println!(
+    say!(
+        out,
         "plan on {today} (last scan of Google: {last_scan}): {} accounts, {} in step",
-        totals.accounts, totals.in_step
+        totals.accounts,
+        totals.in_step
     );
     for (action, n) in &totals.actions {
-        println!("  {action:<16}{n}");
+        say!(out, "  {action:<16}{n}");
     }
     for (label, n) in [
         ("create_org_unit", totals.org_units),
@@ -213,14 +207,22 @@ fn print_totals(totals: &Totals, today: jiff::civil::Date, scan: Option<jiff::Ti
         ("quarantined", totals.quarantined),
     ] {
         if n > 0 {
-            println!("  {label:<16}{n}");
+            say!(out, "  {label:<16}{n}");
         }
     }
 }
 
-/// `sync`: one full pass.
-pub fn sync(cli: &Cli, config: &Config, args: &SyncArgs) -> Result<ExitCode, Failure> {
-    let store = open_store(config)?;
+/// `sync`: one full pass. In the daemon, it waits for the daemon's own round to end, and
+/// its shutdown stops it between batches.
+pub fn sync(s: &mut Session, args: &SyncArgs) -> Result<u8, Failure> {
+    let _round = match s.daemon {
+        Some(daemon) => {
+            let round = daemon.one_round(s.err);
+            daemon.set_phase("syncing (asked through the control socket)");
+            Some(round)
+        }
+        None => None,
+    };
     let options = SyncOptions {
         scan: args.scan,
         suspensions: if args.allow_mass_suspend {
@@ -229,49 +231,61 @@ pub fn sync(cli: &Cli, config: &Config, args: &SyncArgs) -> Result<ExitCode, Fai
             Suspensions::Guarded
         },
         max_wait: std::time::Duration::from_secs(5 * 60),
-        control: None,
+        control: s.daemon.map(|d| &*d.control),
     };
-    let quiet = cli.quiet || args.json;
-    let report = runtime()?.block_on(async {
-        let client = client(config).await?;
+    let phases = s.progress && !args.json;
+    let (store, config, google, err) = (s.store, s.config, &s.google, &mut *s.err);
+    let report = s.runtime.block_on(async {
+        let client = google.client(config).await?;
         reconciler::sync(
-            &store,
-            &client,
+            store,
+            client,
             config,
             reconciler::today(),
             options,
             |phase| {
-                if !quiet {
-                    eprintln!("{phase}");
+                if phases {
+                    say!(err, "{phase}");
                 }
             },
         )
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))
     })?;
-    print_as(args.json, &report, print_sync);
-    Ok(ExitCode::from(report.exit_code()))
+    if let Some(daemon) = s.daemon {
+        daemon.set_phase("idle");
+    }
+    let report = report?;
+    print_as(s.out, args.json, &report, print_sync);
+    Ok(report.exit_code())
 }
 
 /// Prints `report` as one JSON object, or for people.
-fn print_as<T: serde::Serialize>(json: bool, report: &T, for_people: fn(&T)) {
+fn print_as<T: serde::Serialize>(
+    out: &mut dyn Write,
+    json: bool,
+    report: &T,
+    for_people: fn(&mut dyn Write, &T),
+) {
     if json {
-        println!(
+        say!(
+            out,
             "{}",
             serde_json::to_string(report).expect("reports serialise")
         );
     } else {
-        for_people(report);
+        for_people(out, report);
     }
 }
 
-pub(super) fn print_sync(report: &SyncReport) {
+pub(super) fn print_sync(out: &mut dyn Write, report: &SyncReport) {
     if let Some(reason) = &report.distrusted {
-        println!("NOT SYNCED: {reason}");
+        say!(out, "NOT SYNCED: {reason}");
         return;
     }
     if let Some(scan) = &report.scan {
-        println!(
+        say!(
+            out,
             "scanned    {} users in {} domains, {} org units ({:.1}s)",
             scan.users.values().sum::<u64>(),
             scan.users.len(),
@@ -280,7 +294,8 @@ pub(super) fn print_sync(report: &SyncReport) {
         );
     }
     let plan = &report.plan;
-    println!(
+    say!(
+        out,
         "planned    {} accounts: {} in step, {} to change, {} conflicts",
         plan.accounts,
         plan.in_step,
@@ -292,7 +307,8 @@ pub(super) fn print_sync(report: &SyncReport) {
         .iter()
         .map(|(k, n)| format!("{n} {k}"))
         .collect();
-    println!(
+    say!(
+        out,
         "done       {}",
         if done.is_empty() {
             "nothing to do".to_owned()
@@ -301,21 +317,26 @@ pub(super) fn print_sync(report: &SyncReport) {
         }
     );
     if let Some(held) = &report.guard {
-        println!(
+        say!(
+            out,
             "GUARD HELD {} suspensions were not made: {}. Check the last export; if they are meant, run `belajar-sync sync --allow-mass-suspend`",
-            held.suspensions, held.reason
+            held.suspensions,
+            held.reason
         );
     }
     if report.left_in_journal > 0 {
-        println!(
+        say!(
+            out,
             "waiting    {} actions wait for Google (a user still settling): the next run finishes them",
             report.left_in_journal
         );
     }
     if report.conflicts + report.quarantine > 0 {
-        println!(
+        say!(
+            out,
             "held       {} conflicts and {} quarantined accounts need a person: see `belajar-sync status`",
-            report.conflicts, report.quarantine
+            report.conflicts,
+            report.quarantine
         );
     }
 }
@@ -328,55 +349,47 @@ enum Repair<'a> {
 }
 
 /// `resync`: repair one account now.
-pub fn resync(config: &Config, args: &AccountArgs) -> Result<ExitCode, Failure> {
-    repair_command(config, args, Repair::Resync)
+pub fn resync(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
+    repair_command(s, args, Repair::Resync)
 }
 
 /// `suspend`: suspend one account here and in Google.
-pub fn suspend(config: &Config, args: &SuspendArgs) -> Result<ExitCode, Failure> {
+pub fn suspend(s: &mut Session, args: &SuspendArgs) -> Result<u8, Failure> {
     let reason = args.reason.trim();
     if reason.is_empty() {
         return Err(Failure::BadInput(
             "--reason is empty: say why the account is suspended (it is kept in the audit)".into(),
         ));
     }
-    repair_command(config, &args.target, Repair::Suspend(reason))
+    repair_command(s, &args.target, Repair::Suspend(reason))
 }
 
 /// `reinstate`: make one account active again here and in Google.
-pub fn reinstate(config: &Config, args: &AccountArgs) -> Result<ExitCode, Failure> {
-    repair_command(config, args, Repair::Reinstate)
+pub fn reinstate(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
+    repair_command(s, args, Repair::Reinstate)
 }
 
-fn repair_command(
-    config: &Config,
-    args: &AccountArgs,
-    repair: Repair,
-) -> Result<ExitCode, Failure> {
-    let store = open_store(config)?;
-    let account = resolve(&store, &args.account, args.jenjang)?;
+fn repair_command(s: &mut Session, args: &AccountArgs, repair: Repair) -> Result<u8, Failure> {
+    let (store, config, google) = (s.store, s.config, &s.google);
+    let account = resolve(store, &args.account, args.jenjang)?;
     let today = reconciler::today();
-    let report = runtime()?.block_on(async {
-        let client = client(config).await?;
+    let report = s.runtime.block_on(async {
+        let client = google.client(config).await?;
         match repair {
-            Repair::Resync => repair::resync(&store, &client, config, &account, today).await,
+            Repair::Resync => repair::resync(store, client, config, &account, today).await,
             Repair::Suspend(reason) => {
-                repair::suspend(&store, &client, config, &account, reason, today).await
+                repair::suspend(store, client, config, &account, reason, today).await
             }
-            Repair::Reinstate => repair::reinstate(&store, &client, config, &account, today).await,
+            Repair::Reinstate => repair::reinstate(store, client, config, &account, today).await,
         }
         .map_err(|e| Failure::Runtime(e.to_string()))
-    })?;
-    print_as(args.json, &report, print_report);
-    Ok(if report.healthy {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_PERSON)
-    })
+    })??;
+    print_as(s.out, args.json, &report, print_report);
+    Ok(if report.healthy { 0 } else { EXIT_PERSON })
 }
 
-pub(super) fn print_report(report: &Report) {
-    println!("account    {} ({})", report.account, report.email);
+pub(super) fn print_report(out: &mut dyn Write, report: &Report) {
+    say!(out, "account    {} ({})", report.account, report.email);
     let sections = [
         ("observed", &report.observed),
         ("wrong", &report.problems),
@@ -386,14 +399,14 @@ pub(super) fn print_report(report: &Report) {
     ];
     for (label, lines) in sections {
         if lines.is_empty() && label == "wrong" {
-            println!("{label:<11}nothing");
+            say!(out, "{label:<11}nothing");
         }
         for line in lines {
-            println!("{label:<11}{line}");
+            say!(out, "{label:<11}{line}");
         }
     }
     match &report.to_do {
-        None => println!("result     healthy: Google matches the directory"),
-        Some(to_do) => println!("result     NEEDS A PERSON: {to_do}"),
+        None => say!(out, "result     healthy: Google matches the directory"),
+        Some(to_do) => say!(out, "result     NEEDS A PERSON: {to_do}"),
     }
 }

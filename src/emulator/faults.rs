@@ -28,6 +28,9 @@ pub struct Faults {
     /// After a create: the user is absent from listing, a get by id answers 404 and writes
     /// answer "User creation is not complete"; after a rename, writes answer 409.
     pub propagation_delay_ms: u64,
+    /// While set, listings of users wait (a scan held in the middle, for tests of what
+    /// runs beside a scan); clearing it lets them go on.
+    pub hold_listing: bool,
 }
 
 impl Faults {

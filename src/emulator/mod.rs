@@ -99,6 +99,8 @@ struct Shared {
     domains: BTreeSet<String>,
     token_lifetime: Duration,
     world: Mutex<World>,
+    /// Whether user listings are held (the `hold_listing` fault), for them to wait on.
+    listing_held: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -209,6 +211,7 @@ pub async fn start(options: Options) -> std::io::Result<Emulator> {
             .map(|d| d.to_ascii_lowercase())
             .collect(),
         token_lifetime: options.token_lifetime,
+        listing_held: tokio::sync::watch::Sender::new(options.faults.hold_listing),
         world: Mutex::new(World {
             grants: HashMap::new(),
             users,
@@ -381,6 +384,9 @@ async fn faults_layer(State(shared): State<Arc<Shared>>, request: Request, next:
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+    if method == "directory.users.list" {
+        let _ = shared.listing_held.subscribe().wait_for(|held| !held).await;
     }
     let admitted = shared
         .world()
@@ -724,6 +730,7 @@ async fn put_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Faults
     match faults.validate() {
         Ok(()) => {
             shared.world().faults.faults = faults.clone();
+            shared.listing_held.send_replace(faults.hold_listing);
             Json(faults).into_response()
         }
         Err(why) => (StatusCode::BAD_REQUEST, why).into_response(),

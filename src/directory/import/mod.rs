@@ -155,7 +155,7 @@ pub fn run(
     progress: &ProgressBar,
 ) -> Result<Summary, ImportError> {
     let mut summary = Summary {
-        file: source.path.display().to_string(),
+        file: source.name.display().to_string(),
         mode: if options.delta { "delta" } else { "snapshot" },
         dry_run: options.dry_run,
         ..Summary::default()
@@ -187,7 +187,7 @@ pub fn run(
             .map_err(|e| vec![e])
             .and_then(|raw| validate(&raw, options.today))
             .map_err(|errors| FileError::Changed {
-                path: source.path.clone(),
+                path: source.name.clone(),
                 detail: errors.first().map(ToString::to_string).unwrap_or_default(),
             })
     };

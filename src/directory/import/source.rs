@@ -94,7 +94,11 @@ pub enum FileError {
 
 /// An export file and its format, read from the start each time `rows` is called.
 pub struct Source {
-    pub path: PathBuf,
+    /// Where the file is read.
+    path: PathBuf,
+    /// What messages call it: its path, or for a file the daemon received through its
+    /// control socket, the path the operator gave.
+    pub name: PathBuf,
     pub format: Format,
 }
 
@@ -116,11 +120,17 @@ pub enum Layout {
 
 impl Source {
     pub fn new(path: &Path, format: Option<Format>) -> Result<Source, FileError> {
+        Source::named(path, path, format)
+    }
+
+    /// The file at `path`, called `name` in messages (its format told by `name`).
+    pub fn named(path: &Path, name: &Path, format: Option<Format>) -> Result<Source, FileError> {
         let format = format
-            .or_else(|| Format::from_path(path))
-            .ok_or_else(|| FileError::UnknownFormat { path: path.into() })?;
+            .or_else(|| Format::from_path(name))
+            .ok_or_else(|| FileError::UnknownFormat { path: name.into() })?;
         Ok(Source {
             path: path.into(),
+            name: name.into(),
             format,
         })
     }
@@ -134,7 +144,7 @@ impl Source {
 
     fn unreadable(&self, source: std::io::Error) -> FileError {
         FileError::Unreadable {
-            path: self.path.clone(),
+            path: self.name.clone(),
             source,
         }
     }
@@ -171,12 +181,12 @@ impl Source {
             .terminator(csv::Terminator::Any(b'\n'))
             .from_reader(reader);
         let header = csv.headers().map_err(|e| FileError::BadHeader {
-            path: self.path.clone(),
+            path: self.name.clone(),
             detail: e.to_string(),
         })?;
         if header.is_empty() {
             return Err(FileError::Empty {
-                path: self.path.clone(),
+                path: self.name.clone(),
             });
         }
         let names: Vec<String> = header
@@ -189,7 +199,7 @@ impl Source {
             .collect();
         if !missing.is_empty() {
             return Err(FileError::MissingColumns {
-                path: self.path.clone(),
+                path: self.name.clone(),
                 missing: missing.join(", "),
                 found: names.join(", "),
             });

@@ -1,0 +1,273 @@
+//! The control socket: while the daemon runs it owns the store, so an operator command
+//! is sent to it and runs there, with the same output and exit code as when it opens the
+//! store itself.
+//!
+//! Protocol, one connection per command: the client writes one JSON line (its arguments,
+//! and whether a file follows), then for `import` the file's bytes until it shuts down
+//! its writing half (the daemon, hardened, may not be able to open the operator's path).
+//! The daemon answers with JSON lines: `{"out": text}` and `{"err": text}` as the command
+//! writes them, then `{"exit": code}`.
+
+use super::session::{Session, say};
+use super::{Cli, Command, Failure, Operator};
+use crate::daemon::Shared;
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, LineWriter, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Request {
+    /// The command line after the program name.
+    argv: Vec<String>,
+    /// The file of an `import` follows the request line.
+    upload: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Frame {
+    Out(String),
+    Err(String),
+    Exit(u8),
+}
+
+/// Sends the command to the daemon when one answers at `socket`: `None` when none does
+/// (no socket, or a stale one), so the command opens the store itself.
+pub fn forward(socket: &Path, upload: Option<&Path>) -> Result<Option<u8>, Failure> {
+    if socket.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    let stream = match UnixStream::connect(socket) {
+        Ok(stream) => stream,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(Failure::Runtime(format!(
+                "cannot reach the daemon at {}: {e}{}",
+                socket.display(),
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    " (the socket is for the service's group: ask to be added to it)"
+                } else {
+                    ""
+                }
+            )));
+        }
+    };
+    let lost = |e: std::io::Error| {
+        Failure::Runtime(format!(
+            "the connection to the daemon at {} broke: {e} (see its log)",
+            socket.display()
+        ))
+    };
+    let request = Request {
+        argv: std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        upload: upload.is_some(),
+    };
+    let mut writer = &stream;
+    let line = serde_json::to_string(&request).expect("requests serialise");
+    writeln!(writer, "{line}").map_err(lost)?;
+    if let Some(path) = upload {
+        let mut file = std::fs::File::open(path)
+            .map_err(|e| Failure::BadInput(format!("cannot read {}: {e}", path.display())))?;
+        std::io::copy(&mut file, &mut writer).map_err(lost)?;
+    }
+    stream.shutdown(std::net::Shutdown::Write).map_err(lost)?;
+
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    for line in BufReader::new(&stream).lines() {
+        match serde_json::from_str::<Frame>(&line.map_err(lost)?) {
+            Ok(Frame::Out(text)) => {
+                if out.write_all(text.as_bytes()).is_err() {
+                    return Ok(Some(0)); // the reader went away (a pager closed)
+                }
+            }
+            Ok(Frame::Err(text)) => {
+                let _ = err.write_all(text.as_bytes());
+            }
+            Ok(Frame::Exit(code)) => {
+                let _ = out.flush();
+                return Ok(Some(code));
+            }
+            Err(e) => return Err(Failure::Runtime(format!("the daemon's answer: {e}"))),
+        }
+    }
+    Err(Failure::Runtime(format!(
+        "the daemon at {} ended the connection without an answer (see its log)",
+        socket.display()
+    )))
+}
+
+/// Serves operator commands on `listener` until `shutdown`, each on a blocking thread of
+/// the runtime beside the daemon's loop; then waits for those running.
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    shared: Arc<Shared>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut sessions = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let shared = shared.clone();
+                    sessions.spawn_blocking(move || {
+                        match stream.into_std().and_then(|s| s.set_nonblocking(false).map(|()| s)) {
+                            Ok(stream) => answer(&stream, &shared),
+                            Err(e) => tracing::warn!(error = %e, "control socket: cannot use a connection"),
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "control socket: accept failed"),
+            },
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    // A sync asked through the socket stops with the daemon's control; others are short.
+    while sessions.join_next().await.is_some() {}
+}
+
+/// Writes a command's output to the socket as frames of one kind.
+struct FrameWriter<'a> {
+    stream: &'a UnixStream,
+    err: bool,
+}
+
+impl Write for FrameWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf).into_owned();
+        send(
+            self.stream,
+            &if self.err {
+                Frame::Err(text)
+            } else {
+                Frame::Out(text)
+            },
+        )?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn send(mut stream: &UnixStream, frame: &Frame) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(frame).expect("frames serialise");
+    line.push(b'\n');
+    stream.write_all(&line)
+}
+
+/// Runs one client's command and sends its output and exit code.
+fn answer(stream: &UnixStream, shared: &Shared) {
+    let mut out = LineWriter::new(FrameWriter { stream, err: false });
+    let mut err = LineWriter::new(FrameWriter { stream, err: true });
+    let code = match run_request(stream, shared, &mut out, &mut err) {
+        Ok(code) => code,
+        Err(failure) => {
+            let (Failure::BadInput(message) | Failure::Runtime(message)) = &failure;
+            say!(err, "belajar-sync: {message}");
+            failure.code()
+        }
+    };
+    let _ = out.flush();
+    let _ = err.flush();
+    if send(stream, &Frame::Exit(code)).is_err() {
+        tracing::info!("control socket: the client left before the answer");
+    }
+}
+
+fn run_request(
+    stream: &UnixStream,
+    shared: &Shared,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader
+        .read_line(&mut line)
+        .map_err(|e| Failure::Runtime(format!("control socket: {e}")))?;
+    let request: Request = serde_json::from_str(&line)
+        .map_err(|e| Failure::BadInput(format!("control socket: not a request: {e}")))?;
+    let cli = Cli::try_parse_from(std::iter::once("belajar-sync".to_owned()).chain(request.argv))
+        .map_err(|e| Failure::BadInput(e.to_string()))?;
+    let Command::Operator(command) = &cli.command else {
+        return Err(Failure::BadInput(
+            "only operator commands run through the control socket".into(),
+        ));
+    };
+    tracing::info!(command = command.name(), "control socket: command");
+    let config = shared.config();
+    // The file of an import is kept in the data folder (the daemon's) while it is read.
+    let upload = if request.upload {
+        let mut file = tempfile::NamedTempFile::new_in(&config.data_dir)
+            .map_err(|e| Failure::Runtime(format!("cannot keep the uploaded file: {e}")))?;
+        std::io::copy(&mut reader, &mut file)
+            .map_err(|e| Failure::Runtime(format!("receiving the file: {e}")))?;
+        Some(file.into_temp_path())
+    } else {
+        None
+    };
+    let mut session = Session::in_daemon(shared, &config, out, err, upload.as_deref(), !cli.quiet);
+    super::execute(&mut session, command)
+}
+
+/// Binds the control socket at `path` (mode 0660), replacing one no daemon answers at.
+pub fn bind(path: &Path) -> Result<Option<tokio::net::UnixListener>, Failure> {
+    use std::os::unix::fs::PermissionsExt;
+    if path.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    let bad = |what: &str, e: std::io::Error| {
+        Failure::BadInput(format!(
+            "daemon.control_socket {}: {what}: {e}",
+            path.display()
+        ))
+    };
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder).map_err(|e| bad("cannot create its folder", e))?;
+    }
+    if UnixStream::connect(path).is_ok() {
+        return Err(Failure::BadInput(format!(
+            "daemon.control_socket {}: another daemon answers there",
+            path.display()
+        )));
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(bad("cannot remove the old socket", e)),
+    }
+    let listener = tokio::net::UnixListener::bind(path).map_err(|e| bad("cannot listen", e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| bad("cannot set its mode", e))?;
+    Ok(Some(listener))
+}
+
+impl Operator {
+    fn name(&self) -> &'static str {
+        match self {
+            Operator::Import(_) => "import",
+            Operator::Show(_) => "show",
+            Operator::Status(_) => "status",
+            Operator::Plan(_) => "plan",
+            Operator::Sync(_) => "sync",
+            Operator::Resync(_) => "resync",
+            Operator::Suspend(_) => "suspend",
+            Operator::Reinstate(_) => "reinstate",
+        }
+    }
+}
