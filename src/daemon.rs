@@ -105,75 +105,76 @@ impl Shared {
         self.wake.notify_one();
     }
 
-    /// Re-reads the configuration at `path`: what can change while running is taken, the
-    /// rest keeps its running value until a restart. Says which is which.
+    /// Re-reads the configuration at `path` and takes what can change while running (see
+    /// [`reloaded`]).
     pub fn reload(&self, path: &Path) -> Result<Reloaded, ConfigError> {
-        let mut new = Config::load(path)?;
-        let old = self.config();
-        let mut reloaded = Reloaded::default();
-        let mut compare = |name: &'static str, same: bool, live: bool| {
-            if !same {
-                if live {
-                    reloaded.applied.push(name);
-                } else {
-                    reloaded.needs_restart.push(name);
-                }
-            }
-        };
-        compare("naming", new.naming == old.naming, true);
-        compare("lifecycle", new.lifecycle == old.lifecycle, true);
-        compare("sync", new.sync == old.sync, true);
-        compare(
+        let new = Config::load(path)?;
+        let (config, changes) = reloaded(&self.config(), new);
+        *self.config.write().expect("config lock") = Arc::new(config);
+        self.wake.notify_one();
+        Ok(changes)
+    }
+}
+
+/// The configuration to run with after a reload from `old` to `new`, and what changed:
+/// the store, Google's credentials and client, and the listening sockets keep their
+/// running values until a restart; the rest is taken at the loop's next round.
+pub fn reloaded(old: &Config, mut new: Config) -> (Config, Reloaded) {
+    let mut changes = Reloaded::default();
+    let live = [
+        ("naming", new.naming == old.naming),
+        ("lifecycle", new.lifecycle == old.lifecycle),
+        ("sync", new.sync == old.sync),
+        (
             "daemon.scan_interval",
             new.daemon.scan_interval == old.daemon.scan_interval,
-            true,
-        );
-        compare(
+        ),
+        (
             "daemon.push_interval",
             new.daemon.push_interval == old.daemon.push_interval,
-            true,
-        );
-        compare(
+        ),
+        (
             "daemon.inbox_dir",
             new.daemon.inbox_dir == old.daemon.inbox_dir,
-            true,
-        );
-        compare(
+        ),
+        (
             "daemon.stop_timeout",
             new.daemon.stop_timeout == old.daemon.stop_timeout,
-            true,
-        );
-        compare("data_dir", new.data_dir == old.data_dir, false);
-        compare(
-            "store_cache_mb",
-            new.store_cache_mb == old.store_cache_mb,
-            false,
-        );
-        compare("google", new.google == old.google, false);
-        compare(
+        ),
+    ];
+    let at_restart = [
+        ("data_dir", new.data_dir == old.data_dir),
+        ("store_cache_mb", new.store_cache_mb == old.store_cache_mb),
+        ("google", new.google == old.google),
+        (
             "daemon.metrics_listen",
             new.daemon.metrics_listen == old.daemon.metrics_listen,
-            false,
-        );
-        compare(
+        ),
+        (
             "daemon.control_socket",
             new.daemon.control_socket == old.daemon.control_socket,
-            false,
-        );
-        // What needs a restart keeps its running value.
-        new.data_dir.clone_from(&old.data_dir);
-        new.store_cache_mb = old.store_cache_mb;
-        new.google.clone_from(&old.google);
-        new.daemon
-            .metrics_listen
-            .clone_from(&old.daemon.metrics_listen);
-        new.daemon
-            .control_socket
-            .clone_from(&old.daemon.control_socket);
-        *self.config.write().expect("config lock") = Arc::new(new);
-        self.wake.notify_one();
-        Ok(reloaded)
-    }
+        ),
+    ];
+    changes.applied = live
+        .iter()
+        .filter(|(_, same)| !same)
+        .map(|(k, _)| *k)
+        .collect();
+    changes.needs_restart = at_restart
+        .iter()
+        .filter(|(_, same)| !same)
+        .map(|(k, _)| *k)
+        .collect();
+    new.data_dir.clone_from(&old.data_dir);
+    new.store_cache_mb = old.store_cache_mb;
+    new.google.clone_from(&old.google);
+    new.daemon
+        .metrics_listen
+        .clone_from(&old.daemon.metrics_listen);
+    new.daemon
+        .control_socket
+        .clone_from(&old.daemon.control_socket);
+    (new, changes)
 }
 
 /// What a reload took, and what waits for a restart.
@@ -459,5 +460,32 @@ fn move_to(file: &Path, folder: &str, error: Option<&str>) {
         let mut note = target.into_os_string();
         note.push(".error");
         let _ = std::fs::write(note, format!("{error}\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_takes_what_can_change_and_keeps_the_rest_until_a_restart() {
+        let old = Config::default();
+        let mut new = Config::default();
+        new.daemon.push_interval = jiff::SignedDuration::from_secs(2);
+        new.sync.max_suspensions = 10;
+        new.google.requests_per_minute = 1200;
+        new.data_dir = "/elsewhere".into();
+        let (running, changes) = reloaded(&old, new);
+        assert_eq!(changes.applied, ["sync", "daemon.push_interval"]);
+        assert_eq!(changes.needs_restart, ["data_dir", "google"]);
+        assert_eq!(
+            running.daemon.push_interval,
+            jiff::SignedDuration::from_secs(2)
+        );
+        assert_eq!(running.sync.max_suspensions, 10);
+        assert_eq!(running.google, old.google);
+        assert_eq!(running.data_dir, old.data_dir);
+        let (_, nothing) = reloaded(&old, old.clone());
+        assert_eq!(nothing, Reloaded::default());
     }
 }

@@ -300,11 +300,40 @@ fn operator_commands_reach_the_running_daemon_through_its_socket_even_during_a_s
     let shown_by_daemon = belajar(&config, &["show", "sd:nisn:0012345678"]);
     assert_eq!(shown_by_daemon.0, Some(0));
 
-    let kill = Command::new("kill")
-        .args(["-TERM", &daemon.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    // SIGHUP: what can change is taken, the rest named as waiting for a restart; a
+    // configuration that does not load changes nothing.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let signal = |name: &str| {
+        let sent = Command::new("kill")
+            .args([name, &daemon.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    std::fs::write(
+        &config,
+        text.replace("push_interval = \"1s\"", "push_interval = \"2s\"")
+            .replace("requests_per_minute = 100000", "requests_per_minute = 1200"),
+    )
+    .unwrap();
+    signal("-HUP");
+    let reloaded = wait_for(&mut lines, "configuration reloaded");
+    let reloaded = reloaded.last().unwrap();
+    assert!(
+        reloaded.contains("daemon.push_interval")
+            && reloaded.contains("restart the service for google"),
+        "{reloaded}"
+    );
+    std::fs::write(&config, "[daemon]\npush_interval = \"0s\"\n").unwrap();
+    signal("-HUP");
+    let refused = wait_for(&mut lines, "not reloaded");
+    assert!(
+        refused.last().unwrap().contains("push_interval"),
+        "{refused:?}"
+    );
+    std::fs::write(&config, &text).unwrap();
+
+    signal("-TERM");
     wait_for(&mut lines, "stopped");
     assert_eq!(daemon.0.wait().unwrap().code(), Some(0));
     assert!(!socket.exists(), "the socket is removed at exit");
