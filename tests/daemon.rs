@@ -21,24 +21,12 @@ fn wait_for(lines: &mut Lines<BufReader<ChildStderr>>, wanted: &str) -> Vec<Stri
     panic!("the daemon ended before {wanted:?}:\n{}", seen.join("\n"));
 }
 
-#[test]
-fn the_daemon_imports_the_inbox_pushes_to_google_rejects_bad_exports_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let (emulator, url, key) = spawn_emulator(&[]);
-    let emulator = KillOnDrop(emulator);
-    let inbox = dir.path().join("inbox");
-    std::fs::create_dir(&inbox).unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\n[daemon]\ninbox_dir = \"inbox\"\npush_interval = \"1s\"\nmetrics_listen = \"127.0.0.1:0\"\n"
-        ),
-    )
-    .unwrap();
+/// Starts `belajar-sync run` with `config` (as its own user would; no systemd listening);
+/// the daemon and its log lines.
+fn start_daemon(config: &std::path::Path) -> (KillOnDrop, Lines<BufReader<ChildStderr>>) {
     let daemon = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
         .arg("--config")
-        .arg(&config)
+        .arg(config)
         .args(["run", "--allow-root"])
         .env("RUST_LOG", "belajar_sync=info")
         .env_remove("NOTIFY_SOCKET")
@@ -46,7 +34,43 @@ fn the_daemon_imports_the_inbox_pushes_to_google_rejects_bad_exports_and_stops_o
         .spawn()
         .unwrap();
     let mut daemon = KillOnDrop(daemon);
-    let mut lines = BufReader::new(daemon.0.stderr.take().unwrap()).lines();
+    let lines = BufReader::new(daemon.0.stderr.take().unwrap()).lines();
+    (daemon, lines)
+}
+
+/// The test configuration: the emulator at `url` with `key`, the store in `store/`, and
+/// `daemon` as the [daemon] section.
+fn write_config(
+    dir: &std::path::Path,
+    url: &str,
+    key: &std::path::Path,
+    daemon: &str,
+) -> std::path::PathBuf {
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\n[daemon]\n{daemon}"
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn the_daemon_imports_the_inbox_pushes_to_google_rejects_bad_exports_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, url, key) = spawn_emulator(&[]);
+    let emulator = KillOnDrop(emulator);
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let config = write_config(
+        dir.path(),
+        &url,
+        &key,
+        "inbox_dir = \"inbox\"\npush_interval = \"1s\"\nmetrics_listen = \"127.0.0.1:0\"\ncontrol_socket = \"\"\n",
+    );
+    let (mut daemon, mut lines) = start_daemon(&config);
     let started = wait_for(&mut lines, "metrics served at ");
     let metrics_url = started
         .last()
@@ -180,26 +204,14 @@ fn operator_commands_reach_the_running_daemon_through_its_socket_even_during_a_s
     let dir = tempfile::tempdir().unwrap();
     let (emulator, url, key) = spawn_emulator(&[]);
     let _emulator = KillOnDrop(emulator);
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\n[daemon]\npush_interval = \"1s\"\nmetrics_listen = \"\"\ncontrol_socket = \"run/control.sock\"\n"
-        ),
-    )
-    .unwrap();
+    let config = write_config(
+        dir.path(),
+        &url,
+        &key,
+        "push_interval = \"1s\"\nmetrics_listen = \"\"\ncontrol_socket = \"run/control.sock\"\n",
+    );
     let socket = dir.path().join("run/control.sock");
-    let daemon = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
-        .arg("--config")
-        .arg(&config)
-        .args(["run", "--allow-root"])
-        .env("RUST_LOG", "belajar_sync=info")
-        .env_remove("NOTIFY_SOCKET")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut daemon = KillOnDrop(daemon);
-    let mut lines = BufReader::new(daemon.0.stderr.take().unwrap()).lines();
+    let (mut daemon, mut lines) = start_daemon(&config);
     wait_for(&mut lines, "control socket open");
     wait_for(&mut lines, "sync finished");
     {
