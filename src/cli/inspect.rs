@@ -313,7 +313,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
         if held.is_empty() {
             continue;
         }
-        say!(s.out, "{label:<10}{} accounts need a person:", held.len());
+        say!(s.out, "{label:<9} {} accounts need a person:", held.len());
         for h in held.iter().take(HELD_SHOWN) {
             say!(s.out, "  {} {}", h.subject, h.reason);
         }
