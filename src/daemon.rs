@@ -7,7 +7,7 @@
 
 use crate::config::{Config, ConfigError};
 use crate::directory::import::{self, Options, source::Source};
-use crate::directory::store::Store;
+use crate::directory::store::{Store, StoreError};
 use crate::executor::{Executor, RunControl};
 use crate::google::DirectoryClient;
 use crate::reconciler::{self, Suspensions, SyncOptions};
@@ -29,9 +29,15 @@ pub enum DaemonError {
     Store(#[from] crate::directory::store::StoreError),
 }
 
+/// How long a reopen of the store waits for sled to let go of its files, and in what steps.
+const REOPEN_PATIENCE: Duration = Duration::from_secs(60);
+const REOPEN_STEP: Duration = Duration::from_millis(20);
+
 /// What the daemon's loop and the commands of its control socket share.
 pub struct Shared {
-    pub store: Arc<Store>,
+    /// The store. Swapped for the same store opened afresh when nobody holds it after a
+    /// round that read it all: sled 0.34 keeps every page it has read in memory.
+    store: Mutex<Option<Arc<Store>>>,
     pub client: Arc<DirectoryClient>,
     /// The stop request and heartbeat of everything that sends to Google for the daemon.
     pub control: Arc<RunControl>,
@@ -52,7 +58,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: Config, store: Arc<Store>, client: Arc<DirectoryClient>) -> Shared {
         Shared {
-            store,
+            store: Mutex::new(Some(store)),
             client,
             control: Arc::default(),
             config: RwLock::new(Arc::new(config)),
@@ -62,6 +68,41 @@ impl Shared {
             wake: tokio::sync::Notify::new(),
             phase: Mutex::new("starting".into()),
         }
+    }
+
+    /// The store, held for as long as the returned value lives.
+    pub fn store(&self) -> Arc<Store> {
+        self.store
+            .lock()
+            .expect("store lock")
+            .clone()
+            .expect("the store is open (a failed reopen stops the daemon)")
+    }
+
+    /// Closes and reopens the store when nothing holds it, to give back the memory of the
+    /// pages sled kept from a whole read. Whether it did. Blocks (a blocking thread's work):
+    /// whoever asks for the store meanwhile waits for the reopened one.
+    fn give_back_memory(&self) -> Result<bool, DaemonError> {
+        let mut slot = self.store.lock().expect("store lock");
+        let Some(store) = slot.take_if(|s| Arc::strong_count(s) == 1) else {
+            return Ok(false);
+        };
+        store.flush()?;
+        let path = store.path().to_owned();
+        drop(store);
+        // sled's background writers let go of the files shortly after the last handle.
+        let mut waited = Duration::ZERO;
+        let store = loop {
+            match Store::open(&path, self.config().store_cache_mb) {
+                Err(StoreError::Locked { .. }) if waited < REOPEN_PATIENCE => {
+                    std::thread::sleep(REOPEN_STEP);
+                    waited += REOPEN_STEP;
+                }
+                opened => break opened?,
+            }
+        };
+        *slot = Some(Arc::new(store));
+        Ok(true)
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -223,30 +264,29 @@ pub async fn run(
     let _ = sd_notify::notify(&[NotifyState::Ready]);
     shared.set_phase("started");
 
-    let store = &*shared.store;
-    let client = &*shared.client;
     let mut changed = true; // plan once at start
     loop {
         control.beat();
         if *shutdown.borrow() {
             break;
         }
+        let store = shared.store();
         // The configuration of this round (a reload takes effect at the next).
         let config = shared.config();
         if imported_inbox(&shared, &config)? {
             changed = true;
         }
         changed |= shared.changed.swap(false, Ordering::SeqCst);
-        let last = remote::last_scan(store)?;
+        let last = remote::last_scan(&store)?;
         let scan_every = config.daemon.scan_interval.unsigned_abs();
         let scan_due = last
             .finished
             .is_none_or(|at| Timestamp::now().duration_since(at).unsigned_abs() >= scan_every);
         // Only whether anything waits: the journal is not counted every round.
-        let waiting = journal::entries(store).next().is_some();
+        let waiting = journal::entries(&store).next().is_some();
         if scan_due || changed || waiting {
-            let round = tokio::select! {
-                round = shared.rounds.lock() => round,
+            let round_held = tokio::select! {
+                held = shared.rounds.lock() => held,
                 _ = shutdown.changed() => break,
             };
             shared.set_phase(if scan_due {
@@ -254,31 +294,24 @@ pub async fn run(
             } else {
                 "pushing changes"
             });
-            let work = work(&config, store, client, &control, scan_due, changed);
-            tokio::pin!(work);
-            let finished = tokio::select! {
-                done = &mut work => Some(done),
-                _ = shutdown.changed() => None,
-            };
-            match finished {
-                Some(done) => {
-                    done?;
-                    changed = false;
-                }
-                None => {
-                    // Stop taking work; let what is in flight finish within the bound.
-                    shared.set_phase("stopping: letting calls in flight finish");
-                    control.request_stop();
-                    let stop_timeout = config.daemon.stop_timeout.unsigned_abs();
-                    if tokio::time::timeout(stop_timeout, &mut work).await.is_err() {
-                        tracing::warn!(
-                            "calls still in flight after stop_timeout: left to the journal"
-                        );
-                    }
-                    break;
+            let planned = scan_due || changed;
+            let finished =
+                round(&shared, &config, &store, scan_due, changed, &mut shutdown).await?;
+            drop(round_held);
+            if !finished {
+                break;
+            }
+            changed = false;
+            drop(store);
+            if planned {
+                let shared = shared.clone();
+                let reopened = tokio::task::spawn_blocking(move || shared.give_back_memory())
+                    .await
+                    .map_err(|e| DaemonError::Refused(format!("reopening the store: {e}")))??;
+                if reopened {
+                    tracing::info!("store reopened to give back the memory of the round");
                 }
             }
-            drop(round);
             shared.set_phase("idle");
         }
         tokio::select! {
@@ -290,9 +323,37 @@ pub async fn run(
     control.request_stop();
     let _ = sd_notify::notify(&[NotifyState::Stopping]);
     watchdog.abort();
-    store.flush()?;
+    shared.store().flush()?;
     shared.set_phase("stopped");
     Ok(())
+}
+
+/// One round, cut short by `shutdown` (calls in flight then get `stop_timeout`): whether
+/// it finished.
+async fn round(
+    shared: &Shared,
+    config: &Config,
+    store: &Store,
+    scan: bool,
+    changed: bool,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<bool, DaemonError> {
+    let control = &*shared.control;
+    let work = work(config, store, &shared.client, control, scan, changed);
+    tokio::pin!(work);
+    tokio::select! {
+        done = &mut work => done.map(|()| true),
+        _ = shutdown.changed() => {
+            // Stop taking work; let what is in flight finish within the bound.
+            shared.set_phase("stopping: letting calls in flight finish");
+            control.request_stop();
+            let stop_timeout = config.daemon.stop_timeout.unsigned_abs();
+            if tokio::time::timeout(stop_timeout, &mut work).await.is_err() {
+                tracing::warn!("calls still in flight after stop_timeout: left to the journal");
+            }
+            Ok(false)
+        }
+    }
 }
 
 /// One round of work: a sync with a scan when due, a sync without when the directory
@@ -381,7 +442,7 @@ fn imported_inbox(shared: &Shared, config: &Config) -> Result<bool, DaemonError>
     let Ok(_one_import) = shared.imports.try_lock() else {
         return Ok(false);
     };
-    let store = &*shared.store;
+    let store = &*shared.store();
     let Ok(entries) = std::fs::read_dir(inbox) else {
         tracing::warn!(inbox = %inbox.display(), "cannot read the inbox");
         return Ok(false);

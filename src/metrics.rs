@@ -2,6 +2,7 @@
 //! runs: the directory's state and the client's calls, read when scraped.
 
 use crate::audit::{self, HeldList};
+use crate::daemon::Shared;
 use crate::directory::store::{Store, StoreError};
 use crate::google::DirectoryClient;
 use crate::{journal, remote};
@@ -139,16 +140,15 @@ pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreEr
 /// Serves `GET /metrics` on `listen` until `shutdown` fires.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    store: Arc<Store>,
-    client: Arc<DirectoryClient>,
+    shared: Arc<Shared>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let (store, client) = (store.clone(), client.clone());
+            let shared = shared.clone();
             async move {
-                match render(&store, &client) {
+                match render(&shared.store(), &shared.client) {
                     Ok(text) => (
                         [(
                             axum::http::header::CONTENT_TYPE,

@@ -232,6 +232,9 @@ fn operator_commands_reach_the_running_daemon_through_its_socket_even_during_a_s
     assert!(out.contains(export.to_str().unwrap()), "{out}");
     assert!(out.contains("created                  2"), "{out}");
     wait_for(&mut lines, "sync finished");
+    // Nobody holds the store after the round: it is reopened (sled's memory given back),
+    // and every command after this runs on the reopened store.
+    wait_for(&mut lines, "store reopened");
 
     // A malformed export through the socket: refused with its line, exit 2, nothing changed.
     let bad = dir.path().join("rusak.csv");

@@ -221,7 +221,16 @@ fn run_request(
     } else {
         None
     };
-    let mut session = Session::in_daemon(shared, &config, out, err, upload.as_deref(), !cli.quiet);
+    let store = shared.store();
+    let mut session = Session::in_daemon(
+        shared,
+        &store,
+        &config,
+        out,
+        err,
+        upload.as_deref(),
+        !cli.quiet,
+    );
     super::execute(&mut session, command)
 }
 

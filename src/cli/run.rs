@@ -30,7 +30,12 @@ pub fn run(config_path: &Path, config: Config, args: &RunArgs) -> Result<ExitCod
         );
         // One broadcast stops every task: the loop, the metrics server, the socket.
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let metrics = match config.daemon.metrics_listen.as_str() {
+        let socket_path = config.daemon.control_socket.clone();
+        let socket = control::bind(&socket_path)?;
+        let metrics_listen = config.daemon.metrics_listen.clone();
+        let stop_timeout = config.daemon.stop_timeout.unsigned_abs();
+        let shared = Arc::new(Shared::new(config, store, client));
+        let metrics = match metrics_listen.as_str() {
             "" => None,
             listen => {
                 let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
@@ -42,16 +47,11 @@ pub fn run(config_path: &Path, config: Config, args: &RunArgs) -> Result<ExitCod
                 tracing::info!(target: "belajar_sync::daemon", "metrics served at http://{addr}/metrics");
                 Some(tokio::spawn(crate::metrics::serve(
                     listener,
-                    store.clone(),
-                    client.clone(),
+                    shared.clone(),
                     stopped.clone(),
                 )))
             }
         };
-        let socket_path = config.daemon.control_socket.clone();
-        let socket = control::bind(&socket_path)?;
-        let stop_timeout = config.daemon.stop_timeout.unsigned_abs();
-        let shared = Arc::new(Shared::new(config, store, client));
         let sessions = socket.map(|listener| {
             tracing::info!(target: "belajar_sync::daemon", socket = %socket_path.display(), "control socket open");
             tokio::spawn(control::serve(listener, shared.clone(), stopped.clone()))

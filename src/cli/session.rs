@@ -77,6 +77,7 @@ impl<'a> Session<'a> {
     /// thread of the daemon's runtime's blocking pool.
     pub fn in_daemon(
         shared: &'a Shared,
+        store: &'a Store,
         config: &'a Config,
         out: &'a mut dyn Write,
         err: &'a mut dyn Write,
@@ -85,7 +86,7 @@ impl<'a> Session<'a> {
     ) -> Session<'a> {
         Session {
             config,
-            store: &shared.store,
+            store,
             google: Google::Daemon(&shared.client),
             runtime: Runtime::Daemon(tokio::runtime::Handle::current()),
             out,

@@ -704,6 +704,17 @@ mod tests {
     }
 
     #[test]
+    fn a_store_dropped_can_be_opened_again_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..20u64 {
+            let store = Store::open(dir.path(), 8).unwrap();
+            let mut changes = store.changes(false);
+            assert_eq!(changes.next_seq().unwrap(), round + 1);
+            changes.commit().unwrap();
+        }
+    }
+
+    #[test]
     fn dry_run_changes_are_read_back_but_never_written() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 8).unwrap();
