@@ -166,7 +166,7 @@ impl From<ImportError> for Failure {
 /// Parses the command line, runs the command, and returns its exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    init_logging(cli.log_format, matches!(cli.command, Command::Run(_)));
     match run(&cli) {
         Ok(code) => code,
         Err(failure) => {
@@ -225,12 +225,17 @@ fn may_log(target: &str, level: &tracing::Level) -> bool {
     !(target.starts_with("yup_oauth2") && *level > tracing::Level::INFO)
 }
 
-/// Logs go to standard error, filtered by `RUST_LOG` (default: warnings, and the daemon's
-/// own progress for `run`), never a secret.
-fn init_logging(format: LogFormat) {
+/// Logs go to standard error, filtered by `RUST_LOG` (default: warnings; for the daemon
+/// also its phases and every action with its account and outcome), never a secret.
+fn init_logging(format: LogFormat, daemon: bool) {
     use tracing_subscriber::prelude::*;
+    let default = if daemon {
+        "warn,belajar_sync=info"
+    } else {
+        "warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,belajar_sync::daemon=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let no_secrets =
         tracing_subscriber::filter::filter_fn(|meta| may_log(meta.target(), meta.level()));
     // Colours only for a terminal: journald and files get plain text.
