@@ -89,8 +89,21 @@ fn the_daemon_imports_the_inbox_pushes_to_google_rejects_bad_exports_and_stops_o
     .unwrap();
     std::fs::rename(&staged, inbox.join("sekolah.csv")).unwrap();
     wait_for(&mut lines, "imported");
-    wait_for(&mut lines, "sync finished");
+    let round = wait_for(&mut lines, "sync finished");
     assert!(inbox.join("processed/sekolah.csv").exists());
+    // Every action is logged with its account and outcome; the password sent never is.
+    assert!(
+        round
+            .iter()
+            .any(|l| l.contains("account=sd:nisn:0012345678")
+                && l.contains("action=\"create\"")
+                && l.contains("outcome=\"done\"")),
+        "{round:#?}"
+    );
+    assert!(
+        !round.iter().any(|l| l.to_lowercase().contains("password")),
+        "{round:#?}"
+    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let users = runtime.block_on(async {
         let _ = rustls::crypto::ring::default_provider().install_default();
