@@ -28,6 +28,10 @@ Exit codes:
 
 /// Keeps the Google Workspace accounts of Akun belajar.id in line with the local account
 /// directory fed from Dapodik.
+///
+/// While the daemon (`run`) is up, import, show, status, plan, sync, resync, suspend and
+/// reinstate go through its control socket (daemon.control_socket) and run there, with the
+/// same output and exit codes; otherwise they open the store themselves.
 #[derive(Debug, Parser)]
 #[command(name = "belajar-sync", version, after_help = EXIT_CODES)]
 pub struct Cli {
@@ -60,9 +64,11 @@ pub enum Command {
     #[command(flatten)]
     Operator(Operator),
     /// The daemon: pushes local changes within seconds, scans Google on a schedule, imports
-    /// the exports dropped in the inbox, tells systemd how it is (READY, WATCHDOG, STATUS).
-    /// SIGTERM or SIGINT: stops taking work, lets calls in flight finish (stop_timeout),
-    /// exits 0; a second signal exits at once (the journal makes that safe).
+    /// the exports dropped in the inbox, runs the operator commands sent to its control
+    /// socket, tells systemd how it is (READY, WATCHDOG, STATUS). SIGTERM or SIGINT: stops
+    /// taking work, lets calls in flight finish (stop_timeout), exits 0; a second signal
+    /// exits at once (the journal makes that safe). SIGHUP: re-reads the configuration and
+    /// logs what changed and what needs a restart.
     #[command(after_help = EXIT_CODES)]
     Run(run::RunArgs),
     /// The main job on an embedded default, for a first look: an emulated Google in this
