@@ -35,6 +35,9 @@ const RETRY_LATER: Duration = Duration::from_secs(60);
 /// Sends without an answer after which an entry is quarantined rather than sent again.
 const MAX_UNANSWERED: u32 = 8;
 
+/// Sends after which an entry whose org unit Google keeps not knowing is quarantined.
+const MAX_ORG_UNIT_TRIES: u32 = 5;
+
 /// What an answer means for the entry.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
@@ -50,6 +53,9 @@ pub enum Answer {
     Unknown(String),
     /// It cannot succeed: quarantine the account with the reason.
     Failed(String),
+    /// Google does not know an org unit the action names (an admin deleted it since it was
+    /// last seen): create the org units of its path again, then send it again.
+    NoOrgUnit(String),
     /// Google cannot be reached or the token is refused: nothing was done; stop the run.
     Stop(String),
 }
@@ -80,8 +86,45 @@ pub fn judge(failure: &CallFailure, settling: bool) -> Answer {
             error: text,
             wait: RETRY_LATER,
         },
+        CallError::Api {
+            status: 400,
+            message,
+            ..
+        } if message.contains("INVALID_OU_ID") => Answer::NoOrgUnit(text),
         _ => Answer::Failed(text),
     }
+}
+
+/// For an entry Google answered "no such org unit": forgets here each org unit of the path
+/// it needs and queues their creation (in their own lane, sent first, parents before
+/// children; one that exists answers 409, which is what was wanted), and says when to send
+/// the entry again. Quarantine once that has not helped after a few tries.
+fn recreate_org_units(
+    changes: &mut crate::directory::store::Changes,
+    entry: &Entry,
+    error: String,
+    now: Timestamp,
+) -> Result<Answer, StoreError> {
+    let (path, wait) = match entry.action.kind {
+        // Its parent is missing; the parents' entries are queued after it: it waits.
+        ActionKind::CreateOrgUnit => (
+            entry.subject.rsplit_once('/').map(|(parent, _)| parent),
+            RETRY_LATER,
+        ),
+        _ => (entry.action.body.org_unit_path.as_deref(), Duration::ZERO),
+    };
+    let Some(path) = path.filter(|p| !p.is_empty() && *p != "/") else {
+        return Ok(Answer::Failed(error));
+    };
+    if entry.attempts > MAX_ORG_UNIT_TRIES {
+        return Ok(Answer::Failed(error));
+    }
+    for missing in crate::reconciler::missing_org_units(path, &Default::default()) {
+        remote::forget_org_unit(changes, &missing);
+        let create = crate::reconciler::org_unit_action(&missing);
+        crate::reconciler::queue(changes, Lane::OrgUnit, &missing, create, now)?;
+    }
+    Ok(Answer::Later { error, wait })
 }
 
 /// What a drain of the journal did.
@@ -372,6 +415,10 @@ impl Executor<'_> {
         for (mut entry, answer) in answers {
             let subject = entry.subject.clone();
             let kind = entry.action.kind.as_str();
+            let answer = match answer {
+                Answer::NoOrgUnit(error) => recreate_org_units(&mut changes, &entry, error, now)?,
+                answer => answer,
+            };
             match answer {
                 Answer::User(user) => {
                     remote::record(&mut changes, &user, now)?;
@@ -459,6 +506,7 @@ impl Executor<'_> {
                     tracing::warn!(account = %subject, action = kind, outcome = "quarantined", %error, "failed");
                     drained.quarantined += 1;
                 }
+                Answer::NoOrgUnit(_) => unreachable!("turned into Later or Failed above"),
                 Answer::Stop(error) => {
                     // Nothing was sent: the entry simply waits.
                     entry.in_flight = false;
@@ -562,6 +610,8 @@ mod tests {
         assert!(matches!(judge(&forbidden, false), Answer::Failed(_)));
         let bad = failure(api(400, "invalid", "Invalid Input: primary_user_email"));
         assert!(matches!(judge(&bad, true), Answer::Failed(_)));
+        let no_org_unit = failure(api(400, "invalid", "Invalid Input: INVALID_OU_ID"));
+        assert!(matches!(judge(&no_org_unit, false), Answer::NoOrgUnit(_)));
     }
 
     #[test]

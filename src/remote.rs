@@ -112,6 +112,11 @@ pub fn record_org_unit(changes: &mut Changes, path: &str, at: Timestamp) {
     changes.put_json(org_unit_key(path), &at);
 }
 
+/// Forgets that Google has the org unit `path` (Google said it does not).
+pub fn forget_org_unit(changes: &mut Changes, path: &str) {
+    changes.delete(org_unit_key(path));
+}
+
 /// Whether the org unit `path` is known to exist.
 pub fn org_unit_known(store: &Store, path: &str) -> Result<bool, StoreError> {
     Ok(path == "/" || store.get_json::<Timestamp>(&org_unit_key(path))?.is_some())

@@ -620,3 +620,37 @@ async fn resync_repairs_a_wrong_name_a_lost_marker_and_link_and_an_unfinished_ro
     assert_eq!(dewi["orgUnitPath"], "/admin/sd/20100001");
     assert_eq!(w.emu.user_count(), 6, "nothing created");
 }
+
+#[tokio::test]
+async fn an_org_unit_gone_from_google_is_created_again_and_the_account_moved_into_it() {
+    let w = World::new().await;
+    w.import("day1.csv", SCHOOLS, DAY1);
+    assert_eq!(w.sync(false).await.exit_code(), 0);
+    // Siti moves to a school whose org unit this store believes Google has (as if an
+    // admin deleted it after the last scan): nothing queues its creation.
+    let moved = SCHOOLS.replace(
+        "nisn,0000000001,Siti Aminah,peserta_didik,sd,20100001",
+        "nisn,0000000001,Siti Aminah,peserta_didik,sd,20100009",
+    );
+    w.import("day2.csv", &moved, DAY1);
+    let mut changes = w.store.changes(false);
+    belajar_sync::remote::record_org_unit(
+        &mut changes,
+        "/student/sd/20100009",
+        jiff::Timestamp::now(),
+    );
+    changes.commit().unwrap();
+
+    let report = w.sync(false).await;
+    assert_eq!(report.exit_code(), 0, "{report:?}");
+    assert_eq!(report.quarantine, 0, "{report:?}");
+    let siti = w.user("sd:nisn:0000000001").await;
+    assert_eq!(siti["orgUnitPath"], "/student/sd/20100009");
+    let history = audit::history(&w.store, "sd:nisn:0000000001").unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|e| e.what == "retry" && e.detail.contains("INVALID_OU_ID")),
+        "{history:#?}"
+    );
+}
