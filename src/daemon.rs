@@ -27,6 +27,8 @@ pub enum DaemonError {
     Refused(String),
     #[error(transparent)]
     Store(#[from] crate::directory::store::StoreError),
+    #[error("reopening the store failed: {0}")]
+    Reopen(String),
 }
 
 /// How long a reopen of the store waits for sled to let go of its files, and in what steps.
@@ -307,7 +309,7 @@ pub async fn run(
                 let shared = shared.clone();
                 let reopened = tokio::task::spawn_blocking(move || shared.give_back_memory())
                     .await
-                    .map_err(|e| DaemonError::Refused(format!("reopening the store: {e}")))??;
+                    .map_err(|e| DaemonError::Reopen(e.to_string()))??;
                 if reopened {
                     tracing::info!("store reopened to give back the memory of the round");
                 }
