@@ -379,14 +379,14 @@ impl Config {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let base = std::path::absolute(folder).unwrap_or_else(|_| folder.to_owned());
-        for path in [
+        for field in [
             &mut config.google.key_file,
             &mut config.daemon.inbox_dir,
             &mut config.daemon.control_socket,
             &mut config.data_dir,
         ] {
-            if !path.as_os_str().is_empty() && path.is_relative() {
-                *path = base.join(&*path);
+            if !field.as_os_str().is_empty() && field.is_relative() {
+                *field = base.join(&*field);
             }
         }
         Ok(config)

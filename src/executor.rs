@@ -6,7 +6,7 @@
 
 use crate::audit::{self, HeldList};
 use crate::directory::model::{AccountKey, GoogleLink};
-use crate::directory::store::{Store, StoreError};
+use crate::directory::store::{Changes, Store, StoreError};
 use crate::google::errors::CallError;
 use crate::google::types::User;
 use crate::google::{CallFailure, DirectoryClient};
@@ -97,14 +97,13 @@ pub fn judge(failure: &CallFailure, settling: bool) -> Answer {
 
 /// For an entry Google answered "no such org unit": forgets here each org unit of the path
 /// it needs and queues their creation (in their own lane, sent first, parents before
-/// children; one that exists answers 409, which is what was wanted), and says when to send
-/// the entry again. Quarantine once that has not helped after a few tries.
+/// children; one that exists answers 409, which is what was wanted). When to send the
+/// entry again; `None`: quarantine it (no path to create, or that did not help before).
 fn recreate_org_units(
-    changes: &mut crate::directory::store::Changes,
+    changes: &mut Changes,
     entry: &Entry,
-    error: String,
     now: Timestamp,
-) -> Result<Answer, StoreError> {
+) -> Result<Option<Duration>, StoreError> {
     let (path, wait) = match entry.action.kind {
         // Its parent is missing; the parents' entries are queued after it: it waits.
         ActionKind::CreateOrgUnit => (
@@ -114,17 +113,61 @@ fn recreate_org_units(
         _ => (entry.action.body.org_unit_path.as_deref(), Duration::ZERO),
     };
     let Some(path) = path.filter(|p| !p.is_empty() && *p != "/") else {
-        return Ok(Answer::Failed(error));
+        return Ok(None);
     };
     if entry.attempts > MAX_ORG_UNIT_TRIES {
-        return Ok(Answer::Failed(error));
+        return Ok(None);
     }
     for missing in crate::reconciler::missing_org_units(path, &Default::default()) {
         remote::forget_org_unit(changes, &missing);
         let create = crate::reconciler::org_unit_action(&missing);
         crate::reconciler::queue(changes, Lane::OrgUnit, &missing, create, now)?;
     }
-    Ok(Answer::Later { error, wait })
+    Ok(Some(wait))
+}
+
+/// The entry waits in the journal and is sent again after `wait`.
+fn defer(
+    changes: &mut Changes,
+    mut entry: Entry,
+    error: String,
+    wait: Duration,
+    now: Timestamp,
+    drained: &mut Drained,
+) -> Result<(), StoreError> {
+    let (subject, kind) = (&entry.subject, entry.action.kind.as_str());
+    entry.in_flight = false;
+    entry.not_before = Some(now + wait);
+    audit::log(
+        changes,
+        subject,
+        now,
+        "retry",
+        format!("{kind}: {error}; again after {}s", wait.as_secs()),
+    )?;
+    tracing::info!(account = %subject, action = kind, outcome = "later", %error, "deferred");
+    entry.last_error = Some(error);
+    journal::save(changes, &entry);
+    drained.deferred += 1;
+    Ok(())
+}
+
+/// The entry cannot succeed: it leaves the journal and the account is quarantined.
+fn quarantine(
+    changes: &mut Changes,
+    entry: &Entry,
+    error: &str,
+    now: Timestamp,
+    drained: &mut Drained,
+) -> Result<(), StoreError> {
+    let (subject, kind) = (&entry.subject, entry.action.kind.as_str());
+    let reason = format!("{kind}: {error}");
+    audit::hold(changes, HeldList::Quarantine, subject, now, &reason);
+    audit::log(changes, subject, now, "failed", reason)?;
+    journal::finish(changes, entry);
+    tracing::warn!(account = %subject, action = kind, outcome = "quarantined", %error, "failed");
+    drained.quarantined += 1;
+    Ok(())
 }
 
 /// What a drain of the journal did.
@@ -415,10 +458,6 @@ impl Executor<'_> {
         for (mut entry, answer) in answers {
             let subject = entry.subject.clone();
             let kind = entry.action.kind.as_str();
-            let answer = match answer {
-                Answer::NoOrgUnit(error) => recreate_org_units(&mut changes, &entry, error, now)?,
-                answer => answer,
-            };
             match answer {
                 Answer::User(user) => {
                     remote::record(&mut changes, &user, now)?;
@@ -467,19 +506,7 @@ impl Executor<'_> {
                     *drained.done.entry(kind.to_owned()).or_default() += 1;
                 }
                 Answer::Later { error, wait } => {
-                    entry.in_flight = false;
-                    entry.not_before = Some(now + wait);
-                    audit::log(
-                        &mut changes,
-                        &subject,
-                        now,
-                        "retry",
-                        format!("{kind}: {error}; again after {}s", wait.as_secs()),
-                    )?;
-                    tracing::info!(account = %subject, action = kind, outcome = "later", %error, "deferred");
-                    entry.last_error = Some(error);
-                    journal::save(&mut changes, &entry);
-                    drained.deferred += 1;
+                    defer(&mut changes, entry, error, wait, now, drained)?;
                 }
                 Answer::Unknown(error) => {
                     // Left in flight: the next send checks before repeating a create.
@@ -487,26 +514,11 @@ impl Executor<'_> {
                     entry.last_error = Some(error);
                     journal::save(&mut changes, &entry);
                 }
-                Answer::Failed(error) => {
-                    audit::hold(
-                        &mut changes,
-                        HeldList::Quarantine,
-                        &subject,
-                        now,
-                        &format!("{kind}: {error}"),
-                    );
-                    audit::log(
-                        &mut changes,
-                        &subject,
-                        now,
-                        "failed",
-                        format!("{kind}: {error}"),
-                    )?;
-                    journal::finish(&mut changes, &entry);
-                    tracing::warn!(account = %subject, action = kind, outcome = "quarantined", %error, "failed");
-                    drained.quarantined += 1;
-                }
-                Answer::NoOrgUnit(_) => unreachable!("turned into Later or Failed above"),
+                Answer::Failed(error) => quarantine(&mut changes, &entry, &error, now, drained)?,
+                Answer::NoOrgUnit(error) => match recreate_org_units(&mut changes, &entry, now)? {
+                    Some(wait) => defer(&mut changes, entry, error, wait, now, drained)?,
+                    None => quarantine(&mut changes, &entry, &error, now, drained)?,
+                },
                 Answer::Stop(error) => {
                     // Nothing was sent: the entry simply waits.
                     entry.in_flight = false;
@@ -561,18 +573,10 @@ fn new_password() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::google::errors::tests::api;
 
     fn failure(error: CallError) -> CallFailure {
         CallFailure { error, attempts: 3 }
-    }
-
-    fn api(status: u16, reason: &str, message: &str) -> CallError {
-        CallError::Api {
-            status,
-            reason: reason.into(),
-            message: message.into(),
-            retry_after: None,
-        }
     }
 
     #[test]

@@ -177,8 +177,7 @@ fn answer(stream: &UnixStream, shared: &Shared) {
     let code = match run_request(stream, shared, &mut out, &mut err) {
         Ok(code) => code,
         Err(failure) => {
-            let (Failure::BadInput(message) | Failure::Runtime(message)) = &failure;
-            say!(err, "belajar-sync: {message}");
+            say!(err, "belajar-sync: {}", failure.message());
             failure.code()
         }
     };

@@ -37,10 +37,7 @@ pub fn run(s: &mut Session, args: &ImportArgs) -> Result<u8, Failure> {
     let read_from = s.upload.unwrap_or(&args.file);
     let source =
         Source::named(read_from, &args.file, args.format).map_err(import::ImportError::from)?;
-    let _one_import = match s.daemon {
-        Some(daemon) => Some(daemon.one_import(s.err)),
-        None => None,
-    };
+    let _one_import = s.daemon.map(|daemon| daemon.one_import(s.err));
     let options = Options {
         delta: args.delta,
         skip_invalid: args.skip_invalid,

@@ -140,6 +140,12 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// What is printed, after "belajar-sync: ".
+    fn message(&self) -> &str {
+        let (Failure::BadInput(message) | Failure::Runtime(message)) = self;
+        message
+    }
+
     fn code(&self) -> u8 {
         match self {
             Failure::BadInput(_) => 2,
@@ -176,8 +182,7 @@ pub fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => code,
         Err(failure) => {
-            let (Failure::BadInput(message) | Failure::Runtime(message)) = &failure;
-            eprintln!("belajar-sync: {message}");
+            eprintln!("belajar-sync: {}", failure.message());
             ExitCode::from(failure.code())
         }
     }

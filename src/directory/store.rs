@@ -120,13 +120,8 @@ impl Store {
             sending: Mutex::default(),
         };
         store.check_schema()?;
-        let seq = match store.pages.get(SEQ_KEY).map_err(|e| store.err(e))? {
-            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
-                .map(u64::from_be_bytes)
-                .map_err(|_| store.corrupt("the sequence counter"))?,
-            None => 0,
-        };
-        store.seq = AtomicU64::new(seq);
+        let seq = store.number(SEQ_KEY, "the sequence counter")?;
+        *store.seq.get_mut() = u64::from_be_bytes(seq);
         Ok(store)
     }
 
@@ -299,20 +294,19 @@ impl Store {
             .collect()
     }
 
+    /// The 8 big-endian bytes of a number stored at `key` (zero when absent); `what` names
+    /// it if it is corrupt.
+    fn number(&self, key: &[u8], what: &str) -> Result<[u8; 8], StoreError> {
+        match self.pages.get(key).map_err(|e| self.err(e))? {
+            Some(bytes) => bytes.try_into().map_err(|_| self.corrupt(what)),
+            None => Ok([0; 8]),
+        }
+    }
+
     /// The stored count of accounts in `state`.
     fn counter(&self, state: &str) -> Result<i64, StoreError> {
-        Ok(
-            match self
-                .pages
-                .get(&counter_key(state))
-                .map_err(|e| self.err(e))?
-            {
-                Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
-                    .map(i64::from_be_bytes)
-                    .map_err(|_| self.corrupt(format!("counter of {state} accounts")))?,
-                None => 0,
-            },
-        )
+        let what = format!("counter of {state} accounts");
+        Ok(i64::from_be_bytes(self.number(&counter_key(state), &what)?))
     }
 
     pub fn counts(&self) -> Result<StateCounts, StoreError> {

@@ -125,10 +125,11 @@ pub fn from_answer(status: u16, body: &[u8], retry_after: Option<Duration>) -> C
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn api(status: u16, reason: &str, message: &str) -> CallError {
+    /// An API error as Google would answer it (also used by the executor's tests).
+    pub(crate) fn api(status: u16, reason: &str, message: &str) -> CallError {
         CallError::Api {
             status,
             reason: reason.into(),
