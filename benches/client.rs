@@ -5,8 +5,11 @@
 //!     quota the client used and the share of its calls refused for rate.
 //! Figures, not assertions.
 
+#[path = "../tests/support/bench.rs"]
+mod bench;
 #[path = "../tests/support/google.rs"]
 mod google;
+use bench::env_or;
 
 use belajar_sync::config;
 use belajar_sync::google::DirectoryClient;
@@ -15,13 +18,6 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 async fn client(
     url: &str,

@@ -3,15 +3,11 @@
 //! SIGKILL at seeded points while the emulator loses answers, runs it to convergence and
 //! checks Google holds every active account exactly once with an empty journal.
 
+#[path = "../tests/support/bench.rs"]
+mod bench;
 #[path = "../tests/support/mod.rs"]
 mod support;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use bench::env_or;
 
 fn main() {
     let (seeds, rows, kills) = (env_or("SEEDS", 20), env_or("ROWS", 300), env_or("KILLS", 6));

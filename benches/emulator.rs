@@ -3,20 +3,16 @@
 //! CONCURRENCY=32 by default). The emulator runs as its own process (the release binary);
 //! its CPU time is read from /proc. Figures, not assertions.
 
+#[path = "../tests/support/bench.rs"]
+mod bench;
 #[path = "../tests/support/google.rs"]
 mod google;
+use bench::env_or;
 
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() {

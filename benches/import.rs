@@ -2,8 +2,11 @@
 //! `cargo bench --bench import` (ROWS=1000000 by default; `ROWS=200000 cargo bench ...`).
 //! Figures, not assertions: this machine is noisy.
 
+#[path = "../tests/support/bench.rs"]
+mod bench;
 #[path = "../tests/support/export_gen.rs"]
 mod export_gen;
+use bench::env_or;
 
 use belajar_sync::config::Config;
 use belajar_sync::directory::import::{self, Options, source::Source};
@@ -23,10 +26,7 @@ fn peak_rss_mb() -> f64 {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken from the command line.
-    let rows: u64 = std::env::var("ROWS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(1_000_000);
+    let rows: u64 = env_or("ROWS", 1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("export.csv");
     let started = Instant::now();

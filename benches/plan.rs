@@ -7,6 +7,10 @@
 //! scan would record it; one in a hundred drifted to another org unit), which is faster
 //! to set up than an import of the same size.
 
+#[path = "../tests/support/bench.rs"]
+mod bench;
+use bench::env_or;
+
 use belajar_sync::config::Config;
 use belajar_sync::directory::model::{
     Account, AccountKey, DesiredState, GoogleLink, IdType, Jenjang, Role,
@@ -83,10 +87,7 @@ fn account(i: u64) -> (Account, User) {
 }
 
 fn main() {
-    let accounts: u64 = std::env::var("ACCOUNTS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(1_000_000);
+    let accounts: u64 = env_or("ACCOUNTS", 1_000_000);
     // STORE=DIR keeps the store there and reuses it on the next run (for profiling).
     let temp = tempfile::tempdir().unwrap();
     let dir = std::env::var_os("STORE").map_or_else(|| temp.path().to_owned(), Into::into);

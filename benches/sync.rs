@@ -3,8 +3,11 @@
 //! nothing to do. `cargo bench --bench sync` (ROWS=10000 by default). Figures, not
 //! assertions.
 
+#[path = "../tests/support/bench.rs"]
+mod bench;
 #[path = "../tests/support/mod.rs"]
 mod support;
+use bench::env_or;
 
 use belajar_sync::config::Config;
 use belajar_sync::directory::import::{self, Options, source::Source};
@@ -14,10 +17,7 @@ use belajar_sync::reconciler::{self, Suspensions, SyncOptions};
 use std::time::{Duration, Instant};
 
 fn main() {
-    let rows: u64 = std::env::var("ROWS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(10_000);
+    let rows: u64 = env_or("ROWS", 10_000);
     let (emulator, url, key_file) = support::google::spawn_emulator(&[]);
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
