@@ -2,9 +2,11 @@
 //! line with the local account directory fed from Dapodik. See DESIGN.md for the data flow;
 //! each module here is one box of it.
 
+pub mod access;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod daemon;
 pub mod directory;
 pub mod emulator;

@@ -5,7 +5,7 @@ use crate::audit::{self, HeldList};
 use crate::daemon::Shared;
 use crate::directory::store::{Store, StoreError};
 use crate::google::DirectoryClient;
-use crate::{journal, remote};
+use crate::{access, journal, remote};
 use axum::response::IntoResponse;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -38,6 +38,13 @@ pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreEr
         "gauge",
         "Accounts of the directory by desired state.",
         &by_state,
+    );
+    family(
+        &mut out,
+        "belajar_sync_accounts_signed_in",
+        "gauge",
+        "Accounts whose Google user has been seen signed in (activation).",
+        &[(String::new(), access::signed_in_count(store)? as f64)],
     );
     let (depth, in_flight) = journal::depth(store)?;
     family(

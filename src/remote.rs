@@ -12,6 +12,7 @@
 //! Every record carries the time it was observed: once a scan has listed every domain and
 //! is believed, the records observed before it started (users that are gone) are removed.
 
+use crate::access;
 use crate::directory::model::{Account, AccountKey};
 use crate::directory::store::{Changes, Store, StoreError};
 use crate::google::types::User;
@@ -71,7 +72,8 @@ fn org_unit_key(path: &str) -> Vec<u8> {
 }
 
 /// Records `user` as observed at `at`. A user that now carries a marker is no longer
-/// listed among the unmarked ones under its addresses.
+/// listed among the unmarked ones under its addresses; its last sign-in is kept in the
+/// account's [`access`] record.
 pub fn record(changes: &mut Changes, user: &User, at: Timestamp) -> Result<(), StoreError> {
     let id = user.id.clone().unwrap_or_default();
     let observed = Observed {
@@ -91,6 +93,9 @@ pub fn record(changes: &mut Changes, user: &User, at: Timestamp) -> Result<(), S
                 }
             }
             changes.put_json(managed_key(&key, &id), &observed);
+            if let Some(signed_in) = user.last_sign_in() {
+                access::saw_sign_in(changes, &key, signed_in)?;
+            }
         }
         None => {
             for address in addresses {

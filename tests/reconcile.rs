@@ -116,9 +116,16 @@ impl World {
 
     async fn resync(&self, key: &str) -> repair::Report {
         let account = self.account(key);
-        repair::resync(&self.store, &self.client, &self.config, &account, DAY1)
-            .await
-            .unwrap()
+        repair::resync(
+            &self.store,
+            &self.client,
+            &self.config,
+            &account,
+            DAY1,
+            "helpdesk",
+        )
+        .await
+        .unwrap()
     }
 
     /// Forgets the account's link to its Google user, here.

@@ -6,9 +6,13 @@
 //! and whether a file follows), then for `import` the file's bytes until it shuts down
 //! its writing half (the daemon, hardened, may not be able to open the operator's path).
 //! The daemon answers with JSON lines: `{"out": text}` and `{"err": text}` as the command
-//! writes them, then `{"exit": code}`.
+//! writes them, then `{"exit": code}`. A file the command makes for the operator (a
+//! credentials sheet) comes as `{"file": {"path", "contents"}}`: the client writes it
+//! (mode 0600, in its own folder: the daemon never writes it to disk) and answers one
+//! line, `{"error": null}` or `{"error": why}`, before the daemon goes on. The daemon
+//! reads the caller's Unix user from the socket's peer credentials (`SO_PEERCRED`).
 
-use super::session::{Session, say};
+use super::session::{Caller, Deliver, Session, say, user_name, write_private};
 use super::{Cli, Command, Failure, Operator};
 use crate::daemon::Shared;
 use clap::Parser;
@@ -31,7 +35,14 @@ struct Request {
 enum Frame {
     Out(String),
     Err(String),
+    File { path: String, contents: String },
     Exit(u8),
+}
+
+/// The client's answer to a `file` frame.
+#[derive(Debug, Serialize, Deserialize)]
+struct Written {
+    error: Option<String>,
 }
 
 /// Sends the command to the daemon when one answers at `socket`: `None` when none does
@@ -82,8 +93,8 @@ pub fn forward(socket: &Path, upload: Option<&Path>) -> Result<Option<u8>, Failu
         let mut file = std::fs::File::open(path)
             .map_err(|e| Failure::BadInput(format!("cannot read {}: {e}", path.display())))?;
         std::io::copy(&mut file, &mut writer).map_err(lost)?;
+        stream.shutdown(std::net::Shutdown::Write).map_err(lost)?;
     }
-    stream.shutdown(std::net::Shutdown::Write).map_err(lost)?;
 
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
     for line in BufReader::new(&stream).lines() {
@@ -95,6 +106,14 @@ pub fn forward(socket: &Path, upload: Option<&Path>) -> Result<Option<u8>, Failu
             }
             Ok(Frame::Err(text)) => {
                 let _ = err.write_all(text.as_bytes());
+            }
+            Ok(Frame::File { path, contents }) => {
+                let written = write_private(Path::new(&path), contents.as_bytes());
+                let answer = Written {
+                    error: written.err().map(|e| e.to_string()),
+                };
+                let line = serde_json::to_string(&answer).expect("answers serialise");
+                writeln!(writer, "{line}").map_err(lost)?;
             }
             Ok(Frame::Exit(code)) => {
                 let _ = out.flush();
@@ -123,8 +142,13 @@ pub async fn serve(
                 Ok((stream, _)) => {
                     let shared = shared.clone();
                     sessions.spawn_blocking(move || {
-                        match stream.into_std().and_then(|s| s.set_nonblocking(false).map(|()| s)) {
-                            Ok(stream) => answer(&stream, &shared),
+                        let uid = stream.peer_cred().map(|c| c.uid());
+                        match uid.and_then(|uid| {
+                            let stream = stream.into_std()?;
+                            stream.set_nonblocking(false)?;
+                            Ok((stream, uid))
+                        }) {
+                            Ok((stream, uid)) => answer(&stream, &shared, user_name(uid)),
                             Err(e) => tracing::warn!(error = %e, "control socket: cannot use a connection"),
                         }
                     });
@@ -170,11 +194,36 @@ fn send(mut stream: &UnixStream, frame: &Frame) -> std::io::Result<()> {
     stream.write_all(&line)
 }
 
+/// Sends a file to the client and waits for it to say whether it wrote it.
+struct ToClient<'a> {
+    stream: &'a UnixStream,
+}
+
+impl Deliver for ToClient<'_> {
+    fn deliver(&mut self, path: &Path, contents: &[u8]) -> Result<(), String> {
+        let frame = Frame::File {
+            path: path.to_string_lossy().into_owned(),
+            contents: String::from_utf8_lossy(contents).into_owned(),
+        };
+        let gone = |e: std::io::Error| format!("the client went away: {e}");
+        send(self.stream, &frame).map_err(gone)?;
+        let mut line = String::new();
+        BufReader::new(self.stream)
+            .read_line(&mut line)
+            .map_err(gone)?;
+        match serde_json::from_str::<Written>(&line) {
+            Ok(Written { error: None }) => Ok(()),
+            Ok(Written { error: Some(why) }) => Err(why),
+            Err(_) => Err("the client did not say whether it wrote the file".into()),
+        }
+    }
+}
+
 /// Runs one client's command and sends its output and exit code.
-fn answer(stream: &UnixStream, shared: &Shared) {
+fn answer(stream: &UnixStream, shared: &Shared, actor: String) {
     let mut out = LineWriter::new(FrameWriter { stream, err: false });
     let mut err = LineWriter::new(FrameWriter { stream, err: true });
-    let code = match run_request(stream, shared, &mut out, &mut err) {
+    let code = match run_request(stream, shared, actor, &mut out, &mut err) {
         Ok(code) => code,
         Err(failure) => {
             say!(err, "belajar-sync: {}", failure.message());
@@ -191,6 +240,7 @@ fn answer(stream: &UnixStream, shared: &Shared) {
 fn run_request(
     stream: &UnixStream,
     shared: &Shared,
+    actor: String,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8, Failure> {
@@ -208,7 +258,7 @@ fn run_request(
             "only operator commands run through the control socket".into(),
         ));
     };
-    tracing::info!(command = command.name(), "control socket: command");
+    tracing::info!(command = command.name(), %actor, "control socket: command");
     let config = shared.config();
     // The file of an import is kept in the data folder (the daemon's) while it is read.
     let upload = if request.upload {
@@ -221,15 +271,13 @@ fn run_request(
         None
     };
     let store = shared.store();
-    let mut session = Session::in_daemon(
-        shared,
-        &store,
-        &config,
-        out,
-        err,
-        upload.as_deref(),
-        !cli.quiet,
-    );
+    let caller = Caller {
+        upload: upload.as_deref(),
+        progress: !cli.quiet,
+        actor,
+        files: Box::new(ToClient { stream }),
+    };
+    let mut session = Session::in_daemon(shared, &store, &config, out, err, caller);
     super::execute(&mut session, command)
 }
 
@@ -276,6 +324,9 @@ impl Operator {
             Operator::Resync(_) => "resync",
             Operator::Suspend(_) => "suspend",
             Operator::Reinstate(_) => "reinstate",
+            Operator::Credentials(_) => "credentials",
+            Operator::ResetPassword(_) => "reset-password",
+            Operator::Report(_) => "report",
         }
     }
 }

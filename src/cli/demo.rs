@@ -176,7 +176,7 @@ async fn demo() -> Result<ExitCode, Failure> {
             .account(&key)?
             .ok_or_else(|| failed("resync", format!("{key} is gone")))?;
         heading(&format!("belajar-sync resync {key}"));
-        let report = repair::resync(&store, &client, &config, &account, today)
+        let report = repair::resync(&store, &client, &config, &account, today, "helpdesk")
             .await
             .map_err(|e| failed("resync", e))?;
         print_report(&mut std::io::stdout(), &report);

@@ -6,7 +6,7 @@ use crate::audit::{self, HeldList};
 use crate::directory::model::{Account, AccountKey, DesiredState, IdType, Jenjang};
 use crate::directory::store::Store;
 use crate::executor::summary;
-use crate::{journal, remote};
+use crate::{access, journal, remote};
 use serde_json::json;
 
 #[derive(Debug, clap::Args)]
@@ -96,6 +96,7 @@ pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
     let conflict = audit::held(&reader, HeldList::Conflicts, &key)?;
     let notices = audit::notices(store, &key)?;
     let history = audit::history(store, &key)?;
+    let access = access::of(store, &account.key())?.unwrap_or_default();
     if args.json {
         let mut value = serde_json::to_value(&account).expect("accounts serialise");
         value["key"] = json!(key);
@@ -108,6 +109,7 @@ pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
         value["quarantine"] = json!(quarantine);
         value["conflict"] = json!(conflict);
         value["notices"] = json!(notices);
+        value["access"] = json!(access);
         value["history"] = json!(history);
         say!(s.out, "{value}");
         return Ok(0);
@@ -157,6 +159,25 @@ pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
     }
     for o in &observed {
         lines.push(("observed", format!("{} (at {})", summary(&o.user), o.at)));
+    }
+    lines.push((
+        "signed in",
+        match (access.first_sign_in, access.last_sign_in) {
+            (Some(first), Some(last)) => format!("first seen {first}, last {last}"),
+            _ if account.google.is_some() => "never (as of the last read of its user)".into(),
+            _ => "never".into(),
+        },
+    ));
+    if let Some(issued) = &access.issued {
+        let how = if issued.how == "reset" {
+            "reset by the helpdesk"
+        } else {
+            "issued on a school sheet"
+        };
+        lines.push((
+            "password",
+            format!("first password {how} at {} by {}", issued.at, issued.by),
+        ));
     }
     if let Some(n) = &notices {
         let days: Vec<String> = n.notify_on.iter().map(ToString::to_string).collect();
@@ -231,6 +252,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
         audit::all_held(store, HeldList::Conflicts).collect::<Result<_, _>>()?;
     let guard = audit::guard(store)?;
     let scan = remote::last_scan(store)?;
+    let signed_in = access::signed_in_count(store)?;
     let today = crate::reconciler::today();
     let mut notices_today = 0u64;
     for entry in audit::all_notices(store) {
@@ -240,6 +262,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
     if args.json {
         let value = json!({
             "accounts": counts,
+            "signed_in": signed_in,
             "store": store.path(),
             "daemon": s.daemon.map(|d| d.phase()),
             "interrupted_import": interrupted,
@@ -268,6 +291,14 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
         counts.active,
         counts.retiring,
         counts.suspended
+    );
+    say!(
+        s.out,
+        "signed in {signed_in} accounts have been signed into{}",
+        match (signed_in * 1000).checked_div(counts.total) {
+            Some(permille) => format!(" ({:.1}% of all)", permille as f64 / 10.0),
+            None => String::new(),
+        }
     );
     if let Some(marker) = interrupted {
         say!(

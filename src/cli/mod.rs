@@ -2,11 +2,13 @@
 
 mod check;
 mod control;
+mod credentials;
 mod demo;
 mod emulator;
 mod import;
 mod inspect;
 mod reconcile;
+mod report;
 mod run;
 mod session;
 
@@ -128,6 +130,25 @@ pub enum Operator {
     /// Make a suspended or retiring account active again, here and in Google.
     #[command(after_help = EXIT_CODES)]
     Reinstate(inspect::AccountArgs),
+    /// A school's sheet of first passwords, for its operator to hand out: every active
+    /// account of the school (of the group) whose Google user was never signed into gets
+    /// a new first password, which the person replaces at the first sign-in. Accounts that
+    /// signed in are listed as active and never changed; accounts that got a password on
+    /// an earlier sheet keep it unless --reissue names them. The passwords exist only on
+    /// the sheet (mode 0600; through the control socket it is written by this command, in
+    /// this folder, never by the daemon). A row whose password Google did not set says
+    /// "gagal, ulangi" and the exit code is 3.
+    #[command(after_help = EXIT_CODES)]
+    Credentials(credentials::CredentialsArgs),
+    /// The helpdesk resets one account's password ("I cannot sign in"): after the
+    /// birth date the person gives is checked against the directory's, a new first
+    /// password is set and printed once. Refused (exit 3, nothing sent) for accounts
+    /// suspended here or in Google, admins and conflicts; a wrong birth date exits 2.
+    #[command(name = "reset-password", after_help = EXIT_CODES)]
+    ResetPassword(credentials::ResetArgs),
+    /// Reports over the directory (activation per school).
+    #[command(after_help = EXIT_CODES)]
+    Report(report::ReportArgs),
 }
 
 /// A failed command: what to print and which exit code to end with.
@@ -197,6 +218,9 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
                 Operator::Import(args) => Some(args.file.as_path()),
                 _ => None,
             };
+            if let Operator::Credentials(args) = command {
+                credentials::preflight(args)?;
+            }
             if let Some(code) = control::forward(&config.daemon.control_socket, upload)? {
                 return Ok(ExitCode::from(code));
             }
@@ -223,6 +247,9 @@ fn execute(session: &mut Session, command: &Operator) -> Result<u8, Failure> {
         Operator::Resync(args) => reconcile::resync(session, args),
         Operator::Suspend(args) => reconcile::suspend(session, args),
         Operator::Reinstate(args) => reconcile::reinstate(session, args),
+        Operator::Credentials(args) => credentials::credentials(session, args),
+        Operator::ResetPassword(args) => credentials::reset_password(session, args),
+        Operator::Report(args) => report::run(session, args),
     }
 }
 

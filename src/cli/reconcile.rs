@@ -261,7 +261,7 @@ pub fn sync(s: &mut Session, args: &SyncArgs) -> Result<u8, Failure> {
 }
 
 /// Prints `report` as one JSON object, or for people.
-fn print_as<T: serde::Serialize>(
+pub(super) fn print_as<T: serde::Serialize>(
     out: &mut dyn Write,
     json: bool,
     report: &T,
@@ -370,17 +370,19 @@ pub fn reinstate(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
 }
 
 fn repair_command(s: &mut Session, args: &AccountArgs, repair: Repair) -> Result<u8, Failure> {
-    let (store, config, google) = (s.store, s.config, &s.google);
+    let (store, config, google, actor) = (s.store, s.config, &s.google, s.actor.as_str());
     let account = resolve(store, &args.account, args.jenjang)?;
     let today = reconciler::today();
     let report = s.runtime.block_on(async {
         let client = google.client(config).await?;
         match repair {
-            Repair::Resync => repair::resync(store, client, config, &account, today).await,
+            Repair::Resync => repair::resync(store, client, config, &account, today, actor).await,
             Repair::Suspend(reason) => {
-                repair::suspend(store, client, config, &account, reason, today).await
+                repair::suspend(store, client, config, &account, reason, today, actor).await
             }
-            Repair::Reinstate => repair::reinstate(store, client, config, &account, today).await,
+            Repair::Reinstate => {
+                repair::reinstate(store, client, config, &account, today, actor).await
+            }
         }
         .map_err(|e| Failure::Runtime(e.to_string()))
     })??;

@@ -35,6 +35,74 @@ pub struct Session<'a> {
     pub daemon: Option<&'a Shared>,
     /// For `import` through the socket: where the daemon put the file it received.
     pub upload: Option<&'a Path>,
+    /// Who asked: the operator's Unix user (this process's, or the socket client's from
+    /// its peer credentials), recorded in the history of what the command changes.
+    pub actor: String,
+    /// Where a file made for the operator (a credentials sheet) goes.
+    pub files: Box<dyn Deliver + 'a>,
+}
+
+/// What the daemon knows of a client of its control socket.
+pub struct Caller<'a> {
+    /// For `import`: where the daemon put the file it received.
+    pub upload: Option<&'a Path>,
+    /// Progress may be shown (the client was not given `--quiet`).
+    pub progress: bool,
+    /// The client's Unix user.
+    pub actor: String,
+    /// Sends files back to the client, which writes them.
+    pub files: Box<dyn Deliver + 'a>,
+}
+
+/// Puts a file made for the operator where they asked, private and whole or not at all.
+pub trait Deliver {
+    fn deliver(&mut self, path: &Path, contents: &[u8]) -> Result<(), String>;
+}
+
+/// The command runs in the operator's own process: it writes the file itself.
+pub struct WriteHere;
+
+impl Deliver for WriteHere {
+    fn deliver(&mut self, path: &Path, contents: &[u8]) -> Result<(), String> {
+        write_private(path, contents).map_err(|e| e.to_string())
+    }
+}
+
+/// Writes `contents` to `path` with mode 0600, atomically: a temporary file in the same
+/// folder, synced, then renamed over `path`. A failure (a full disk) leaves no file.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let folder = folder_of(path);
+    // tempfile creates its files with mode 0600 whatever the umask.
+    let mut file = tempfile::Builder::new()
+        .prefix(".belajar-sync-")
+        .tempfile_in(folder)?;
+    file.write_all(contents)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(folder)?.sync_all()
+}
+
+/// Checks, before any work, that a file can be written beside `path`.
+pub fn check_writable(path: &Path) -> Result<(), String> {
+    tempfile::Builder::new()
+        .prefix(".belajar-sync-")
+        .tempfile_in(folder_of(path))
+        .map(drop)
+        .map_err(|e| format!("cannot write in {}: {e}", folder_of(path).display()))
+}
+
+fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The name of the Unix user `uid` (its number when the system has no name for it).
+pub fn user_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map_or_else(|| format!("uid {uid}"), |u| u.name)
 }
 
 /// The Google client: made on first use by a command that opened the store itself, or
@@ -70,6 +138,8 @@ impl<'a> Session<'a> {
             progress,
             daemon: None,
             upload: None,
+            actor: user_name(nix::unistd::getuid().as_raw()),
+            files: Box::new(WriteHere),
         }
     }
 
@@ -81,8 +151,7 @@ impl<'a> Session<'a> {
         config: &'a Config,
         out: &'a mut dyn Write,
         err: &'a mut dyn Write,
-        upload: Option<&'a Path>,
-        progress: bool,
+        caller: Caller<'a>,
     ) -> Session<'a> {
         Session {
             config,
@@ -91,9 +160,11 @@ impl<'a> Session<'a> {
             runtime: Runtime::Daemon(tokio::runtime::Handle::current()),
             out,
             err,
-            progress,
+            progress: caller.progress,
             daemon: Some(shared),
-            upload,
+            upload: caller.upload,
+            actor: caller.actor,
+            files: caller.files,
         }
     }
 }

@@ -7,12 +7,13 @@
 //! - `e:{address}` → the account key that holds the address (current or former)
 //! - `s:{npsn}:{account key}` → nothing: the accounts of a school
 //! - `n:{domain}:{base}` → the next number to try for that base (u64, big-endian)
-//! - `c:{state}` → how many accounts are in that state (i64, big-endian)
+//! - `c:{name}` → a counter: how many accounts are in each state, and the counts other
+//!   modules keep (i64, big-endian)
 //! - `m:seq` → the last number handed out by [`Changes::next_seq`]
 //!
 //! and, written by the reconciler's modules, `r:`/`u:`/`o:`/`m:scan` (see
 //! [`crate::remote`]), `j:`/`p:` ([`crate::journal`]), `h:`/`q:`/`x:`/`g:`
-//! ([`crate::audit`]).
+//! ([`crate::audit`]), `l:` ([`crate::access`]).
 
 use super::model::{Account, AccountKey, IdType, Jenjang};
 use super::naming;
@@ -303,10 +304,11 @@ impl Store {
         }
     }
 
-    /// The stored count of accounts in `state`.
-    fn counter(&self, state: &str) -> Result<i64, StoreError> {
-        let what = format!("counter of {state} accounts");
-        Ok(i64::from_be_bytes(self.number(&counter_key(state), &what)?))
+    /// The stored value of the counter `name` (a state's accounts, or another count kept
+    /// with [`Changes::count`]).
+    pub fn counter(&self, name: &str) -> Result<i64, StoreError> {
+        let what = format!("counter of {name}");
+        Ok(i64::from_be_bytes(self.number(&counter_key(name), &what)?))
     }
 
     pub fn counts(&self) -> Result<StateCounts, StoreError> {
@@ -430,8 +432,10 @@ impl Changes<'_> {
             .map(|owner| String::from_utf8_lossy(&owner).into_owned()))
     }
 
-    fn add_to_counter(&mut self, state: &'static str, delta: i64) {
-        *self.counted.entry(state).or_default() += delta;
+    /// Adds `delta` to the counter `name` when the changes are committed (so that two sets
+    /// of changes built at once both count).
+    pub fn count(&mut self, name: &'static str, delta: i64) {
+        *self.counted.entry(name).or_default() += delta;
     }
 
     /// A JSON record of the map, read through the held changes.
@@ -493,9 +497,9 @@ impl Changes<'_> {
         let old_state = old.map(|o| o.state.name());
         if old_state != Some(account.state.name()) {
             if let Some(old_state) = old_state {
-                self.add_to_counter(old_state, -1);
+                self.count(old_state, -1);
             }
-            self.add_to_counter(account.state.name(), 1);
+            self.count(account.state.name(), 1);
         }
         let json = serde_json::to_vec(account).expect("accounts serialise");
         self.put(account_key(&key), json);

@@ -294,6 +294,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/token", post(token))
         .route("/emulator/faults", get(get_faults).put(put_faults))
         .route("/emulator/counters", get(get_counters))
+        .route("/emulator/signin", post(sign_in))
         .merge(api)
         .with_state(shared)
 }
@@ -734,6 +735,39 @@ async fn put_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Faults
             Json(faults).into_response()
         }
         Err(why) => (StatusCode::BAD_REQUEST, why).into_response(),
+    }
+}
+
+/// What a test sends to `POST /emulator/signin`: a person signing in.
+#[derive(serde::Deserialize)]
+struct SignIn {
+    email: String,
+    password: String,
+    /// The password chosen when a change is required.
+    #[serde(default)]
+    new_password: Option<String>,
+}
+
+/// `POST /emulator/signin`: 200 `{"changePasswordRequired": bool}` when the password is
+/// right and the user active (its `lastLoginTime` becomes now), 401 otherwise. Not a
+/// Google API: the stand-in for a person at Google's sign-in page.
+async fn sign_in(State(shared): State<Arc<Shared>>, Json(body): Json<SignIn>) -> Response {
+    let signed_in = shared.world().users.sign_in(
+        &body.email,
+        &body.password,
+        body.new_password.as_deref(),
+        &now(),
+    );
+    match signed_in {
+        Ok(must_change) => Json(json!({"changePasswordRequired": must_change})).into_response(),
+        Err(refused) => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": match refused {
+                users::SignInRefused::WrongAddressOrPassword => "wrong address or password",
+                users::SignInRefused::Suspended => "account suspended",
+            }})),
+        )
+            .into_response(),
     }
 }
 

@@ -68,6 +68,65 @@ struct User {
     resource: Map<String, Value>,
     created: Instant,
     renamed: Option<Instant>,
+    /// The password last set through the API, salted and hashed (never returned); `None`
+    /// when none was set in clear (`hashFunction` sends a hash the emulator cannot check).
+    password: Option<PasswordHash>,
+}
+
+/// A salted SHA-256 of a password: enough for the sign-in route to check a password
+/// without the emulator keeping it.
+#[derive(Clone, PartialEq, Eq)]
+struct PasswordHash {
+    salt: [u8; 16],
+    digest: [u8; 32],
+}
+
+impl PasswordHash {
+    fn new(password: &str) -> PasswordHash {
+        let salt: [u8; 16] = rand::random();
+        PasswordHash {
+            salt,
+            digest: Self::digest(&salt, password),
+        }
+    }
+
+    fn digest(salt: &[u8; 16], password: &str) -> [u8; 32] {
+        use rsa::sha2::Digest;
+        rsa::sha2::Sha256::new()
+            .chain_update(salt)
+            .chain_update(password.as_bytes())
+            .finalize()
+            .into()
+    }
+
+    fn matches(&self, password: &str) -> bool {
+        Self::digest(&self.salt, password) == self.digest
+    }
+}
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(..)")
+    }
+}
+
+/// The password a write sets: `Some(None)` when it sets one the emulator cannot check (a
+/// hash in `hashFunction`), `None` when it sets none.
+fn password_of(body: &Map<String, Value>) -> Option<Option<PasswordHash>> {
+    let password = body.get("password").and_then(Value::as_str)?;
+    Some(
+        body.get("hashFunction")
+            .is_none()
+            .then(|| PasswordHash::new(password)),
+    )
+}
+
+/// Why a sign-in through the test route was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInRefused {
+    /// No such user, or a wrong password: Google does not say which.
+    WrongAddressOrPassword,
+    Suspended,
 }
 
 impl User {
@@ -270,7 +329,8 @@ impl Users {
         resource.insert("primaryEmail".into(), json!(email));
         resource.insert("orgUnitPath".into(), json!(org_unit));
         apply_suspension(&mut resource, None);
-        let user = self.new_user(resource, now);
+        let mut user = self.new_user(resource, now);
+        user.password = password_of(body).flatten();
         let out = Value::Object(user.resource.clone());
         self.store(user);
         Ok(out)
@@ -332,6 +392,9 @@ impl Users {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         merge(&mut user.resource, &writable);
+        if let Some(password) = password_of(body) {
+            user.password = password;
+        }
         apply_suspension(&mut user.resource, was_suspended);
         if let Some(email) = new_primary {
             let mut aliases = user.aliases();
@@ -382,6 +445,41 @@ impl Users {
         user.resource.insert("etag".into(), json!(new_etag()));
         self.store(user);
         Ok(())
+    }
+
+    /// A person signs in at `email` (primary address or alias) with `password`, as the
+    /// test route `POST /emulator/signin` lets tests do: refused for a wrong address or
+    /// password and for a suspended user; otherwise `lastLoginTime` becomes now and the
+    /// answer says whether a new password must be chosen. `new_password`, when a change is
+    /// required, is that choice: it is set and the requirement cleared.
+    pub fn sign_in(
+        &mut self,
+        email: &str,
+        password: &str,
+        new_password: Option<&str>,
+        now: &Now,
+    ) -> Result<bool, SignInRefused> {
+        let id = self
+            .id_of(email)
+            .filter(|id| *id != email.trim().to_ascii_lowercase())
+            .ok_or(SignInRefused::WrongAddressOrPassword)?;
+        let user = self.by_id.get_mut(&id).expect("id from the index");
+        if !user.password.as_ref().is_some_and(|p| p.matches(password)) {
+            return Err(SignInRefused::WrongAddressOrPassword);
+        }
+        if user.resource.get("suspended") == Some(&json!(true)) {
+            return Err(SignInRefused::Suspended);
+        }
+        user.resource
+            .insert("lastLoginTime".into(), json!(now.rfc3339));
+        let must_change = user.resource.get("changePasswordAtNextLogin") == Some(&json!(true));
+        if must_change && let Some(new_password) = new_password {
+            user.password = Some(PasswordHash::new(new_password));
+            user.resource
+                .insert("changePasswordAtNextLogin".into(), json!(false));
+            return Ok(false);
+        }
+        Ok(must_change)
     }
 
     /// `users.list`: one page of the users matching `params`, in their order, with a
@@ -500,6 +598,7 @@ impl Users {
             resource,
             created: now.instant,
             renamed: None,
+            password: None,
         }
     }
 
@@ -674,6 +773,58 @@ mod tests {
         );
         f.later(WINDOW);
         assert_eq!(f.users.get(id, f.now.instant, WINDOW).unwrap(), user);
+    }
+
+    #[test]
+    fn a_person_signs_in_with_the_last_password_set_and_is_then_seen_signed_in() {
+        let mut f = Fixture::new();
+        let user = f.insert(siti()).unwrap();
+        let id = user["id"].as_str().unwrap().to_owned();
+        let email = "siti@sd.belajar.id";
+        let wrong = SignInRefused::WrongAddressOrPassword;
+        assert_eq!(f.users.sign_in(email, "x", None, &f.now), Err(wrong));
+        assert_eq!(
+            f.users.sign_in(&id, "rahasia-123", None, &f.now),
+            Err(wrong),
+            "by address only"
+        );
+        f.later(WINDOW);
+        f.update(
+            email,
+            json!({"password": "pertama-456", "changePasswordAtNextLogin": true}),
+            WINDOW,
+        )
+        .unwrap();
+        assert_eq!(
+            f.users.sign_in(email, "rahasia-123", None, &f.now),
+            Err(wrong)
+        );
+        f.now.rfc3339 = "2026-11-29T07:00:00.000Z".into();
+        assert_eq!(
+            f.users.sign_in(email, "pertama-456", None, &f.now),
+            Ok(true)
+        );
+        let seen = f.users.get(email, f.now.instant, WINDOW).unwrap();
+        assert_eq!(seen["lastLoginTime"], "2026-11-29T07:00:00.000Z");
+        // The person chooses their own: the first password is gone.
+        assert_eq!(
+            f.users
+                .sign_in(email, "pertama-456", Some("milik-siti-789"), &f.now),
+            Ok(false)
+        );
+        assert_eq!(
+            f.users.sign_in(email, "pertama-456", None, &f.now),
+            Err(wrong)
+        );
+        assert_eq!(
+            f.users.sign_in(email, "milik-siti-789", None, &f.now),
+            Ok(false)
+        );
+        f.update(email, json!({"suspended": true}), WINDOW).unwrap();
+        assert_eq!(
+            f.users.sign_in(email, "milik-siti-789", None, &f.now),
+            Err(SignInRefused::Suspended)
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub const SCOPES: [&str; 2] = [
 ];
 
 /// The fields `users.list` asks for: what the planner reads, nothing more.
-pub const LIST_FIELDS: &str = "nextPageToken,users(id,primaryEmail,name(givenName,familyName,displayName),suspended,suspensionReason,orgUnitPath,externalIds,organizations,aliases,isAdmin,etag,creationTime)";
+pub const LIST_FIELDS: &str = "nextPageToken,users(id,primaryEmail,name(givenName,familyName,displayName),suspended,suspensionReason,orgUnitPath,externalIds,organizations,aliases,isAdmin,etag,creationTime,lastLoginTime)";
 
 /// Longest single wait between attempts.
 const MAX_WAIT: Duration = Duration::from_secs(32);

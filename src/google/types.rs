@@ -38,6 +38,18 @@ pub struct User {
     pub creation_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_time: Option<String>,
+    /// Read-only: the last sign-in; `1970-01-01T00:00:00.000Z` for a user who never signed
+    /// in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_login_time: Option<String>,
+}
+
+impl User {
+    /// When the user last signed in, if ever (Google answers the epoch for never).
+    pub fn last_sign_in(&self) -> Option<jiff::Timestamp> {
+        let at: jiff::Timestamp = self.last_login_time.as_deref()?.parse().ok()?;
+        (at > jiff::Timestamp::UNIX_EPOCH).then_some(at)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +128,21 @@ pub struct UsersPage {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_epoch_means_never_signed_in() {
+        let at = |text: &str| User {
+            last_login_time: Some(text.into()),
+            ..User::default()
+        };
+        assert_eq!(at("1970-01-01T00:00:00.000Z").last_sign_in(), None);
+        assert_eq!(User::default().last_sign_in(), None);
+        assert_eq!(at("garbage").last_sign_in(), None);
+        assert_eq!(
+            at("2026-07-14T01:02:03.000Z").last_sign_in(),
+            Some("2026-07-14T01:02:03Z".parse().unwrap())
+        );
+    }
 
     #[test]
     fn writes_send_only_the_fields_set() {

@@ -47,13 +47,14 @@ pub struct Report {
     pub to_do: Option<String>,
 }
 
-/// Repairs one account now.
+/// Repairs one account now, as `actor` (the operator's Unix user) asked.
 pub async fn resync(
     store: &Store,
     client: &DirectoryClient,
     config: &Config,
     account: &Account,
     today: Date,
+    actor: &str,
 ) -> Result<Report, RepairError> {
     let subject = account.key().to_string();
     let mut report = Report {
@@ -88,7 +89,7 @@ pub async fn resync(
         &subject,
         started,
         "resync",
-        format!("asked; observed: {}", report.observed.join("; ")),
+        format!("asked by {actor}; observed: {}", report.observed.join("; ")),
     )?;
     if let Some(link) = &decision.link
         && !matches!(decision.outcome, Outcome::Conflict(_))
@@ -187,13 +188,15 @@ pub async fn suspend(
     account: &Account,
     reason: &str,
     today: Date,
+    actor: &str,
 ) -> Result<Report, RepairError> {
     let state = DesiredState::Suspended {
         reason: reason.to_owned(),
         since: today,
     };
-    let account = set_state(store, account, state, format!("suspended here: {reason}"))?;
-    resync(store, client, config, &account, today).await
+    let line = format!("suspended here by {actor}: {reason}");
+    let account = set_state(store, account, state, line)?;
+    resync(store, client, config, &account, today, actor).await
 }
 
 /// Makes the account active again here, then repairs it (lifting the suspension in Google).
@@ -203,14 +206,11 @@ pub async fn reinstate(
     config: &Config,
     account: &Account,
     today: Date,
+    actor: &str,
 ) -> Result<Report, RepairError> {
-    let account = set_state(
-        store,
-        account,
-        DesiredState::Active,
-        "reinstated here".into(),
-    )?;
-    resync(store, client, config, &account, today).await
+    let line = format!("reinstated here by {actor}");
+    let account = set_state(store, account, DesiredState::Active, line)?;
+    resync(store, client, config, &account, today, actor).await
 }
 
 fn set_state(

@@ -1,0 +1,162 @@
+//! How people get into their accounts: when a first password was last issued to them
+//! (and by whom; never the password itself) and the sign-ins seen in Google. Activation
+//! (how many accounts have ever been signed into) is the programme's measure of success.
+//!
+//! Keys: `l:{account key}` → [`Access`]; the counter `signed_in` counts the accounts of
+//! the directory whose user has been seen signed in.
+
+use crate::directory::model::AccountKey;
+use crate::directory::store::{Changes, Store, StoreError};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The store's counter of accounts seen signed in.
+pub const SIGNED_IN: &str = "signed_in";
+
+/// What is known of how an account's person gets in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Access {
+    /// The earliest sign-in seen (Google reports only the last one: this is the last
+    /// sign-in of the first read that found one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_sign_in: Option<Timestamp>,
+    /// The latest sign-in seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sign_in: Option<Timestamp>,
+    /// The last first password issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued: Option<Issued>,
+}
+
+impl Access {
+    pub fn signed_in(&self) -> bool {
+        self.last_sign_in.is_some()
+    }
+}
+
+/// A first password given out: on a school's sheet or by a helpdesk reset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Issued {
+    pub at: Timestamp,
+    /// The operator's Unix user.
+    pub by: String,
+    /// `sheet` or `reset`.
+    pub how: String,
+}
+
+fn key_of(account: &AccountKey) -> Vec<u8> {
+    format!("l:{account}").into_bytes()
+}
+
+/// What is known of `account`, read through `changes`.
+pub fn get(changes: &Changes, account: &AccountKey) -> Result<Option<Access>, StoreError> {
+    changes.get_json(&key_of(account))
+}
+
+/// What is known of `account`.
+pub fn of(store: &Store, account: &AccountKey) -> Result<Option<Access>, StoreError> {
+    store.get_json(&key_of(account))
+}
+
+/// Records that the user of `account` was seen signed in last at `at`. The first time for
+/// an account of the directory, it is counted as signed in.
+pub fn saw_sign_in(
+    changes: &mut Changes,
+    account: &AccountKey,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    let mut access = get(changes, account)?.unwrap_or_default();
+    if access.last_sign_in.is_some_and(|last| last >= at) {
+        return Ok(());
+    }
+    if access.first_sign_in.is_none() {
+        if changes.account(account)?.is_none() {
+            return Ok(()); // a marker naming no account of ours: nothing to measure
+        }
+        access.first_sign_in = Some(at);
+        changes.count(SIGNED_IN, 1);
+    }
+    access.last_sign_in = Some(at);
+    changes.put_json(key_of(account), &access);
+    Ok(())
+}
+
+/// Records that a first password was issued to `account`.
+pub fn set_issued(
+    changes: &mut Changes,
+    account: &AccountKey,
+    issued: Issued,
+) -> Result<(), StoreError> {
+    let mut access = get(changes, account)?.unwrap_or_default();
+    access.issued = Some(issued);
+    changes.put_json(key_of(account), &access);
+    Ok(())
+}
+
+/// How many accounts have been seen signed in.
+pub fn signed_in_count(store: &Store) -> Result<u64, StoreError> {
+    Ok(u64::try_from(store.counter(SIGNED_IN)?).unwrap_or(0))
+}
+
+/// Every record, in account key order (the order of [`Store::accounts`], so the two can
+/// be walked side by side).
+pub fn all(store: &Store) -> impl Iterator<Item = Result<(String, Access), StoreError>> + '_ {
+    store
+        .scan_json::<Access>(b"l:")
+        .map(|e| e.map(|(key, access)| (String::from_utf8_lossy(&key[2..]).into_owned(), access)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::model::{Account, DesiredState, IdType, Jenjang, Role};
+
+    #[test]
+    fn sign_ins_are_counted_once_per_account_of_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let ours = AccountKey::parse("sd:nisn:0012345678").unwrap();
+        let stranger = AccountKey::parse("sd:nisn:0099999999").unwrap();
+        let mut changes = store.changes(false);
+        changes
+            .put_account(
+                None,
+                &Account {
+                    jenjang: Jenjang::Sd,
+                    id_type: IdType::Nisn,
+                    id: ours.id.clone(),
+                    full_name: "Siti Aminah".into(),
+                    role: Role::PesertaDidik,
+                    npsn: "20100001".into(),
+                    birth_date: None,
+                    personal_email: None,
+                    state: DesiredState::Active,
+                    email: "siti.aminah@sd.belajar.id".into(),
+                    former_emails: vec![],
+                    google: None,
+                },
+            )
+            .unwrap();
+        changes.commit().unwrap();
+
+        let (t1, t2): (Timestamp, Timestamp) = (
+            "2026-07-14T01:00:00Z".parse().unwrap(),
+            "2026-08-01T01:00:00Z".parse().unwrap(),
+        );
+        for at in [t1, t2, t1] {
+            let mut changes = store.changes(false);
+            saw_sign_in(&mut changes, &ours, at).unwrap();
+            saw_sign_in(&mut changes, &stranger, at).unwrap();
+            changes.commit().unwrap();
+        }
+        let access = of(&store, &ours).unwrap().unwrap();
+        assert_eq!(access.first_sign_in, Some(t1));
+        assert_eq!(
+            access.last_sign_in,
+            Some(t2),
+            "an older read does not go back"
+        );
+        assert_eq!(signed_in_count(&store).unwrap(), 1);
+        assert_eq!(of(&store, &stranger).unwrap(), None);
+    }
+}
