@@ -55,6 +55,7 @@ fn main() {
             skip_invalid: false,
             dry_run,
             today,
+            actor: "bench".into(),
         };
         let started = Instant::now();
         let summary = import::run(

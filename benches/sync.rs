@@ -37,6 +37,7 @@ fn main() {
         skip_invalid: false,
         dry_run: false,
         today: reconciler::today(),
+        actor: "bench".into(),
     };
     let source = Source::new(&export, None).unwrap();
     import::run(

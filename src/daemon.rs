@@ -471,6 +471,7 @@ fn imported_inbox(shared: &Shared, config: &Config) -> Result<bool, DaemonError>
                     skip_invalid: false,
                     dry_run: false,
                     today: reconciler::today(),
+                    actor: "the daemon's inbox".into(),
                 };
                 import::run(
                     store,

@@ -62,7 +62,7 @@ pub enum Answer {
 }
 
 /// What a failed call means: `settling` is whether the user was created so recently that
-/// Google may not have finished (`directory-api.md`, consistency).
+/// Google may not have finished (`docs/architecture.md`, "Consistency").
 pub fn judge(failure: &CallFailure, settling: bool) -> Answer {
     let error = &failure.error;
     let text = failure.to_string();

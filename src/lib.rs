@@ -1,5 +1,5 @@
 //! belajar-sync keeps the Google Workspace accounts of the Akun belajar.id programme in
-//! line with the local account directory fed from Dapodik. See DESIGN.md for the data flow;
+//! line with the local account directory fed from Dapodik. See `docs/architecture.md` for the data flow;
 //! each module here is one box of it.
 
 pub mod access;

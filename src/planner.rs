@@ -1,6 +1,6 @@
 //! The planner: a pure function from one local account and what was observed of it in
 //! Google to what should be done about it. No I/O and no clock (today is an argument), so
-//! every decision of DESIGN.md's "Actions" table is tested from recorded fixtures.
+//! every decision of "Actions" table (`docs/architecture.md`) is tested from recorded fixtures.
 
 use crate::config::Sync;
 use crate::directory::model::{Account, AccountKey, DesiredState, GoogleLink};
@@ -46,7 +46,7 @@ pub struct Seen {
     pub at_address: Option<User>,
 }
 
-/// The kind of a call, named as DESIGN.md's "Actions" table names it.
+/// The kind of a call, named as the "Actions" table of `docs/architecture.md` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {

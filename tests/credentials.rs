@@ -366,6 +366,13 @@ fn every_password_on_a_sheet_signs_in_and_nothing_else_ever_holds_one() {
     assert!(history.contains(&format!(
         "issued on the sheet of school 20100001, asked by {actor}"
     )));
+    assert!(
+        history.contains(&format!(
+            "created by the import of {}, asked by {actor}",
+            export.display()
+        )),
+        "{history}"
+    );
     assert!(shown["access"]["last_sign_in"].is_string(), "{shown}");
     let agus_shown = ok(&run(&config, cwd, &["show", &agus.0]));
     assert!(

@@ -73,6 +73,7 @@ fn options(today: Date) -> Options {
         skip_invalid: false,
         dry_run: false,
         today,
+        actor: "operator".into(),
     }
 }
 

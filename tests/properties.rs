@@ -57,6 +57,7 @@ fn import(store: &Store, path: &Path, day: u8) -> import::Summary {
         skip_invalid: false,
         dry_run: false,
         today: jiff::civil::date(2026, 7, day as i8),
+        actor: "operator".into(),
     };
     let source = Source::new(path, None).unwrap();
     import::run(

@@ -80,6 +80,7 @@ impl World {
             skip_invalid: false,
             dry_run: false,
             today,
+            actor: "operator".into(),
         };
         import::run(
             &self.store,

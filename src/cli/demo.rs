@@ -211,6 +211,7 @@ fn import_file(
         skip_invalid: false,
         dry_run: false,
         today,
+        actor: "demo".into(),
     };
     Ok(import::run(
         store,

@@ -43,6 +43,7 @@ pub fn run(s: &mut Session, args: &ImportArgs) -> Result<u8, Failure> {
         skip_invalid: args.skip_invalid,
         dry_run: args.dry_run,
         today: crate::reconciler::today(),
+        actor: s.actor.clone(),
     };
     // A bar is for a terminal of this process, not the daemon's log.
     let progress = progress_bar(!s.progress || args.json || s.daemon.is_some());

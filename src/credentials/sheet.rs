@@ -191,23 +191,22 @@ const STYLE: &str = r#"
 @page { size: A4; margin: 8mm; }
 * { box-sizing: border-box; }
 body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; margin: 0; color: #000; }
-header { padding: 4mm 2mm; }
+header { padding: 0 2mm 3mm; }
 header h1 { font-size: 15pt; margin: 0 0 1mm; }
 header p { font-size: 9.5pt; margin: 0; }
 .cards { display: grid; grid-template-columns: 1fr 1fr; }
-.card { border: 1px dashed #777; padding: 4mm 5mm; height: 69mm; overflow: hidden;
+.card { border: 1px dashed #777; padding: 3mm 4mm; height: 64mm; overflow: hidden;
         break-inside: avoid; page-break-inside: avoid; position: relative; }
 .top { display: flex; justify-content: space-between; font-size: 8.5pt; color: #333; }
 .brand { font-weight: bold; color: #0b57d0; }
-.name { font-size: 14pt; font-weight: bold; margin: 1.5mm 0 0.5mm; line-height: 1.15; }
-.id { font-size: 8.5pt; color: #333; margin-bottom: 2mm; }
-.label { font-size: 8.5pt; color: #333; margin-top: 1.2mm; }
+.name { font-size: 14pt; font-weight: bold; margin: 1mm 0 0.5mm; line-height: 1.15; }
+.id { font-size: 8.5pt; color: #333; margin-bottom: 1mm; }
+.label { font-size: 8.5pt; color: #333; margin-top: 0.8mm; }
 .email { font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 11pt; word-break: break-all; }
-.password { font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 19pt;
+.password { font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 18pt;
             letter-spacing: 1.5mm; border: 0.6mm solid #000; border-radius: 1.5mm;
             padding: 0.5mm 2.5mm; display: inline-block; margin-top: 0.5mm; }
-ol { font-size: 8.5pt; margin: 2mm 0 0; padding-left: 4.5mm; line-height: 1.3; }
-.scissors { position: absolute; top: -2.4mm; left: 3mm; font-size: 9pt; color: #777; background: #fff; }
+ol { font-size: 8.5pt; margin: 1.5mm 0 0; padding-left: 4.5mm; line-height: 1.25; }
 .others { break-before: page; page-break-before: always; padding: 2mm; }
 .others h2 { font-size: 13pt; }
 table { border-collapse: collapse; width: 100%; font-size: 9pt; }
@@ -232,7 +231,7 @@ pub fn html(heading: &Heading, rows: &[Row]) -> String {
         };
         let a = &row.account;
         page.push_str(&format!(
-            "<div class=\"card\"><span class=\"scissors\">✂</span>\n<div class=\"top\"><span class=\"brand\">Akun belajar.id</span><span>{jenjang} · {role}</span></div>\n<div class=\"name\">{name}</div>\n<div class=\"id\">{id_type} {id} · NPSN {npsn}</div>\n<div class=\"label\">Alamat email</div>\n<div class=\"email\">{email}</div>\n<div class=\"label\">Kata sandi pertama</div>\n<div class=\"password\">{password}</div>\n<ol><li>Buka <b>accounts.google.com</b> di peramban (browser).</li><li>Ketik alamat email di atas, tekan <b>Berikutnya</b>.</li><li>Ketik kata sandi pertama, tekan <b>Berikutnya</b>.</li><li>Buat kata sandi baru milikmu sendiri. Jangan beri tahu siapa pun.</li></ol>\n</div>\n",
+            "<div class=\"card\">\n<div class=\"top\"><span class=\"brand\">Akun belajar.id</span><span>{jenjang} · {role}</span></div>\n<div class=\"name\">{name}</div>\n<div class=\"id\">{id_type} {id} · NPSN {npsn}</div>\n<div class=\"label\">Alamat email</div>\n<div class=\"email\">{email}</div>\n<div class=\"label\">Kata sandi pertama</div>\n<div class=\"password\">{password}</div>\n<ol><li>Buka <b>accounts.google.com</b> di peramban (browser).</li><li>Ketik alamat email di atas, tekan <b>Berikutnya</b>.</li><li>Ketik kata sandi pertama, tekan <b>Berikutnya</b>.</li><li>Buat kata sandi baru milikmu sendiri. Jangan beri tahu siapa pun.</li></ol>\n</div>\n",
             jenjang = a.jenjang.as_str().to_uppercase(),
             role = role_name(a.role),
             name = escape(&a.full_name),

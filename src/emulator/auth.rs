@@ -1,5 +1,5 @@
 //! The service account the emulator plays, its key file, and the JWT-bearer token flow as
-//! Google implements it (`oauth-service-account.md`): RS256 assertions signed with the
+//! Google implements it (`docs/architecture.md`, "Tokens"): RS256 assertions signed with the
 //! key file's private key, verified here against the public half.
 
 use super::errors::TokenError;

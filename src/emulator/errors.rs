@@ -1,4 +1,4 @@
-//! Google's error bodies, as `directory-api.md` records them: the Directory API's v1 JSON
+//! Google's error bodies, as `docs/architecture.md` records them: the Directory API's v1 JSON
 //! error (`{"error": {"code", "message", "errors": [{"message", "domain", "reason"}]}}`)
 //! and the OAuth token endpoint's RFC 6749 error (`{"error", "error_description"}`).
 

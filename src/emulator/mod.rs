@@ -1,5 +1,5 @@
 //! A local emulator of Google's Admin SDK Directory API and token endpoint, faithful to
-//! `reference/admin.directory_v1.json`, `directory-api.md` and `oauth-service-account.md`,
+//! the discovery document (`tests/fixtures/admin.directory_v1.json`) and `docs/architecture.md`,
 //! served over real HTTP (axum) so that the daemon's own client code is what tests run.
 //!
 //! Choices where the references say UNVERIFIED (also in README, "The emulator"):

@@ -1,6 +1,6 @@
 //! What can go wrong in a call to Google, and the one decision of what happens next: retry
 //! with backoff, retry after the time Google gave, refresh the token, or fail for good.
-//! Pure: decided from the error alone (`directory-api.md`, "Retry policy").
+//! Pure: decided from the error alone (`docs/architecture.md`, "Retries").
 
 use std::time::Duration;
 
@@ -138,7 +138,7 @@ pub(crate) mod tests {
         }
     }
 
-    /// Every row of the error table of `directory-api.md`, and the transport failures.
+    /// Every row of the error table of `docs/architecture.md`, and the transport failures.
     #[test]
     fn the_error_table() {
         let rows: &[(CallError, bool, Next)] = &[

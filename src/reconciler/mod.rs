@@ -1,4 +1,4 @@
-//! The reconciler puts the boxes of DESIGN.md's data flow together: a scan fills the
+//! The reconciler puts the boxes of the data flow (`docs/architecture.md`) together: a scan fills the
 //! remote records ([`scan`]), every account is planned against them in key order
 //! ([`plan_each`]), a sync writes the actions to the journal with the guard's verdict
 //! ([`enqueue`]) and drains it ([`crate::executor`]); [`repair`] is the helpdesk's repair

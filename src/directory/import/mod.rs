@@ -14,6 +14,7 @@ pub mod apply;
 pub mod source;
 pub mod validate;
 
+use crate::audit;
 use crate::config::Naming;
 use crate::directory::model::{AccountKey, Role, RowStatus};
 use crate::directory::store::{ImportMarker, Store, StoreError};
@@ -74,7 +75,7 @@ impl fmt::Display for Invalid {
 }
 
 /// How to import.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Only the rows given change anything; no one is retired for being absent.
     pub delta: bool,
@@ -84,6 +85,9 @@ pub struct Options {
     pub dry_run: bool,
     /// The date retirements start on.
     pub today: Date,
+    /// Who asked (the operator's Unix user, or the daemon's inbox), for the history of
+    /// every account the import changes.
+    pub actor: String,
 }
 
 /// What an import did (or, in a dry run or when refused, would have done).
@@ -243,6 +247,25 @@ pub fn run(
             _ => None,
         };
         let (effect, note) = apply_row(&mut changes, &row, address, options.today)?;
+        let what = match effect {
+            Effect::Created => Some("created"),
+            Effect::Updated => Some("updated"),
+            Effect::Retiring => Some("retiring: listed as keluar"),
+            Effect::Unchanged | Effect::UnknownLeaver => None,
+        };
+        if let Some(what) = what {
+            let line = format!(
+                "{what} by the import of {}, asked by {}",
+                summary.file, options.actor
+            );
+            audit::log(
+                &mut changes,
+                &row.key.to_string(),
+                marker.started,
+                "import",
+                line,
+            )?;
+        }
         match effect {
             Effect::Created => summary.created += 1,
             Effect::Updated => summary.updated += 1,
@@ -272,6 +295,17 @@ pub fn run(
                 }
                 if retire_absent(&mut changes, &key, options.today)? {
                     summary.retiring += 1;
+                    let line = format!(
+                        "retiring: absent from the snapshot {} of school {npsn}, imported by {}",
+                        summary.file, options.actor
+                    );
+                    audit::log(
+                        &mut changes,
+                        &key.to_string(),
+                        marker.started,
+                        "import",
+                        line,
+                    )?;
                 }
             }
             if changes.pending_bytes() >= BATCH_BYTES {
