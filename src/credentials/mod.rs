@@ -15,6 +15,7 @@ use crate::audit::{self, HeldList};
 use crate::directory::model::{Account, DesiredState};
 use crate::directory::store::{Store, StoreError};
 use crate::google::types::User;
+use crate::google::errors::CallError;
 use crate::google::{CallFailure, DirectoryClient};
 use crate::planner::{ADMIN_SUSPENSION, marked_key};
 use crate::remote;
@@ -194,9 +195,15 @@ async fn issue_one(
     )
 }
 
+/// Whether a write may have been applied although it failed: no answer came, or one that
+/// could not be read.
+fn answer_unknown(f: &CallFailure) -> bool {
+    f.is_uncertain() || matches!(f.error, CallError::Unreadable(_))
+}
+
 /// What a failed password write means for the operator.
 fn describe_failure(f: &CallFailure) -> String {
-    if f.is_uncertain() {
+    if answer_unknown(f) {
         format!("Google did not answer, the password may or may not have changed ({f})")
     } else {
         format!("Google refused: {f}")
@@ -318,7 +325,7 @@ pub async fn reset(
     let id = user.id.unwrap_or_default();
     match client.update_user(&id, &first_password(&secret)).await {
         Ok(_) => {}
-        Err(f) if f.is_uncertain() => return Err(ResetError::Uncertain),
+        Err(f) if answer_unknown(&f) => return Err(ResetError::Uncertain),
         Err(f) => return Err(ResetError::Write(f)),
     }
     let at = Timestamp::now();
