@@ -48,7 +48,11 @@ pub enum Answer {
     OrgUnit,
     /// Google is settling a new user, or stayed unavailable past the deadline: try again
     /// after `wait`.
-    Later { error: String, wait: Duration },
+    Later {
+        error: String,
+        wait: Duration,
+        why: Wait,
+    },
     /// Sent without an answer: it may have been applied. Send again (a create is first
     /// looked up by its address).
     Unknown(String),
@@ -57,8 +61,62 @@ pub enum Answer {
     /// Google does not know an org unit the action names (an admin deleted it since it was
     /// last seen): create the org units of its path again, then send it again.
     NoOrgUnit(String),
-    /// Google cannot be reached or the token is refused: nothing was done; stop the run.
+    /// Google cannot be reached, or refuses our token or our writes: nothing was done;
+    /// stop the run.
     Stop(String),
+    /// Not sent: an earlier answer of the batch stopped the run.
+    NotSent,
+}
+
+/// Why an entry waits in the journal: what the operator is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wait {
+    /// Google is still settling a user created minutes ago.
+    Settling,
+    /// Google answered this status (5xx, or a rate limit) until the call's deadline.
+    Answered(u16),
+    /// Google's org unit is missing and is being created first.
+    OrgUnit,
+}
+
+impl Wait {
+    /// `20 creates wait: …`, in words.
+    pub fn describe(self, action: &str, count: u64) -> String {
+        let plural = |n: u64, word: &str| {
+            if n == 1 {
+                format!("1 {word}")
+            } else {
+                format!("{n} {word}s")
+            }
+        };
+        match self {
+            Wait::Settling => format!(
+                "{} to users Google is still settling (created minutes ago): sent again within minutes",
+                plural(count, action)
+            ),
+            Wait::Answered(status) => format!(
+                "Google answered {status} to {}: they stay queued and are sent at the next round",
+                plural(count, action)
+            ),
+            Wait::OrgUnit => format!(
+                "{} wait for their org unit to be created in Google first",
+                plural(count, action)
+            ),
+        }
+    }
+}
+
+/// How long an entry waits after Google answered `error`: a minute, or longer when Google
+/// said so with `Retry-After` (at most an hour).
+fn wait_after(error: &CallError) -> Duration {
+    match error {
+        CallError::Api {
+            retry_after: Some(after),
+            ..
+        } => (*after).clamp(RETRY_LATER, Duration::from_secs(3600)),
+        _ => RETRY_LATER,
+    }
 }
 
 /// What a failed call means: `settling` is whether the user was created so recently that
@@ -67,7 +125,9 @@ pub fn judge(failure: &CallFailure, settling: bool) -> Answer {
     let error = &failure.error;
     let text = failure.to_string();
     match error {
+        // An answer that cannot be read may still be a write Google applied: read back.
         _ if failure.is_uncertain() => Answer::Unknown(text),
+        CallError::Unreadable(_) => Answer::Unknown(text),
         CallError::Unreachable(_) | CallError::Token(_) => Answer::Stop(text),
         CallError::Api { status, .. }
             if settling && matches!(status, 403 | 404 | 409 | 412) && !error.is_rate_limit() =>
@@ -75,17 +135,38 @@ pub fn judge(failure: &CallFailure, settling: bool) -> Answer {
             Answer::Later {
                 error: text,
                 wait: RETRY_LATER,
+                why: Wait::Settling,
             }
+        }
+        // Our token is refused (after a fresh one) or our admin may not write: every
+        // other write would be refused too. Stop; the accounts are not at fault.
+        CallError::Api { status: 401, .. } => Answer::Stop(format!(
+            "{text}: the token is refused; check the service account key and its domain-wide delegation (belajar-sync check)"
+        )),
+        CallError::Api {
+            status: 403,
+            reason,
+            ..
+        } if matches!(
+            reason.as_str(),
+            "forbidden" | "notAuthorized" | "insufficientPermissions"
+        ) =>
+        {
+            Answer::Stop(format!(
+                "{text}: Google refuses our writes; check that google.subject is an admin with rights over users and org units and that the delegation grants both scopes (belajar-sync check)"
+            ))
         }
         CallError::Api { message, .. } if message.contains("User creation is not complete") => {
             Answer::Later {
                 error: text,
                 wait: RETRY_LATER,
+                why: Wait::Settling,
             }
         }
         CallError::Api { status, .. } if error.is_rate_limit() || *status >= 500 => Answer::Later {
             error: text,
-            wait: RETRY_LATER,
+            wait: wait_after(error),
+            why: Wait::Answered(*status),
         },
         CallError::Api {
             status: 400,
@@ -133,9 +214,14 @@ fn defer(
     mut entry: Entry,
     error: String,
     wait: Duration,
+    why: Wait,
     now: Timestamp,
     drained: &mut Drained,
 ) -> Result<(), StoreError> {
+    *drained
+        .waits
+        .entry((why, entry.action.kind.as_str().to_owned()))
+        .or_default() += 1;
     let (subject, kind) = (&entry.subject, entry.action.kind.as_str());
     entry.in_flight = false;
     entry.not_before = Some(now + wait);
@@ -182,6 +268,9 @@ pub struct Drained {
     pub deferred: u64,
     #[serde(skip)]
     pub next_due: Option<Timestamp>,
+    /// Entries this drain left waiting, by why and by action.
+    #[serde(skip)]
+    pub waits: BTreeMap<(Wait, String), u64>,
 }
 
 /// Why a drain stopped before the journal was empty.
@@ -267,9 +356,22 @@ impl Executor<'_> {
             }
             changes.commit()?;
 
+            // Once one answer says Google cannot be reached or refuses us, nothing more is
+            // sent: the entries not sent are left as they were.
+            let halt = std::sync::atomic::AtomicBool::new(false);
+            let halt = &halt;
             let mut answers = futures_util::stream::iter(sending)
-                .map(|(entry, uncertain)| async move {
-                    let answer = self.send(&entry, uncertain).await;
+                .map(|(mut entry, uncertain)| async move {
+                    let answer = if halt.load(std::sync::atomic::Ordering::SeqCst) {
+                        Answer::NotSent
+                    } else {
+                        self.send(&entry, uncertain).await
+                    };
+                    if matches!(answer, Answer::Stop(_) | Answer::NotSent) {
+                        halt.store(true, std::sync::atomic::Ordering::SeqCst);
+                        entry.in_flight = uncertain;
+                        entry.attempts -= 1;
+                    }
                     (entry, answer)
                 })
                 .buffer_unordered(self.concurrency.max(1));
@@ -376,6 +478,7 @@ impl Executor<'_> {
                 Ok(None) => Answer::Later {
                     error: format!("{email} is reported taken but cannot be read yet"),
                     wait: RETRY_LATER,
+                    why: Wait::Settling,
                 },
                 Err(answer) => answer,
             },
@@ -508,8 +611,8 @@ impl Executor<'_> {
                     tracing::info!(org_unit = %subject, action = kind, outcome = "done", "applied");
                     *drained.done.entry(kind.to_owned()).or_default() += 1;
                 }
-                Answer::Later { error, wait } => {
-                    defer(&mut changes, entry, error, wait, now, drained)?;
+                Answer::Later { error, wait, why } => {
+                    defer(&mut changes, entry, error, wait, why, now, drained)?;
                 }
                 Answer::Unknown(error) => {
                     // Left in flight: the next send checks before repeating a create.
@@ -519,15 +622,23 @@ impl Executor<'_> {
                 }
                 Answer::Failed(error) => quarantine(&mut changes, &entry, &error, now, drained)?,
                 Answer::NoOrgUnit(error) => match recreate_org_units(&mut changes, &entry, now)? {
-                    Some(wait) => defer(&mut changes, entry, error, wait, now, drained)?,
+                    Some(wait) => defer(
+                        &mut changes,
+                        entry,
+                        error,
+                        wait,
+                        Wait::OrgUnit,
+                        now,
+                        drained,
+                    )?,
                     None => quarantine(&mut changes, &entry, &error, now, drained)?,
                 },
                 Answer::Stop(error) => {
-                    // Nothing was sent: the entry simply waits.
-                    entry.in_flight = false;
+                    // Nothing was applied: the entry waits as it was before this send.
                     entry.last_error = Some(error);
                     journal::save(&mut changes, &entry);
                 }
+                Answer::NotSent => journal::save(&mut changes, &entry),
             }
         }
         changes.commit()
@@ -607,7 +718,21 @@ mod tests {
             "forbidden",
             "Not Authorized to access this resource/api",
         ));
-        assert!(matches!(judge(&forbidden, false), Answer::Failed(_)));
+        assert!(
+            matches!(judge(&forbidden, false), Answer::Stop(why) if why.contains("belajar-sync check")),
+            "our admin may not write: stop, do not quarantine the account"
+        );
+        assert!(
+            matches!(judge(&forbidden, true), Answer::Later { .. }),
+            "Google's 403 about a user created minutes ago is its settling"
+        );
+        let refused = failure(api(401, "authError", "Invalid Credentials"));
+        assert!(matches!(judge(&refused, false), Answer::Stop(_)));
+        let garbage = failure(CallError::Unreadable("expected value at line 1".into()));
+        assert!(
+            matches!(judge(&garbage, false), Answer::Unknown(_)),
+            "an answer that cannot be read may be a write that was applied"
+        );
         let bad = failure(api(400, "invalid", "Invalid Input: primary_user_email"));
         assert!(matches!(judge(&bad, true), Answer::Failed(_)));
         let no_org_unit = failure(api(400, "invalid", "Invalid Input: INVALID_OU_ID"));

@@ -565,6 +565,13 @@ async fn a_write_to_a_user_google_is_still_creating_is_retried_later_not_quarant
     assert_eq!(report.quarantine, 0, "{report:?}");
     assert_eq!(report.left_in_journal, 1, "{report:?}");
     assert_eq!(report.exit_code(), 3, "waits for Google: {report:?}");
+    assert_eq!(
+        report.waiting,
+        [
+            "1 rename to users Google is still settling (created minutes ago): sent again within minutes"
+        ],
+        "{report:?}"
+    );
     let waiting = journal::entries(&w.store).next().unwrap().unwrap();
     assert_eq!(waiting.subject, "sd:nuptk:1111222233334444");
     assert!(waiting.not_before.is_some(), "{waiting:?}");

@@ -324,10 +324,13 @@ pub(super) fn print_sync(out: &mut dyn Write, report: &SyncReport) {
             held.reason
         );
     }
-    if report.left_in_journal > 0 {
+    for why in &report.waiting {
+        say!(out, "waiting    {why}");
+    }
+    if report.left_in_journal > 0 && report.waiting.is_empty() {
         say!(
             out,
-            "waiting    {} actions wait for Google (a user still settling): the next run finishes them",
+            "waiting    {} actions wait in the journal: the next run sends them",
             report.left_in_journal
         );
     }

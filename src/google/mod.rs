@@ -2,6 +2,7 @@
 //! (yup-oauth2, service account with domain-wide delegation), its retries and its limiter.
 //! Tests point it at the emulator; nothing below it is mocked.
 
+pub mod circuit;
 pub mod errors;
 pub mod limiter;
 pub mod types;
@@ -33,6 +34,10 @@ const MAX_WAIT: Duration = Duration::from_secs(32);
 
 /// Longest single attempt.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Attempts at a connection before Google counts as unreachable (a refused connection is
+/// retried briefly, not until the call's deadline).
+const UNREACHABLE_TRIES: u32 = 3;
 
 type Authenticator = yup_oauth2::authenticator::Authenticator<
     <yup_oauth2::DefaultHyperClientBuilder as yup_oauth2::HyperClientBuilder>::Connector,
@@ -186,6 +191,8 @@ pub struct DirectoryClient {
     deadline: Duration,
     /// The OAuth client id of the service account (for explaining delegation errors).
     pub client_id: Option<String>,
+    /// Whether Google can be reached: while it cannot, calls are not sent.
+    pub circuit: circuit::Circuit,
 }
 
 impl DirectoryClient {
@@ -225,6 +232,7 @@ impl DirectoryClient {
             stats: CallStats::default(),
             deadline: config.call_deadline.unsigned_abs(),
             client_id,
+            circuit: circuit::Circuit::default(),
         })
     }
 
@@ -368,15 +376,33 @@ impl DirectoryClient {
         let mut refresh_now = false;
         let mut last_error = None;
         let name = method_name(&method, &url);
+        let started = tokio::time::Instant::now();
         loop {
+            if let circuit::Admission::Refused(outage) = self.circuit.admit() {
+                return Err(CallFailure {
+                    error: CallError::Unreachable(format!(
+                        "Google unreachable since {} ({}); not sent",
+                        outage.since, outage.reason
+                    )),
+                    attempts,
+                });
+            }
             attempts += 1;
             if attempts > 1 {
                 self.stats
                     .retries
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
+            // An attempt never outlasts the call's deadline (a hung connection included).
+            let left = self.deadline.saturating_sub(started.elapsed());
             let outcome = self
-                .attempt(&method, &url, body, std::mem::take(&mut refresh_now))
+                .attempt(
+                    &method,
+                    &url,
+                    body,
+                    std::mem::take(&mut refresh_now),
+                    left.clamp(Duration::from_secs(1), ATTEMPT_TIMEOUT),
+                )
                 .await;
             let status = match &outcome {
                 Ok(_) => "2xx".to_owned(),
@@ -385,6 +411,16 @@ impl DirectoryClient {
                 Err(_) => "unsent".to_owned(),
             };
             self.stats.answered(name, status);
+            match &outcome {
+                Ok(_) | Err(CallError::Api { .. } | CallError::Unreadable(_)) => {
+                    self.circuit.answered();
+                }
+                Err(CallError::Token(reason)) => self.circuit.failed(reason),
+                Err(CallError::Unreachable(reason)) if attempts >= UNREACHABLE_TRIES => {
+                    self.circuit.failed(reason);
+                }
+                Err(_) => {}
+            }
             let error = match outcome {
                 Ok(value) => {
                     self.limiter.succeeded();
@@ -410,9 +446,17 @@ impl DirectoryClient {
                     refresh_now = true;
                     Some(Duration::ZERO)
                 }
+                Next::Retry if matches!(error, CallError::Unreachable(_)) => (attempts
+                    < UNREACHABLE_TRIES)
+                    .then(|| policy.next_backoff())
+                    .flatten(),
                 Next::Retry => policy.next_backoff(),
                 Next::RetryAfter(after) => policy.next_backoff().map(|_| after.min(MAX_WAIT)),
             };
+            // No wait outlasts the call's deadline: Google asking for longer than is left
+            // ends the call now (its caller decides when to try again).
+            let left = self.deadline.saturating_sub(started.elapsed());
+            let wait = wait.filter(|w| *w <= left);
             tracing::debug!(%url, attempts, error = %error, ?wait, "Directory API call failed");
             let Some(wait) = wait else {
                 return Err(CallFailure { error, attempts });
@@ -429,6 +473,7 @@ impl DirectoryClient {
         url: &Url,
         body: Option<&impl Serialize>,
         fresh_token: bool,
+        timeout: Duration,
     ) -> Result<T, CallError> {
         let _permit = self.limiter.acquire().await;
         let token = if fresh_token {
@@ -443,6 +488,7 @@ impl DirectoryClient {
         let mut request = self
             .http
             .request(method.clone(), url.clone())
+            .timeout(timeout)
             .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(body);

@@ -11,6 +11,7 @@ use crate::audit::{self, GuardHeld, HeldList};
 use crate::config::Config;
 use crate::directory::model::{Account, AccountKey};
 use crate::directory::store::{Store, StoreError};
+use crate::executor::Wait;
 use crate::google::types::User;
 use crate::journal::{self, Lane};
 use crate::planner::{self, Action, ActionKind, Asker, Context, Decision, Outcome};
@@ -662,6 +663,9 @@ pub struct SyncReport {
     pub quarantined_now: u64,
     /// Entries still in the journal at the end (Google asked for time).
     pub left_in_journal: u64,
+    /// Why the entries this run left in the journal wait, in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<String>,
     /// Accounts held for a person after the run.
     pub conflicts: u64,
     pub quarantine: u64,
@@ -747,7 +751,21 @@ pub async fn sync(
             *report.done.entry(kind).or_default() += n;
         }
         report.quarantined_now += drained.quarantined;
-        let Some(due) = drained.next_due.filter(|_| drained.deferred > 0) else {
+        report.waiting = drained
+            .waits
+            .iter()
+            .map(|((why, action), n)| why.describe(action, *n))
+            .collect();
+        // Worth waiting for: users Google is settling and org units being made. Entries
+        // Google refused with an error (502, a rate limit) are left to the next round.
+        let settling = drained
+            .waits
+            .keys()
+            .any(|(why, _)| matches!(why, Wait::Settling | Wait::OrgUnit));
+        let Some(due) = drained
+            .next_due
+            .filter(|_| drained.deferred > 0 && settling)
+        else {
             break;
         };
         let wait = due
@@ -758,9 +776,9 @@ pub async fn sync(
             break;
         }
         progress(&format!(
-            "waiting {}s for Google to settle {} new user(s)",
+            "waiting {}s: {}",
             wait.as_secs(),
-            drained.deferred
+            report.waiting.join("; ")
         ));
         tokio::time::sleep(wait).await;
     }

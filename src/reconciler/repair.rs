@@ -165,16 +165,24 @@ pub async fn resync(
     match after.outcome {
         Outcome::InStep => report.healthy = true,
         Outcome::Conflict(reason) => report.to_do = Some(reason),
-        Outcome::Act(_) if drained.deferred > 0 => {
-            report.to_do = Some(
-                "Google is still settling a new user: the daemon finishes the repair within minutes; run resync again to see it".into(),
-            )
+        Outcome::Act(_) if !drained.waits.is_empty() => {
+            let waits: Vec<String> = drained
+                .waits
+                .iter()
+                .map(|((why, action), n)| why.describe(action, *n))
+                .collect();
+            report.to_do = Some(format!(
+                "{}; the daemon finishes the repair, run resync again to see it",
+                waits.join("; ")
+            ))
         }
         Outcome::Act(action) => {
-            report.to_do = Some(match audit::held(&store.changes(true), HeldList::Quarantine, &report.account)? {
-                Some(held) => format!("the repair failed: {}", held.reason),
-                None => format!("still to do: {}", action.reason),
-            })
+            report.to_do = Some(
+                match audit::held(&store.changes(true), HeldList::Quarantine, &report.account)? {
+                    Some(held) => format!("the repair failed: {}", held.reason),
+                    None => format!("still to do: {}", action.reason),
+                },
+            )
         }
     }
     Ok(report)

@@ -3,3 +3,4 @@
 pub mod crash;
 pub mod export_gen;
 pub mod google;
+pub mod hostile;
