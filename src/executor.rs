@@ -33,6 +33,9 @@ const SETTLING: Duration = Duration::from_secs(30 * 60);
 /// transient failure that outlasted the call's deadline.
 const RETRY_LATER: Duration = Duration::from_secs(60);
 
+/// How long an entry sent twice without an answer waits before the next send.
+const NO_ANSWER_WAIT: Duration = Duration::from_secs(10);
+
 /// Sends without an answer after which an entry is quarantined rather than sent again.
 const MAX_UNANSWERED: u32 = 8;
 
@@ -56,6 +59,9 @@ pub enum Answer {
     /// Sent without an answer: it may have been applied. Send again (a create is first
     /// looked up by its address).
     Unknown(String),
+    /// Sent again after an unknown outcome, and again no answer: sent again a little
+    /// later rather than at once.
+    UnknownAgain(String),
     /// It cannot succeed: quarantine the account with the reason.
     Failed(String),
     /// Google does not know an org unit the action names (an admin deleted it since it was
@@ -78,6 +84,8 @@ pub enum Wait {
     Answered(u16),
     /// Google's org unit is missing and is being created first.
     OrgUnit,
+    /// Sent twice without an answer: sent again a little later.
+    NoAnswer,
 }
 
 impl Wait {
@@ -101,6 +109,10 @@ impl Wait {
             ),
             Wait::OrgUnit => format!(
                 "{} wait for their org unit to be created in Google first",
+                plural(count, action)
+            ),
+            Wait::NoAnswer => format!(
+                "Google did not answer {} twice (they may or may not have been applied): checked and sent again shortly",
                 plural(count, action)
             ),
         }
@@ -365,7 +377,10 @@ impl Executor<'_> {
                     let answer = if halt.load(std::sync::atomic::Ordering::SeqCst) {
                         Answer::NotSent
                     } else {
-                        self.send(&entry, uncertain).await
+                        match self.send(&entry, uncertain).await {
+                            Answer::Unknown(error) if uncertain => Answer::UnknownAgain(error),
+                            answer => answer,
+                        }
                     };
                     if matches!(answer, Answer::Stop(_) | Answer::NotSent) {
                         halt.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -617,6 +632,19 @@ impl Executor<'_> {
                 Answer::Unknown(error) => {
                     // Left in flight: the next send checks before repeating a create.
                     tracing::warn!(account = %subject, action = kind, outcome = "unknown", %error, "no answer");
+                    entry.last_error = Some(error);
+                    journal::save(&mut changes, &entry);
+                }
+                Answer::UnknownAgain(error) => {
+                    // Twice without an answer (a hang?): still in flight, and not sent
+                    // again at once.
+                    tracing::warn!(account = %subject, action = kind, outcome = "unknown", %error, "no answer again");
+                    *drained
+                        .waits
+                        .entry((Wait::NoAnswer, kind.to_owned()))
+                        .or_default() += 1;
+                    entry.not_before = Some(now + NO_ANSWER_WAIT);
+                    drained.deferred += 1;
                     entry.last_error = Some(error);
                     journal::save(&mut changes, &entry);
                 }

@@ -99,19 +99,32 @@ pub struct ImportMarker {
 impl Store {
     /// Opens (or creates) the store at `path` with a page cache of `cache_mb` MiB.
     pub fn open(path: &Path, cache_mb: u64) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_mb * 1024 * 1024)
-            .open()
-            .map_err(|source| match &source {
-                sled::Error::Io(io) if io.to_string().contains("lock") => {
-                    StoreError::Locked { path: path.into() }
+        // sled's background threads release the file lock a moment after the store that
+        // held it is dropped (by this process, or by a command that just ended): a lock
+        // is tried again for up to two seconds before the store counts as in use.
+        let mut tries = 0;
+        let db = loop {
+            let opened = sled::Config::new()
+                .path(path)
+                .cache_capacity(cache_mb * 1024 * 1024)
+                .open();
+            match opened {
+                Ok(db) => break db,
+                Err(sled::Error::Io(io)) if io.to_string().contains("lock") => {
+                    tries += 1;
+                    if tries >= 20 {
+                        return Err(StoreError::Locked { path: path.into() });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
                 }
-                _ => StoreError::Sled {
-                    path: path.into(),
-                    source,
-                },
-            })?;
+                Err(source) => {
+                    return Err(StoreError::Sled {
+                        path: path.into(),
+                        source,
+                    });
+                }
+            }
+        };
         let mut store = Store {
             path: path.into(),
             pages: Pages::new(db.open_tree("directory").map_err(|e| sled_err(path, e))?),

@@ -756,12 +756,13 @@ pub async fn sync(
             .iter()
             .map(|((why, action), n)| why.describe(action, *n))
             .collect();
-        // Worth waiting for: users Google is settling and org units being made. Entries
-        // Google refused with an error (502, a rate limit) are left to the next round.
+        // Worth waiting for: users Google is settling, org units being made, answers that
+        // got lost. Entries Google refused with an error (502, a rate limit) are left to
+        // the next round.
         let settling = drained
             .waits
             .keys()
-            .any(|(why, _)| matches!(why, Wait::Settling | Wait::OrgUnit));
+            .any(|(why, _)| matches!(why, Wait::Settling | Wait::OrgUnit | Wait::NoAnswer));
         let Some(due) = drained
             .next_due
             .filter(|_| drained.deferred > 0 && settling)
