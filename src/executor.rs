@@ -6,7 +6,7 @@
 
 use crate::audit::{self, HeldList};
 use crate::credentials::password;
-use crate::directory::model::{AccountKey, GoogleLink};
+use crate::directory::model::{Account, AccountKey, GoogleLink};
 use crate::directory::store::{Changes, Store, StoreError};
 use crate::google::errors::CallError;
 use crate::google::types::User;
@@ -72,6 +72,9 @@ pub enum Answer {
     Stop(String),
     /// Not sent: an earlier answer of the batch stopped the run.
     NotSent,
+    /// The deleted user to restore is gone for good: the account gets a new user at the
+    /// next plan.
+    Gone(String),
 }
 
 /// Why an entry waits in the journal: what the operator is told.
@@ -456,7 +459,27 @@ impl Executor<'_> {
         match action.kind {
             ActionKind::CreateOrgUnit => self.create_org_unit(&entry.subject).await,
             ActionKind::Create => self.create(entry, uncertain).await,
+            ActionKind::Undelete => self.undelete(entry).await,
             _ => self.update(entry).await,
+        }
+    }
+
+    /// Restores a deleted user into its org unit, then reads it. Google not knowing the
+    /// deleted user means it was restored already (read back) or can no longer be.
+    async fn undelete(&self, entry: &Entry) -> Answer {
+        let id = entry.action.target.as_deref().unwrap_or_default();
+        let unit = entry.action.body.org_unit_path.as_deref().unwrap_or("/");
+        match self.client.undelete_user(id, unit).await {
+            Ok(()) => {}
+            Err(f) if f.status() == Some(404) => {}
+            Err(f) => return judge(&f, false),
+        }
+        match self.client.get_user(id).await {
+            Ok(called) => Answer::User(Box::new(called.value)),
+            Err(f) if f.status() == Some(404) => Answer::Gone(format!(
+                "Google can no longer restore the deleted user {id} (deleted for good, or past its 20 days)"
+            )),
+            Err(f) => judge(&f, false),
         }
     }
 
@@ -582,6 +605,11 @@ impl Executor<'_> {
             match answer {
                 Answer::User(user) => {
                     remote::record(&mut changes, &user, now)?;
+                    if entry.action.kind == ActionKind::Undelete
+                        && let (Some(key), Some(id)) = (AccountKey::parse(&subject), &user.id)
+                    {
+                        remote::forget_deleted(&mut changes, &key, id);
+                    }
                     if let Some(key) = AccountKey::parse(&subject)
                         && let Some(old) = changes.account(&key)?
                     {
@@ -667,6 +695,32 @@ impl Executor<'_> {
                     journal::save(&mut changes, &entry);
                 }
                 Answer::NotSent => journal::save(&mut changes, &entry),
+                Answer::Gone(error) => {
+                    if let (Some(key), Some(id)) =
+                        (AccountKey::parse(&subject), entry.action.target.as_deref())
+                    {
+                        remote::forget_deleted(&mut changes, &key, id);
+                        // The link to a user gone for good goes with it.
+                        if let Some(old) = changes.account(&key)?
+                            && old.google.as_ref().is_some_and(|g| g.id == id)
+                        {
+                            let unlinked = Account {
+                                google: None,
+                                ..old.clone()
+                            };
+                            changes.put_account(Some(&old), &unlinked)?;
+                        }
+                    }
+                    audit::log(
+                        &mut changes,
+                        &subject,
+                        now,
+                        "answered",
+                        format!("{kind}: {error}; a new user is created"),
+                    )?;
+                    tracing::warn!(account = %subject, action = kind, outcome = "gone", %error, "cannot restore");
+                    journal::finish(&mut changes, &entry);
+                }
             }
         }
         changes.commit()

@@ -44,6 +44,10 @@ pub struct Seen {
     /// no marker of this account.
     #[serde(default)]
     pub at_address: Option<User>,
+    /// Deleted users that carry this account's marker (or were linked to it), which Google
+    /// may still restore.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<User>,
 }
 
 /// The kind of a call, named as the "Actions" table of `docs/architecture.md` names it.
@@ -58,6 +62,7 @@ pub enum ActionKind {
     Rename,
     Suspend,
     Unsuspend,
+    Undelete,
 }
 
 impl ActionKind {
@@ -71,6 +76,7 @@ impl ActionKind {
             ActionKind::Rename => "rename",
             ActionKind::Suspend => "suspend",
             ActionKind::Unsuspend => "unsuspend",
+            ActionKind::Undelete => "undelete",
         }
     }
 }
@@ -186,15 +192,61 @@ pub fn plan(account: &Account, seen: &Seen, ctx: &Context) -> Decision {
             }
         }
         Some(user) => adopt(account, user, ctx, decision),
-        None => absent(account, decision),
+        None => match newest(&seen.deleted) {
+            Some(deleted) => restore(account, deleted, ctx, decision),
+            None => absent(account, decision),
+        },
     }
+}
+
+/// The most recently deleted of `users`.
+fn newest(users: &[User]) -> Option<&User> {
+    users
+        .iter()
+        .max_by_key(|u| u.deletion_time.clone().unwrap_or_default())
+}
+
+/// The account's Google user was deleted and Google may still restore it: it is brought
+/// back (with its mail and files) when a person asks, and never replaced by a new, empty
+/// user while it can be; a scheduled run holds the account for a person.
+fn restore(account: &Account, deleted: &User, ctx: &Context, mut decision: Decision) -> Decision {
+    if account.state != DesiredState::Active {
+        return decision; // nobody needs it back
+    }
+    let id = deleted.id.clone().unwrap_or_default();
+    let when = deleted
+        .deletion_time
+        .as_deref()
+        .map_or_else(|| "at an unknown time".to_owned(), |t| format!("at {t}"));
+    decision.problems.push(format!(
+        "the Google user {id} of this account was deleted in Google {when}"
+    ));
+    if ctx.asker == Asker::Schedule {
+        decision.outcome = Outcome::Conflict(format!(
+            "deleted in Google {when} (user {id}); `belajar-sync resync` restores it with its mail and files (a new user would lose them)"
+        ));
+        return decision;
+    }
+    let body = User {
+        org_unit_path: Some(decision.org_unit.clone()),
+        ..User::default()
+    };
+    decision.outcome = Outcome::Act(Box::new(Action {
+        kind: ActionKind::Undelete,
+        target: Some(id),
+        email: account.email.clone(),
+        fields: vec!["orgUnitPath".into()],
+        body,
+        reason: format!("deleted in Google {when}: restored with its mail and files"),
+    }));
+    decision
 }
 
 /// No Google user is known for the account: create it when it should be active.
 fn absent(account: &Account, mut decision: Decision) -> Decision {
     if let Some(link) = &account.google {
         decision.problems.push(format!(
-            "the linked Google user {} was not found (deleted, or the marker and the address were both changed)",
+            "the linked Google user {} is gone from Google and is not among the users it can restore (deleted for good, or its marker and address were both changed): a new user is created",
             link.id
         ));
     } else {

@@ -6,6 +6,8 @@
 //!   entry under one account key means two users claim it)
 //! - `u:{address}` → a user without a valid marker, under its primary address and each
 //!   alias (what adoption and conflicts are decided from)
+//! - `d:{account key}:{google id}` → a deleted user carrying that account's marker,
+//!   which Google may still restore (`users.undelete`)
 //! - `o:{path}` → an org unit that exists
 //! - `m:scan` → the last full scan ([`ScanRecord`])
 //!
@@ -106,6 +108,36 @@ pub fn record(changes: &mut Changes, user: &User, at: Timestamp) -> Result<(), S
     Ok(())
 }
 
+fn deleted_key(key: &AccountKey, id: &str) -> Vec<u8> {
+    format!("d:{key}:{id}").into_bytes()
+}
+
+/// Records a deleted user seen by a scan, when it carries a marker: the account it names
+/// is restored from it rather than given a new, empty user.
+pub fn record_deleted(changes: &mut Changes, user: &User, at: Timestamp) {
+    if let (Some(key), Some(id)) = (marked_key(user), user.id.as_deref()) {
+        let observed = Observed {
+            user: user.clone(),
+            at,
+        };
+        changes.put_json(deleted_key(&key, id), &observed);
+    }
+}
+
+/// Forgets the deleted user `id` of `key` (restored, or Google can no longer restore it).
+pub fn forget_deleted(changes: &mut Changes, key: &AccountKey, id: &str) {
+    changes.delete(deleted_key(key, id));
+}
+
+/// The deleted users seen carrying the marker of `key`.
+pub fn deleted_users(store: &Store, key: &AccountKey) -> Result<Vec<Observed>, StoreError> {
+    let prefix = format!("d:{key}:");
+    store
+        .scan_json::<Observed>(prefix.as_bytes())
+        .map(|entry| entry.map(|(_, observed)| observed))
+        .collect()
+}
+
 /// Forgets that `key` is claimed by the user `id` (its marker was seen on another account
 /// or the user is gone).
 pub fn forget_managed(changes: &mut Changes, key: &AccountKey, id: &str) {
@@ -154,6 +186,7 @@ pub fn seen(
     changes: &Changes,
     account: &Account,
     marked: Vec<Observed>,
+    deleted: Vec<Observed>,
 ) -> Result<Seen, StoreError> {
     let at_address = if marked.is_empty() {
         user_at(changes, &account.email)?.map(|o| o.user)
@@ -163,6 +196,7 @@ pub fn seen(
     Ok(Seen {
         marked: marked.into_iter().map(|o| o.user).collect(),
         at_address,
+        deleted: deleted.into_iter().map(|o| o.user).collect(),
     })
 }
 
@@ -186,12 +220,12 @@ pub fn users_by_domain(store: &Store) -> Result<BTreeMap<String, u64>, StoreErro
     Ok(counts)
 }
 
-/// Removes the records observed before `started` (the start of a believed scan): users and
-/// org units the scan no longer found. Returns how many were removed.
+/// Removes the records observed before `started` (the start of a believed scan): users,
+/// deleted users and org units the scan no longer found. Returns how many were removed.
 pub fn forget_observed_before(store: &Store, started: Timestamp) -> Result<u64, StoreError> {
     // Collected first: the map is not written while it is being scanned.
     let mut stale = Vec::new();
-    for prefix in [&b"r:"[..], b"u:"] {
+    for prefix in [&b"r:"[..], b"u:", b"d:"] {
         for entry in store.scan_json::<Observed>(prefix) {
             let (key, observed) = entry?;
             if observed.at < started {

@@ -317,3 +317,57 @@ fn a_hung_answer_is_bounded_by_the_deadline() {
         "the journal finishes it later: {shown}"
     );
 }
+
+#[test]
+fn a_managed_user_deleted_in_google_is_restored_never_replaced() {
+    let w = World::new();
+    let config = w.config("direct.toml", &w.url);
+    w.import(&config, &school(50, 5));
+    assert!(w.run(&config, &["sync"]).status.success());
+    let account = "sd:nisn:0000050002";
+    let shown: Value =
+        serde_json::from_slice(&w.run(&config, &["show", account, "--json"]).stdout).unwrap();
+    let (id, email) = (
+        shown["google"]["id"].as_str().unwrap().to_owned(),
+        shown["email"].as_str().unwrap().to_owned(),
+    );
+
+    // An admin deletes the user in the Admin console.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let api = runtime.block_on(async {
+        support::google::Api::new(
+            &w.url,
+            support::google::token_from_key(&w.key, "admin@belajar.id").await,
+        )
+    });
+    let (status, _) = runtime.block_on(api.ok("DELETE", &format!("users/{email}"), None));
+    assert_eq!(status, 204);
+
+    // The scheduled run does not create a new, empty user in its place: it holds it.
+    let out = w.run(&config, &["sync", "--scan"]);
+    assert_eq!(out.status.code(), Some(3), "{}", all_output(&out));
+    assert_eq!(w.users_of(50), 4, "no new user: {}", all_output(&out));
+    let status = w.status(&config);
+    let reason = status["conflicts"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("deleted in Google at") && reason.contains("resync` restores it"),
+        "{status}"
+    );
+
+    // The helpdesk restores it: the same user, with its mail and files.
+    let out = w.run(&config, &["resync", account]);
+    let said = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("sent       undelete"), "{said}");
+    let (status, user) = runtime.block_on(api.ok("GET", &format!("users/{email}"), None));
+    assert_eq!(status, 200);
+    assert_eq!(user["id"], id.as_str(), "the same user came back");
+    assert_eq!(user["orgUnitPath"], "/student/sd/20100050");
+    assert_eq!(w.users_of(50), 5);
+    let out = w.run(&config, &["sync", "--scan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(w.status(&config)["conflicts"], serde_json::json!([]));
+}

@@ -130,7 +130,8 @@ fn plan_accounts(
     for text in &args.accounts {
         let account = resolve(store, text, args.jenjang)?;
         let marked = remote::marked_users(store, &account.key())?;
-        let seen = remote::seen(&store.changes(true), &account, marked)?;
+        let deleted = remote::deleted_users(store, &account.key())?;
+        let seen = remote::seen(&store.changes(true), &account, marked, deleted)?;
         let decision = planner::plan(&account, &seen, &ctx);
         let key = account.key().to_string();
         let line = match &decision.outcome {

@@ -649,7 +649,10 @@ fn list_params(
         page_token: params.get("pageToken").filter(|t| !t.is_empty()).cloned(),
         order,
         descending,
-        show_deleted: params.get("showDeleted").is_some_and(|v| v == "true"),
+        // Google reads booleans case-insensitively (its own clients send `True`).
+        show_deleted: params
+            .get("showDeleted")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         query,
     })
 }

@@ -27,7 +27,7 @@ pub const SCOPES: [&str; 2] = [
 ];
 
 /// The fields `users.list` asks for: what the planner reads, nothing more.
-pub const LIST_FIELDS: &str = "nextPageToken,users(id,primaryEmail,name(givenName,familyName,displayName),suspended,suspensionReason,orgUnitPath,externalIds,organizations,aliases,isAdmin,etag,creationTime,lastLoginTime)";
+pub const LIST_FIELDS: &str = "nextPageToken,users(id,primaryEmail,name(givenName,familyName,displayName),suspended,suspensionReason,orgUnitPath,externalIds,organizations,aliases,isAdmin,etag,creationTime,deletionTime,lastLoginTime)";
 
 /// Longest single wait between attempts.
 const MAX_WAIT: Duration = Duration::from_secs(32);
@@ -339,9 +339,19 @@ impl DirectoryClient {
         UserPages {
             client: self,
             domain: domain.to_owned(),
+            deleted: false,
             next: None,
             done: false,
             seen: HashSet::new(),
+        }
+    }
+
+    /// The deleted users of `domain` that Google can still restore (`showDeleted`), page
+    /// by page.
+    pub fn list_deleted_users(&self, domain: &str) -> UserPages<'_> {
+        UserPages {
+            deleted: true,
+            ..self.list_users(domain)
         }
     }
 
@@ -524,6 +534,8 @@ impl DirectoryClient {
 pub struct UserPages<'a> {
     client: &'a DirectoryClient,
     domain: String,
+    /// Deleted users (`showDeleted=true`) instead of the others.
+    deleted: bool,
     next: Option<String>,
     done: bool,
     /// Page tokens seen: a token that comes back means the listing cycles.
@@ -544,6 +556,9 @@ impl UserPages<'_> {
                 .append_pair("domain", &self.domain)
                 .append_pair("maxResults", "500")
                 .append_pair("fields", LIST_FIELDS);
+            if self.deleted {
+                query.append_pair("showDeleted", "true");
+            }
             if let Some(token) = &self.next {
                 query.append_pair("pageToken", token);
             }

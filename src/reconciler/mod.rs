@@ -57,6 +57,7 @@ pub enum Item {
 struct Chunk {
     accounts: Vec<Account>,
     marked: BTreeMap<String, Vec<Observed>>,
+    deleted: BTreeMap<String, Vec<Observed>>,
     waiting: HashSet<String>,
     quarantined: HashMap<String, String>,
     conflicted: HashMap<String, String>,
@@ -83,6 +84,10 @@ fn read_chunk(store: &Store, lo: Option<&str>) -> Result<Chunk, StoreError> {
     for (rest, observed) in load_range::<Observed>(store, "r:", range, true)? {
         marked.entry(rest).or_default().push(observed);
     }
+    let mut deleted: BTreeMap<String, Vec<Observed>> = BTreeMap::new();
+    for (rest, observed) in load_range::<Observed>(store, "d:", range, true)? {
+        deleted.entry(rest).or_default().push(observed);
+    }
     Ok(Chunk {
         waiting: load_range::<String>(store, "p:", range, false)?
             .into_iter()
@@ -93,6 +98,7 @@ fn read_chunk(store: &Store, lo: Option<&str>) -> Result<Chunk, StoreError> {
         notices: load_range(store, "t:", range, false)?.into_iter().collect(),
         accounts,
         marked,
+        deleted,
         hi,
     })
 }
@@ -103,6 +109,7 @@ fn plan_chunk(store: &Store, ctx: &Context, chunk: Chunk) -> Result<Vec<Item>, S
     let Chunk {
         accounts,
         mut marked,
+        mut deleted,
         waiting,
         quarantined,
         conflicted,
@@ -114,7 +121,8 @@ fn plan_chunk(store: &Store, ctx: &Context, chunk: Chunk) -> Result<Vec<Item>, S
     for account in accounts {
         let key = account.key().to_string();
         let claims = marked.remove(&key).unwrap_or_default();
-        let seen = remote::seen(&reader, &account, claims)?;
+        let gone = deleted.remove(&key).unwrap_or_default();
+        let seen = remote::seen(&reader, &account, claims, gone)?;
         let managed = !seen.marked.is_empty()
             || seen.at_address.as_ref().is_some_and(|u| {
                 account

@@ -12,7 +12,7 @@ use crate::executor::{DrainError, Executor, summary};
 use crate::google::types::User;
 use crate::google::{CallFailure, DirectoryClient};
 use crate::journal::Lane;
-use crate::planner::{self, Asker, Context, Outcome, Seen, marked_key};
+use crate::planner::{self, ActionKind, Asker, Context, Outcome, Seen, marked_key};
 use crate::remote;
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -63,14 +63,7 @@ pub async fn resync(
         ..Report::default()
     };
     let started = Timestamp::now();
-    let mut seen = observe(store, client, account, &mut report.observed).await?;
-    if seen.marked.is_empty()
-        && seen.at_address.is_none()
-        && account.state == DesiredState::Active
-        && let Some(link) = &account.google
-    {
-        seen = undelete(store, client, config, account, &link.id, &mut report).await?;
-    }
+    let seen = observe(store, client, account, &mut report.observed).await?;
     let ctx = Context {
         today,
         grace_days: config.lifecycle.grace_days,
@@ -78,6 +71,7 @@ pub async fn resync(
         asker: Asker::Person,
     };
     let decision = planner::plan(account, &seen, &ctx);
+    let undeleting = matches!(&decision.outcome, Outcome::Act(a) if a.kind == ActionKind::Undelete);
     report.problems = decision.problems.clone();
 
     // A person asked: what was held is tried again.
@@ -162,6 +156,16 @@ pub async fn resync(
         .unwrap_or_else(|| account.clone());
     let seen = observe(store, client, &account, &mut report.after).await?;
     let after = planner::plan(&account, &seen, &ctx);
+    if undeleting && matches!(&after.outcome, Outcome::Act(a) if a.kind == ActionKind::Create) {
+        // Google could no longer restore the user (the history says so): a new one now.
+        let again = Box::pin(resync(store, client, config, &account, today, actor)).await?;
+        report.sent.extend(again.sent);
+        report.answers.extend(again.answers);
+        report.after = again.after;
+        report.healthy = again.healthy;
+        report.to_do = again.to_do;
+        return Ok(report);
+    }
     match after.outcome {
         Outcome::InStep => report.healthy = true,
         Outcome::Conflict(reason) => report.to_do = Some(reason),
@@ -297,7 +301,27 @@ async fn observe(
             remote::forget_managed(&mut changes, &key, &id);
         }
     }
-    let mut seen = Seen::default();
+    let mut seen = Seen {
+        deleted: remote::deleted_users(store, &key)?
+            .into_iter()
+            .map(|o| o.user)
+            .collect(),
+        ..Seen::default()
+    };
+    // The linked user is nowhere: it may be deleted and still restorable (a scan that
+    // would have listed it may not have run since).
+    if let Some(link) = &account.google
+        && found.is_empty()
+        && !seen
+            .deleted
+            .iter()
+            .any(|u| u.id.as_deref() == Some(link.id.as_str()))
+    {
+        seen.deleted.push(User {
+            id: Some(link.id.clone()),
+            ..User::default()
+        });
+    }
     for user in found {
         remote::record(&mut changes, &user, now)?;
         if marked_key(&user).as_ref() == Some(&key) {
@@ -321,47 +345,6 @@ fn holds_address(user: &User, email: &str) -> bool {
         .iter()
         .chain(user.aliases.iter().flatten())
         .any(|a| a.eq_ignore_ascii_case(email))
-}
-
-/// The linked user is gone: undelete it when Google still has it (mail and files come
-/// back), then read it again.
-async fn undelete(
-    store: &Store,
-    client: &DirectoryClient,
-    config: &Config,
-    account: &Account,
-    id: &str,
-    report: &mut Report,
-) -> Result<Seen, RepairError> {
-    let org_unit = config
-        .sync
-        .org_unit_of(account.role.group(), account.jenjang, &account.npsn);
-    let org_unit = if remote::org_unit_known(store, &org_unit)? {
-        org_unit
-    } else {
-        "/".to_owned()
-    };
-    match client.undelete_user(id, &org_unit).await {
-        Ok(()) => {
-            report
-                .sent
-                .push(format!("undelete of Google user {id} into {org_unit}"));
-            report.answers.push("undeleted".into());
-            let mut lines = Vec::new();
-            let seen = observe(store, client, account, &mut lines).await?;
-            report
-                .observed
-                .extend(lines.into_iter().map(|l| format!("after undelete: {l}")));
-            Ok(seen)
-        }
-        Err(f) => {
-            report.observed.push(format!(
-                "the linked user {id} cannot be undeleted ({}): a new user is created",
-                f.error
-            ));
-            Ok(Seen::default())
-        }
-    }
 }
 
 /// The org units on the way to `path` known to exist.

@@ -1,5 +1,6 @@
 //! The full scan: every org unit, and every user of every managed domain page by page into
-//! the remote records (memory stays flat). Believed only when no domain shrank past
+//! the remote records (memory stays flat), then the deleted users that carry a marker
+//! (so that their accounts are restored, not replaced). Believed only when no domain shrank past
 //! `sync.min_scan_share` of the last scan and no page token came back: only then are the
 //! users it did not find forgotten.
 
@@ -84,6 +85,17 @@ pub async fn run(
             changes.commit()?;
             found += users.len() as u64;
             progress(&domain, found);
+        }
+        // Deleted users that carry a marker: their accounts are restored, not replaced.
+        let mut pages = client.list_deleted_users(&domain);
+        let what = format!("deleted users of {domain}");
+        while let Some(users) = pages.next_page().await.map_err(google(&what))? {
+            let now = Timestamp::now();
+            let mut changes = store.changes(false);
+            for user in &users {
+                remote::record_deleted(&mut changes, user, now);
+            }
+            changes.commit()?;
         }
         let before = known.get(&domain).copied().unwrap_or(0);
         if before > 0 && (found as f64) < before as f64 * config.sync.min_scan_share {
