@@ -56,6 +56,7 @@ fn main() {
             dry_run,
             today,
             actor: "bench".into(),
+            max_retire_share: None,
         };
         let started = Instant::now();
         let summary = import::run(

@@ -38,6 +38,7 @@ fn main() {
         dry_run: false,
         today: reconciler::today(),
         actor: "bench".into(),
+        max_retire_share: None,
     };
     let source = Source::new(&export, None).unwrap();
     import::run(

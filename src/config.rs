@@ -206,11 +206,18 @@ fn check_domain(domain: &str) -> Result<(), &'static str> {
 pub struct Lifecycle {
     /// Days an account of a person who left stays usable before it is suspended.
     pub grace_days: u32,
+    /// A snapshot that would retire more than this share of a school's active accounts
+    /// (schools of more than 10 accounts) retires none of them: a truncated export must
+    /// not retire a school (`import --allow-mass-retire` when it is meant).
+    pub max_retire_share: f64,
 }
 
 impl Default for Lifecycle {
     fn default() -> Self {
-        Lifecycle { grace_days: 30 }
+        Lifecycle {
+            grace_days: 30,
+            max_retire_share: 0.2,
+        }
     }
 }
 
@@ -413,6 +420,12 @@ impl Config {
             return Err(format!(
                 "lifecycle.grace_days: expected 0 to 365 days, got {}",
                 self.lifecycle.grace_days
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.lifecycle.max_retire_share) {
+            return Err(format!(
+                "lifecycle.max_retire_share: expected a share from 0 to 1, got {}",
+                self.lifecycle.max_retire_share
             ));
         }
         self.naming.validate()?;

@@ -472,6 +472,7 @@ fn imported_inbox(shared: &Shared, config: &Config) -> Result<bool, DaemonError>
                     dry_run: false,
                     today: reconciler::today(),
                     actor: "the daemon's inbox".into(),
+                    max_retire_share: Some(config.lifecycle.max_retire_share),
                 };
                 import::run(
                     store,
@@ -499,6 +500,15 @@ fn imported_inbox(shared: &Shared, config: &Config) -> Result<bool, DaemonError>
                 changed |= !summary.changed_nothing();
                 move_to(&file, "processed", None);
                 tracing::info!(file = %file.display(), created = summary.created, updated = summary.updated, retiring = summary.retiring, "imported");
+                for held in &summary.held_schools {
+                    tracing::warn!(
+                        file = %file.display(),
+                        school = %held.npsn,
+                        retiring = held.retiring,
+                        active = held.active,
+                        "retirements held: the snapshot leaves out too much of the school (a truncated export?); if meant, belajar-sync import --allow-mass-retire FILE"
+                    );
+                }
             }
             Err(error) => {
                 move_to(&file, "rejected", Some(&error));

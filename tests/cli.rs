@@ -419,3 +419,46 @@ fn the_demo_runs_a_helpdesk_morning_with_no_configuration() {
     assert!(stdout.contains("done       nothing to do"), "{stdout}");
     assert!(stdout.contains("1 retiring"), "{stdout}");
 }
+
+#[test]
+fn a_short_snapshot_retires_nobody_of_a_school_it_mostly_leaves_out() {
+    let s = Setup::new();
+    let rows = |a: u32, b: u32| {
+        let mut text = String::from("id_type,id,full_name,role,jenjang,npsn\n");
+        for i in 0..a {
+            text.push_str(&format!(
+                "nisn,{:010},Murid A{i},peserta_didik,sd,20100001\n",
+                i
+            ));
+        }
+        for i in 0..b {
+            text.push_str(&format!(
+                "nisn,{:010},Murid B{i},peserta_didik,sd,20100002\n",
+                1000 + i
+            ));
+        }
+        text
+    };
+    let full = s.file("full.csv", &rows(72, 5));
+    assert!(s.run(&["import", full.to_str().unwrap()]).status.success());
+
+    // A truncated export: 3 of 72 at the big school, 4 of 5 at the small one.
+    let short = s.file("short.csv", &rows(3, 4));
+    let out = s.run(&["import", short.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("HELD     school 20100001: 69 of its 72 active accounts"),
+        "{said}"
+    );
+    assert!(said.contains("--allow-mass-retire"), "{said}");
+    let status = s.json(&["status", "--json"]);
+    assert_eq!(
+        status["accounts"]["retiring"], 1,
+        "only the small school's leaver: {status}"
+    );
+
+    let out = s.run(&["import", short.to_str().unwrap(), "--allow-mass-retire"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(s.json(&["status", "--json"])["accounts"]["retiring"], 70);
+}

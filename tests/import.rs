@@ -74,6 +74,7 @@ fn options(today: Date) -> Options {
         dry_run: false,
         today,
         actor: "operator".into(),
+        max_retire_share: None,
     }
 }
 

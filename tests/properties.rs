@@ -58,6 +58,7 @@ fn import(store: &Store, path: &Path, day: u8) -> import::Summary {
         dry_run: false,
         today: jiff::civil::date(2026, 7, day as i8),
         actor: "operator".into(),
+        max_retire_share: None,
     };
     let source = Source::new(path, None).unwrap();
     import::run(

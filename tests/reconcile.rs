@@ -81,6 +81,7 @@ impl World {
             dry_run: false,
             today,
             actor: "operator".into(),
+            max_retire_share: None,
         };
         import::run(
             &self.store,

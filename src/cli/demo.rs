@@ -212,6 +212,7 @@ fn import_file(
         dry_run: false,
         today,
         actor: "demo".into(),
+        max_retire_share: None,
     };
     Ok(import::run(
         store,

@@ -26,6 +26,11 @@ pub struct ImportArgs {
     /// Check and count everything, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Retire the accounts a snapshot leaves out even where that is more than
+    /// lifecycle.max_retire_share of a school (by default such a school retires nobody and
+    /// the import exits 4).
+    #[arg(long)]
+    pub allow_mass_retire: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -44,6 +49,7 @@ pub fn run(s: &mut Session, args: &ImportArgs) -> Result<u8, Failure> {
         dry_run: args.dry_run,
         today: crate::reconciler::today(),
         actor: s.actor.clone(),
+        max_retire_share: (!args.allow_mass_retire).then_some(s.config.lifecycle.max_retire_share),
     };
     // A bar is for a terminal of this process, not the daemon's log.
     let progress = progress_bar(!s.progress || args.json || s.daemon.is_some());
@@ -64,7 +70,13 @@ pub fn run(s: &mut Session, args: &ImportArgs) -> Result<u8, Failure> {
     } else {
         print_summary(s, &summary, refused);
     }
-    Ok(if refused { 2 } else { 0 })
+    Ok(if refused {
+        2
+    } else if !summary.held_schools.is_empty() {
+        4
+    } else {
+        0
+    })
 }
 
 /// A bar on standard error when it is a terminal; hidden otherwise or when asked.
@@ -113,13 +125,23 @@ fn print_summary(s: &mut Session, summary: &Summary, refused: bool) {
             summary.notes.len() - NOTES_SHOWN
         );
     }
+    for held in &summary.held_schools {
+        say!(
+            s.out,
+            "HELD     school {}: {} of its {} active accounts are not in this snapshot: none of them retires (a truncated export?). Everything else was applied. If they did leave: belajar-sync import --allow-mass-retire {}",
+            held.npsn,
+            held.retiring,
+            held.active,
+            summary.file
+        );
+    }
     if refused {
         say!(
             s.err,
             "nothing was changed: {} invalid row(s); fix them, or pass --skip-invalid to apply the valid rows",
             summary.invalid
         );
-    } else if summary.changed_nothing() {
+    } else if summary.changed_nothing() && summary.held_schools.is_empty() {
         say!(
             s.out,
             "nothing changed: the directory already matches this file"

@@ -16,7 +16,7 @@ pub mod validate;
 
 use crate::audit;
 use crate::config::Naming;
-use crate::directory::model::{AccountKey, Role, RowStatus};
+use crate::directory::model::{AccountKey, DesiredState, Role, RowStatus};
 use crate::directory::store::{ImportMarker, Store, StoreError};
 use apply::{AddressRequest, Effect, address_request, allocate, apply_row, merge, retire_absent};
 use indicatif::ProgressBar;
@@ -88,6 +88,22 @@ pub struct Options {
     /// Who asked (the operator's Unix user, or the daemon's inbox), for the history of
     /// every account the import changes.
     pub actor: String,
+    /// A snapshot that would retire more than this share of a school's active accounts
+    /// retires none of them (`None`: no limit, `--allow-mass-retire`).
+    pub max_retire_share: Option<f64>,
+}
+
+/// Schools this small are not guarded: a share of a handful is noise.
+pub const GUARDED_SCHOOL_SIZE: u64 = 10;
+
+/// A school whose retirements a snapshot held back: too many at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldSchool {
+    pub npsn: String,
+    /// Accounts the snapshot would have retired.
+    pub retiring: u64,
+    /// Active accounts the school has.
+    pub active: u64,
 }
 
 /// What an import did (or, in a dry run or when refused, would have done).
@@ -110,6 +126,9 @@ pub struct Summary {
     pub unknown_leavers: u64,
     pub notes: Vec<String>,
     pub errors: Vec<Invalid>,
+    /// Schools whose retirements were held back (too many at once).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held_schools: Vec<HeldSchool>,
 }
 
 impl Summary {
@@ -288,11 +307,32 @@ pub fn run(
                 ));
                 continue;
             }
+            let (mut active, mut absent) = (0u64, Vec::new());
             for key in store.school_members(npsn)? {
-                let packed = key.packed();
-                if survey.picks.contains_key(&packed) || survey.shielded.contains(&packed) {
+                if changes
+                    .account(&key)?
+                    .is_none_or(|a| a.state != DesiredState::Active)
+                {
                     continue;
                 }
+                active += 1;
+                let packed = key.packed();
+                if !survey.picks.contains_key(&packed) && !survey.shielded.contains(&packed) {
+                    absent.push(key);
+                }
+            }
+            if let Some(share) = options.max_retire_share
+                && active > GUARDED_SCHOOL_SIZE
+                && absent.len() as f64 > share * active as f64
+            {
+                summary.held_schools.push(HeldSchool {
+                    npsn: npsn.clone(),
+                    retiring: absent.len() as u64,
+                    active,
+                });
+                continue;
+            }
+            for key in absent {
                 if retire_absent(&mut changes, &key, options.today)? {
                     summary.retiring += 1;
                     let line = format!(
