@@ -23,6 +23,16 @@ use std::time::Duration;
 /// Entries marked in flight at once (one commit), and sent with bounded concurrency.
 const BATCH: usize = 512;
 
+/// Entries of `lane` looked at for one batch: org units are all read (up to a bound), so
+/// that the shallowest are sent first whatever order they were queued in.
+fn batch_limit(lane: Lane) -> usize {
+    if lane == Lane::OrgUnit {
+        64 * BATCH
+    } else {
+        BATCH
+    }
+}
+
 /// Answers applied per commit.
 const APPLY_EVERY: usize = 128;
 
@@ -101,6 +111,10 @@ impl Wait {
                 format!("{n} {word}s")
             }
         };
+        let action = match action {
+            "create_org_unit" => "org unit creation",
+            other => other,
+        };
         match self {
             Wait::Settling => format!(
                 "{} to users Google is still settling (created minutes ago): sent again within minutes",
@@ -111,7 +125,7 @@ impl Wait {
                 plural(count, action)
             ),
             Wait::OrgUnit => format!(
-                "{} wait for their org unit to be created in Google first",
+                "{} wait for the org units they need to be created in Google first",
                 plural(count, action)
             ),
             Wait::NoAnswer => format!(
@@ -201,11 +215,13 @@ fn recreate_org_units(
     entry: &Entry,
     now: Timestamp,
 ) -> Result<Option<Duration>, StoreError> {
+    // Sent again at once: the org units it needs are due and go first (parents before
+    // children), so it follows them.
     let (path, wait) = match entry.action.kind {
-        // Its parent is missing; the parents' entries are queued after it: it waits.
+        // Its parent is missing.
         ActionKind::CreateOrgUnit => (
             entry.subject.rsplit_once('/').map(|(parent, _)| parent),
-            RETRY_LATER,
+            Duration::ZERO,
         ),
         _ => (entry.action.body.org_unit_path.as_deref(), Duration::ZERO),
     };
@@ -217,8 +233,18 @@ fn recreate_org_units(
     }
     for missing in crate::reconciler::missing_org_units(path, &Default::default()) {
         remote::forget_org_unit(changes, &missing);
-        let create = crate::reconciler::org_unit_action(&missing);
-        crate::reconciler::queue(changes, Lane::OrgUnit, &missing, create, now)?;
+        match journal::pending_for(changes, &missing)? {
+            // Already queued, perhaps waiting after its own parent was missing: now.
+            Some(mut waiting) if !waiting.in_flight => {
+                waiting.not_before = None;
+                journal::save(changes, &waiting);
+            }
+            Some(_) => {}
+            None => {
+                let create = crate::reconciler::org_unit_action(&missing);
+                crate::reconciler::queue(changes, Lane::OrgUnit, &missing, create, now)?;
+            }
+        }
     }
     Ok(Some(wait))
 }
@@ -412,7 +438,8 @@ impl Executor<'_> {
     }
 
     /// The next entries to send: all due ones of the first lane that has any, and for org
-    /// units only those of one depth (parents before children).
+    /// units only those of the smallest depth due (parents before children, whatever
+    /// order they were queued in).
     fn next_batch(
         &self,
         subjects: Option<&HashSet<String>>,
@@ -432,15 +459,17 @@ impl Executor<'_> {
                 next_due = Some(next_due.map_or(due, |d| d.min(due)));
                 continue;
             }
-            if let Some(first) = batch.first() {
-                let same_group = first.lane == entry.lane
-                    && (entry.lane != Lane::OrgUnit
-                        || depth(&first.subject) == depth(&entry.subject));
-                if !same_group || batch.len() >= BATCH {
-                    break;
-                }
+            if let Some(first) = batch.first()
+                && (first.lane != entry.lane || batch.len() >= batch_limit(entry.lane))
+            {
+                break;
             }
             batch.push(entry);
+        }
+        if batch.first().is_some_and(|e| e.lane == Lane::OrgUnit) {
+            let shallowest = batch.iter().map(|e| depth(&e.subject)).min().unwrap_or(0);
+            batch.retain(|e| depth(&e.subject) == shallowest);
+            batch.truncate(BATCH);
         }
         Ok((batch, deferred, next_due))
     }

@@ -371,3 +371,59 @@ fn a_managed_user_deleted_in_google_is_restored_never_replaced() {
     assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
     assert_eq!(w.status(&config)["conflicts"], serde_json::json!([]));
 }
+
+#[test]
+fn org_units_lost_three_levels_deep_are_made_again_before_their_accounts() {
+    // A store that knows Google's org units, pointed at a Google that has none of them
+    // (a new Workspace, or an admin who deleted the tree).
+    let w = World::new();
+    let first = w.config("first.toml", &w.url);
+    w.import(&first, &school(60, 5));
+    assert!(w.run(&first, &["sync"]).status.success());
+    let (fresh, fresh_url, fresh_key) = spawn_emulator(&[]);
+    let _fresh = KillOnDrop(fresh);
+    let config = w.dir.path().join("fresh.toml");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&first)
+            .unwrap()
+            .replace(&w.url, &fresh_url)
+            .replace(&format!("{:?}", w.key), &format!("{fresh_key:?}")),
+    )
+    .unwrap();
+    let mut more = school(60, 12);
+    more.push_str(&school(61, 3).lines().skip(1).collect::<Vec<_>>().join("\n"));
+    w.import(&config, &more);
+    let out = w.run(&config, &["sync"]);
+    let said = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let status = w.status(&config);
+    assert_eq!(status["quarantine"], serde_json::json!([]), "{status}");
+    assert_eq!(status["outbox"]["depth"], 0, "{status}");
+    // The new accounts are in Google, in their org unit three levels down.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let users = runtime.block_on(async {
+        let api = support::google::Api::new(
+            &fresh_url,
+            support::google::token_from_key(&fresh_key, "admin@belajar.id").await,
+        );
+        api.ok("GET", "users?domain=sd.belajar.id&maxResults=500", None)
+            .await
+            .1
+    });
+    let users = users["users"].as_array().cloned().unwrap_or_default();
+    let in_61 = users
+        .iter()
+        .filter(|u| u["orgUnitPath"] == "/student/sd/20100061")
+        .count();
+    assert_eq!(in_61, 3, "{said}");
+    assert_eq!(
+        users
+            .iter()
+            .filter(|u| u["orgUnitPath"] == "/student/sd/20100060")
+            .count(),
+        7,
+        "the 7 new accounts of the school whose units were lost: {said}"
+    );
+}
