@@ -8,6 +8,7 @@
 use crate::config::{Config, ConfigError};
 use crate::directory::import::{self, Options, source::Source};
 use crate::directory::store::{Store, StoreError};
+use crate::executor::DrainError;
 use crate::executor::{Executor, RunControl};
 use crate::google::DirectoryClient;
 use crate::reconciler::{self, Suspensions, SyncOptions};
@@ -29,6 +30,8 @@ pub enum DaemonError {
     Store(#[from] crate::directory::store::StoreError),
     #[error("reopening the store failed: {0}")]
     Reopen(String),
+    #[error("the import of the inbox failed: {0}")]
+    Inbox(String),
 }
 
 /// How long a reopen of the store waits for sled to let go of its files, and in what steps.
@@ -275,7 +278,7 @@ pub async fn run(
         let store = shared.store();
         // The configuration of this round (a reload takes effect at the next).
         let config = shared.config();
-        if imported_inbox(&shared, &config)? {
+        if import_inbox(&shared, &config).await? {
             changed = true;
         }
         changed |= shared.changed.swap(false, Ordering::SeqCst);
@@ -305,6 +308,13 @@ pub async fn run(
             }
             changed = false;
             drop(store);
+            let after = match shared.client.circuit.outage() {
+                Some(outage) => format!(
+                    "Google unreachable since {} ({}): the journal keeps the work",
+                    outage.since, outage.reason
+                ),
+                None => "idle".to_owned(),
+            };
             if planned {
                 let shared = shared.clone();
                 let reopened = tokio::task::spawn_blocking(move || shared.give_back_memory())
@@ -314,7 +324,7 @@ pub async fn run(
                     tracing::info!("store reopened to give back the memory of the round");
                 }
             }
-            shared.set_phase("idle");
+            shared.set_phase(&after);
         }
         tokio::select! {
             _ = tokio::time::sleep(config.daemon.push_interval.unsigned_abs()) => {}
@@ -394,7 +404,7 @@ async fn work(
                 "sync finished"
             );
         })
-        .map_err(|e| e.to_string())
+        .map_err(Stopped::from)
     } else {
         let executor = Executor {
             store,
@@ -402,17 +412,47 @@ async fn work(
             concurrency: config.google.concurrency as usize,
             control: Some(control),
         };
-        executor
-            .drain(None)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
+        executor.drain(None).await.map(drop).map_err(Stopped::from)
     };
-    if let Err(error) = result {
-        // Google unreachable, a token refused: the journal keeps the work for the next round.
-        tracing::warn!(%error, "round stopped; the journal keeps the work");
+    match result {
+        Ok(()) => Ok(()),
+        // The store failed: the daemon stops (systemd restarts it) rather than go on blind.
+        Err(Stopped::Store(e)) => Err(DaemonError::Store(e)),
+        Err(Stopped::Other(error)) => {
+            // Google unreachable, a token refused: the journal keeps the work for the next
+            // round.
+            tracing::warn!(%error, "round stopped; the journal keeps the work");
+            Ok(())
+        }
     }
-    Ok(())
+}
+
+/// Why a round stopped: the store (fatal), or anything else (the next round tries again).
+enum Stopped {
+    Store(crate::directory::store::StoreError),
+    Other(String),
+}
+
+impl From<reconciler::SyncError> for Stopped {
+    fn from(e: reconciler::SyncError) -> Self {
+        use reconciler::SyncError;
+        use reconciler::scan::ScanError;
+        match e {
+            SyncError::Store(e)
+            | SyncError::Scan(ScanError::Store(e))
+            | SyncError::Drain(DrainError::Store(e)) => Stopped::Store(e),
+            other => Stopped::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<DrainError> for Stopped {
+    fn from(e: DrainError) -> Self {
+        match e {
+            DrainError::Store(e) => Stopped::Store(e),
+            other => Stopped::Other(other.to_string()),
+        }
+    }
 }
 
 /// Sends `WATCHDOG=1` at half the interval systemd asked for, but only while the work
@@ -432,10 +472,41 @@ async fn feed_watchdog(control: Arc<RunControl>) {
     }
 }
 
+/// Imports the inbox on a thread of its own while the loop feeds the watchdog from the
+/// import's progress (an export of millions of rows outlasts `WatchdogSec`; an import
+/// that stops moving does not keep the watchdog fed).
+async fn import_inbox(shared: &Arc<Shared>, config: &Arc<Config>) -> Result<bool, DaemonError> {
+    if config.daemon.inbox_dir.as_os_str().is_empty() {
+        return Ok(false);
+    }
+    let progress = indicatif::ProgressBar::hidden();
+    let import = {
+        let (shared, config, progress) = (shared.clone(), config.clone(), progress.clone());
+        tokio::task::spawn_blocking(move || imported_inbox(&shared, &config, &progress))
+    };
+    tokio::pin!(import);
+    let mut seen = progress.position();
+    loop {
+        tokio::select! {
+            done = &mut import => return done.map_err(|e| DaemonError::Inbox(e.to_string()))?,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {
+                if progress.position() != seen {
+                    seen = progress.position();
+                    shared.control.beat();
+                }
+            }
+        }
+    }
+}
+
 /// Imports each export found in the inbox (oldest name first), then moves it to
 /// `processed/`, or to `rejected/` with a `.error` file saying why. Whether any changed
 /// the directory.
-fn imported_inbox(shared: &Shared, config: &Config) -> Result<bool, DaemonError> {
+fn imported_inbox(
+    shared: &Shared,
+    config: &Config,
+    progress: &indicatif::ProgressBar,
+) -> Result<bool, DaemonError> {
     let inbox = &config.daemon.inbox_dir;
     if inbox.as_os_str().is_empty() {
         return Ok(false);
@@ -474,14 +545,8 @@ fn imported_inbox(shared: &Shared, config: &Config) -> Result<bool, DaemonError>
                     actor: "the daemon's inbox".into(),
                     max_retire_share: Some(config.lifecycle.max_retire_share),
                 };
-                import::run(
-                    store,
-                    &config.naming,
-                    &source,
-                    options,
-                    &indicatif::ProgressBar::hidden(),
-                )
-                .map_err(|e| e.to_string())
+                import::run(store, &config.naming, &source, options, progress)
+                    .map_err(|e| e.to_string())
             })
             .and_then(|summary| {
                 if summary.invalid == 0 {

@@ -403,7 +403,8 @@ impl Executor<'_> {
             let halt = &halt;
             let mut answers = futures_util::stream::iter(sending)
                 .map(|(mut entry, uncertain)| async move {
-                    let answer = if halt.load(std::sync::atomic::Ordering::SeqCst) {
+                    let stopping = self.control.is_some_and(RunControl::stop_requested);
+                    let answer = if halt.load(std::sync::atomic::Ordering::SeqCst) || stopping {
                         Answer::NotSent
                     } else {
                         match self.send(&entry, uncertain).await {
@@ -433,6 +434,9 @@ impl Executor<'_> {
             self.apply(ready, &mut drained)?;
             if let Some(reason) = stop {
                 return Err(DrainError::Stopped(reason));
+            }
+            if self.control.is_some_and(RunControl::stop_requested) {
+                return Err(DrainError::Stopped("asked to stop".into()));
             }
         }
     }

@@ -46,6 +46,23 @@ pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreEr
         "Accounts whose Google user has been seen signed in (activation).",
         &[(String::new(), access::signed_in_count(store)? as f64)],
     );
+    let outage = client.circuit.outage();
+    family(
+        &mut out,
+        "belajar_sync_google_unreachable",
+        "gauge",
+        "1 while Google cannot be reached (calls are not sent until a probe gets an answer).",
+        &[(String::new(), f64::from(u8::from(outage.is_some())))],
+    );
+    if let Some(outage) = outage {
+        family(
+            &mut out,
+            "belajar_sync_google_unreachable_since_seconds",
+            "gauge",
+            "When the outage began (Unix seconds).",
+            &[(String::new(), outage.since.as_second() as f64)],
+        );
+    }
     let (depth, in_flight) = journal::depth(store)?;
     family(
         &mut out,

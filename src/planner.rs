@@ -265,6 +265,7 @@ fn absent(account: &Account, mut decision: Decision) -> Decision {
         name: Some(UserName {
             given_name: Some(name.given_name),
             family_name: Some(name.family_name),
+            display_name: Some(name.display_name),
             ..UserName::default()
         }),
         change_password_at_next_login: Some(true),
@@ -391,8 +392,15 @@ fn managed(account: &Account, user: &User, ctx: &Context, mut decision: Decision
     }
     let name = google_name(&account.full_name);
     let current = user.name.clone().unwrap_or_default();
+    // A display name Google lacks (users made before belajar-sync set one) is not drift
+    // on its own: it comes with the next name correction.
+    let display_drifted = current
+        .display_name
+        .as_deref()
+        .is_some_and(|shown| !same_text(Some(shown), &name.display_name));
     if !same_text(current.given_name.as_deref(), &name.given_name)
         || !same_text(current.family_name.as_deref(), &name.family_name)
+        || display_drifted
     {
         decision.problems.push(format!(
             "the name in Google is {:?}, the account's is {:?}",
@@ -402,6 +410,7 @@ fn managed(account: &Account, user: &User, ctx: &Context, mut decision: Decision
         body.name = Some(UserName {
             given_name: Some(name.given_name),
             family_name: Some(name.family_name),
+            display_name: Some(name.display_name),
             ..UserName::default()
         });
         reasons.push("correct the name");

@@ -465,3 +465,32 @@ async fn answers_carry_only_fields_the_schemas_define() {
         "orgunits.list",
     );
 }
+
+#[tokio::test]
+async fn booleans_are_read_as_google_reads_them_and_unknown_paths_answer_googles_404() {
+    let emu = start(Options::default()).await;
+    let api = Api::admin(&emu).await;
+    api.create("gone@sd.belajar.id", "Gone", "Away").await;
+    assert_eq!(
+        api.ok("DELETE", "users/gone@sd.belajar.id", None).await.0,
+        204
+    );
+    for spelling in ["true", "True", "TRUE"] {
+        let (status, page) = api
+            .ok(
+                "GET",
+                &format!("users?domain=sd.belajar.id&showDeleted={spelling}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            page["users"][0]["primaryEmail"], "gone@sd.belajar.id",
+            "showDeleted={spelling}: {page}"
+        );
+    }
+    let (status, body) = api.ok("GET", "userz", None).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], 404, "Google's error body: {body}");
+    assert_eq!(body["error"]["errors"][0]["reason"], "notFound");
+}

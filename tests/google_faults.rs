@@ -366,6 +366,10 @@ fn a_managed_user_deleted_in_google_is_restored_never_replaced() {
     assert_eq!(status, 200);
     assert_eq!(user["id"], id.as_str(), "the same user came back");
     assert_eq!(user["orgUnitPath"], "/student/sd/20100050");
+    assert_eq!(
+        user["name"]["displayName"], "Murid Tiga Sekolah50",
+        "the name as Dapodik spells it"
+    );
     assert_eq!(w.users_of(50), 5);
     let out = w.run(&config, &["sync", "--scan"]);
     assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
@@ -425,5 +429,69 @@ fn org_units_lost_three_levels_deep_are_made_again_before_their_accounts() {
             .count(),
         7,
         "the 7 new accounts of the school whose units were lost: {said}"
+    );
+}
+
+#[test]
+fn a_sync_stopped_with_ctrl_c_says_what_it_leaves_queued_and_loses_nothing() {
+    use std::io::BufRead;
+    let w = World::new();
+    let config = w.hostile();
+    w.import(&config, &school(70, 2));
+    assert!(w.run(&config, &["sync"]).status.success());
+    // Each create takes a second: the push is caught in the middle.
+    w.proxy.rules.set(vec![Rule {
+        method: Some("POST"),
+        path: "/admin/directory/v1/users",
+        what: Misbehaviour::Hang(std::time::Duration::from_secs(1)),
+    }]);
+    w.import(&config, &school(71, 100));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+        .arg("--config")
+        .arg(&config)
+        .arg("sync")
+        .current_dir(w.dir.path())
+        .env_remove("BELAJAR_SYNC_CONFIG")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut said = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let pushing = line.contains("pushing to Google");
+        said.push(line);
+        if pushing {
+            break;
+        }
+    }
+    // Interrupted once the creates are on their way (their org unit exists by then).
+    let caught_before = w.proxy.rules.caught();
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while w.proxy.rules.caught() == caught_before && std::time::Instant::now() < give_up {
+        std::thread::yield_now();
+    }
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    said.extend(lines.map_while(Result::ok));
+    let status = child.wait().unwrap();
+    let said = said.join("\n");
+    assert_eq!(status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("actions stay queued in the journal"),
+        "{said}"
+    );
+    let status = w.status(&config);
+    let queued = status["outbox"]["depth"].as_u64().unwrap();
+    assert!(queued > 0, "stopped before the end: {status}");
+    assert_eq!(status["outbox"]["in_flight"], 0, "{status}");
+    assert_eq!(
+        w.users_of(71) as u64 + queued,
+        100,
+        "every account created or queued, none twice: {status}"
     );
 }

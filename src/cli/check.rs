@@ -108,10 +108,30 @@ pub async fn check(config: &Config) -> Result<ExitCode, Failure> {
     }
 }
 
+/// The longest `check` takes as a whole, whatever Google does.
+const CHECK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
 pub fn run(config: &Config) -> Result<ExitCode, Failure> {
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::Runtime(format!("cannot start tokio: {e}")))?;
-    runtime.block_on(check(config))
+    let deadline = config
+        .google
+        .call_deadline
+        .unsigned_abs()
+        .min(CHECK_DEADLINE);
+    runtime.block_on(async {
+        match tokio::time::timeout(deadline, check(config)).await {
+            Ok(checked) => checked,
+            Err(_) => {
+                println!(
+                    "FAIL  Google did not finish answering within {}s: {} hangs or is very slow (network, proxy, firewall)",
+                    deadline.as_secs(),
+                    config.google.api_base
+                );
+                Ok(ExitCode::from(1))
+            }
+        }
+    })
 }
 
 #[cfg(test)]

@@ -265,6 +265,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             "signed_in": signed_in,
             "store": store.path(),
             "daemon": s.daemon.map(|d| d.phase()),
+            "google_unreachable": s.daemon.and_then(|d| d.client.circuit.outage()),
             "interrupted_import": interrupted,
             "outbox": {"depth": outbox, "in_flight": in_flight},
             "quarantine": quarantine,
@@ -278,7 +279,17 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
     }
     say!(s.out, "store     {}", store.path().display());
     match s.daemon {
-        Some(daemon) => say!(s.out, "daemon    running: {}", daemon.phase()),
+        Some(daemon) => {
+            say!(s.out, "daemon    running: {}", daemon.phase());
+            if let Some(outage) = daemon.client.circuit.outage() {
+                say!(
+                    s.out,
+                    "GOOGLE    unreachable since {}: {} (nothing is lost: the journal keeps the work; calls resume when a probe gets an answer)",
+                    outage.since,
+                    outage.reason
+                );
+            }
+        }
         None => say!(
             s.out,
             "daemon    not running (this command opened the store)"

@@ -4,6 +4,7 @@ use super::Failure;
 use super::inspect::{AccountArgs, parse_jenjang, resolve};
 use super::session::{Session, say};
 use crate::directory::model::Jenjang;
+use crate::executor::RunControl;
 use crate::planner::{self, Asker, Context, Outcome};
 use crate::reconciler::repair::{self, Report};
 use crate::reconciler::{self, Mode, PlanLine, Suspensions, SyncOptions, SyncReport, Totals};
@@ -232,13 +233,21 @@ pub fn sync(s: &mut Session, args: &SyncArgs) -> Result<u8, Failure> {
             Suspensions::Guarded
         },
         max_wait: std::time::Duration::from_secs(5 * 60),
-        control: s.daemon.map(|d| &*d.control),
+        control: None,
     };
+    // Run by hand, Ctrl-C stops between batches: what is in flight finishes, the rest stays
+    // queued (a second Ctrl-C quits at once; the journal makes that safe too).
+    let by_hand = RunControl::default();
+    let options = SyncOptions {
+        control: Some(s.daemon.map_or(&by_hand, |d| &*d.control)),
+        ..options
+    };
+    let direct = s.daemon.is_none();
     let phases = s.progress && !args.json;
     let (store, config, google, err) = (s.store, s.config, &s.google, &mut *s.err);
     let report = s.runtime.block_on(async {
         let client = google.client(config).await?;
-        reconciler::sync(
+        let sync = reconciler::sync(
             store,
             client,
             config,
@@ -249,9 +258,26 @@ pub fn sync(s: &mut Session, args: &SyncArgs) -> Result<u8, Failure> {
                     say!(err, "{phase}");
                 }
             },
-        )
-        .await
-        .map_err(|e| Failure::Runtime(e.to_string()))
+        );
+        tokio::pin!(sync);
+        let synced = tokio::select! {
+            synced = &mut sync => synced,
+            _ = tokio::signal::ctrl_c(), if direct => {
+                eprintln!("stopping: calls in flight finish, the rest stays queued (Ctrl-C again quits at once)");
+                by_hand.request_stop();
+                tokio::spawn(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                    std::process::exit(130);
+                });
+                sync.await
+            }
+        };
+        synced.map_err(|e| {
+            let queued = crate::journal::depth(store).map_or(0, |(depth, _)| depth);
+            Failure::Runtime(format!(
+                "{e}; {queued} actions stay queued in the journal for the next run"
+            ))
+        })
     })?;
     if let Some(daemon) = s.daemon {
         daemon.set_phase("idle");
@@ -292,6 +318,13 @@ pub(super) fn print_sync(out: &mut dyn Write, report: &SyncReport) {
             scan.users.len(),
             scan.org_units,
             scan.seconds().unwrap_or(0.0)
+        );
+    }
+    if let Some(at) = report.view_from {
+        let hours = jiff::Timestamp::now().duration_since(at).as_secs() / 3600;
+        say!(
+            out,
+            "google     as last scanned at {at} ({hours} h ago); `sync --scan` reads it afresh"
         );
     }
     let plan = &report.plan;

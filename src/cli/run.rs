@@ -61,7 +61,7 @@ pub fn run(config_path: &Path, config: Config, args: &RunArgs) -> Result<ExitCod
         let ran = daemon::run(shared, stopped).await.map_err(|e| match e {
             DaemonError::Refused(why) => Failure::BadInput(why),
             DaemonError::Store(e) => e.into(),
-            DaemonError::Reopen(why) => Failure::Runtime(why),
+            e @ (DaemonError::Reopen(_) | DaemonError::Inbox(_)) => Failure::Runtime(e.to_string()),
         });
         if let Some(sessions) = sessions {
             // Commands asked through the socket get the same bound as calls in flight.

@@ -64,6 +64,11 @@ impl ApiError {
         )
     }
 
+    /// 404 for a path the API does not have (a typo in a URL).
+    pub fn no_such_method() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "notFound", "Not Found")
+    }
+
     /// A quota error (`usageLimits` domain): 403 `userRateLimitExceeded` or
     /// `quotaExceeded`, 429 `rateLimitExceeded`.
     pub fn usage_limit(status: StatusCode, reason: &'static str, message: &str) -> ApiError {

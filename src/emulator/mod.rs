@@ -296,6 +296,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/emulator/counters", get(get_counters))
         .route("/emulator/signin", post(sign_in))
         .merge(api)
+        .fallback(|| async { ApiError::no_such_method() })
         .with_state(shared)
 }
 

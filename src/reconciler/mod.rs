@@ -528,7 +528,9 @@ pub fn enqueue(
     let held = match verdict {
         Some(reason) if suspensions == Suspensions::Guarded => {
             totals.suspensions_held = guard.total();
-            tracing::warn!(suspensions = guard.total(), %reason, "mass-suspension guard held");
+            if !dry_run {
+                tracing::warn!(suspensions = guard.total(), %reason, "mass-suspension guard held");
+            }
             Some(GuardHeld {
                 at: now,
                 suspensions: guard.total(),
@@ -682,6 +684,9 @@ pub struct SyncReport {
     /// Why the scan was not believed, when it was not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distrusted: Option<String>,
+    /// Without a scan: when the view of Google the plan used was taken (the last scan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view_from: Option<Timestamp>,
 }
 
 impl SyncReport {
@@ -739,6 +744,9 @@ pub async fn sync(
             }
             Err(e) => return Err(SyncError::Scan(e)),
         }
+    }
+    if report.scan.is_none() {
+        report.view_from = remote::last_scan(store)?.finished;
     }
     progress("planning");
     let (totals, guard) = enqueue(store, config, today, Mode::Write(options.suspensions), drop)?;
