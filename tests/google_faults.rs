@@ -495,3 +495,36 @@ fn a_sync_stopped_with_ctrl_c_says_what_it_leaves_queued_and_loses_nothing() {
         "every account created or queued, none twice: {status}"
     );
 }
+
+#[test]
+fn quarantined_org_units_and_accounts_are_released_once_the_cause_is_fixed() {
+    let w = World::new();
+    let config = w.hostile();
+    w.import(&config, &school(80, 2));
+    assert!(w.run(&config, &["sync"]).status.success());
+    // Google refuses for good to create the org unit of a new school.
+    w.proxy.rules.set(vec![Rule {
+        method: Some("POST"),
+        path: "/admin/directory/v1/customer/",
+        what: Misbehaviour::Invalid400,
+    }]);
+    w.import(&config, &school(81, 4));
+    let out = w.run(&config, &["sync"]);
+    assert_eq!(out.status.code(), Some(3), "{}", all_output(&out));
+    let status = w.run(&config, &["status"]);
+    let said = text(&status.stdout);
+    assert!(said.contains("org units could not be created"), "{said}");
+    assert!(said.contains("/student/sd/20100081"), "{said}");
+    assert!(said.contains("release --all-quarantined"), "{said}");
+
+    // Fixed: the org unit is repaired by its path, the accounts released.
+    w.proxy.rules.set(vec![]);
+    let out = w.run(&config, &["resync", "/student/sd/20100081"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let out = w.run(&config, &["release", "--all-quarantined"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let out = w.run(&config, &["sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(w.users_of(81), 4);
+    assert_eq!(w.status(&config)["quarantine"], serde_json::json!([]));
+}

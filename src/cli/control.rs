@@ -327,6 +327,7 @@ impl Operator {
             Operator::Credentials(_) => "credentials",
             Operator::ResetPassword(_) => "reset-password",
             Operator::Report(_) => "report",
+            Operator::Release(_) => "release",
         }
     }
 }

@@ -351,11 +351,18 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             held.reason
         );
     }
-    for (label, held) in [("quarantine", &quarantine), ("conflicts", &conflicts)] {
+    let (org_units, accounts): (Vec<audit::Held>, Vec<audit::Held>) = quarantine
+        .into_iter()
+        .partition(|h| h.subject.starts_with('/'));
+    for (label, what, held) in [
+        ("quarantine", "accounts need a person", &accounts),
+        ("org units", "org units could not be created", &org_units),
+        ("conflicts", "accounts need a person", &conflicts),
+    ] {
         if held.is_empty() {
             continue;
         }
-        say!(s.out, "{label:<9} {} accounts need a person:", held.len());
+        say!(s.out, "{label:<9} {} {what}:", held.len());
         for h in held.iter().take(HELD_SHOWN) {
             say!(s.out, "  {} {}", h.subject, h.reason);
         }
@@ -366,6 +373,12 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
                 held.len() - HELD_SHOWN
             );
         }
+    }
+    if !accounts.is_empty() || !org_units.is_empty() {
+        say!(
+            s.out,
+            "          once the cause is fixed: belajar-sync resync ACCOUNT|/ORG/UNIT, or belajar-sync release --all-quarantined"
+        );
     }
     Ok(0)
 }

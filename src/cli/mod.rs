@@ -8,6 +8,7 @@ mod emulator;
 mod import;
 mod inspect;
 mod reconcile;
+mod release;
 mod report;
 mod run;
 mod session;
@@ -121,7 +122,8 @@ pub enum Operator {
     Sync(reconcile::SyncArgs),
     /// Repair one account now (the helpdesk's "my account no longer syncs with Google"):
     /// reads its Google user fresh, says what is wrong, sends the fix, reads it back.
-    /// Lifts a suspension an admin made in Google: a person is asking.
+    /// Lifts a suspension an admin made in Google and restores a user an admin deleted: a
+    /// person is asking. An org unit path (/student/sd/20100001) repairs that org unit.
     #[command(after_help = EXIT_CODES)]
     Resync(inspect::AccountArgs),
     /// Suspend one account for a terms violation, here and in Google, with the reason.
@@ -146,6 +148,10 @@ pub enum Operator {
     /// suspended here or in Google, admins and conflicts; a wrong birth date exits 2.
     #[command(name = "reset-password", after_help = EXIT_CODES)]
     ResetPassword(credentials::ResetArgs),
+    /// Take accounts and org units out of quarantine once the cause is fixed (the next sync
+    /// tries them again): name them, or --all-quarantined.
+    #[command(after_help = EXIT_CODES)]
+    Release(release::ReleaseArgs),
     /// Reports over the directory (activation per school).
     #[command(after_help = EXIT_CODES)]
     Report(report::ReportArgs),
@@ -250,6 +256,7 @@ fn execute(session: &mut Session, command: &Operator) -> Result<u8, Failure> {
         Operator::Credentials(args) => credentials::credentials(session, args),
         Operator::ResetPassword(args) => credentials::reset_password(session, args),
         Operator::Report(args) => report::run(session, args),
+        Operator::Release(args) => release::release(session, args),
     }
 }
 

@@ -408,6 +408,30 @@ pub fn reinstate(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
 
 fn repair_command(s: &mut Session, args: &AccountArgs, repair: Repair) -> Result<u8, Failure> {
     let (store, config, google, actor) = (s.store, s.config, &s.google, s.actor.as_str());
+    let text = args.account.trim();
+    if text.starts_with('/') {
+        let path = if text.len() > 1 {
+            text.trim_end_matches('/')
+        } else {
+            text
+        };
+        if !matches!(repair, Repair::Resync) {
+            return Err(Failure::BadInput(format!(
+                "{path} is an org unit: only resync takes one"
+            )));
+        }
+        let report = s.runtime.block_on(async {
+            let client = google.client(config).await?;
+            repair::resync_org_unit(store, client, path, actor)
+                .await
+                .map_err(|e| Failure::Runtime(e.to_string()))
+        })??;
+        if let Some(daemon) = s.daemon {
+            daemon.directory_changed();
+        }
+        print_as(s.out, args.json, &report, print_report);
+        return Ok(if report.healthy { 0 } else { EXIT_PERSON });
+    }
     let account = resolve(store, &args.account, args.jenjang)?;
     let today = reconciler::today();
     let report = s.runtime.block_on(async {

@@ -360,3 +360,97 @@ fn known_prefixes(store: &Store, path: &str) -> Result<BTreeSet<String>, StoreEr
     }
     Ok(known)
 }
+
+/// Repairs one org unit now (one held in quarantine, or missing in Google): releases it,
+/// reads it in Google, and creates it (with any missing parent) when Google lacks it.
+pub async fn resync_org_unit(
+    store: &Store,
+    client: &DirectoryClient,
+    path: &str,
+    actor: &str,
+) -> Result<Report, RepairError> {
+    let mut report = Report {
+        account: path.to_owned(),
+        ..Report::default()
+    };
+    let started = Timestamp::now();
+    let mut changes = store.changes(false);
+    if let Some(held) = audit::held(&changes, HeldList::Quarantine, path)? {
+        report
+            .problems
+            .push(format!("held in quarantine: {}", held.reason));
+    }
+    audit::release(&mut changes, HeldList::Quarantine, path);
+    audit::log(
+        &mut changes,
+        path,
+        started,
+        "resync",
+        format!("asked by {actor}"),
+    )?;
+    changes.commit()?;
+    if read_org_unit(store, client, path, &mut report.observed).await? {
+        report.healthy = true;
+        return Ok(report);
+    }
+    report.problems.push("Google does not have it".into());
+    let mut changes = store.changes(false);
+    let mut subjects = HashSet::new();
+    for missing in missing_org_units(path, &BTreeSet::new()) {
+        // Those that exist answer 409, which is what is wanted.
+        queue(
+            &mut changes,
+            Lane::OrgUnit,
+            &missing,
+            org_unit_action(&missing),
+            started,
+        )?;
+        subjects.insert(missing);
+    }
+    changes.commit()?;
+    report
+        .sent
+        .push(format!("create_org_unit of {path} and its parents"));
+    let executor = Executor {
+        store,
+        client,
+        concurrency: 1,
+        control: None,
+    };
+    executor.drain(Some(&subjects)).await?;
+    report.healthy = read_org_unit(store, client, path, &mut report.after).await?;
+    if !report.healthy {
+        report.to_do = Some(
+            match audit::held(&store.changes(true), HeldList::Quarantine, path)? {
+                Some(held) => format!("Google did not create it: {}", held.reason),
+                None => "Google did not create it yet: run resync again".into(),
+            },
+        );
+    }
+    Ok(report)
+}
+
+/// Reads the org unit `path` in Google and records what was found; whether it exists.
+async fn read_org_unit(
+    store: &Store,
+    client: &DirectoryClient,
+    path: &str,
+    lines: &mut Vec<String>,
+) -> Result<bool, RepairError> {
+    let mut changes = store.changes(false);
+    let exists = match client.get_org_unit(path).await {
+        Ok(_) => {
+            remote::record_org_unit(&mut changes, path, Timestamp::now());
+            lines.push(format!("org unit {path}: in Google"));
+            true
+        }
+        Err(f) if f.status() == Some(404) => {
+            remote::forget_org_unit(&mut changes, path);
+            lines.push(format!("org unit {path}: not in Google"));
+            false
+        }
+        Err(f) => return Err(RepairError::Observe(f)),
+    };
+    changes.commit()?;
+    Ok(exists)
+}

@@ -23,6 +23,8 @@ pub enum Misbehaviour {
     TruncatedJson,
     /// The call is applied, then answered 200 with an empty body.
     Empty200,
+    /// 400 `invalid` "Invalid Input": refused for good, nothing applied.
+    Invalid400,
     /// 401 `authError` "Invalid Credentials": nothing applied.
     Refuse401,
     /// 403 `forbidden` "Not Authorized to access this resource/api": nothing applied.
@@ -143,6 +145,9 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
                 "<html><body><h1>502 Bad Gateway</h1></body></html>",
             )
                 .into_response();
+        }
+        Some(Misbehaviour::Invalid400) => {
+            return google_error(StatusCode::BAD_REQUEST, "invalid", "Invalid Input");
         }
         Some(Misbehaviour::Refuse401) => {
             return google_error(StatusCode::UNAUTHORIZED, "authError", "Invalid Credentials");
