@@ -15,8 +15,12 @@ fn main() {
     for seed in 1..=seeds {
         let outcome = support::crash::run(seed, rows, kills as u32);
         println!(
-            "seed {seed}: {} kills, converged after {} more run(s); {} active accounts = {} Google users, none twice",
-            outcome.kills, outcome.runs_to_converge, outcome.active_accounts, outcome.google_users
+            "seed {seed}: {} kills ({} mid-push), converged after {} more run(s); {} active accounts = {} Google users, none twice",
+            outcome.kills,
+            outcome.kills_mid_push,
+            outcome.runs_to_converge,
+            outcome.active_accounts,
+            outcome.google_users
         );
     }
     println!(

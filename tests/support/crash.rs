@@ -27,6 +27,8 @@ pub struct Outcome {
     pub seed: u64,
     /// Runs killed while still working (the others had finished).
     pub kills: u32,
+    /// Of those, runs killed in the middle of the push: after some calls were answered.
+    pub kills_mid_push: u32,
     /// Runs needed after the kills to converge.
     pub runs_to_converge: u32,
     pub active_accounts: usize,
@@ -71,7 +73,7 @@ pub fn run(seed: u64, rows: u64, kills: u32) -> Outcome {
     );
 
     let mut rng = SmallRng::seed_from_u64(seed);
-    let mut killed = 0;
+    let (mut killed, mut mid_push) = (0, 0);
     for _ in 0..kills {
         let mut child = binary(&config)
             .arg("sync")
@@ -82,7 +84,7 @@ pub fn run(seed: u64, rows: u64, kills: u32) -> Outcome {
             .unwrap();
         let wanted = rng.random_range(0..rows / 2);
         let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let _applied = lines
+        let applied = lines
             .map_while(Result::ok)
             .filter(|l| l.contains("applied"))
             .take(wanted as usize)
@@ -90,6 +92,7 @@ pub fn run(seed: u64, rows: u64, kills: u32) -> Outcome {
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             killed += 1;
+            mid_push += u32::from(applied > 0);
         }
         child.wait().unwrap();
     }
@@ -150,6 +153,7 @@ pub fn run(seed: u64, rows: u64, kills: u32) -> Outcome {
     Outcome {
         seed,
         kills: killed,
+        kills_mid_push: mid_push,
         runs_to_converge,
         active_accounts: active.len(),
         google_users: users,
