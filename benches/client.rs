@@ -29,7 +29,7 @@ async fn client(
         key_file: key.to_path_buf(),
         subject: "admin@belajar.id".into(),
         api_base: url.into(),
-        requests_per_minute,
+        requests_per_minute: Some(requests_per_minute),
         concurrency,
         ..config::Google::default()
     };

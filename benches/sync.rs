@@ -27,7 +27,7 @@ fn main() {
     config.google.key_file = key_file;
     config.google.subject = "admin@belajar.id".into();
     config.google.api_base = url;
-    config.google.requests_per_minute = 100_000;
+    config.google.requests_per_minute = Some(100_000);
     config.google.concurrency = 16;
     let export = dir.path().join("export.csv");
     support::export_gen::ExportGen::new(1).write_csv(&export, rows);

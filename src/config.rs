@@ -50,8 +50,8 @@ pub struct Google {
     pub customer: String,
     /// Base URL of the Admin SDK; plain HTTP only to loopback (the emulator).
     pub api_base: String,
-    /// Calls per minute, kept under Google's 2,400 per admin per project.
-    pub requests_per_minute: u32,
+    /// A ceiling on calls per minute; unset, Google's quota is learnt (and kept full).
+    pub requests_per_minute: Option<u32>,
     /// Calls in flight at once.
     pub concurrency: u32,
     /// How long one call may take, retries included.
@@ -65,7 +65,7 @@ impl Default for Google {
             subject: String::new(),
             customer: "my_customer".into(),
             api_base: "https://admin.googleapis.com".into(),
-            requests_per_minute: 2_000,
+            requests_per_minute: None,
             concurrency: 16,
             call_deadline: jiff::SignedDuration::from_mins(10),
         }
@@ -76,10 +76,11 @@ impl Google {
     fn validate(&self) -> Result<(), String> {
         crate::google::check_api_base(&self.api_base)
             .map_err(|why| format!("google.api_base: {why}"))?;
-        if !(1..=100_000).contains(&self.requests_per_minute) {
+        if let Some(ceiling) = self.requests_per_minute
+            && !(1..=100_000).contains(&ceiling)
+        {
             return Err(format!(
-                "google.requests_per_minute: expected 1 to 100000, got {}",
-                self.requests_per_minute
+                "google.requests_per_minute: expected 1 to 100000 (or leave it out to learn Google's quota), got {ceiling}"
             ));
         }
         if !(1..=1_000).contains(&self.concurrency) {

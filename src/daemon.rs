@@ -612,7 +612,7 @@ mod tests {
         let mut new = Config::default();
         new.daemon.push_interval = jiff::SignedDuration::from_secs(2);
         new.sync.max_suspensions = 10;
-        new.google.requests_per_minute = 1200;
+        new.google.requests_per_minute = Some(1200);
         new.data_dir = "/elsewhere".into();
         let (running, changes) = reloaded(&old, new);
         assert_eq!(changes.applied, ["sync", "daemon.push_interval"]);

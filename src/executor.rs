@@ -289,7 +289,10 @@ fn quarantine(
     drained: &mut Drained,
 ) -> Result<(), StoreError> {
     let (subject, kind) = (&entry.subject, entry.action.kind.as_str());
-    let reason = format!("{kind}: {error}");
+    let reason = match entry.attempts {
+        0 | 1 => format!("{kind}: {error}"),
+        sends => format!("{kind}, sent {sends} times: {error}"),
+    };
     audit::hold(changes, HeldList::Quarantine, subject, now, &reason);
     audit::log(changes, subject, now, "failed", reason)?;
     journal::finish(changes, entry);
@@ -368,6 +371,22 @@ impl Executor<'_> {
     /// Sends every entry that is due (only those of `subjects` when given), org units
     /// first, until none is left but the ones waiting for a later time.
     pub async fn drain(&self, subjects: Option<&HashSet<String>>) -> Result<Drained, DrainError> {
+        // The quota learnt by an earlier run is the start; what this one learns is kept.
+        let kept = remote::learnt_quota(self.store)?;
+        if let Some(quota) = kept {
+            self.client.limiter().recall(quota);
+        }
+        let drained = self.send_all(subjects).await;
+        let learnt = self.client.limiter().learnt_per_minute();
+        if let Some(quota) = learnt.filter(|q| Some(*q) != kept) {
+            let mut changes = self.store.changes(false);
+            remote::set_learnt_quota(&mut changes, quota);
+            changes.commit()?;
+        }
+        drained
+    }
+
+    async fn send_all(&self, subjects: Option<&HashSet<String>>) -> Result<Drained, DrainError> {
         let mut drained = Drained::default();
         loop {
             if let Some(control) = self.control {

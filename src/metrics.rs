@@ -46,6 +46,15 @@ pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreEr
         "Accounts whose Google user has been seen signed in (activation).",
         &[(String::new(), access::signed_in_count(store)? as f64)],
     );
+    if let Some(quota) = client.limiter().learnt_per_minute() {
+        family(
+            &mut out,
+            "belajar_sync_quota_learnt_per_minute",
+            "gauge",
+            "Google's quota as learnt from its rate-limit answers (calls a minute).",
+            &[(String::new(), quota)],
+        );
+    }
     let outage = client.circuit.outage();
     family(
         &mut out,

@@ -10,6 +10,7 @@
 //!   which Google may still restore (`users.undelete`)
 //! - `o:{path}` → an org unit that exists
 //! - `m:scan` → the last full scan ([`ScanRecord`])
+//! - `m:quota` → Google's quota as the limiter last learnt it (calls a minute)
 //!
 //! Every record carries the time it was observed: once a scan has listed every domain and
 //! is believed, the records observed before it started (users that are gone) are removed.
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 const SCAN_KEY: &[u8] = b"m:scan";
+const QUOTA_KEY: &[u8] = b"m:quota";
 
 /// One observed Google user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +61,15 @@ pub fn last_scan(store: &Store) -> Result<ScanRecord, StoreError> {
 
 pub fn set_last_scan(changes: &mut Changes, scan: &ScanRecord) {
     changes.put_json(SCAN_KEY.to_vec(), scan);
+}
+
+/// Google's quota as last learnt (calls a minute), kept across restarts.
+pub fn learnt_quota(store: &Store) -> Result<Option<f64>, StoreError> {
+    store.get_json(QUOTA_KEY)
+}
+
+pub fn set_learnt_quota(changes: &mut Changes, per_minute: f64) {
+    changes.put_json(QUOTA_KEY.to_vec(), &per_minute);
 }
 
 fn managed_key(key: &AccountKey, id: &str) -> Vec<u8> {

@@ -17,7 +17,7 @@ fn settings(emu: &Emulator, subject: &str) -> config::Google {
         key_file: emu.key_file.clone(),
         subject: subject.into(),
         api_base: emu.base_url.clone(),
-        requests_per_minute: 60_000,
+        requests_per_minute: Some(60_000),
         ..config::Google::default()
     }
 }

@@ -56,7 +56,7 @@ impl World {
         config.google.key_file = emu.key_file.clone();
         config.google.subject = "admin@belajar.id".into();
         config.google.api_base = emu.base_url.clone();
-        config.google.requests_per_minute = 600_000;
+        config.google.requests_per_minute = Some(600_000);
         config.google.call_deadline = jiff::SignedDuration::from_secs(20);
         let store = Store::open(&config.data_dir, 16).unwrap();
         let client = DirectoryClient::new(&config.google).await.unwrap();

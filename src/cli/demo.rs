@@ -54,7 +54,7 @@ async fn demo() -> Result<ExitCode, Failure> {
     config.google.key_file = google.key_file.clone();
     config.google.subject = "admin@belajar.id".into();
     config.google.api_base = google.base_url.clone();
-    config.google.requests_per_minute = 100_000;
+    config.google.requests_per_minute = Some(100_000);
     let store = Store::open(&config.data_dir, config.store_cache_mb)?;
     let client = DirectoryClient::new(&config.google)
         .await

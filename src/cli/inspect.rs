@@ -253,6 +253,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
     let guard = audit::guard(store)?;
     let scan = remote::last_scan(store)?;
     let signed_in = access::signed_in_count(store)?;
+    let quota = remote::learnt_quota(store)?;
     let today = crate::reconciler::today();
     let mut notices_today = 0u64;
     for entry in audit::all_notices(store) {
@@ -263,6 +264,8 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
         let value = json!({
             "accounts": counts,
             "signed_in": signed_in,
+            "quota_learnt_per_minute": quota,
+            "requests_per_minute_ceiling": s.config.google.requests_per_minute,
             "store": store.path(),
             "daemon": s.daemon.map(|d| d.phase()),
             "google_unreachable": s.daemon.and_then(|d| d.client.circuit.outage()),
@@ -310,6 +313,18 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             Some(permille) => format!(" ({:.1}% of all)", permille as f64 / 10.0),
             None => String::new(),
         }
+    );
+    say!(
+        s.out,
+        "quota     {}; {}",
+        quota.map_or_else(
+            || "not learnt yet (Google has not said \"too fast\")".to_owned(),
+            |q| format!("Google's learnt: {q:.0} calls a minute")
+        ),
+        s.config.google.requests_per_minute.map_or_else(
+            || "no ceiling configured".to_owned(),
+            |c| format!("ceiling {c} a minute")
+        )
     );
     if let Some(marker) = interrupted {
         say!(

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -87,7 +87,10 @@ impl Counters {
 pub struct FaultState {
     pub faults: Faults,
     rng: StdRng,
-    windows: HashMap<String, (Instant, u32)>,
+    /// For each subject, when its calls of the last minute were admitted (a rolling
+    /// minute: the quota is never exceeded within any 60 seconds, and a spent quota comes
+    /// back call by call, not all at once at a window's edge).
+    windows: HashMap<String, VecDeque<Instant>>,
     pub in_flight: u32,
 }
 
@@ -127,18 +130,21 @@ impl FaultState {
             return Err(ApiError::backend_error());
         }
         if let (Some(quota), Some(subject)) = (self.faults.quota_per_minute, subject) {
-            let window = self.windows.entry(subject.to_owned()).or_insert((now, 0));
-            if now >= window.0 + Duration::from_secs(60) {
-                *window = (now, 0);
+            let admitted = self.windows.entry(subject.to_owned()).or_default();
+            while admitted
+                .front()
+                .is_some_and(|at| now >= *at + Duration::from_secs(60))
+            {
+                admitted.pop_front();
             }
-            if window.1 >= quota {
+            if admitted.len() >= quota as usize {
                 return Err(ApiError::usage_limit(
                     StatusCode::FORBIDDEN,
                     "userRateLimitExceeded",
                     "User Rate Limit Exceeded",
                 ));
             }
-            window.1 += 1;
+            admitted.push_back(now);
         }
         Ok(())
     }
@@ -178,8 +184,36 @@ mod tests {
             state
                 .admit(Some("a@x"), t0 + Duration::from_secs(60))
                 .is_ok(),
-            "a new minute"
+            "a minute later"
         );
+    }
+
+    #[test]
+    fn the_quota_is_a_rolling_minute() {
+        let mut state = FaultState::new(
+            Faults {
+                quota_per_minute: Some(2),
+                ..Faults::default()
+            },
+            1,
+        );
+        let t0 = Instant::now();
+        let at = |secs| t0 + Duration::from_secs(secs);
+        assert!(state.admit(Some("a@x"), at(0)).is_ok());
+        assert!(state.admit(Some("a@x"), at(30)).is_ok());
+        assert!(
+            state.admit(Some("a@x"), at(59)).is_err(),
+            "2 in the last minute"
+        );
+        assert!(
+            state.admit(Some("a@x"), at(60)).is_ok(),
+            "the first left the minute"
+        );
+        assert!(
+            state.admit(Some("a@x"), at(61)).is_err(),
+            "no burst at a window's edge"
+        );
+        assert!(state.admit(Some("a@x"), at(90)).is_ok());
     }
 
     #[test]

@@ -1,45 +1,96 @@
-//! One limiter shared by every call: calls are paced to a rate (requests per minute) that
-//! halves when Google says "too fast" and climbs back by a small step with each success, and
-//! a semaphore caps the calls in flight. A hand-written pacer rather than `governor`,
-//! because the rate must change at run time, which governor's fixed quotas do not do.
+//! One limiter shared by every call: a governor that keeps Google's quota full without
+//! going over it. Calls are paced to a rate; a semaphore caps the calls in flight.
+//!
+//! Google's quota (by default 2,400 calls a minute per delegated admin, raised on request)
+//! is not told to the client: it is learnt. When Google answers "too fast", the calls it
+//! admitted in the last minute *are* its quota, so the rate becomes just under that count;
+//! after a quiet minute the rate creeps up (2 % every 10 s) to find a raised quota. A
+//! configured `requests_per_minute` is a ceiling that is never passed (set below the quota,
+//! it is honoured exactly). Hand-written rather than `governor`, because the rate changes at
+//! run time.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
-/// The slowest the limiter goes after rate-limit answers: a share of the configured rate.
-const FLOOR_SHARE: f64 = 0.05;
+/// Google's default quota, the starting rate when none is configured or learnt.
+pub const DEFAULT_QUOTA_PER_MINUTE: f64 = 2_400.0;
 
-/// How much of the configured rate each success gives back after a slowdown.
-const RECOVERY_SHARE: f64 = 0.01;
+/// The share of the learnt quota the rate is set to: the margin keeps rejections rare.
+const TARGET_SHARE: f64 = 0.97;
 
-/// The pacing state: the current rate and the next free slot.
+/// The slowest the governor goes, calls a minute (a quota shared with another process can
+/// leave this one nothing to measure).
+const FLOOR_PER_MINUTE: f64 = 60.0;
+
+/// Quiet time after a rate-limit answer before the rate creeps up.
+const QUIET: Duration = Duration::from_secs(60);
+
+/// How often, and by how much, the rate creeps up while quiet.
+const CREEP_EVERY: Duration = Duration::from_secs(10);
+const CREEP: f64 = 1.02;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// The pacing state.
 #[derive(Debug)]
 struct Pace {
-    rate_per_sec: f64,
+    /// Calls a minute now.
+    rate: f64,
     next_slot: Instant,
+    /// When each call Google admitted in the last minute was answered.
+    admitted: VecDeque<Instant>,
+    /// The quota learnt from Google's last "too fast", calls a minute.
+    learnt: Option<f64>,
+    /// The last "too fast" answer, and the last change of the rate upwards.
+    limited_at: Option<Instant>,
+    crept_at: Instant,
 }
 
 /// The shared limiter.
 #[derive(Debug)]
 pub struct Limiter {
-    max_per_sec: f64,
+    /// The configured ceiling, calls a minute (`None`: learn the quota).
+    ceiling: Option<f64>,
     pace: Mutex<Pace>,
     in_flight: Semaphore,
 }
 
 impl Limiter {
-    pub fn new(requests_per_minute: u32, concurrency: u32) -> Limiter {
-        let max_per_sec = f64::from(requests_per_minute.max(1)) / 60.0;
+    /// A limiter with `ceiling` calls a minute at most (`None`: learn Google's quota,
+    /// starting from its default) and `concurrency` calls in flight.
+    pub fn new(ceiling: Option<u32>, concurrency: u32) -> Limiter {
+        let ceiling = ceiling.map(|c| f64::from(c.max(1)));
+        let now = Instant::now();
         Limiter {
-            max_per_sec,
+            ceiling,
             pace: Mutex::new(Pace {
-                rate_per_sec: max_per_sec,
-                next_slot: Instant::now(),
+                rate: ceiling.unwrap_or(DEFAULT_QUOTA_PER_MINUTE),
+                next_slot: now,
+                admitted: VecDeque::new(),
+                learnt: None,
+                limited_at: None,
+                crept_at: now,
             }),
             in_flight: Semaphore::new(concurrency.max(1) as usize),
         }
+    }
+
+    /// Starts from a quota learnt before (kept in the store across restarts), unless one
+    /// was learnt since this limiter was made.
+    pub fn recall(&self, quota_per_minute: f64) {
+        let mut pace = self.pace.lock().expect("limiter lock");
+        if pace.learnt.is_none() && quota_per_minute > 0.0 {
+            pace.learnt = Some(quota_per_minute);
+            pace.rate = self.capped(quota_per_minute * TARGET_SHARE);
+        }
+    }
+
+    fn capped(&self, rate: f64) -> f64 {
+        let rate = rate.max(FLOOR_PER_MINUTE);
+        self.ceiling.map_or(rate, |c| rate.min(c))
     }
 
     /// Waits for a slot and a place among the calls in flight; the permit frees the place.
@@ -53,29 +104,53 @@ impl Limiter {
             let mut pace = self.pace.lock().expect("limiter lock");
             let now = Instant::now();
             let slot = pace.next_slot.max(now);
-            pace.next_slot = slot + Duration::from_secs_f64(1.0 / pace.rate_per_sec);
+            pace.next_slot = slot + Duration::from_secs_f64(60.0 / pace.rate);
             slot
         };
         tokio::time::sleep_until(slot).await;
         permit
     }
 
-    /// Google said "too fast": halve the rate (not below the floor).
+    /// Google said "too fast": what it admitted in the last minute is its quota.
     pub fn slow_down(&self) {
+        let now = Instant::now();
         let mut pace = self.pace.lock().expect("limiter lock");
-        pace.rate_per_sec = (pace.rate_per_sec / 2.0).max(self.max_per_sec * FLOOR_SHARE);
+        forget_older(&mut pace.admitted, now);
+        let quota = pace.admitted.len() as f64;
+        pace.learnt = Some(quota.max(FLOOR_PER_MINUTE));
+        pace.rate = self.capped(quota * TARGET_SHARE);
+        pace.limited_at = Some(now);
+        // Calls already given a slot at the old rate wait for the new one.
+        pace.next_slot = pace.next_slot.max(now) + Duration::from_secs_f64(60.0 / pace.rate);
     }
 
-    /// A call went through: recover a little of the rate.
+    /// Google admitted a call; after a quiet minute the rate creeps up.
     pub fn succeeded(&self) {
+        let now = Instant::now();
         let mut pace = self.pace.lock().expect("limiter lock");
-        pace.rate_per_sec =
-            (pace.rate_per_sec + self.max_per_sec * RECOVERY_SHARE).min(self.max_per_sec);
+        pace.admitted.push_back(now);
+        forget_older(&mut pace.admitted, now);
+        let quiet = pace.limited_at.is_none_or(|at| now >= at + QUIET);
+        if quiet && pace.learnt.is_some() && now >= pace.crept_at + CREEP_EVERY {
+            pace.rate = self.capped(pace.rate * CREEP);
+            pace.crept_at = now;
+        }
     }
 
     /// The current rate, in calls per minute.
     pub fn rate_per_minute(&self) -> f64 {
-        self.pace.lock().expect("limiter lock").rate_per_sec * 60.0
+        self.pace.lock().expect("limiter lock").rate
+    }
+
+    /// The quota learnt from Google, calls a minute (`None` before any "too fast").
+    pub fn learnt_per_minute(&self) -> Option<f64> {
+        self.pace.lock().expect("limiter lock").learnt
+    }
+}
+
+fn forget_older(admitted: &mut VecDeque<Instant>, now: Instant) {
+    while admitted.front().is_some_and(|at| now >= *at + MINUTE) {
+        admitted.pop_front();
     }
 }
 
@@ -85,7 +160,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn calls_are_paced_to_the_rate() {
-        let limiter = Limiter::new(600, 100); // 10 per second
+        let limiter = Limiter::new(Some(600), 100); // 10 per second
         let start = Instant::now();
         for _ in 0..21 {
             drop(limiter.acquire().await);
@@ -94,31 +169,48 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn rate_limit_answers_halve_the_rate_and_successes_bring_it_back() {
-        let limiter = Limiter::new(1200, 4);
-        limiter.slow_down();
-        assert_eq!(limiter.rate_per_minute(), 600.0);
-        for _ in 0..200 {
-            limiter.slow_down();
-        }
-        assert_eq!(
-            limiter.rate_per_minute(),
-            1200.0 * FLOOR_SHARE,
-            "never below the floor"
-        );
-        for _ in 0..1000 {
+    async fn the_quota_is_learnt_from_what_google_admitted_in_the_last_minute() {
+        let limiter = Limiter::new(None, 100);
+        assert_eq!(limiter.rate_per_minute(), DEFAULT_QUOTA_PER_MINUTE);
+        // Google admits 1,200 calls in half a minute, then says "too fast".
+        for _ in 0..1200 {
+            tokio::time::advance(Duration::from_millis(25)).await;
             limiter.succeeded();
         }
-        assert_eq!(
-            limiter.rate_per_minute(),
-            1200.0,
-            "never above the configured rate"
-        );
+        limiter.slow_down();
+        assert_eq!(limiter.learnt_per_minute(), Some(1200.0));
+        assert_eq!(limiter.rate_per_minute(), 1200.0 * TARGET_SHARE);
+        // Quiet for a minute and more: the rate creeps up to find a raised quota.
+        for _ in 0..180 {
+            tokio::time::advance(Duration::from_millis(500)).await;
+            limiter.succeeded();
+        }
+        assert!(limiter.rate_per_minute() > 1200.0 * TARGET_SHARE);
+        assert!(limiter.rate_per_minute() < 1300.0, "slowly");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ceiling_is_never_passed_and_a_recalled_quota_is_the_start() {
+        let limiter = Limiter::new(Some(1000), 4);
+        for _ in 0..10_000 {
+            tokio::time::advance(Duration::from_millis(100)).await;
+            limiter.succeeded();
+        }
+        assert_eq!(limiter.rate_per_minute(), 1000.0);
+        limiter.recall(3000.0);
+        assert_eq!(limiter.rate_per_minute(), 1000.0, "the ceiling holds");
+
+        let unset = Limiter::new(None, 4);
+        unset.recall(1200.0);
+        assert_eq!(unset.learnt_per_minute(), Some(1200.0));
+        assert_eq!(unset.rate_per_minute(), 1200.0 * TARGET_SHARE);
+        unset.slow_down(); // nothing admitted in the last minute: the floor
+        assert_eq!(unset.rate_per_minute(), FLOOR_PER_MINUTE);
     }
 
     #[tokio::test(start_paused = true)]
     async fn no_more_calls_in_flight_than_the_cap() {
-        let limiter = Limiter::new(60_000, 2);
+        let limiter = Limiter::new(Some(60_000), 2);
         let a = limiter.acquire().await;
         let _b = limiter.acquire().await;
         assert!(limiter.in_flight.try_acquire().is_err());
