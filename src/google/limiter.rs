@@ -31,6 +31,7 @@ const QUIET: Duration = Duration::from_secs(60);
 /// How often, and by how much, the rate creeps up while quiet.
 const CREEP_EVERY: Duration = Duration::from_secs(10);
 const CREEP: f64 = 1.02;
+const FIRST_CREEP: f64 = 1.10;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -44,6 +45,10 @@ struct Pace {
     admitted: VecDeque<Instant>,
     /// The quota learnt from Google's last "too fast", calls a minute.
     learnt: Option<f64>,
+    /// The slots given in the last minute: once a quota is learnt, no more than its
+    /// target share are given in any minute (Google meters a rolling minute, so after a
+    /// burst the calls wait for it to age out rather than draw refusals).
+    given: VecDeque<Instant>,
     /// The last "too fast" answer, and the last change of the rate upwards.
     limited_at: Option<Instant>,
     crept_at: Instant,
@@ -67,10 +72,13 @@ impl Limiter {
         Limiter {
             ceiling,
             pace: Mutex::new(Pace {
+                // A configured ceiling is the start (above Google's quota, the first "too
+                // fast" teaches the quota, and the burst ages out before more is sent).
                 rate: ceiling.unwrap_or(DEFAULT_QUOTA_PER_MINUTE),
                 next_slot: now,
                 admitted: VecDeque::new(),
                 learnt: None,
+                given: VecDeque::new(),
                 limited_at: None,
                 crept_at: now,
             }),
@@ -103,7 +111,16 @@ impl Limiter {
         let slot = {
             let mut pace = self.pace.lock().expect("limiter lock");
             let now = Instant::now();
-            let slot = pace.next_slot.max(now);
+            let mut slot = pace.next_slot.max(now);
+            forget_older(&mut pace.given, now);
+            if let Some(learnt) = pace.learnt {
+                let budget = self.capped(learnt * TARGET_SHARE) as usize;
+                while pace.given.len() >= budget.max(1) {
+                    let oldest = pace.given.pop_front().expect("not empty");
+                    slot = slot.max(oldest + MINUTE);
+                }
+            }
+            pace.given.push_back(slot);
             pace.next_slot = slot + Duration::from_secs_f64(60.0 / pace.rate);
             slot
         };
@@ -131,9 +148,20 @@ impl Limiter {
         pace.admitted.push_back(now);
         forget_older(&mut pace.admitted, now);
         let quiet = pace.limited_at.is_none_or(|at| now >= at + QUIET);
-        if quiet && pace.learnt.is_some() && now >= pace.crept_at + CREEP_EVERY {
-            pace.rate = self.capped(pace.rate * CREEP);
+        if quiet && now >= pace.crept_at + CREEP_EVERY {
+            // Never refused yet: look for the quota faster.
+            let creep = if pace.learnt.is_some() {
+                CREEP
+            } else {
+                FIRST_CREEP
+            };
+            pace.rate = self.capped(pace.rate * creep);
             pace.crept_at = now;
+            // Creeping past the quota learnt means Google raised it.
+            let reached = pace.rate / TARGET_SHARE;
+            if let Some(learnt) = pace.learnt.as_mut() {
+                *learnt = learnt.max(reached);
+            }
         }
     }
 
@@ -206,6 +234,25 @@ mod tests {
         assert_eq!(unset.rate_per_minute(), 1200.0 * TARGET_SHARE);
         unset.slow_down(); // nothing admitted in the last minute: the floor
         assert_eq!(unset.rate_per_minute(), FLOOR_PER_MINUTE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_burst_calls_wait_for_it_to_leave_the_minute() {
+        let limiter = Limiter::new(None, 100);
+        let start = Instant::now();
+        for _ in 0..100 {
+            drop(limiter.acquire().await);
+            limiter.succeeded();
+        }
+        // Google admitted 100 in 2.5 s and says "too fast": its quota is 100 a minute.
+        limiter.slow_down();
+        assert_eq!(limiter.learnt_per_minute(), Some(100.0));
+        drop(limiter.acquire().await);
+        assert!(
+            start.elapsed() >= Duration::from_secs(60),
+            "no call before the burst left the minute: {:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]
