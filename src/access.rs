@@ -109,7 +109,7 @@ pub fn all(store: &Store) -> impl Iterator<Item = Result<(String, Access), Store
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::model::{Account, DesiredState, IdType, Jenjang, Role};
+    use crate::directory::model::Account;
 
     #[test]
     fn sign_ins_are_counted_once_per_account_of_the_directory() {
@@ -118,25 +118,8 @@ mod tests {
         let ours = AccountKey::parse("sd:nisn:0012345678").unwrap();
         let stranger = AccountKey::parse("sd:nisn:0099999999").unwrap();
         let mut changes = store.changes(false);
-        changes
-            .put_account(
-                None,
-                &Account {
-                    jenjang: Jenjang::Sd,
-                    id_type: IdType::Nisn,
-                    id: ours.id.clone(),
-                    full_name: "Siti Aminah".into(),
-                    role: Role::PesertaDidik,
-                    npsn: "20100001".into(),
-                    birth_date: None,
-                    personal_email: None,
-                    state: DesiredState::Active,
-                    email: "siti.aminah@sd.belajar.id".into(),
-                    former_emails: vec![],
-                    google: None,
-                },
-            )
-            .unwrap();
+        let siti = Account::student(&ours.id, "Siti Aminah", "siti.aminah@sd.belajar.id");
+        changes.put_account(None, &siti).unwrap();
         changes.commit().unwrap();
 
         let (t1, t2): (Timestamp, Timestamp) = (

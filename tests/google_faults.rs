@@ -155,6 +155,11 @@ fn an_outage_ends_the_round_at_once_and_loses_nothing() {
     // Back: everything is created, once.
     let out = w.run(&good, &["sync"]);
     assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert!(
+        text(&out.stdout).contains("google     as last scanned at"),
+        "a sync without a scan says how old its view of Google is: {}",
+        all_output(&out)
+    );
     assert_eq!(w.users_of(2), 40);
     assert_eq!(w.status(&good)["outbox"]["depth"], 0);
 }

@@ -353,26 +353,16 @@ pub async fn reset(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::model::{GoogleLink, IdType, Jenjang, Role};
+    use crate::directory::model::GoogleLink;
     use crate::planner::marker;
 
     fn account() -> Account {
         Account {
-            jenjang: Jenjang::Sd,
-            id_type: IdType::Nisn,
-            id: "0012345678".into(),
-            full_name: "Siti Aminah".into(),
-            role: Role::PesertaDidik,
-            npsn: "20100001".into(),
-            birth_date: None,
-            personal_email: None,
-            state: DesiredState::Active,
-            email: "siti.aminah@sd.belajar.id".into(),
-            former_emails: vec![],
             google: Some(GoogleLink {
                 id: "1".into(),
                 suspended_by_us: false,
             }),
+            ..Account::student("0012345678", "Siti Aminah", "siti.aminah@sd.belajar.id")
         }
     }
 

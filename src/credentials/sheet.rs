@@ -268,24 +268,12 @@ pub fn html(heading: &Heading, rows: &[Row]) -> String {
 mod tests {
     use super::*;
     use crate::credentials::password;
-    use crate::directory::model::{Account, DesiredState, IdType, Jenjang};
+    use crate::directory::model::Account;
 
     fn row(id: &str, name: &str, line: Line) -> Row {
+        let email = format!("{}@sd.belajar.id", name.to_lowercase().replace(' ', "."));
         Row {
-            account: Account {
-                jenjang: Jenjang::Sd,
-                id_type: IdType::Nisn,
-                id: id.into(),
-                full_name: name.into(),
-                role: Role::PesertaDidik,
-                npsn: "20100001".into(),
-                birth_date: None,
-                personal_email: None,
-                state: DesiredState::Active,
-                email: format!("{}@sd.belajar.id", name.to_lowercase().replace(' ', ".")),
-                former_emails: vec![],
-                google: None,
-            },
+            account: Account::student(id, name, &email),
             line,
         }
     }

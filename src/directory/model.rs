@@ -281,6 +281,27 @@ impl Account {
 }
 
 #[cfg(test)]
+impl Account {
+    /// An active student of SD 20100001, for tests.
+    pub fn student(id: &str, full_name: &str, email: &str) -> Account {
+        Account {
+            jenjang: Jenjang::Sd,
+            id_type: IdType::Nisn,
+            id: id.into(),
+            full_name: full_name.into(),
+            role: Role::PesertaDidik,
+            npsn: "20100001".into(),
+            birth_date: None,
+            personal_email: None,
+            state: DesiredState::Active,
+            email: email.into(),
+            former_emails: vec![],
+            google: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

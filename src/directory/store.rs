@@ -603,23 +603,10 @@ impl Changes<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::model::{DesiredState, Role};
+    use crate::directory::model::DesiredState;
 
     fn account(id: &str, name: &str, email: &str) -> Account {
-        Account {
-            jenjang: Jenjang::Sd,
-            id_type: IdType::Nisn,
-            id: id.into(),
-            full_name: name.into(),
-            role: Role::PesertaDidik,
-            npsn: "20100001".into(),
-            birth_date: None,
-            personal_email: None,
-            state: DesiredState::Active,
-            email: email.into(),
-            former_emails: vec![],
-            google: None,
-        }
+        Account::student(id, name, email)
     }
 
     #[test]
