@@ -1,7 +1,8 @@
 //! The quota governor against an emulator that meters a quota per minute (a rolling
 //! minute): for each setting, the real binary pushes creates for SECS seconds (90 by
 //! default), and the emulator's counters give the share of the quota used and the share
-//! of calls refused with 403 `userRateLimitExceeded`. `cargo bench --bench quota`.
+//! of calls refused with 403 `userRateLimitExceeded`. `cargo bench --bench quota`
+//! (`ONLY=N` for the Nth setting alone).
 //! Figures, not assertions.
 
 #[path = "../tests/support/bench.rs"]
@@ -34,7 +35,12 @@ fn main() {
         (2400, Some(1200), None),
         (2400, None, Some(1200)),
     ];
-    for (quota, ceiling, changed_to) in settings {
+    // ONLY=N runs the Nth setting alone (1-based).
+    let only = env_or("ONLY", 0) as usize;
+    for (n, (quota, ceiling, changed_to)) in settings.into_iter().enumerate() {
+        if only != 0 && only != n + 1 {
+            continue;
+        }
         let setting = Setting {
             quota,
             ceiling,

@@ -128,12 +128,26 @@ impl Limiter {
         permit
     }
 
-    /// Google said "too fast": what it admitted in the last minute is its quota.
+    /// Google said "too fast": what it admitted in the last minute is its quota, unless
+    /// the pace already kept under what was learnt: then the quota was lowered, and the
+    /// estimate goes down by a tenth (once a second: the calls in flight of one burst all
+    /// come back refused together).
     pub fn slow_down(&self) {
         let now = Instant::now();
         let mut pace = self.pace.lock().expect("limiter lock");
+        if pace
+            .limited_at
+            .is_some_and(|at| now < at + Duration::from_secs(1))
+        {
+            return;
+        }
         forget_older(&mut pace.admitted, now);
-        let quota = pace.admitted.len() as f64;
+        let mut quota = pace.admitted.len() as f64;
+        if let Some(learnt) = pace.learnt
+            && quota <= learnt * TARGET_SHARE + 1.0
+        {
+            quota = quota.min(learnt) * 0.9;
+        }
         pace.learnt = Some(quota.max(FLOOR_PER_MINUTE));
         pace.rate = self.capped(quota * TARGET_SHARE);
         pace.limited_at = Some(now);
@@ -252,6 +266,26 @@ mod tests {
             start.elapsed() >= Duration::from_secs(60),
             "no call before the burst left the minute: {:?}",
             start.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lowered_quota_is_followed_down() {
+        let limiter = Limiter::new(None, 100);
+        limiter.recall(1000.0);
+        for _ in 0..970 {
+            tokio::time::advance(Duration::from_millis(61)).await;
+            limiter.succeeded();
+        }
+        // Kept under 1,000 a minute and still refused: Google lowered the quota.
+        limiter.slow_down();
+        let lowered = limiter.learnt_per_minute().unwrap();
+        assert!(lowered < 900.0, "{lowered}");
+        limiter.slow_down();
+        assert_eq!(
+            limiter.learnt_per_minute(),
+            Some(lowered),
+            "refusals of one burst count once"
         );
     }
 
