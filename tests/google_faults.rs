@@ -533,3 +533,40 @@ fn quarantined_org_units_and_accounts_are_released_once_the_cause_is_fixed() {
     assert_eq!(w.users_of(81), 4);
     assert_eq!(w.status(&config)["quarantine"], serde_json::json!([]));
 }
+
+#[test]
+fn a_sheet_stops_at_the_first_refused_write_and_says_so_on_every_row() {
+    let w = World::new();
+    let config = w.hostile();
+    w.import(&config, &school(90, 40));
+    assert!(w.run(&config, &["sync"]).status.success());
+    w.proxy.rules.set(vec![Rule {
+        method: Some("PUT"),
+        path: "/admin/directory/v1/users",
+        what: Misbehaviour::Forbidden403,
+    }]);
+    let sheet = w.dir.path().join("sheet.csv");
+    let out = w.run(
+        &config,
+        &[
+            "credentials",
+            "--school",
+            "20100090",
+            "--out",
+            sheet.to_str().unwrap(),
+        ],
+    );
+    let said = all_output(&out);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("belajar-sync check"),
+        "the cause is named: {said}"
+    );
+    assert!(
+        w.proxy.rules.caught() < 40,
+        "stopped early: {} refused writes",
+        w.proxy.rules.caught()
+    );
+    let text = std::fs::read_to_string(&sheet).unwrap();
+    assert_eq!(text.matches("gagal, ulangi").count(), 40, "{text}");
+}

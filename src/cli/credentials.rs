@@ -275,10 +275,29 @@ fn print_summary(out: &mut dyn std::io::Write, s: &Summary) {
     for (account, why) in &s.held {
         say!(out, "held       {account}: {why}");
     }
+    // One line per cause: a refusal that stopped the sheet is the same for every row.
+    let mut causes: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for (account, why) in &s.failed {
+        let why = why.strip_prefix("not sent: ").unwrap_or(why);
+        causes.entry(why).or_default().push(account);
+    }
+    for (why, accounts) in causes {
+        let shown: Vec<&str> = accounts.iter().take(3).copied().collect();
+        let more = accounts.len().saturating_sub(shown.len());
         say!(
             out,
-            "FAILED     {account}: {why}; its row says \"gagal, ulangi\": run the command again"
+            "FAILED     {} ({}{}): {why}; their rows say \"gagal, ulangi\": run the command again",
+            if accounts.len() == 1 {
+                "1 account".to_owned()
+            } else {
+                format!("{} accounts", accounts.len())
+            },
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
         );
     }
 }

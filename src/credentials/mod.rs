@@ -156,8 +156,24 @@ pub async fn issue(
 ) -> Result<Vec<Row>, StoreError> {
     let total = accounts.len();
     let mut rows = Vec::with_capacity(total);
+    // Once Google cannot be reached or refuses our writes, the rest is not sent: their
+    // rows say so (a thousand refused calls would tell nothing more).
+    let halted: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let halted = &halted;
     let mut pending = futures_util::stream::iter(accounts.into_iter().map(|account| async move {
-        let line = issue_one(store, client, &account, reissue.covers(&account)).await?;
+        let stop = halted.lock().expect("halt lock").clone();
+        let line = match stop {
+            Some(why) => Line::Failed(format!("not sent: {why}")),
+            None => issue_one(store, client, &account, reissue.covers(&account)).await?,
+        };
+        if let Line::Failed(why) = &line
+            && why.starts_with(STOPPED)
+        {
+            halted
+                .lock()
+                .expect("halt lock")
+                .get_or_insert_with(|| why.clone());
+        }
         Ok::<_, StoreError>(Row { account, line })
     }))
     .buffer_unordered(CONCURRENCY);
@@ -180,7 +196,7 @@ async fn issue_one(
     }
     let user = match read_linked(store, client, account).await {
         Ok(user) => user,
-        Err(f) => return Ok(Line::Failed(format!("cannot read its Google user: {f}"))),
+        Err(f) => return Ok(Line::Failed(describe_failure(&f))),
     };
     if let Some(line) = verdict(account, user.as_ref(), access.as_ref(), reissue) {
         return Ok(line);
@@ -201,9 +217,14 @@ fn answer_unknown(f: &CallFailure) -> bool {
     f.is_uncertain() || matches!(f.error, CallError::Unreadable(_))
 }
 
+/// How the failure of a call that stops the sheet begins.
+const STOPPED: &str = "stopped: ";
+
 /// What a failed password write means for the operator.
 fn describe_failure(f: &CallFailure) -> String {
-    if answer_unknown(f) {
+    if let crate::executor::Answer::Stop(why) = crate::executor::judge(f, false) {
+        format!("{STOPPED}{why}")
+    } else if answer_unknown(f) {
         format!("Google did not answer, the password may or may not have changed ({f})")
     } else {
         format!("Google refused: {f}")
