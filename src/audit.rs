@@ -8,6 +8,7 @@
 //! - `x:{subject}` → [`Held`]: a conflict for a person to resolve
 //! - `g:held` → [`GuardHeld`]: suspensions held back by the guard
 //! - `t:{subject}` → [`Notices`]: when a retiring account's holder is to be told
+//! - `g:retire:{npsn}` → [`RetireHeld`]: a school whose retirements a snapshot held back
 
 use crate::directory::store::{Changes, Store, StoreError};
 use jiff::Timestamp;
@@ -183,4 +184,37 @@ pub fn all_notices(
     store
         .scan_json::<Notices>(b"t:")
         .map(|e| e.map(|(key, n)| (String::from_utf8_lossy(&key[2..]).into_owned(), n)))
+}
+
+/// A school whose retirements the last snapshot of it held back: it left out too much of
+/// the school to be believed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetireHeld {
+    pub npsn: String,
+    pub at: Timestamp,
+    /// The export that held them.
+    pub file: String,
+    pub retiring: u64,
+    pub active: u64,
+}
+
+fn retire_key(npsn: &str) -> Vec<u8> {
+    format!("g:retire:{npsn}").into_bytes()
+}
+
+/// Records (or, with `None`, clears) the held retirements of school `npsn`.
+pub fn set_retire_held(changes: &mut Changes, npsn: &str, held: Option<&RetireHeld>) {
+    match held {
+        Some(held) => changes.put_json(retire_key(npsn), held),
+        None => changes.delete(retire_key(npsn)),
+    }
+}
+
+/// Every school whose retirements are held, by NPSN.
+pub fn retirements_held(
+    store: &Store,
+) -> impl Iterator<Item = Result<RetireHeld, StoreError>> + '_ {
+    store
+        .scan_json::<RetireHeld>(b"g:retire:")
+        .map(|e| e.map(|(_, held)| held))
 }

@@ -457,8 +457,20 @@ fn a_short_snapshot_retires_nobody_of_a_school_it_mostly_leaves_out() {
         status["accounts"]["retiring"], 1,
         "only the small school's leaver: {status}"
     );
+    assert_eq!(
+        status["retirements_held"][0]["npsn"], "20100001",
+        "{status}"
+    );
+    let shown = text(&s.run(&["status"]).stdout);
+    assert!(shown.contains("HELD      school 20100001"), "{shown}");
 
     let out = s.run(&["import", short.to_str().unwrap(), "--allow-mass-retire"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(s.json(&["status", "--json"])["accounts"]["retiring"], 70);
+    let status = s.json(&["status", "--json"]);
+    assert_eq!(status["accounts"]["retiring"], 70);
+    assert_eq!(
+        status["retirements_held"],
+        serde_json::json!([]),
+        "{status}"
+    );
 }

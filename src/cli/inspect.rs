@@ -251,6 +251,8 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
     let conflicts: Vec<audit::Held> =
         audit::all_held(store, HeldList::Conflicts).collect::<Result<_, _>>()?;
     let guard = audit::guard(store)?;
+    let retire_held: Vec<audit::RetireHeld> =
+        audit::retirements_held(store).collect::<Result<_, _>>()?;
     let scan = remote::last_scan(store)?;
     let signed_in = access::signed_in_count(store)?;
     let quota = remote::learnt_quota(store)?;
@@ -274,6 +276,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             "quarantine": quarantine,
             "conflicts": conflicts,
             "guard": guard,
+            "retirements_held": retire_held,
             "last_scan": scan.finished.map(|_| &scan),
             "notices_today": notices_today,
         });
@@ -364,6 +367,17 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             held.at,
             held.suspensions,
             held.reason
+        );
+    }
+    for held in &retire_held {
+        say!(
+            s.out,
+            "HELD      school {}: the export {} of {} left out {} of its {} active accounts; none retired. If they left: belajar-sync import --allow-mass-retire FILE",
+            held.npsn,
+            held.file,
+            held.at,
+            held.retiring,
+            held.active
         );
     }
     let (org_units, accounts): (Vec<audit::Held>, Vec<audit::Held>) = quarantine

@@ -325,13 +325,22 @@ pub fn run(
                 && active > GUARDED_SCHOOL_SIZE
                 && absent.len() as f64 > share * active as f64
             {
+                let held = audit::RetireHeld {
+                    npsn: npsn.clone(),
+                    at: marker.started,
+                    file: summary.file.clone(),
+                    retiring: absent.len() as u64,
+                    active,
+                };
+                audit::set_retire_held(&mut changes, npsn, Some(&held));
                 summary.held_schools.push(HeldSchool {
                     npsn: npsn.clone(),
-                    retiring: absent.len() as u64,
+                    retiring: held.retiring,
                     active,
                 });
                 continue;
             }
+            audit::set_retire_held(&mut changes, npsn, None);
             for key in absent {
                 if retire_absent(&mut changes, &key, options.today)? {
                     summary.retiring += 1;
