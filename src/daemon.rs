@@ -607,6 +607,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_failed_store_ends_the_daemon_and_a_failed_google_waits_for_the_next_round() {
+        use crate::directory::store::StoreError;
+        let corrupt = || StoreError::Corrupt {
+            path: "/var/lib/belajar-sync".into(),
+            detail: "bad page".into(),
+        };
+        let scan = reconciler::scan::ScanError::Store(corrupt());
+        for stopped in [
+            Stopped::from(reconciler::SyncError::Store(corrupt())),
+            Stopped::from(reconciler::SyncError::Scan(scan)),
+            Stopped::from(DrainError::Store(corrupt())),
+        ] {
+            assert!(matches!(stopped, Stopped::Store(_)));
+        }
+        let outage = DrainError::Stopped("cannot reach Google".into());
+        assert!(matches!(Stopped::from(outage), Stopped::Other(_)));
+    }
+
+    #[test]
     fn a_reload_takes_what_can_change_and_keeps_the_rest_until_a_restart() {
         let old = Config::default();
         let mut new = Config::default();
