@@ -89,31 +89,35 @@ impl World {
 
     /// How many users Google has in the org unit of `school`.
     fn users_of(&self, school: u32) -> usize {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async {
-            let api = support::google::Api::new(
-                &self.url,
-                support::google::token_from_key(&self.key, "admin@belajar.id").await,
-            );
-            let (_, page) = api
-                .ok("GET", "users?domain=sd.belajar.id&maxResults=500", None)
-                .await;
-            page["users"]
-                .as_array()
-                .map(|users| {
-                    users
-                        .iter()
-                        .filter(|u| {
-                            u["orgUnitPath"]
-                                .as_str()
-                                .is_some_and(|p| p.ends_with(&format!("/2010{school:04}")))
-                        })
-                        .count()
-                })
-                .unwrap_or(0)
-        })
+        users_in(
+            &self.url,
+            &self.key,
+            &format!("/student/sd/2010{school:04}"),
+        )
     }
+}
+
+/// One call to the Directory API at `url` as the emulator's admin: status and body.
+fn admin_call(url: &str, key: &Path, method: &str, path: &str) -> (u16, Value) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let token = support::google::token_from_key(key, "admin@belajar.id").await;
+        support::google::Api::new(url, token)
+            .ok(method, path, None)
+            .await
+    })
+}
+
+/// How many users of `sd.belajar.id` the Google at `url` has in `org_unit`.
+fn users_in(url: &str, key: &Path, org_unit: &str) -> usize {
+    let (_, page) = admin_call(url, key, "GET", "users?domain=sd.belajar.id&maxResults=500");
+    page["users"].as_array().map_or(0, |users| {
+        users
+            .iter()
+            .filter(|u| u["orgUnitPath"] == org_unit)
+            .count()
+    })
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -338,15 +342,7 @@ fn a_managed_user_deleted_in_google_is_restored_never_replaced() {
     );
 
     // An admin deletes the user in the Admin console.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let api = runtime.block_on(async {
-        support::google::Api::new(
-            &w.url,
-            support::google::token_from_key(&w.key, "admin@belajar.id").await,
-        )
-    });
-    let (status, _) = runtime.block_on(api.ok("DELETE", &format!("users/{email}"), None));
+    let (status, _) = admin_call(&w.url, &w.key, "DELETE", &format!("users/{email}"));
     assert_eq!(status, 204);
 
     // The scheduled run does not create a new, empty user in its place: it holds it.
@@ -367,7 +363,7 @@ fn a_managed_user_deleted_in_google_is_restored_never_replaced() {
     let said = all_output(&out);
     assert_eq!(out.status.code(), Some(0), "{said}");
     assert!(said.contains("sent       undelete"), "{said}");
-    let (status, user) = runtime.block_on(api.ok("GET", &format!("users/{email}"), None));
+    let (status, user) = admin_call(&w.url, &w.key, "GET", &format!("users/{email}"));
     assert_eq!(status, 200);
     assert_eq!(user["id"], id.as_str(), "the same user came back");
     assert_eq!(user["orgUnitPath"], "/student/sd/20100050");
@@ -410,28 +406,13 @@ fn org_units_lost_three_levels_deep_are_made_again_before_their_accounts() {
     assert_eq!(status["quarantine"], serde_json::json!([]), "{status}");
     assert_eq!(status["outbox"]["depth"], 0, "{status}");
     // The new accounts are in Google, in their org unit three levels down.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let users = runtime.block_on(async {
-        let api = support::google::Api::new(
-            &fresh_url,
-            support::google::token_from_key(&fresh_key, "admin@belajar.id").await,
-        );
-        api.ok("GET", "users?domain=sd.belajar.id&maxResults=500", None)
-            .await
-            .1
-    });
-    let users = users["users"].as_array().cloned().unwrap_or_default();
-    let in_61 = users
-        .iter()
-        .filter(|u| u["orgUnitPath"] == "/student/sd/20100061")
-        .count();
-    assert_eq!(in_61, 3, "{said}");
     assert_eq!(
-        users
-            .iter()
-            .filter(|u| u["orgUnitPath"] == "/student/sd/20100060")
-            .count(),
+        users_in(&fresh_url, &fresh_key, "/student/sd/20100061"),
+        3,
+        "{said}"
+    );
+    assert_eq!(
+        users_in(&fresh_url, &fresh_key, "/student/sd/20100060"),
         7,
         "the 7 new accounts of the school whose units were lost: {said}"
     );

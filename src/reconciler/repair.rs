@@ -115,16 +115,7 @@ pub async fn resync(
         Outcome::Act(action) => {
             if let Some(path) = &action.body.org_unit_path {
                 let known = known_prefixes(store, path)?;
-                for missing in missing_org_units(path, &known) {
-                    queue(
-                        &mut changes,
-                        Lane::OrgUnit,
-                        &missing,
-                        org_unit_action(&missing),
-                        started,
-                    )?;
-                    subjects.insert(missing);
-                }
+                queue_org_units(&mut changes, path, &known, started, &mut subjects)?;
             }
             report.sent.push(format!(
                 "{} ({}): {}",
@@ -347,6 +338,28 @@ fn holds_address(user: &User, email: &str) -> bool {
         .any(|a| a.eq_ignore_ascii_case(email))
 }
 
+/// Queues the creation of the org units on the way to `path` not in `known`, parents
+/// first, in the org-unit lane; adds them to the `subjects` to send.
+fn queue_org_units(
+    changes: &mut crate::directory::store::Changes,
+    path: &str,
+    known: &BTreeSet<String>,
+    now: Timestamp,
+    subjects: &mut HashSet<String>,
+) -> Result<(), StoreError> {
+    for missing in missing_org_units(path, known) {
+        queue(
+            changes,
+            Lane::OrgUnit,
+            &missing,
+            org_unit_action(&missing),
+            now,
+        )?;
+        subjects.insert(missing);
+    }
+    Ok(())
+}
+
 /// The org units on the way to `path` known to exist.
 fn known_prefixes(store: &Store, path: &str) -> Result<BTreeSet<String>, StoreError> {
     let mut known = BTreeSet::new();
@@ -396,17 +409,8 @@ pub async fn resync_org_unit(
     report.problems.push("Google does not have it".into());
     let mut changes = store.changes(false);
     let mut subjects = HashSet::new();
-    for missing in missing_org_units(path, &BTreeSet::new()) {
-        // Those that exist answer 409, which is what is wanted.
-        queue(
-            &mut changes,
-            Lane::OrgUnit,
-            &missing,
-            org_unit_action(&missing),
-            started,
-        )?;
-        subjects.insert(missing);
-    }
+    // Every level: those that exist answer 409, which is what is wanted.
+    queue_org_units(&mut changes, path, &BTreeSet::new(), started, &mut subjects)?;
     changes.commit()?;
     report
         .sent
