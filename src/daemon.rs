@@ -508,9 +508,6 @@ fn imported_inbox(
     progress: &indicatif::ProgressBar,
 ) -> Result<bool, DaemonError> {
     let inbox = &config.daemon.inbox_dir;
-    if inbox.as_os_str().is_empty() {
-        return Ok(false);
-    }
     // An import asked through the socket runs: the inbox waits for the next round.
     let Ok(_one_import) = shared.imports.try_lock() else {
         return Ok(false);

@@ -45,6 +45,19 @@ fn run(config: &Path, cwd: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `credentials --school SCHOOL --out OUT MORE…`, run in `cwd`.
+fn sheet_of(config: &Path, cwd: &Path, school: &str, out: &Path, more: &[&str]) -> Output {
+    let mut args = vec![
+        "credentials",
+        "--school",
+        school,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(more);
+    run(config, cwd, &args)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -134,19 +147,7 @@ fn every_password_on_a_sheet_signs_in_and_nothing_else_ever_holds_one() {
 
     // The school's first sheet: its four students, each with a password that works.
     let first = dir.path().join("kelas1.csv");
-    let out = run(
-        &config,
-        cwd,
-        &[
-            "credentials",
-            "--school",
-            "20100001",
-            "--group",
-            "student",
-            "--out",
-            first.to_str().unwrap(),
-        ],
-    );
+    let out = sheet_of(&config, cwd, "20100001", &first, &["--group", "student"]);
     let stdout = ok(&out);
     keep(&out);
     assert!(
@@ -186,17 +187,7 @@ fn every_password_on_a_sheet_signs_in_and_nothing_else_ever_holds_one() {
     // A second sheet for the whole school: the students who signed in are not touched,
     // the teacher gets a password, nobody's earlier password changes.
     let second = dir.path().join("sekolah.csv");
-    let out = run(
-        &config,
-        cwd,
-        &[
-            "credentials",
-            "--school",
-            "20100001",
-            "--out",
-            second.to_str().unwrap(),
-        ],
-    );
+    let out = sheet_of(&config, cwd, "20100001", &second, &[]);
     let stdout = ok(&out);
     keep(&out);
     assert!(
@@ -226,20 +217,12 @@ fn every_password_on_a_sheet_signs_in_and_nothing_else_ever_holds_one() {
 
     // Budi never signs in: a third sheet keeps his password unless --reissue names him.
     let third = dir.path().join("ulang.html");
-    let out = run(
+    let out = sheet_of(
         &config,
         cwd,
-        &[
-            "credentials",
-            "--school",
-            "20100001",
-            "--group",
-            "teacher",
-            "--format",
-            "html",
-            "--out",
-            third.to_str().unwrap(),
-        ],
+        "20100001",
+        &third,
+        &["--group", "teacher", "--format", "html"],
     );
     let stdout = ok(&out);
     keep(&out);
@@ -251,20 +234,12 @@ fn every_password_on_a_sheet_signs_in_and_nothing_else_ever_holds_one() {
         stdout.contains("earlier    1 got a first password"),
         "{stdout}"
     );
-    let out = run(
+    let out = sheet_of(
         &config,
         cwd,
-        &[
-            "credentials",
-            "--school",
-            "20100001",
-            "--format",
-            "html",
-            "--out",
-            third.to_str().unwrap(),
-            "--reissue",
-            "nuptk:1000000000000005",
-        ],
+        "20100001",
+        &third,
+        &["--format", "html", "--reissue", "nuptk:1000000000000005"],
     );
     ok(&out);
     keep(&out);
@@ -429,17 +404,7 @@ fn a_failed_call_leaves_its_row_saying_so_and_no_password_on_it() {
         assert!(response.status().is_success());
     });
     let sheet = dir.path().join("sheet.csv");
-    let out = run(
-        &config,
-        dir.path(),
-        &[
-            "credentials",
-            "--school",
-            "20100002",
-            "--out",
-            sheet.to_str().unwrap(),
-        ],
-    );
+    let out = sheet_of(&config, dir.path(), "20100002", &sheet, &[]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("FAILED"),
@@ -454,16 +419,12 @@ fn a_failed_call_leaves_its_row_saying_so_and_no_password_on_it() {
     );
 
     // A sheet that cannot be written: refused before anything is sent.
-    let out = run(
+    let out = sheet_of(
         &config,
         dir.path(),
-        &[
-            "credentials",
-            "--school",
-            "20100002",
-            "--out",
-            "/nonexistent/sheet.csv",
-        ],
+        "20100002",
+        std::path::Path::new("/nonexistent/sheet.csv"),
+        &[],
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("cannot write in /nonexistent"));

@@ -69,8 +69,9 @@ fn parse_group(text: &str) -> Result<RoleGroup, String> {
     RoleGroup::parse(text).ok_or_else(|| format!("expected one of {}", RoleGroup::names()))
 }
 
-/// Checks, before anything is sent, that the sheet can be written where it is asked for
-/// (also by the client of the control socket, in its own folder).
+/// Checks, before anything is sent, that the sheet can be written where it is asked for:
+/// run by `main` for every `credentials`, before it is sent to the daemon or run here, so
+/// the check happens in the folder of the process that writes the sheet.
 pub fn preflight(args: &CredentialsArgs) -> Result<(), Failure> {
     let folder = args.out.clone().unwrap_or_else(|| PathBuf::from("sheet"));
     check_writable(&folder).map_err(|e| Failure::BadInput(format!("the sheet: {e}")))
@@ -110,9 +111,6 @@ pub fn credentials(s: &mut Session, args: &CredentialsArgs) -> Result<u8, Failur
             args.format.extension()
         ))
     });
-    if s.daemon.is_none() {
-        preflight(args)?;
-    }
 
     let total = accounts.len();
     let (store, config, google, err) = (s.store, s.config, &s.google, &mut *s.err);

@@ -225,6 +225,9 @@ pub fn sync(s: &mut Session, args: &SyncArgs) -> Result<u8, Failure> {
         }
         None => None,
     };
+    // Run by hand, Ctrl-C stops between batches: what is in flight finishes, the rest stays
+    // queued (a second Ctrl-C quits at once; the journal makes that safe too).
+    let by_hand = RunControl::default();
     let options = SyncOptions {
         scan: args.scan,
         suspensions: if args.allow_mass_suspend {
@@ -233,14 +236,7 @@ pub fn sync(s: &mut Session, args: &SyncArgs) -> Result<u8, Failure> {
             Suspensions::Guarded
         },
         max_wait: std::time::Duration::from_secs(5 * 60),
-        control: None,
-    };
-    // Run by hand, Ctrl-C stops between batches: what is in flight finishes, the rest stays
-    // queued (a second Ctrl-C quits at once; the journal makes that safe too).
-    let by_hand = RunControl::default();
-    let options = SyncOptions {
         control: Some(s.daemon.map_or(&by_hand, |d| &*d.control)),
-        ..options
     };
     let direct = s.daemon.is_none();
     let phases = s.progress && !args.json;
