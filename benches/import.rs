@@ -10,7 +10,7 @@ use bench::env_or;
 
 use belajar_sync::config::Config;
 use belajar_sync::directory::import::{self, Options, source::Source};
-use belajar_sync::directory::store::Store;
+use belajar_sync::store::Store;
 use indicatif::ProgressBar;
 use std::time::Instant;
 

@@ -16,11 +16,11 @@ use belajar_sync::directory::model::{
     Account, AccountKey, DesiredState, GoogleLink, IdType, Jenjang, Role,
 };
 use belajar_sync::directory::naming::google_name;
-use belajar_sync::directory::store::Store;
 use belajar_sync::google::types::{Organization, User, UserName};
 use belajar_sync::planner::marker;
 use belajar_sync::reconciler::{self, Mode};
 use belajar_sync::remote;
+use belajar_sync::store::Store;
 use std::process::Command;
 use std::time::Instant;
 

@@ -11,9 +11,9 @@ use bench::env_or;
 
 use belajar_sync::config::Config;
 use belajar_sync::directory::import::{self, Options, source::Source};
-use belajar_sync::directory::store::Store;
 use belajar_sync::google::DirectoryClient;
 use belajar_sync::reconciler::{self, Suspensions, SyncOptions};
+use belajar_sync::store::Store;
 use std::time::{Duration, Instant};
 
 fn main() {

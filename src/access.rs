@@ -2,13 +2,15 @@
 //! (and by whom; never the password itself) and the sign-ins seen in Google. Activation
 //! (how many accounts have ever been signed into) is the programme's measure of success.
 //!
-//! Keys: `l:{account key}` → [`Access`]; the counter `signed_in` counts the accounts of
+//! The owner of the `access` keyspace: `l:{account key}` → [`Access`]; the counter `signed_in` counts the accounts of
 //! the directory whose user has been seen signed in.
 
 use crate::directory::model::AccountKey;
-use crate::directory::store::{Changes, Store, StoreError};
+use crate::store::{Changes, Keyspace, Store, StoreError};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+
+const ACCESS: Keyspace = Keyspace::new("access");
 
 /// The store's counter of accounts seen signed in.
 pub const SIGNED_IN: &str = "signed_in";
@@ -50,12 +52,12 @@ fn key_of(account: &AccountKey) -> Vec<u8> {
 
 /// What is known of `account`, read through `changes`.
 pub fn get(changes: &Changes, account: &AccountKey) -> Result<Option<Access>, StoreError> {
-    changes.get_json(&key_of(account))
+    changes.get_json(ACCESS, &key_of(account))
 }
 
 /// What is known of `account`.
 pub fn of(store: &Store, account: &AccountKey) -> Result<Option<Access>, StoreError> {
-    store.get_json(&key_of(account))
+    store.get_json(ACCESS, &key_of(account))
 }
 
 /// Records that the user of `account` was seen signed in last at `at`. The first time for
@@ -77,7 +79,7 @@ pub fn saw_sign_in(
         changes.count(SIGNED_IN, 1);
     }
     access.last_sign_in = Some(at);
-    changes.put_json(key_of(account), &access);
+    changes.put_json(ACCESS, key_of(account), &access);
     Ok(())
 }
 
@@ -89,7 +91,7 @@ pub fn set_issued(
 ) -> Result<(), StoreError> {
     let mut access = get(changes, account)?.unwrap_or_default();
     access.issued = Some(issued);
-    changes.put_json(key_of(account), &access);
+    changes.put_json(ACCESS, key_of(account), &access);
     Ok(())
 }
 
@@ -102,7 +104,7 @@ pub fn signed_in_count(store: &Store) -> Result<u64, StoreError> {
 /// be walked side by side).
 pub fn all(store: &Store) -> impl Iterator<Item = Result<(String, Access), StoreError>> + '_ {
     store
-        .scan_json::<Access>(b"l:")
+        .scan_json::<Access>(ACCESS, b"l:")
         .map(|e| e.map(|(key, access)| (String::from_utf8_lossy(&key[2..]).into_owned(), access)))
 }
 

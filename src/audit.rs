@@ -2,17 +2,24 @@
 //! for a person (quarantine after a permanent failure, conflicts a machine must not
 //! decide), and the mass-suspension guard.
 //!
-//! Keys:
+//! The owner of two keyspaces. `history`:
 //! - `h:{subject}:{seq}` → an [`Event`] of the subject's history
+//! - `t:{subject}` → [`Notices`]: when a retiring account's holder is to be told
+//!
+//! and `held`:
 //! - `q:{subject}` → [`Held`]: quarantined after a permanent failure
 //! - `x:{subject}` → [`Held`]: a conflict for a person to resolve
 //! - `g:held` → [`GuardHeld`]: suspensions held back by the guard
-//! - `t:{subject}` → [`Notices`]: when a retiring account's holder is to be told
 //! - `g:retire:{npsn}` → [`RetireHeld`]: a school whose retirements a snapshot held back
 
-use crate::directory::store::{Changes, Store, StoreError};
+use crate::directory::model::AccountKey;
+use crate::store::{Changes, Keyspace, Store, StoreError};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+const HISTORY: Keyspace = Keyspace::new("history");
+const HELD: Keyspace = Keyspace::new("held");
 
 const GUARD_KEY: &[u8] = b"g:held";
 
@@ -74,8 +81,9 @@ pub fn log(
     what: &str,
     detail: impl Into<String>,
 ) -> Result<(), StoreError> {
-    let seq = changes.next_seq()?;
+    let seq = changes.next_seq();
     changes.put_json(
+        HISTORY,
         format!("h:{subject}:{seq:020}").into_bytes(),
         &Event {
             at,
@@ -90,7 +98,7 @@ pub fn log(
 pub fn history(store: &Store, subject: &str) -> Result<Vec<Event>, StoreError> {
     let prefix = format!("h:{subject}:");
     store
-        .scan_json::<Event>(prefix.as_bytes())
+        .scan_json::<Event>(HISTORY, prefix.as_bytes())
         .map(|e| e.map(|(_, event)| event))
         .collect()
 }
@@ -98,6 +106,7 @@ pub fn history(store: &Store, subject: &str) -> Result<Vec<Event>, StoreError> {
 /// Holds `subject` on `list` with `reason`.
 pub fn hold(changes: &mut Changes, list: HeldList, subject: &str, at: Timestamp, reason: &str) {
     changes.put_json(
+        HELD,
         list.key(subject),
         &Held {
             subject: subject.to_owned(),
@@ -109,12 +118,12 @@ pub fn hold(changes: &mut Changes, list: HeldList, subject: &str, at: Timestamp,
 
 /// Takes `subject` off `list` (it converged, or a person asked to try again).
 pub fn release(changes: &mut Changes, list: HeldList, subject: &str) {
-    changes.delete(list.key(subject));
+    changes.delete(HELD, list.key(subject));
 }
 
 /// Why `subject` is held on `list`, if it is.
 pub fn held(changes: &Changes, list: HeldList, subject: &str) -> Result<Option<Held>, StoreError> {
-    changes.get_json(&list.key(subject))
+    changes.get_json(HELD, &list.key(subject))
 }
 
 /// Every subject held on `list`, in subject order.
@@ -123,18 +132,18 @@ pub fn all_held(
     list: HeldList,
 ) -> impl Iterator<Item = Result<Held, StoreError>> + '_ {
     store
-        .scan_json::<Held>(list.prefix().as_bytes())
+        .scan_json::<Held>(HELD, list.prefix().as_bytes())
         .map(|e| e.map(|(_, held)| held))
 }
 
 pub fn guard(store: &Store) -> Result<Option<GuardHeld>, StoreError> {
-    store.get_json(GUARD_KEY)
+    store.get_json(HELD, GUARD_KEY)
 }
 
 pub fn set_guard(changes: &mut Changes, held: Option<&GuardHeld>) {
     match held {
-        Some(held) => changes.put_json(GUARD_KEY.to_vec(), held),
-        None => changes.delete(GUARD_KEY.to_vec()),
+        Some(held) => changes.put_json(HELD, GUARD_KEY.to_vec(), held),
+        None => changes.delete(HELD, GUARD_KEY.to_vec()),
     }
 }
 
@@ -167,14 +176,14 @@ fn notices_key(subject: &str) -> Vec<u8> {
 /// Records (or, with `None`, removes) the notices of `subject`.
 pub fn set_notices(changes: &mut Changes, subject: &str, notices: Option<&Notices>) {
     match notices {
-        Some(n) => changes.put_json(notices_key(subject), n),
-        None => changes.delete(notices_key(subject)),
+        Some(n) => changes.put_json(HISTORY, notices_key(subject), n),
+        None => changes.delete(HISTORY, notices_key(subject)),
     }
 }
 
 /// The notices of `subject`, if it is retiring.
 pub fn notices(store: &Store, subject: &str) -> Result<Option<Notices>, StoreError> {
-    store.get_json(&notices_key(subject))
+    store.get_json(HISTORY, &notices_key(subject))
 }
 
 /// Every recorded notice schedule, by account.
@@ -182,7 +191,7 @@ pub fn all_notices(
     store: &Store,
 ) -> impl Iterator<Item = Result<(String, Notices), StoreError>> + '_ {
     store
-        .scan_json::<Notices>(b"t:")
+        .scan_json::<Notices>(HISTORY, b"t:")
         .map(|e| e.map(|(key, n)| (String::from_utf8_lossy(&key[2..]).into_owned(), n)))
 }
 
@@ -205,8 +214,8 @@ fn retire_key(npsn: &str) -> Vec<u8> {
 /// Records (or, with `None`, clears) the held retirements of school `npsn`.
 pub fn set_retire_held(changes: &mut Changes, npsn: &str, held: Option<&RetireHeld>) {
     match held {
-        Some(held) => changes.put_json(retire_key(npsn), held),
-        None => changes.delete(retire_key(npsn)),
+        Some(held) => changes.put_json(HELD, retire_key(npsn), held),
+        None => changes.delete(HELD, retire_key(npsn)),
     }
 }
 
@@ -215,6 +224,36 @@ pub fn retirements_held(
     store: &Store,
 ) -> impl Iterator<Item = Result<RetireHeld, StoreError>> + '_ {
     store
-        .scan_json::<RetireHeld>(b"g:retire:")
+        .scan_json::<RetireHeld>(HELD, b"g:retire:")
         .map(|e| e.map(|(_, held)| held))
+}
+
+/// The accounts held on `list` whose key lies in `range`, with why (see
+/// [`Store::range_json`]).
+pub fn held_in_range(
+    store: &Store,
+    list: HeldList,
+    range: (Option<&str>, Option<&str>),
+) -> Result<HashMap<String, String>, StoreError> {
+    Ok(store
+        .range_json::<Held>(HELD, list.prefix(), range, false, is_account)?
+        .into_iter()
+        .map(|(k, held)| (k, held.reason))
+        .collect())
+}
+
+/// The notices of the accounts whose key lies in `range`.
+pub fn notices_in_range(
+    store: &Store,
+    range: (Option<&str>, Option<&str>),
+) -> Result<HashMap<String, Notices>, StoreError> {
+    Ok(store
+        .range_json::<Notices>(HISTORY, "t:", range, false, is_account)?
+        .into_iter()
+        .collect())
+}
+
+/// Whether a subject is an account (not an org unit path).
+fn is_account(subject: &str) -> bool {
+    AccountKey::parse(subject).is_some()
 }

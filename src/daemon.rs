@@ -7,11 +7,11 @@
 
 use crate::config::{Config, ConfigError};
 use crate::directory::import::{self, Options, source::Source};
-use crate::directory::store::{Store, StoreError};
 use crate::executor::DrainError;
 use crate::executor::{Executor, RunControl};
 use crate::google::DirectoryClient;
 use crate::reconciler::{self, Suspensions, SyncOptions};
+use crate::store::Store;
 use crate::{journal, remote};
 use jiff::Timestamp;
 use sd_notify::NotifyState;
@@ -27,22 +27,17 @@ pub enum DaemonError {
     #[error("{0}")]
     Refused(String),
     #[error(transparent)]
-    Store(#[from] crate::directory::store::StoreError),
+    Store(#[from] crate::store::StoreError),
     #[error("reopening the store failed: {0}")]
     Reopen(String),
     #[error("the import of the inbox failed: {0}")]
     Inbox(String),
 }
 
-/// How long a reopen of the store waits for sled to let go of its files, and in what steps.
-const REOPEN_PATIENCE: Duration = Duration::from_secs(60);
-const REOPEN_STEP: Duration = Duration::from_millis(20);
-
 /// What the daemon's loop and the commands of its control socket share.
 pub struct Shared {
-    /// The store. Swapped for the same store opened afresh when nobody holds it after a
-    /// round that read it all: sled 0.34 keeps every page it has read in memory.
-    store: Mutex<Option<Arc<Store>>>,
+    /// The store (it gives back the memory of long reads itself, see [`Store`]).
+    store: Arc<Store>,
     pub client: Arc<DirectoryClient>,
     /// The stop request and heartbeat of everything that sends to Google for the daemon.
     pub control: Arc<RunControl>,
@@ -63,7 +58,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: Config, store: Arc<Store>, client: Arc<DirectoryClient>) -> Shared {
         Shared {
-            store: Mutex::new(Some(store)),
+            store,
             client,
             control: Arc::default(),
             config: RwLock::new(Arc::new(config)),
@@ -77,37 +72,7 @@ impl Shared {
 
     /// The store, held for as long as the returned value lives.
     pub fn store(&self) -> Arc<Store> {
-        self.store
-            .lock()
-            .expect("store lock")
-            .clone()
-            .expect("the store is open (a failed reopen stops the daemon)")
-    }
-
-    /// Closes and reopens the store when nothing holds it, to give back the memory of the
-    /// pages sled kept from a whole read. Whether it did. Blocks (a blocking thread's work):
-    /// whoever asks for the store meanwhile waits for the reopened one.
-    fn give_back_memory(&self) -> Result<bool, DaemonError> {
-        let mut slot = self.store.lock().expect("store lock");
-        let Some(store) = slot.take_if(|s| Arc::strong_count(s) == 1) else {
-            return Ok(false);
-        };
-        store.flush()?;
-        let path = store.path().to_owned();
-        drop(store);
-        // sled's background writers let go of the files shortly after the last handle.
-        let mut waited = Duration::ZERO;
-        let store = loop {
-            match Store::open(&path, self.config().store_cache_mb) {
-                Err(StoreError::Locked { .. }) if waited < REOPEN_PATIENCE => {
-                    std::thread::sleep(REOPEN_STEP);
-                    waited += REOPEN_STEP;
-                }
-                opened => break opened?,
-            }
-        };
-        *slot = Some(Arc::new(store));
-        Ok(true)
+        self.store.clone()
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -316,8 +281,8 @@ pub async fn run(
                 None => "idle".to_owned(),
             };
             if planned {
-                let shared = shared.clone();
-                let reopened = tokio::task::spawn_blocking(move || shared.give_back_memory())
+                let store = shared.store();
+                let reopened = tokio::task::spawn_blocking(move || store.give_back_memory())
                     .await
                     .map_err(|e| DaemonError::Reopen(e.to_string()))??;
                 if reopened {
@@ -429,7 +394,7 @@ async fn work(
 
 /// Why a round stopped: the store (fatal), or anything else (the next round tries again).
 enum Stopped {
-    Store(crate::directory::store::StoreError),
+    Store(crate::store::StoreError),
     Other(String),
 }
 
@@ -605,7 +570,7 @@ mod tests {
 
     #[test]
     fn a_failed_store_ends_the_daemon_and_a_failed_google_waits_for_the_next_round() {
-        use crate::directory::store::StoreError;
+        use crate::store::StoreError;
         let corrupt = || StoreError::Corrupt {
             path: "/var/lib/belajar-sync".into(),
             detail: "bad page".into(),

@@ -7,13 +7,13 @@
 use crate::audit::{self, HeldList};
 use crate::credentials::password;
 use crate::directory::model::{Account, AccountKey, GoogleLink};
-use crate::directory::store::{Changes, Store, StoreError};
 use crate::google::errors::CallError;
 use crate::google::types::User;
 use crate::google::{CallFailure, DirectoryClient};
 use crate::journal::{self, Entry, Lane};
 use crate::planner::{ActionKind, marked_key};
 use crate::remote;
+use crate::store::{Changes, Store, StoreError};
 use futures_util::StreamExt;
 use jiff::Timestamp;
 use serde::Serialize;

@@ -2,16 +2,19 @@
 //! commit as the decision, before it is sent; an entry leaves only in the commit that
 //! applies its answer. After a crash the outbox is the truth of what may have happened.
 //!
-//! Keys:
+//! The owner of the `journal` keyspace:
 //! - `j:{lane}:{seq}` → an [`Entry`]; lanes sort org units first, then the work a person
 //!   waits for, then bulk work
 //! - `p:{subject}` → the `j:` key of the subject's entry (one at a time per account or
 //!   org unit)
 
-use crate::directory::store::{Changes, Store, StoreError};
+use crate::directory::model::AccountKey;
 use crate::planner::Action;
+use crate::store::{Changes, Keyspace, Store, StoreError};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+
+const JOURNAL: Keyspace = Keyspace::new("journal");
 
 /// Which queue an entry waits in. Org units go first (accounts need them), then what a
 /// person waits for (`resync`, `suspend`, `reinstate`), then bulk work.
@@ -71,10 +74,10 @@ fn pending_key(subject: &str) -> Vec<u8> {
 
 /// The entry waiting for `subject`, if any.
 pub fn pending_for(changes: &Changes, subject: &str) -> Result<Option<Entry>, StoreError> {
-    let Some(key) = changes.get_json::<String>(&pending_key(subject))? else {
+    let Some(key) = changes.get_json::<String>(JOURNAL, &pending_key(subject))? else {
         return Ok(None);
     };
-    changes.get_json(key.as_bytes())
+    changes.get_json(JOURNAL, key.as_bytes())
 }
 
 /// Queues `action` for `subject` unless an entry for it is already waiting; a person's
@@ -90,10 +93,10 @@ pub fn enqueue(
         if waiting.in_flight || waiting.lane <= lane {
             return Ok(None);
         }
-        changes.delete(waiting.key());
+        changes.delete(JOURNAL, waiting.key());
     }
     let entry = Entry {
-        seq: changes.next_seq()?,
+        seq: changes.next_seq(),
         lane,
         subject: subject.to_owned(),
         action,
@@ -111,22 +114,23 @@ pub fn enqueue(
 pub fn save(changes: &mut Changes, entry: &Entry) {
     let key = entry.key();
     changes.put_json(
+        JOURNAL,
         pending_key(&entry.subject),
         &String::from_utf8_lossy(&key).into_owned(),
     );
-    changes.put_json(key, entry);
+    changes.put_json(JOURNAL, key, entry);
 }
 
 /// Removes `entry`: its answer is applied in the same commit.
 pub fn finish(changes: &mut Changes, entry: &Entry) {
-    changes.delete(entry.key());
-    changes.delete(pending_key(&entry.subject));
+    changes.delete(JOURNAL, entry.key());
+    changes.delete(JOURNAL, pending_key(&entry.subject));
 }
 
 /// The entries, in the order they are to be sent.
 pub fn entries(store: &Store) -> impl Iterator<Item = Result<Entry, StoreError>> + '_ {
     store
-        .scan_json::<Entry>(b"j:")
+        .scan_json::<Entry>(JOURNAL, b"j:")
         .map(|entry| entry.map(|(_, e)| e))
 }
 
@@ -138,4 +142,22 @@ pub fn depth(store: &Store) -> Result<(u64, u64), StoreError> {
         in_flight += u64::from(entry?.in_flight);
     }
     Ok((total, in_flight))
+}
+
+/// The accounts with an entry waiting whose key lies in `range` (see
+/// [`Store::range_json`]).
+pub fn waiting_in_range(
+    store: &Store,
+    range: (Option<&str>, Option<&str>),
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    Ok(store
+        .range_json::<String>(JOURNAL, "p:", range, false, is_account)?
+        .into_iter()
+        .map(|(subject, _)| subject)
+        .collect())
+}
+
+/// Whether a subject is an account (not an org unit path).
+fn is_account(subject: &str) -> bool {
+    AccountKey::parse(subject).is_some()
 }

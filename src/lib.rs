@@ -14,7 +14,7 @@ pub mod executor;
 pub mod google;
 pub mod journal;
 pub mod metrics;
-pub mod pages;
 pub mod planner;
 pub mod reconciler;
 pub mod remote;
+pub mod store;

@@ -3,8 +3,8 @@
 
 use crate::audit::{self, HeldList};
 use crate::daemon::Shared;
-use crate::directory::store::{Store, StoreError};
 use crate::google::DirectoryClient;
+use crate::store::{Store, StoreError};
 use crate::{access, journal, remote};
 use axum::response::IntoResponse;
 use std::fmt::Write;

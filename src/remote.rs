@@ -1,7 +1,7 @@
 //! What was last observed of Google, kept in the store next to the directory so that one
 //! commit can update an account and what is known of its user.
 //!
-//! Keys:
+//! The owner of the `remote` keyspace:
 //! - `r:{account key}:{google id}` → a user carrying that account's marker (a second
 //!   entry under one account key means two users claim it)
 //! - `u:{address}` → a user without a valid marker, under its primary address and each
@@ -17,13 +17,14 @@
 
 use crate::access;
 use crate::directory::model::{Account, AccountKey};
-use crate::directory::store::{Changes, Store, StoreError};
 use crate::google::types::User;
 use crate::planner::{Seen, marked_key};
+use crate::store::{Changes, Keyspace, Store, StoreError};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+const REMOTE: Keyspace = Keyspace::new("remote");
 const SCAN_KEY: &[u8] = b"m:scan";
 const QUOTA_KEY: &[u8] = b"m:quota";
 
@@ -56,20 +57,20 @@ impl ScanRecord {
 
 /// The last believed scan (number 0, never finished, when none has run).
 pub fn last_scan(store: &Store) -> Result<ScanRecord, StoreError> {
-    Ok(store.get_json(SCAN_KEY)?.unwrap_or_default())
+    Ok(store.get_json(REMOTE, SCAN_KEY)?.unwrap_or_default())
 }
 
 pub fn set_last_scan(changes: &mut Changes, scan: &ScanRecord) {
-    changes.put_json(SCAN_KEY.to_vec(), scan);
+    changes.put_json(REMOTE, SCAN_KEY.to_vec(), scan);
 }
 
 /// Google's quota as last learnt (calls a minute), kept across restarts.
 pub fn learnt_quota(store: &Store) -> Result<Option<f64>, StoreError> {
-    store.get_json(QUOTA_KEY)
+    store.get_json(REMOTE, QUOTA_KEY)
 }
 
 pub fn set_learnt_quota(changes: &mut Changes, per_minute: f64) {
-    changes.put_json(QUOTA_KEY.to_vec(), &per_minute);
+    changes.put_json(REMOTE, QUOTA_KEY.to_vec(), &per_minute);
 }
 
 fn managed_key(key: &AccountKey, id: &str) -> Vec<u8> {
@@ -100,19 +101,19 @@ pub fn record(changes: &mut Changes, user: &User, at: Timestamp) -> Result<(), S
     match marked_key(user) {
         Some(key) => {
             for address in addresses {
-                let held: Option<Observed> = changes.get_json(&address_key(address))?;
+                let held: Option<Observed> = changes.get_json(REMOTE, &address_key(address))?;
                 if held.is_some_and(|h| h.user.id.as_deref() == Some(id.as_str())) {
-                    changes.delete(address_key(address));
+                    changes.delete(REMOTE, address_key(address));
                 }
             }
-            changes.put_json(managed_key(&key, &id), &observed);
+            changes.put_json(REMOTE, managed_key(&key, &id), &observed);
             if let Some(signed_in) = user.last_sign_in() {
                 access::saw_sign_in(changes, &key, signed_in)?;
             }
         }
         None => {
             for address in addresses {
-                changes.put_json(address_key(address), &observed);
+                changes.put_json(REMOTE, address_key(address), &observed);
             }
         }
     }
@@ -131,20 +132,20 @@ pub fn record_deleted(changes: &mut Changes, user: &User, at: Timestamp) {
             user: user.clone(),
             at,
         };
-        changes.put_json(deleted_key(&key, id), &observed);
+        changes.put_json(REMOTE, deleted_key(&key, id), &observed);
     }
 }
 
 /// Forgets the deleted user `id` of `key` (restored, or Google can no longer restore it).
 pub fn forget_deleted(changes: &mut Changes, key: &AccountKey, id: &str) {
-    changes.delete(deleted_key(key, id));
+    changes.delete(REMOTE, deleted_key(key, id));
 }
 
 /// The deleted users seen carrying the marker of `key`.
 pub fn deleted_users(store: &Store, key: &AccountKey) -> Result<Vec<Observed>, StoreError> {
     let prefix = format!("d:{key}:");
     store
-        .scan_json::<Observed>(prefix.as_bytes())
+        .scan_json::<Observed>(REMOTE, prefix.as_bytes())
         .map(|entry| entry.map(|(_, observed)| observed))
         .collect()
 }
@@ -152,28 +153,31 @@ pub fn deleted_users(store: &Store, key: &AccountKey) -> Result<Vec<Observed>, S
 /// Forgets that `key` is claimed by the user `id` (its marker was seen on another account
 /// or the user is gone).
 pub fn forget_managed(changes: &mut Changes, key: &AccountKey, id: &str) {
-    changes.delete(managed_key(key, id));
+    changes.delete(REMOTE, managed_key(key, id));
 }
 
 /// Records that the org unit `path` exists, as observed at `at`.
 pub fn record_org_unit(changes: &mut Changes, path: &str, at: Timestamp) {
-    changes.put_json(org_unit_key(path), &at);
+    changes.put_json(REMOTE, org_unit_key(path), &at);
 }
 
 /// Forgets that Google has the org unit `path` (Google said it does not).
 pub fn forget_org_unit(changes: &mut Changes, path: &str) {
-    changes.delete(org_unit_key(path));
+    changes.delete(REMOTE, org_unit_key(path));
 }
 
 /// Whether the org unit `path` is known to exist.
 pub fn org_unit_known(store: &Store, path: &str) -> Result<bool, StoreError> {
-    Ok(path == "/" || store.get_json::<Timestamp>(&org_unit_key(path))?.is_some())
+    Ok(path == "/"
+        || store
+            .get_json::<Timestamp>(REMOTE, &org_unit_key(path))?
+            .is_some())
 }
 
 /// Every known org unit.
 pub fn org_units(store: &Store) -> impl Iterator<Item = Result<String, StoreError>> + '_ {
     store
-        .scan_json::<Timestamp>(b"o:")
+        .scan_json::<Timestamp>(REMOTE, b"o:")
         .map(|entry| entry.map(|(key, _)| String::from_utf8_lossy(&key[2..]).into_owned()))
 }
 
@@ -181,14 +185,14 @@ pub fn org_units(store: &Store) -> impl Iterator<Item = Result<String, StoreErro
 pub fn marked_users(store: &Store, key: &AccountKey) -> Result<Vec<Observed>, StoreError> {
     let prefix = format!("r:{key}:");
     store
-        .scan_json::<Observed>(prefix.as_bytes())
+        .scan_json::<Observed>(REMOTE, prefix.as_bytes())
         .map(|entry| entry.map(|(_, observed)| observed))
         .collect()
 }
 
 /// The unmarked user at `address`, if one was seen.
 pub fn user_at(changes: &Changes, address: &str) -> Result<Option<Observed>, StoreError> {
-    changes.get_json(&address_key(address))
+    changes.get_json(REMOTE, &address_key(address))
 }
 
 /// What is known of `account` in Google: the users carrying its marker and, when none
@@ -215,7 +219,7 @@ pub fn seen(
 pub fn users_by_domain(store: &Store) -> Result<BTreeMap<String, u64>, StoreError> {
     let mut counts = BTreeMap::new();
     for prefix in [&b"r:"[..], b"u:"] {
-        for entry in store.scan_json::<Observed>(prefix) {
+        for entry in store.scan_json::<Observed>(REMOTE, prefix) {
             let (key, observed) = entry?;
             let Some(primary) = observed.user.primary_email else {
                 continue;
@@ -237,14 +241,14 @@ pub fn forget_observed_before(store: &Store, started: Timestamp) -> Result<u64, 
     // Collected first: the map is not written while it is being scanned.
     let mut stale = Vec::new();
     for prefix in [&b"r:"[..], b"u:", b"d:"] {
-        for entry in store.scan_json::<Observed>(prefix) {
+        for entry in store.scan_json::<Observed>(REMOTE, prefix) {
             let (key, observed) = entry?;
             if observed.at < started {
                 stale.push(key);
             }
         }
     }
-    for entry in store.scan_json::<Timestamp>(b"o:") {
+    for entry in store.scan_json::<Timestamp>(REMOTE, b"o:") {
         let (key, at) = entry?;
         if at < started {
             stale.push(key);
@@ -254,9 +258,30 @@ pub fn forget_observed_before(store: &Store, started: Timestamp) -> Result<u64, 
     for chunk in stale.chunks(50_000) {
         let mut changes = store.changes(false);
         for key in chunk {
-            changes.delete(key.clone());
+            changes.delete(REMOTE, key.clone());
         }
         changes.commit()?;
     }
     Ok(removed)
 }
+
+/// The users carrying the marker, and the deleted ones, of the accounts whose key lies in
+/// `range` (see [`Store::range_json`]), by account key.
+pub fn marked_in_range(
+    store: &Store,
+    range: (Option<&str>, Option<&str>),
+) -> Result<(MarkedByAccount, MarkedByAccount), StoreError> {
+    let mut found = [MarkedByAccount::new(), MarkedByAccount::new()];
+    for (prefix, into) in ["r:", "d:"].into_iter().zip(&mut found) {
+        for (key, observed) in
+            store.range_json::<Observed>(REMOTE, prefix, range, true, |_| true)?
+        {
+            into.entry(key).or_default().push(observed);
+        }
+    }
+    let [marked, deleted] = found;
+    Ok((marked, deleted))
+}
+
+/// Observed users by the account key their marker names.
+pub type MarkedByAccount = BTreeMap<String, Vec<Observed>>;

@@ -4,8 +4,8 @@ use super::Failure;
 use super::session::{Session, say};
 use crate::audit::{self, HeldList};
 use crate::directory::model::{Account, AccountKey, DesiredState, IdType, Jenjang};
-use crate::directory::store::Store;
 use crate::executor::summary;
+use crate::store::Store;
 use crate::{access, journal, remote};
 use serde_json::json;
 
@@ -244,7 +244,7 @@ const HELD_SHOWN: usize = 10;
 pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
     let store = s.store;
     let counts = store.counts()?;
-    let interrupted = store.import_marker()?;
+    let interrupted = store.rolled_back_import();
     let (outbox, in_flight) = journal::depth(store)?;
     let quarantine: Vec<audit::Held> =
         audit::all_held(store, HeldList::Quarantine).collect::<Result<_, _>>()?;
@@ -332,7 +332,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
     if let Some(marker) = interrupted {
         say!(
             s.out,
-            "warning   the import of {} started at {} did not finish: run it again to finish it",
+            "warning   the import of {} started at {} did not finish: its changes were rolled back; run it again",
             marker.file,
             marker.started
         );

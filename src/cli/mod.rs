@@ -15,7 +15,7 @@ mod session;
 
 use crate::config::{self, Config, ConfigError};
 use crate::directory::import::ImportError;
-use crate::directory::store::{Store, StoreError};
+use crate::store::{Store, StoreError};
 use clap::{Parser, Subcommand};
 use session::Session;
 use std::path::PathBuf;

@@ -5,7 +5,7 @@ use super::Failure;
 use super::session::{Session, say};
 use crate::access::{self, Access};
 use crate::directory::model::{Account, DesiredState};
-use crate::directory::store::StoreError;
+use crate::store::StoreError;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

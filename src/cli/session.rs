@@ -6,8 +6,8 @@
 use super::Failure;
 use crate::config::Config;
 use crate::daemon::Shared;
-use crate::directory::store::Store;
 use crate::google::DirectoryClient;
+use crate::store::Store;
 use std::io::Write;
 use std::path::Path;
 

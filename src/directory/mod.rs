@@ -1,7 +1,7 @@
 //! The local account directory: the source of truth for which accounts should exist and
 //! how they should look, fed by Dapodik exports.
 
+pub mod accounts;
 pub mod import;
 pub mod model;
 pub mod naming;
-pub mod store;

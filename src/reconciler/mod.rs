@@ -10,16 +10,15 @@ pub mod scan;
 use crate::audit::{self, GuardHeld, HeldList};
 use crate::config::Config;
 use crate::directory::model::{Account, AccountKey};
-use crate::directory::store::{Store, StoreError};
 use crate::executor::Wait;
 use crate::google::types::User;
 use crate::journal::{self, Lane};
 use crate::planner::{self, Action, ActionKind, Asker, Context, Decision, Outcome};
 use crate::remote::{self, Observed};
+use crate::store::{Store, StoreError};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Accounts planned per step: what is read before anything is written.
@@ -69,33 +68,19 @@ struct Chunk {
 /// Reads the chunk of accounts after `lo` (from the first when `None`) and what stands
 /// around them.
 fn read_chunk(store: &Store, lo: Option<&str>) -> Result<Chunk, StoreError> {
-    let from = match lo {
-        None => b"a:".to_vec(),
-        Some(lo) => format!("a:{lo};").into_bytes(),
-    };
+    let after = lo.and_then(AccountKey::parse);
     let accounts: Vec<Account> = store
-        .scan_json_from::<Account>(b"a:", from)
+        .accounts_after(after.as_ref())
         .take(CHUNK)
-        .map(|e| e.map(|(_, a)| a))
         .collect::<Result<_, _>>()?;
     let hi = (accounts.len() == CHUNK).then(|| accounts[CHUNK - 1].key().to_string());
     let range = (lo, hi.as_deref());
-    let mut marked: BTreeMap<String, Vec<Observed>> = BTreeMap::new();
-    for (rest, observed) in load_range::<Observed>(store, "r:", range, true)? {
-        marked.entry(rest).or_default().push(observed);
-    }
-    let mut deleted: BTreeMap<String, Vec<Observed>> = BTreeMap::new();
-    for (rest, observed) in load_range::<Observed>(store, "d:", range, true)? {
-        deleted.entry(rest).or_default().push(observed);
-    }
+    let (marked, deleted) = remote::marked_in_range(store, range)?;
     Ok(Chunk {
-        waiting: load_range::<String>(store, "p:", range, false)?
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect(),
-        quarantined: held_in_range(store, "q:", range)?,
-        conflicted: held_in_range(store, "x:", range)?,
-        notices: load_range(store, "t:", range, false)?.into_iter().collect(),
+        waiting: journal::waiting_in_range(store, range)?,
+        quarantined: audit::held_in_range(store, HeldList::Quarantine, range)?,
+        conflicted: audit::held_in_range(store, HeldList::Conflicts, range)?,
+        notices: audit::notices_in_range(store, range)?,
         accounts,
         marked,
         deleted,
@@ -202,51 +187,6 @@ pub fn plan_each<E: From<StoreError>>(
         }
         Ok(())
     })
-}
-
-/// The records under `prefix` whose account key lies in `(lo, hi]` (to the end when `hi`
-/// is `None`), keyed by account key. `suffixed`: the key goes on after the account key
-/// (`r:{key}:{id}`).
-fn load_range<T: DeserializeOwned>(
-    store: &Store,
-    prefix: &str,
-    (lo, hi): (Option<&str>, Option<&str>),
-    suffixed: bool,
-) -> Result<Vec<(String, T)>, StoreError> {
-    let from = match lo {
-        None => prefix.as_bytes().to_vec(),
-        Some(lo) => format!("{prefix}{lo};").into_bytes(),
-    };
-    let mut found = Vec::new();
-    for entry in store.scan_json_from::<T>(prefix.as_bytes(), from) {
-        let (key, value) = entry?;
-        let rest = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-        let account = if suffixed {
-            rest.rsplit_once(':').map_or(rest.as_str(), |(k, _)| k)
-        } else {
-            rest.as_str()
-        };
-        // Org unit subjects (`/…`) sort before every account key.
-        if AccountKey::parse(account).is_none() {
-            continue;
-        }
-        if hi.is_some_and(|hi| account > hi) {
-            break;
-        }
-        found.push((account.to_owned(), value));
-    }
-    Ok(found)
-}
-
-fn held_in_range(
-    store: &Store,
-    prefix: &str,
-    range: (Option<&str>, Option<&str>),
-) -> Result<HashMap<String, String>, StoreError> {
-    Ok(load_range::<audit::Held>(store, prefix, range, false)?
-        .into_iter()
-        .map(|(k, held)| (k, held.reason))
-        .collect())
 }
 
 /// What a plan found, by kind.
@@ -552,7 +492,7 @@ pub fn enqueue(
 
 /// Writes `action` to the journal with its audit line.
 pub fn queue(
-    changes: &mut crate::directory::store::Changes,
+    changes: &mut crate::store::Changes,
     lane: Lane,
     subject: &str,
     action: Action,

@@ -7,13 +7,13 @@ use super::{missing_org_units, org_unit_action, queue};
 use crate::audit::{self, HeldList};
 use crate::config::Config;
 use crate::directory::model::{Account, DesiredState};
-use crate::directory::store::{Store, StoreError};
 use crate::executor::{DrainError, Executor, summary};
 use crate::google::types::User;
 use crate::google::{CallFailure, DirectoryClient};
 use crate::journal::Lane;
 use crate::planner::{self, ActionKind, Asker, Context, Outcome, Seen, marked_key};
 use crate::remote;
+use crate::store::{Store, StoreError};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Serialize;
@@ -341,7 +341,7 @@ fn holds_address(user: &User, email: &str) -> bool {
 /// Queues the creation of the org units on the way to `path` not in `known`, parents
 /// first, in the org-unit lane; adds them to the `subjects` to send.
 fn queue_org_units(
-    changes: &mut crate::directory::store::Changes,
+    changes: &mut crate::store::Changes,
     path: &str,
     known: &BTreeSet<String>,
     now: Timestamp,

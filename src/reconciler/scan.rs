@@ -5,9 +5,9 @@
 //! users it did not find forgotten.
 
 use crate::config::Config;
-use crate::directory::store::{Store, StoreError};
 use crate::google::{CallFailure, DirectoryClient};
 use crate::remote::{self, ScanRecord};
+use crate::store::{Store, StoreError};
 use jiff::Timestamp;
 
 /// Why a scan was not believed or could not finish. Either way nothing is acted on.

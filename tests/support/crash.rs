@@ -12,8 +12,8 @@
 use super::export_gen::ExportGen;
 use super::google::{Api, KillOnDrop, spawn_emulator, token_from_key};
 use belajar_sync::directory::model::DesiredState;
-use belajar_sync::directory::store::Store;
 use belajar_sync::journal;
+use belajar_sync::store::Store;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;

@@ -5,7 +5,7 @@ use super::validate::Row;
 use crate::config::Naming;
 use crate::directory::model::{Account, AccountKey, DesiredState, RowStatus};
 use crate::directory::naming::{local_part, local_part_base};
-use crate::directory::store::{Changes, StoreError};
+use crate::store::{Changes, StoreError};
 use jiff::civil::Date;
 
 /// What applying a row did to its account.

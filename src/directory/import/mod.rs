@@ -6,9 +6,13 @@
 //! no row is invalid (or `--skip-invalid`) are the picked rows read again, in the store's
 //! key order (so each page of accounts is read and written once): first to see which need
 //! an address, which are then allocated in address order (so each page of the address
-//! index is read and written once), then to apply them in atomic batches. A snapshot then starts the grace period of the accounts of its
-//! schools that it no longer lists. Applying is idempotent: an import cut short (see
-//! [`ImportMarker`]) is finished by running it again.
+//! index is read and written once), then to apply them. A snapshot then starts the grace
+//! period of the accounts of its schools that it no longer lists.
+//!
+//! The changes are written in small transactions (sled keeps what a transaction touches
+//! until it ends), each recording what it replaced: an import that fails, or whose
+//! process dies, is rolled back whole (see [`ImportMarker`]), by its own error path or by
+//! the next opening of the store.
 
 pub mod apply;
 pub mod source;
@@ -17,7 +21,7 @@ pub mod validate;
 use crate::audit;
 use crate::config::Naming;
 use crate::directory::model::{AccountKey, DesiredState, Role, RowStatus};
-use crate::directory::store::{ImportMarker, Store, StoreError};
+use crate::store::{Changes, ImportMarker, Store, StoreError};
 use apply::{AddressRequest, Effect, address_request, allocate, apply_row, merge, retire_absent};
 use indicatif::ProgressBar;
 use jiff::civil::Date;
@@ -26,10 +30,6 @@ use source::{FileError, Layout, Source, Span};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use validate::{Row, partial_identity, validate};
-
-/// Bytes of changes held in memory before they are written as one batch: large batches
-/// rewrite each page of the address index fewer times.
-const BATCH_BYTES: usize = 48 << 20;
 
 /// A row that cannot be imported: `line N: <column> "<value>": <what is wrong>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -197,9 +197,39 @@ pub fn run(
         file: summary.file.clone(),
         started: jiff::Timestamp::now(),
     };
-    if !options.dry_run {
-        store.set_import_marker(Some(&marker))?;
+    if options.dry_run {
+        return apply(
+            store, naming, source, &survey, &options, &marker, summary, progress,
+        );
     }
+    store.set_import_marker(Some(&marker))?;
+    match apply(
+        store, naming, source, &survey, &options, &marker, summary, progress,
+    ) {
+        Ok(summary) => {
+            store.set_import_marker(None)?;
+            Ok(summary)
+        }
+        Err(error) => {
+            store.roll_back_import()?;
+            Err(error)
+        }
+    }
+}
+
+/// The second pass: applies the rows picked by the survey (see the module's comment).
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    store: &Store,
+    naming: &Naming,
+    source: &Source,
+    survey: &Survey,
+    options: &Options,
+    marker: &ImportMarker,
+    mut summary: Summary,
+    progress: &ProgressBar,
+) -> Result<Summary, ImportError> {
+    let size = source.size_bytes()?;
     let mut picks: Vec<(u64, Pick)> = survey.picks.iter().map(|(k, p)| (*k, *p)).collect();
     picks.sort_unstable_by_key(|(key, _)| AccountKey::packed_text_order(*key));
     let mut rows = source.row_reader(survey.layout.clone())?;
@@ -214,7 +244,7 @@ pub fn run(
                 detail: errors.first().map(ToString::to_string).unwrap_or_default(),
             })
     };
-    let mut changes = store.changes(options.dry_run);
+    let mut changes = store.changes(options.dry_run).undoable();
 
     // Which rows need an address (and which change nothing, so need no second look),
     // then the addresses in address order.
@@ -247,7 +277,7 @@ pub fn run(
             packed,
             allocate(&mut changes, &request, &AccountKey::from_packed(packed))?,
         ));
-        if changes.pending_bytes() >= BATCH_BYTES {
+        if changes.pending_bytes() >= Changes::BATCH_BYTES {
             changes.commit()?;
         }
     }
@@ -293,7 +323,7 @@ pub fn run(
             Effect::UnknownLeaver => summary.unknown_leavers += 1,
         }
         summary.notes.extend(note);
-        if changes.pending_bytes() >= BATCH_BYTES {
+        if changes.pending_bytes() >= Changes::BATCH_BYTES {
             changes.commit()?;
         }
     }
@@ -357,16 +387,12 @@ pub fn run(
                     )?;
                 }
             }
-            if changes.pending_bytes() >= BATCH_BYTES {
+            if changes.pending_bytes() >= Changes::BATCH_BYTES {
                 changes.commit()?;
             }
         }
     }
     changes.commit()?;
-    if !options.dry_run {
-        store.flush()?;
-        store.set_import_marker(None)?;
-    }
     summary.applied = !options.dry_run;
     progress.finish_and_clear();
     Ok(summary)

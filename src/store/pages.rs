@@ -2,10 +2,11 @@
 //!
 //! Why: sled 0.34 costs about 25 µs per inserted key on this class of machine, whatever the
 //! value's size, and a full scan of a million small keys is slow once they outgrow its
-//! cache. Millions of accounts therefore live in pages of a few hundred entries each: a
+//! cache. Millions of accounts therefore live in pages of a few dozen entries each: a
 //! page is one sled value, keyed by its *fence* (a lower bound of its keys; the first page's
 //! fence is empty), and holds its entries sorted. A write of many changes rewrites each
-//! touched page once, in one atomic sled batch; a scan reads pages in order.
+//! touched page once, in one atomic sled batch; a scan reads pages in order, one at a time
+//! (see [`Cursor`]).
 //!
 //! Page format: entries one after another, each `u32 key length, key, u32 value length,
 //! value` (little-endian).
@@ -15,8 +16,11 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// A page is split when its encoded size passes this.
-pub const MAX_PAGE_BYTES: usize = 16 * 1024;
+/// A page is split when its encoded size passes this. Small enough that a sled leaf of
+/// such pages stays under sled's blob threshold (a quarter of a 512 KiB segment): a leaf
+/// written as a blob is charged to sled's cache as a 20-byte pointer, so the cache never
+/// looks full and keeps everything it read.
+pub const MAX_PAGE_BYTES: usize = 4 * 1024;
 
 /// Pages kept for reads (each shares its bytes with sled's own cache).
 const CACHED_PAGES: usize = 2048;
@@ -92,28 +96,24 @@ pub struct Pages {
     generation: Arc<AtomicU64>,
 }
 
-/// An entry read from the map.
-pub type Entry = sled::Result<(Vec<u8>, Vec<u8>)>;
-
-/// The entries of a scan, or the error that stopped it before it began.
-enum EntryIter<'a, T> {
-    Pages(Box<dyn Iterator<Item = sled::Result<T>> + 'a>),
-    Failed(Option<sled::Error>),
-}
-
-impl<T> Iterator for EntryIter<'_, T> {
-    type Item = sled::Result<T>;
-
-    fn next(&mut self) -> Option<sled::Result<T>> {
-        match self {
-            EntryIter::Pages(entries) => entries.next(),
-            EntryIter::Failed(error) => error.take().map(Err),
-        }
-    }
-}
-
 /// Pending changes: `None` removes the key.
 pub type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// How a change meets an entry already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// The change replaces it.
+    Overwrite,
+    /// The entry stays (an undo record keeps the first value it saw).
+    KeepExisting,
+}
+
+/// Changes made ready to write: the sled batch of the rewritten pages, and what each
+/// changed key held before.
+pub struct Prepared {
+    pub batch: sled::Batch,
+    pub old: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
 
 impl Pages {
     pub fn new(tree: sled::Tree) -> Pages {
@@ -124,6 +124,10 @@ impl Pages {
         }
     }
 
+    pub fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
     /// The fence and stored bytes of the page that holds (or would hold) `key`.
     fn locate(&self, key: &[u8]) -> sled::Result<Option<(sled::IVec, sled::IVec)>> {
         self.tree.range(..=key).next_back().transpose()
@@ -131,13 +135,21 @@ impl Pages {
 
     /// The fence of the page after the one fenced by `fence`.
     fn next_fence(&self, fence: &[u8]) -> sled::Result<Option<Vec<u8>>> {
+        Ok(self.page_after(fence)?.map(|(k, _)| k.to_vec()))
+    }
+
+    /// The page that holds (or would hold) `key`, or the first page after it.
+    pub fn page_from(&self, key: &[u8]) -> sled::Result<Option<(sled::IVec, sled::IVec)>> {
+        match self.locate(key)? {
+            Some(page) => Ok(Some(page)),
+            None => self.tree.first(),
+        }
+    }
+
+    /// The page after the one fenced by `fence`.
+    pub fn page_after(&self, fence: &[u8]) -> sled::Result<Option<(sled::IVec, sled::IVec)>> {
         let after = (Bound::Excluded(fence), Bound::Unbounded);
-        Ok(self
-            .tree
-            .range::<&[u8], _>(after)
-            .next()
-            .transpose()?
-            .map(|(k, _)| k.to_vec()))
+        self.tree.range::<&[u8], _>(after).next().transpose()
     }
 
     /// The decoded page holding `key`, from the cache when it is there.
@@ -176,82 +188,15 @@ impl Pages {
             .and_then(|page| page.get(key).map(<[u8]>::to_vec)))
     }
 
-    /// Every entry whose key starts with `prefix`, in key order.
-    pub fn scan_prefix<'a>(&'a self, prefix: &'a [u8]) -> impl Iterator<Item = Entry> + 'a {
-        self.scan_from(prefix, prefix.to_vec())
-    }
-
-    /// The entries whose key starts with `prefix` and is at least `from`, in key order.
-    /// The map may be written meanwhile (by another thread): an entry written after the
-    /// scan passed its place is not seen, and none is seen twice.
-    pub fn scan_from<'a>(
-        &'a self,
-        prefix: &'a [u8],
-        from: Vec<u8>,
-    ) -> impl Iterator<Item = Entry> + 'a {
-        self.scan_map(prefix, from, |key, value| (key.to_vec(), value.to_vec()))
-    }
-
-    /// Like [`scan_from`](Self::scan_from), but each entry is given to `f` as slices of
-    /// the stored page, so that values are read (parsed) without being copied first.
-    pub fn scan_map<'a, T: 'a>(
-        &'a self,
-        prefix: &'a [u8],
-        from: Vec<u8>,
-        mut f: impl FnMut(&[u8], &[u8]) -> T + 'a,
-    ) -> impl Iterator<Item = sled::Result<T>> + 'a {
-        // Pages from the one that would hold `from` onwards, read one at a time.
-        let start = match self.locate(&from) {
-            Ok(Some((fence, _))) => fence.to_vec(),
-            Ok(None) => from.clone(),
-            Err(e) => return EntryIter::Failed(Some(e)),
+    /// Makes `changes` ready to write: each touched page is read once, merged, and split
+    /// when too big. Nothing is written; the caller applies the batch (alone or in a
+    /// transaction with other trees) and then calls [`written`](Self::written). One writer
+    /// at a time: the caller holds a lock (the store's commit does).
+    pub fn prepare(&self, changes: Changes, merge: Merge) -> sled::Result<Prepared> {
+        let mut prepared = Prepared {
+            batch: sled::Batch::default(),
+            old: Vec::new(),
         };
-        // Set once a key past the prefix is met: no later page is read.
-        let done = std::rc::Rc::new(std::cell::Cell::new(false));
-        // The last key given: a page split by a concurrent write moves entries already
-        // given into a later page, where they are skipped.
-        let mut last: Option<Vec<u8>> = None;
-        let finished = done.clone();
-        let pages = self.tree.range::<&[u8], _>(start.as_slice()..);
-        let entries = pages
-            .take_while(move |_| !finished.get())
-            .flat_map(move |page| {
-                let mut out = Vec::new();
-                match page {
-                    Ok((_, bytes)) => {
-                        let mut at = 0;
-                        while let Some((key_len, value_len)) = entry_lens(&bytes, at) {
-                            let key = &bytes[at + 4..at + 4 + key_len];
-                            let value = &bytes[at + 8 + key_len..at + 8 + key_len + value_len];
-                            at += 8 + key_len + value_len;
-                            if key < from.as_slice() || last.as_deref().is_some_and(|l| key <= l) {
-                                continue;
-                            }
-                            if !key.starts_with(prefix) {
-                                done.set(true);
-                                break;
-                            }
-                            let last = last.get_or_insert_with(Vec::new);
-                            last.clear();
-                            last.extend_from_slice(key);
-                            out.push(Ok(f(key, value)));
-                        }
-                    }
-                    Err(e) => out.push(Err(e)),
-                }
-                out
-            });
-        EntryIter::Pages(Box::new(entries))
-    }
-
-    /// Applies `changes` atomically: each touched page is read once, merged, split when
-    /// too big, and written back in one sled batch. One writer at a time: the caller holds
-    /// a lock (the store's commit does).
-    pub fn apply(&self, changes: Changes) -> sled::Result<()> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let mut batch = sled::Batch::default();
         let mut changes = changes.into_iter().peekable();
         while let Some((first_key, _)) = changes.peek() {
             let (fence, mut entries) = match self.locate(first_key)? {
@@ -264,25 +209,117 @@ impl Pages {
                     break;
                 }
                 let (key, value) = changes.next().expect("peeked");
-                match value {
-                    Some(value) => entries.insert(key, value),
+                if merge == Merge::KeepExisting && entries.contains_key(&key) {
+                    continue;
+                }
+                let old = match value {
+                    Some(value) => entries.insert(key.clone(), value),
                     None => entries.remove(&key),
                 };
+                prepared.old.push((key, old));
             }
             if entries.is_empty() {
-                batch.remove(fence);
+                prepared.batch.remove(fence);
                 continue;
             }
             for (i, (chunk_fence, bytes)) in split(entries).into_iter().enumerate() {
                 let chunk_fence = if i == 0 { fence.clone() } else { chunk_fence };
-                batch.insert(chunk_fence, bytes);
+                prepared.batch.insert(chunk_fence, bytes);
             }
         }
-        self.tree.apply_batch(batch)?;
+        Ok(prepared)
+    }
+
+    /// Forgets the pages read before a write: they may be the old versions.
+    pub fn written(&self) {
         let mut cache = self.cache.lock().expect("page cache lock");
         self.generation.fetch_add(1, Ordering::SeqCst);
         cache.clear();
+    }
+
+    /// Writes `changes` at once (see [`prepare`](Self::prepare)).
+    pub fn apply(&self, changes: Changes) -> sled::Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let prepared = self.prepare(changes, Merge::Overwrite)?;
+        self.tree.apply_batch(prepared.batch)?;
+        self.written();
         Ok(())
+    }
+}
+
+/// The entries of a stored page, in key order, as slices of it.
+pub fn entries(bytes: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let (key_len, value_len) = entry_lens(bytes, at)?;
+        let key = &bytes[at + 4..at + 4 + key_len];
+        let value = &bytes[at + 8 + key_len..at + 8 + key_len + value_len];
+        at += 8 + key_len + value_len;
+        Some((key, value))
+    })
+}
+
+/// Where a scan of the map stands: it reads one page at a time and holds no sled handle
+/// between pages, so the store may be reopened (or written) while a scan is under way.
+/// An entry written after the scan passed its place is not seen, and none is seen twice
+/// (a page split by a write moves entries already given into a later page: skipped).
+pub struct Cursor {
+    prefix: Vec<u8>,
+    from: Vec<u8>,
+    /// The fence of the page read last.
+    fence: Option<Vec<u8>>,
+    /// The last key given.
+    last: Option<Vec<u8>>,
+    done: bool,
+}
+
+impl Cursor {
+    /// A scan of the entries whose key starts with `prefix` and is at least `from`.
+    pub fn new(prefix: &[u8], from: Vec<u8>) -> Cursor {
+        Cursor {
+            prefix: prefix.to_vec(),
+            from,
+            fence: None,
+            last: None,
+            done: false,
+        }
+    }
+
+    /// Reads the next page and gives its entries in the scan to `f`. Returns the bytes
+    /// read, or `None` when the scan is over.
+    pub fn step(
+        &mut self,
+        pages: &Pages,
+        mut f: impl FnMut(&[u8], &[u8]),
+    ) -> sled::Result<Option<usize>> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = match &self.fence {
+            None => pages.page_from(&self.from)?,
+            Some(fence) => pages.page_after(fence)?,
+        };
+        let Some((fence, bytes)) = page else {
+            self.done = true;
+            return Ok(None);
+        };
+        for (key, value) in entries(&bytes) {
+            if key < self.from.as_slice() || self.last.as_deref().is_some_and(|l| key <= l) {
+                continue;
+            }
+            if !key.starts_with(&self.prefix) {
+                self.done = true;
+                break;
+            }
+            let last = self.last.get_or_insert_with(Vec::new);
+            last.clear();
+            last.extend_from_slice(key);
+            f(key, value);
+        }
+        self.fence = Some(fence.to_vec());
+        Ok(Some(bytes.len()))
     }
 }
 
@@ -319,15 +356,9 @@ fn encode_entry(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
 
 /// Decodes a page; a truncated tail (which sled's atomic writes never leave) is ignored.
 fn decode(bytes: &[u8]) -> Entries {
-    let mut entries = Entries::new();
-    let mut at = 0;
-    while let Some((key_len, value_len)) = entry_lens(bytes, at) {
-        let key = &bytes[at + 4..at + 4 + key_len];
-        let value = &bytes[at + 8 + key_len..at + 8 + key_len + value_len];
-        entries.insert(key.to_vec(), value.to_vec());
-        at += 8 + key_len + value_len;
-    }
-    entries
+    entries(bytes)
+        .map(|(key, value)| (key.to_vec(), value.to_vec()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -339,6 +370,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().path(dir.path()).open().unwrap();
         (dir, Pages::new(db.open_tree("t").unwrap()))
+    }
+
+    /// Every entry under `prefix`, read through a cursor.
+    fn scan(pages: &Pages, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut cursor = Cursor::new(prefix, prefix.to_vec());
+        let mut out = Vec::new();
+        while cursor
+            .step(pages, |k, v| out.push((k.to_vec(), v.to_vec())))
+            .unwrap()
+            .is_some()
+        {}
+        out
     }
 
     fn put(k: &str, v: &str) -> (Vec<u8>, Option<Vec<u8>>) {
@@ -360,15 +403,14 @@ mod tests {
         );
         assert_eq!(pages.get(b"a:01234").unwrap().unwrap(), value.as_bytes());
         assert_eq!(pages.get(b"a:99999").unwrap(), None);
-        let keys: Vec<Vec<u8>> = pages.scan_prefix(b"a:00").map(|e| e.unwrap().0).collect();
+        let keys: Vec<Vec<u8>> = scan(&pages, b"a:00").into_iter().map(|e| e.0).collect();
         assert_eq!(keys.len(), 1_000);
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
     fn a_scan_sees_each_entry_once_while_pages_split_under_it() {
-        // Enough pages that sled's iterator leaves the node it holds a view of.
-        const N: usize = 100_000;
+        const N: usize = 20_000;
         let (_dir, pages) = pages();
         let small = "s".repeat(10);
         let changes: Changes = (0..N)
@@ -376,10 +418,11 @@ mod tests {
             .collect();
         pages.apply(changes).unwrap();
         let pages_before = pages.tree.len();
-        let mut scan = pages.scan_prefix(b"k:");
-        let mut keys: Vec<Vec<u8>> = (0..N / 2)
-            .map(|_| scan.next().unwrap().unwrap().0)
-            .collect();
+        let mut cursor = Cursor::new(b"k:", b"k:".to_vec());
+        let mut keys = Vec::new();
+        while keys.len() < N / 2 {
+            cursor.step(&pages, |k, _| keys.push(k.to_vec())).unwrap();
+        }
         // Values grown in place: every page splits, moving entries already seen forward.
         let big = "B".repeat(100);
         let grown: Changes = (0..N)
@@ -387,7 +430,11 @@ mod tests {
             .collect();
         pages.apply(grown).unwrap();
         assert!(pages.tree.len() > pages_before * 4, "pages split");
-        keys.extend(scan.map(|e| e.unwrap().0));
+        while cursor
+            .step(&pages, |k, _| keys.push(k.to_vec()))
+            .unwrap()
+            .is_some()
+        {}
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "in order, none twice");
         assert_eq!(keys.len(), N);
     }
@@ -408,8 +455,8 @@ mod tests {
         assert_eq!(pages.get(b"a").unwrap().unwrap(), b"first");
         assert_eq!(pages.get(b"z").unwrap().unwrap(), b"last");
         assert_eq!(pages.get(b"m150").unwrap(), None);
-        assert_eq!(pages.scan_prefix(b"m").count(), 99);
-        assert_eq!(pages.scan_prefix(b"").count(), 101);
+        assert_eq!(scan(&pages, b"m").len(), 99);
+        assert_eq!(scan(&pages, b"").len(), 101);
     }
 
     proptest! {
@@ -428,7 +475,7 @@ mod tests {
                     match v { Some(v) => { model.insert(k.clone(), v.clone()); } None => { model.remove(k); } }
                 }
                 pages.apply(changes).unwrap();
-                let stored: Vec<(Vec<u8>, Vec<u8>)> = pages.scan_prefix(b"").map(Result::unwrap).collect();
+                let stored = scan(&pages, b"");
                 let expected: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
                 prop_assert_eq!(stored, expected);
                 for k in model.keys() {

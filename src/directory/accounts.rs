@@ -1,0 +1,363 @@
+//! The accounts of the directory and their indexes: the owner of three keyspaces of the
+//! store.
+//!
+//! - `accounts`: `{account key}` → the account (JSON)
+//! - `addresses`: `e:{domain}:{local}` → the account key that holds the address (current
+//!   or former); `n:{domain}:{base}` → the next number to try for that base (u64,
+//!   big-endian)
+//! - `schools`: `{npsn}:{account key}` → nothing: the accounts of a school
+//!
+//! and the counters of accounts by desired state. The methods below are the only way to
+//! them; they extend [`Store`] and [`Changes`] so that one commit can change an account
+//! and what other modules keep about it.
+
+use super::model::{Account, AccountKey, IdType, Jenjang};
+use super::naming;
+use crate::store::{Changes, Keyspace, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+pub(crate) const ACCOUNTS: Keyspace = Keyspace::new("accounts");
+const ADDRESSES: Keyspace = Keyspace::new("addresses");
+const SCHOOLS: Keyspace = Keyspace::new("schools");
+const STATES: [&str; 3] = ["active", "retiring", "suspended"];
+
+/// Counts of accounts by desired state, as `status` shows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateCounts {
+    pub total: u64,
+    pub active: u64,
+    pub retiring: u64,
+    pub suspended: u64,
+}
+
+fn account_key(key: &AccountKey) -> Vec<u8> {
+    key.to_string().into_bytes()
+}
+
+/// The index key of an address: domain first, so that the addresses of one domain, and
+/// the numbered variants of one base, lie together in the index's pages.
+fn email_key(email: &str) -> Vec<u8> {
+    let (local, domain) = email.rsplit_once('@').unwrap_or((email, ""));
+    format!("e:{domain}:{local}").into_bytes()
+}
+
+fn school_key(npsn: &str, key: &AccountKey) -> Vec<u8> {
+    format!("{npsn}:{key}").into_bytes()
+}
+
+fn parse_account(
+    store: &Store,
+    key: &dyn std::fmt::Display,
+    bytes: &[u8],
+) -> Result<Account, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| store.corrupt(format!("account {key}: {e}")))
+}
+
+impl Store {
+    pub fn account(&self, key: &AccountKey) -> Result<Option<Account>, StoreError> {
+        self.changes(true).account(key)
+    }
+
+    /// The account holding `email`, as its current or a former address.
+    pub fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
+        let owner = self.get(ADDRESSES, &email_key(&email.to_ascii_lowercase()))?;
+        match owner {
+            None => Ok(None),
+            Some(owner) => {
+                let key = std::str::from_utf8(&owner)
+                    .ok()
+                    .and_then(AccountKey::parse)
+                    .ok_or_else(|| {
+                        self.corrupt(format!("address index of {email} is unreadable"))
+                    })?;
+                self.account(&key)
+            }
+        }
+    }
+
+    /// Every account of the person `id_type:id`, one per level.
+    pub fn accounts_of_person(
+        &self,
+        id_type: IdType,
+        id: &str,
+    ) -> Result<Vec<Account>, StoreError> {
+        let mut found = Vec::new();
+        for &jenjang in Jenjang::ALL {
+            let key = AccountKey {
+                jenjang,
+                id_type,
+                id: id.to_owned(),
+            };
+            found.extend(self.account(&key)?);
+        }
+        Ok(found)
+    }
+
+    /// Every account, in key order.
+    pub fn accounts(&self) -> impl Iterator<Item = Result<Account, StoreError>> + '_ {
+        self.accounts_after(None)
+    }
+
+    /// The accounts whose key comes after `after` (all when `None`), in key order.
+    pub fn accounts_after(
+        &self,
+        after: Option<&AccountKey>,
+    ) -> impl Iterator<Item = Result<Account, StoreError>> + '_ {
+        // ';' sorts right after every character of a key: past `after` itself.
+        let from = after.map_or_else(Vec::new, |k| format!("{k};").into_bytes());
+        self.scan(ACCOUNTS, b"", from, move |key, value| {
+            parse_account(self, &String::from_utf8_lossy(key), value)
+        })
+    }
+
+    /// The keys of the accounts whose school is `npsn`.
+    pub fn school_members(&self, npsn: &str) -> Result<Vec<AccountKey>, StoreError> {
+        let prefix = format!("{npsn}:");
+        self.scan(
+            SCHOOLS,
+            prefix.as_bytes(),
+            prefix.clone().into_bytes(),
+            |k, _| {
+                std::str::from_utf8(&k[prefix.len()..])
+                    .ok()
+                    .and_then(AccountKey::parse)
+                    .ok_or_else(|| self.corrupt("school index holds an unreadable key"))
+            },
+        )
+        .collect()
+    }
+
+    pub fn counts(&self) -> Result<StateCounts, StoreError> {
+        let mut counts = StateCounts::default();
+        for state in STATES {
+            let n = u64::try_from(self.counter(state)?).unwrap_or(0);
+            match state {
+                "active" => counts.active = n,
+                "retiring" => counts.retiring = n,
+                _ => counts.suspended = n,
+            }
+        }
+        counts.total = counts.active + counts.retiring + counts.suspended;
+        Ok(counts)
+    }
+}
+
+impl Changes<'_> {
+    pub fn account(&self, key: &AccountKey) -> Result<Option<Account>, StoreError> {
+        let Some(bytes) = self.get(ACCOUNTS, &account_key(key))? else {
+            return Ok(None);
+        };
+        parse_account(self.store(), key, &bytes).map(Some)
+    }
+
+    /// The key of the account holding `email`, if any.
+    fn email_owner(&self, email: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get(ADDRESSES, &email_key(email))?
+            .map(|owner| String::from_utf8_lossy(&owner).into_owned()))
+    }
+
+    /// Writes `account`, keeping the address index, the school index and the state
+    /// counters in step with what `old` (the stored version, if any) had. Addresses `old`
+    /// already held, or reserved for it beforehand ([`reserve_email`](Self::reserve_email)),
+    /// are not written again.
+    pub fn put_account(
+        &mut self,
+        old: Option<&Account>,
+        account: &Account,
+    ) -> Result<(), StoreError> {
+        let key = account.key();
+        let owner = key.to_string();
+        for email in std::iter::once(&account.email).chain(&account.former_emails) {
+            let held_before =
+                old.is_some_and(|o| o.email == *email || o.former_emails.contains(email));
+            if !held_before && self.email_owner(email)?.as_deref() != Some(owner.as_str()) {
+                self.put(ADDRESSES, email_key(email), owner.clone().into_bytes());
+            }
+        }
+        match old {
+            Some(old) if old.npsn == account.npsn => {}
+            Some(old) => {
+                self.remove(SCHOOLS, school_key(&old.npsn, &key));
+                self.put(SCHOOLS, school_key(&account.npsn, &key), Vec::new());
+            }
+            None => self.put(SCHOOLS, school_key(&account.npsn, &key), Vec::new()),
+        }
+        let old_state = old.map(|o| o.state.name());
+        if old_state != Some(account.state.name()) {
+            if let Some(old_state) = old_state {
+                self.count(old_state, -1);
+            }
+            self.count(account.state.name(), 1);
+        }
+        let json = serde_json::to_vec(account).expect("accounts serialise");
+        self.put(ACCOUNTS, account_key(&key), json);
+        Ok(())
+    }
+
+    /// Reserves `email` for `key` in the address index.
+    pub fn reserve_email(&mut self, email: &str, key: &AccountKey) {
+        self.put(ADDRESSES, email_key(email), key.to_string().into_bytes());
+    }
+
+    /// Finds a free address for `key` in `domain` from `base` (see
+    /// [`naming::local_part_base`]): the bare base if free, else the next numbered
+    /// candidate. Deterministic for a given order of allocation; an address already held by
+    /// `key` counts as free. The counter of numbered candidates is only written once a base
+    /// is taken, which most are not. The caller reserves the address.
+    pub fn allocate_email(
+        &mut self,
+        base: &str,
+        domain: &str,
+        key: &AccountKey,
+    ) -> Result<String, StoreError> {
+        if let Some(local) = naming::candidate(base, 0) {
+            let email = format!("{local}@{domain}");
+            if self.email_free_for(&email, key)? {
+                return Ok(email);
+            }
+        }
+        let counter_key = format!("n:{domain}:{base}").into_bytes();
+        let mut n = match self.get(ADDRESSES, &counter_key)? {
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| {
+                    self.store()
+                        .corrupt(format!("address counter of {base}@{domain}"))
+                })?,
+            None => 2,
+        };
+        let email = loop {
+            if let Some(local) = naming::candidate(base, n) {
+                let email = format!("{local}@{domain}");
+                if self.email_free_for(&email, key)? {
+                    break email;
+                }
+            }
+            n += 1;
+        };
+        self.put(ADDRESSES, counter_key, (n + 1).to_be_bytes().to_vec());
+        Ok(email)
+    }
+
+    /// Whether `email` is free for `key` (unheld, or already held by it).
+    pub fn email_free_for(&self, email: &str, key: &AccountKey) -> Result<bool, StoreError> {
+        Ok(self
+            .email_owner(email)?
+            .is_none_or(|owner| owner == key.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::model::DesiredState;
+
+    fn account(id: &str, name: &str, email: &str) -> Account {
+        Account::student(id, name, email)
+    }
+
+    #[test]
+    fn allocation_numbers_collisions_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut emails = Vec::new();
+        for round in 0..2 {
+            let store = Store::open(dir.path(), 8).unwrap();
+            let mut changes = store.changes(false);
+            for i in 0..3 {
+                let id = format!("00000000{round}{i}");
+                let a = account(&id, "Budi", "");
+                let email = changes
+                    .allocate_email("budi", "sd.belajar.id", &a.key())
+                    .unwrap();
+                changes
+                    .put_account(
+                        None,
+                        &Account {
+                            email: email.clone(),
+                            ..a
+                        },
+                    )
+                    .unwrap();
+                emails.push(email);
+            }
+            changes.commit().unwrap();
+        }
+        assert_eq!(
+            emails,
+            ["budi", "budi2", "budi3", "budi4", "budi5", "budi6"]
+                .map(|l| format!("{l}@sd.belajar.id"))
+        );
+    }
+
+    #[test]
+    fn counters_follow_state_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let mut changes = store.changes(false);
+        let a = account("0000000001", "Ani", "ani@sd.belajar.id");
+        changes.put_account(None, &a).unwrap();
+        let retiring = Account {
+            state: DesiredState::Retiring {
+                since: jiff::civil::date(2026, 1, 2),
+            },
+            ..a.clone()
+        };
+        changes.put_account(Some(&a), &retiring).unwrap();
+        changes.commit().unwrap();
+        let counts = store.counts().unwrap();
+        assert_eq!((counts.total, counts.active, counts.retiring), (1, 0, 1));
+        assert_eq!(
+            store.account_by_email("ANI@sd.belajar.id").unwrap(),
+            Some(retiring)
+        );
+    }
+
+    #[test]
+    fn changes_built_at_once_by_two_threads_all_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let seqs: Vec<Vec<u64>> = std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..2)
+                .map(|t| {
+                    let store = &store;
+                    scope.spawn(move || {
+                        let mut seqs = Vec::new();
+                        for i in 0..200 {
+                            let mut changes = store.changes(false);
+                            let id = format!("{t}{i:09}");
+                            let email = format!("a{id}@sd.belajar.id");
+                            changes
+                                .put_account(None, &account(&id, "Ani", &email))
+                                .unwrap();
+                            seqs.push(changes.next_seq());
+                            changes.commit().unwrap();
+                        }
+                        seqs
+                    })
+                })
+                .collect();
+            writers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        assert_eq!(store.counts().unwrap().active, 400);
+        let mut all: Vec<u64> = seqs.concat();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 400, "every sequence number handed out once");
+        drop(store);
+        let reopened = Store::open(dir.path(), 8).unwrap();
+        assert_eq!(reopened.changes(false).next_seq(), 401);
+    }
+
+    #[test]
+    fn dry_run_changes_are_read_back_but_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let mut changes = store.changes(true);
+        let a = account("0000000001", "Ani", "ani@sd.belajar.id");
+        changes.put_account(None, &a).unwrap();
+        changes.commit().unwrap();
+        assert_eq!(changes.account(&a.key()).unwrap(), Some(a.clone()));
+        assert_eq!(store.account(&a.key()).unwrap(), None);
+    }
+}

@@ -1,0 +1,838 @@
+//! The store: one sled database on disk, holding a *keyspace* per kind of record. Each
+//! keyspace is its own sled tree, read and written as a paged map ([`pages`]), and is
+//! owned by one module, which declares it and alone knows its keys:
+//!
+//! | keyspace | owner |
+//! | --- | --- |
+//! | `accounts`, `addresses`, `schools` | [`crate::directory::accounts`] |
+//! | `remote` (observed users and org units, scan progress) | [`crate::remote`] |
+//! | `journal` | [`crate::journal`] |
+//! | `history`, `held` | [`crate::audit`] |
+//! | `access` | [`crate::access`] |
+//! | `meta` (counters, the sequence, the import in progress), `undo` | this module |
+//!
+//! A set of [`Changes`] may span keyspaces: it is written in one sled transaction over
+//! their trees, so a reader never sees half of it.
+//!
+//! Memory: sled 0.34 keeps in its cache every page a scan reads (it only considers
+//! evicting after many touches of one of its 256 cache shards, which a scan never makes).
+//! A scan here therefore holds no sled handle between pages, and once it has read
+//! `store_cache_mb` it reopens the database when no other reader or writer is inside it,
+//! which gives the memory back.
+//!
+//! A big change (an import) is written in many small transactions, each also recording
+//! in `undo` what the keys it changed held before (the first time only). If it fails or
+//! the process dies, the next opening of the store (or the import's own error path) puts
+//! those values back: the change lands whole or not at all.
+
+pub mod pages;
+
+use pages::{Cursor, Merge, Pages};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+/// The layout version this build writes. Version 1 kept every record in one tree;
+/// [`migrate`] moves such a store into keyspaces when it is opened.
+pub const SCHEMA_VERSION: u32 = 2;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+/// A kind of record: one sled tree. Declared by the module that owns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Keyspace(&'static str);
+
+impl Keyspace {
+    pub const fn new(name: &'static str) -> Keyspace {
+        Keyspace(name)
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0
+    }
+
+    /// The keyspace of a name read from the store (an undo record): names are few, so
+    /// each is kept for the life of the process once seen.
+    fn named(name: &str) -> Keyspace {
+        static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+        let mut names = NAMES.lock().expect("keyspace names lock");
+        if let Some(known) = names.iter().find(|n| **n == name) {
+            return Keyspace(known);
+        }
+        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        names.push(leaked);
+        Keyspace(leaked)
+    }
+}
+
+const META: Keyspace = Keyspace::new("meta");
+const UNDO: Keyspace = Keyspace::new("undo");
+const SEQ_KEY: &[u8] = b"seq";
+const IMPORT_KEY: &[u8] = b"import";
+
+fn counter_key(name: &str) -> Vec<u8> {
+    format!("count:{name}").into_bytes()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the store at {path} is in use by another process (is the daemon running? stop it or use its control socket)"
+    )]
+    Locked { path: PathBuf },
+    #[error(
+        "the store at {path} was written by a newer belajar-sync (schema {found}; this build knows up to {SCHEMA_VERSION}): upgrade belajar-sync"
+    )]
+    TooNew { path: PathBuf, found: u32 },
+    #[error("the store at {path} is damaged: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("store {path}: {source}")]
+    Sled { path: PathBuf, source: sled::Error },
+}
+
+/// Written when an import starts and removed when it ends: found later, that import was
+/// interrupted, and its changes are rolled back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportMarker {
+    pub file: String,
+    pub started: jiff::Timestamp,
+}
+
+/// The open database and its trees. Replaced whole when the store is reopened.
+struct Handles {
+    db: sled::Db,
+    spaces: Mutex<HashMap<&'static str, Pages>>,
+}
+
+impl Handles {
+    fn pages(&self, space: Keyspace) -> sled::Result<Pages> {
+        let mut spaces = self.spaces.lock().expect("keyspaces lock");
+        if let Some(pages) = spaces.get(space.0) {
+            return Ok(pages.clone());
+        }
+        let pages = Pages::new(self.db.open_tree(space.0)?);
+        spaces.insert(space.0, pages.clone());
+        Ok(pages)
+    }
+}
+
+/// The store on disk.
+pub struct Store {
+    path: PathBuf,
+    /// Bytes a scan reads before the store is reopened to give back sled's cache.
+    relief_bytes: u64,
+    /// `None` only while being reopened (or after a reopen failed).
+    handles: RwLock<Option<Handles>>,
+    /// Bytes read by scans since the store was opened.
+    scanned: AtomicU64,
+    /// How many times scans reopened the store.
+    reopens: AtomicU64,
+    /// Held while a commit folds its counters and writes: the daemon's loop and the
+    /// commands of its control socket write the same store from several threads.
+    writer: Mutex<()>,
+    /// The last sequence number handed out; written at each commit, so two sets of
+    /// changes built at once never get the same number.
+    seq: AtomicU64,
+    /// Journal subjects an executor of this process is sending now: another one (a
+    /// helpdesk repair beside the daemon's push) leaves them alone.
+    sending: Mutex<HashSet<String>>,
+    /// An import found interrupted when the store was opened, and rolled back.
+    rolled_back: Mutex<Option<ImportMarker>>,
+}
+
+/// Journal subjects claimed by one executor (see [`Store::claim`]).
+pub struct Claim<'a> {
+    store: &'a Store,
+    pub subjects: HashSet<String>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut sending = self.store.sending.lock().expect("sending lock");
+        for subject in &self.subjects {
+            sending.remove(subject);
+        }
+    }
+}
+
+/// How long an opening waits for sled to let go of the files of a store just closed (by
+/// this process's reopen, or by a command that just ended).
+const OPEN_PATIENCE: Duration = Duration::from_secs(60);
+const OPEN_STEP: Duration = Duration::from_millis(20);
+
+impl Store {
+    /// Opens (or creates) the store at `path`; scans reopen it after reading `cache_mb`
+    /// MiB. An import found interrupted is rolled back.
+    pub fn open(path: &Path, cache_mb: u64) -> Result<Store, StoreError> {
+        Store::open_waiting(path, cache_mb, Duration::from_secs(2))
+    }
+
+    fn open_waiting(path: &Path, cache_mb: u64, patience: Duration) -> Result<Store, StoreError> {
+        let handles = open_db(path, cache_mb, patience)?;
+        let store = Store {
+            path: path.into(),
+            relief_bytes: cache_mb.max(1) * 1024 * 1024,
+            handles: RwLock::new(Some(handles)),
+            scanned: AtomicU64::new(0),
+            reopens: AtomicU64::new(0),
+            writer: Mutex::default(),
+            seq: AtomicU64::new(0),
+            sending: Mutex::default(),
+            rolled_back: Mutex::default(),
+        };
+        store.check_schema()?;
+        let seq = store.number(SEQ_KEY, "the sequence counter")?;
+        store.seq.store(u64::from_be_bytes(seq), Ordering::SeqCst);
+        if let Some(marker) = store.import_marker()? {
+            store.roll_back_import()?;
+            tracing::warn!(
+                file = %marker.file,
+                started = %marker.started,
+                "an import was interrupted: its changes were rolled back"
+            );
+            *store.rolled_back.lock().expect("rolled back lock") = Some(marker);
+        }
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let handles = self.handles()?;
+        let stored = handles.db.get(SCHEMA_KEY).map_err(|e| self.err(e))?;
+        let found = match stored {
+            None if handles.db.tree_names().len() <= 1 => 0,
+            None => 1,
+            Some(bytes) => <[u8; 4]>::try_from(bytes.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| self.corrupt("schema_version is not a 4-byte number"))?,
+        };
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found,
+            });
+        }
+        if found == 1 {
+            drop(handles);
+            migrate::from_one_tree(self)?;
+        }
+        let handles = self.handles()?;
+        if found != SCHEMA_VERSION {
+            handles
+                .db
+                .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
+                .map_err(|e| self.err(e))?;
+            handles.db.flush().map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: sled::Error) -> StoreError {
+        StoreError::Sled {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(&self, detail: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    /// The open database, held (as a reader) while the guard lives.
+    fn handles(&self) -> Result<HandlesGuard<'_>, StoreError> {
+        let guard = self.handles.read().expect("store handles lock");
+        if guard.is_none() {
+            return Err(self.corrupt("the store could not be reopened; restart belajar-sync"));
+        }
+        Ok(HandlesGuard(guard))
+    }
+
+    /// Runs `f` on the paged map of `space`.
+    fn with<T>(
+        &self,
+        space: Keyspace,
+        f: impl FnOnce(&Pages) -> sled::Result<T>,
+    ) -> Result<T, StoreError> {
+        let handles = self.handles()?;
+        let pages = handles.pages(space).map_err(|e| self.err(e))?;
+        f(&pages).map_err(|e| self.err(e))
+    }
+
+    /// Starts a set of changes; nothing is written until [`Changes::commit`].
+    pub fn changes(&self, dry_run: bool) -> Changes<'_> {
+        Changes {
+            store: self,
+            pending: BTreeMap::new(),
+            counted: BTreeMap::new(),
+            numbered: false,
+            pending_bytes: 0,
+            dry_run,
+            undoable: false,
+        }
+    }
+
+    /// Claims those of `subjects` that no other executor of this process is sending; the
+    /// claim ends when the returned value is dropped.
+    pub fn claim<'s>(&self, subjects: impl IntoIterator<Item = &'s str>) -> Claim<'_> {
+        let mut sending = self.sending.lock().expect("sending lock");
+        let subjects = subjects
+            .into_iter()
+            .filter(|s| sending.insert((*s).to_owned()))
+            .map(str::to_owned)
+            .collect();
+        Claim {
+            store: self,
+            subjects,
+        }
+    }
+
+    /// Whether an executor of this process is sending `subject` now.
+    pub fn is_claimed(&self, subject: &str) -> bool {
+        self.sending.lock().expect("sending lock").contains(subject)
+    }
+
+    /// The stored bytes at `key` of `space`.
+    pub fn get(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(space, |pages| pages.get(key))
+    }
+
+    /// A JSON record, read outside any change set.
+    pub fn get_json<T: DeserializeOwned>(
+        &self,
+        space: Keyspace,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        self.changes(true).get_json(space, key)
+    }
+
+    /// The entries of `space` whose key starts with `prefix` and is at least `from`, in
+    /// key order, each given to `read` as slices of the stored page. Written meanwhile,
+    /// the scan sees each entry once (see [`Cursor`]).
+    pub fn scan<'a, T: 'a>(
+        &'a self,
+        space: Keyspace,
+        prefix: &[u8],
+        from: Vec<u8>,
+        read: impl FnMut(&[u8], &[u8]) -> Result<T, StoreError> + 'a,
+    ) -> impl Iterator<Item = Result<T, StoreError>> + 'a {
+        Scan {
+            store: self,
+            space,
+            cursor: Cursor::new(prefix, from),
+            read,
+            buffer: std::collections::VecDeque::new(),
+            failed: false,
+        }
+    }
+
+    /// The JSON records of `space` under `prefix`, in key order, with their keys.
+    pub fn scan_json<'a, T: DeserializeOwned + 'a>(
+        &'a self,
+        space: Keyspace,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + 'a {
+        self.scan_json_from(space, prefix, prefix.to_vec())
+    }
+
+    /// The JSON records of `space` under `prefix` from the key `from` on.
+    pub fn scan_json_from<'a, T: DeserializeOwned + 'a>(
+        &'a self,
+        space: Keyspace,
+        prefix: &[u8],
+        from: Vec<u8>,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + 'a {
+        self.scan(space, prefix, from, move |key, value| {
+            let record = serde_json::from_slice::<T>(value).map_err(|e| {
+                self.corrupt(format!(
+                    "{} record {}: {e}",
+                    space.0,
+                    String::from_utf8_lossy(key)
+                ))
+            })?;
+            Ok((key.to_vec(), record))
+        })
+    }
+
+    /// The JSON records of `space` under `prefix` whose key, after the prefix, lies in
+    /// `(lo, hi]` (unbounded where `None`) and is `accepted`, with that rest of the key
+    /// (up to its last `:` when `up_to_colon`: records keyed `prefix + owner + ":" + more`).
+    /// The rests must sort as the owners do (account keys, for the plan's chunks).
+    pub fn range_json<T: DeserializeOwned>(
+        &self,
+        space: Keyspace,
+        prefix: &str,
+        (lo, hi): (Option<&str>, Option<&str>),
+        up_to_colon: bool,
+        accepted: impl Fn(&str) -> bool,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        // ';' sorts right after ':': past every key of `lo` itself.
+        let from = match lo {
+            None => prefix.as_bytes().to_vec(),
+            Some(lo) => format!("{prefix}{lo};").into_bytes(),
+        };
+        let mut out = Vec::new();
+        for entry in self.scan_json_from::<T>(space, prefix.as_bytes(), from) {
+            let (key, record) = entry?;
+            let rest = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            let rest = match (up_to_colon, rest.rsplit_once(':')) {
+                (true, Some((owner, _))) => owner.to_owned(),
+                _ => rest,
+            };
+            if !accepted(&rest) {
+                continue;
+            }
+            if hi.is_some_and(|hi| rest.as_str() > hi) {
+                break;
+            }
+            out.push((rest, record));
+        }
+        Ok(out)
+    }
+
+    /// Counts what a scan read; past the relief threshold, reopens the database when no
+    /// one else is inside it.
+    fn scanned(&self, bytes: usize) -> Result<(), StoreError> {
+        let total = self.scanned.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
+        if total < self.relief_bytes {
+            return Ok(());
+        }
+        self.give_back_memory().map(drop)
+    }
+
+    /// Closes and reopens the database, when no one else is inside it, to give back the
+    /// memory of what sled keeps from earlier reads and writes. Whether it did.
+    pub fn give_back_memory(&self) -> Result<bool, StoreError> {
+        let Ok(mut slot) = self.handles.try_write() else {
+            return Ok(false);
+        };
+        let Ok(_writer) = self.writer.try_lock() else {
+            return Ok(false);
+        };
+        self.scanned.store(0, Ordering::Relaxed);
+        if let Some(old) = slot.take() {
+            old.db.flush().map_err(|e| self.err(e))?;
+            drop(old);
+        }
+        give_back_freed_memory();
+        *slot = Some(open_db(&self.path, self.relief_bytes >> 20, OPEN_PATIENCE)?);
+        self.reopens.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// How many times scans reopened the store to give back memory.
+    pub fn reopens(&self) -> u64 {
+        self.reopens.load(Ordering::Relaxed)
+    }
+
+    /// The 8 big-endian bytes of a number of the meta keyspace (zero when absent); `what`
+    /// names it if it is corrupt.
+    fn number(&self, key: &[u8], what: &str) -> Result<[u8; 8], StoreError> {
+        match self.get(META, key)? {
+            Some(bytes) => bytes.try_into().map_err(|_| self.corrupt(what)),
+            None => Ok([0; 8]),
+        }
+    }
+
+    /// The stored value of the counter `name` (see [`Changes::count`]).
+    pub fn counter(&self, name: &str) -> Result<i64, StoreError> {
+        let what = format!("counter of {name}");
+        Ok(i64::from_be_bytes(self.number(&counter_key(name), &what)?))
+    }
+
+    /// Records that an import starts (`Some`) or ended (`None`); see [`ImportMarker`].
+    pub fn set_import_marker(&self, marker: Option<&ImportMarker>) -> Result<(), StoreError> {
+        let mut changes = self.changes(false);
+        match marker {
+            Some(m) => changes.put_json(META, IMPORT_KEY.to_vec(), m),
+            None => {
+                changes.delete(META, IMPORT_KEY.to_vec());
+                self.with(UNDO, |pages| pages.tree().clear())?;
+            }
+        }
+        changes.commit()
+    }
+
+    fn import_marker(&self) -> Result<Option<ImportMarker>, StoreError> {
+        self.get_json(META, IMPORT_KEY)
+    }
+
+    /// The import found interrupted, and rolled back, when the store was opened.
+    pub fn rolled_back_import(&self) -> Option<ImportMarker> {
+        self.rolled_back.lock().expect("rolled back lock").clone()
+    }
+
+    /// Puts back what the changes of the import in progress replaced, in small
+    /// transactions (each also removing the undo records it used, so a rollback cut short
+    /// goes on where it stopped), then ends the import.
+    pub fn roll_back_import(&self) -> Result<(), StoreError> {
+        loop {
+            let mut restore = self.changes(false);
+            let mut used = 0;
+            let records = self.scan(UNDO, b"", Vec::new(), |key, value| {
+                Ok((key.to_vec(), value.to_vec()))
+            });
+            for record in records {
+                let (key, value) = record?;
+                let (space, inner) = undo::parse_key(&key)
+                    .ok_or_else(|| self.corrupt("an undo record names no keyspace"))?;
+                match undo::parse_value(&value) {
+                    Some(old) => restore.put(space, inner, old),
+                    None => restore.remove(space, inner),
+                }
+                restore.remove(UNDO, key);
+                used += 1;
+                if restore.pending_bytes() >= Changes::BATCH_BYTES {
+                    break;
+                }
+            }
+            if used == 0 {
+                break;
+            }
+            restore.commit()?;
+        }
+        self.set_import_marker(None)
+    }
+
+    /// Makes every committed change durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let handles = self.handles()?;
+        handles.db.flush().map(drop).map_err(|e| self.err(e))
+    }
+
+    /// Bytes the store takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        let handles = self.handles()?;
+        handles.db.size_on_disk().map_err(|e| self.err(e))
+    }
+}
+
+/// A read guard on the open database.
+struct HandlesGuard<'a>(RwLockReadGuard<'a, Option<Handles>>);
+
+impl std::ops::Deref for HandlesGuard<'_> {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        self.0.as_ref().expect("checked when taken")
+    }
+}
+
+/// Opens the sled database at `path`, waiting up to `patience` for another holder of its
+/// lock to let go.
+fn open_db(path: &Path, cache_mb: u64, patience: Duration) -> Result<Handles, StoreError> {
+    let mut waited = Duration::ZERO;
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_mb * 1024 * 1024)
+            .open();
+        match opened {
+            Ok(db) => {
+                return Ok(Handles {
+                    db,
+                    spaces: Mutex::default(),
+                });
+            }
+            Err(sled::Error::Io(io)) if io.to_string().contains("lock") => {
+                if waited >= patience {
+                    return Err(StoreError::Locked { path: path.into() });
+                }
+                std::thread::sleep(OPEN_STEP);
+                waited += OPEN_STEP;
+            }
+            Err(source) => {
+                return Err(StoreError::Sled {
+                    path: path.into(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// Returns the memory freed by closing the database to the system (mimalloc keeps it
+/// otherwise; a no-op when another allocator is in use).
+fn give_back_freed_memory() {
+    // SAFETY: mi_collect only walks mimalloc's own heaps; it takes no pointers.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
+/// The entries of a scan (see [`Store::scan`]): read a page at a time under a read guard
+/// that is let go between pages.
+pub struct Scan<'a, T, F> {
+    store: &'a Store,
+    space: Keyspace,
+    cursor: Cursor,
+    read: F,
+    buffer: std::collections::VecDeque<Result<T, StoreError>>,
+    failed: bool,
+}
+
+impl<T, F: FnMut(&[u8], &[u8]) -> Result<T, StoreError>> Iterator for Scan<'_, T, F> {
+    type Item = Result<T, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.buffer.is_empty() && !self.failed {
+            let Scan {
+                store,
+                space,
+                cursor,
+                read,
+                buffer,
+                ..
+            } = self;
+            let step = store.with(*space, |pages| {
+                cursor.step(pages, |key, value| buffer.push_back(read(key, value)))
+            });
+            match step {
+                Ok(Some(bytes)) => {
+                    if let Err(e) = store.scanned(bytes) {
+                        self.buffer.push_back(Err(e));
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.failed = true;
+                    self.buffer.push_back(Err(e));
+                }
+            }
+        }
+        self.buffer.pop_front()
+    }
+}
+
+/// Changes to the store, held in memory and read back through, then written in one
+/// transaction by [`Changes::commit`]. In a dry run `commit` writes nothing and keeps the
+/// changes, so later reads still see them.
+pub struct Changes<'a> {
+    store: &'a Store,
+    /// By keyspace, then key: looked up for every row, sorted only when written.
+    pending: BTreeMap<Keyspace, HashMap<Vec<u8>, Option<Vec<u8>>>>,
+    /// What these changes add to each counter: added to the stored counter when written,
+    /// so that changes built at once by two threads both count.
+    counted: BTreeMap<&'static str, i64>,
+    /// Whether a sequence number was handed out (the sequence is then written).
+    numbered: bool,
+    /// Approximate size of `pending`, so callers can commit before memory grows.
+    pending_bytes: usize,
+    dry_run: bool,
+    /// Record what each change replaces (see [`Changes::undoable`]).
+    undoable: bool,
+}
+
+impl<'a> Changes<'a> {
+    /// About how much a big change should hold before it commits: sled holds everything a
+    /// transaction touches until it ends, so small, ordered transactions keep memory flat.
+    pub const BATCH_BYTES: usize = 4 << 20;
+
+    pub fn store(&self) -> &'a Store {
+        self.store
+    }
+
+    /// Makes every commit of these changes record, in `undo`, what the keys it changes
+    /// held before, so that [`Store::roll_back_import`] can put it back. For imports,
+    /// between [`Store::set_import_marker`] `Some` and `None`.
+    pub fn undoable(mut self) -> Self {
+        self.undoable = true;
+        self
+    }
+
+    /// The bytes at `key` of `space`, read through the held changes.
+    pub fn get(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.pending.get(&space).and_then(|p| p.get(key)) {
+            Some(value) => Ok(value.clone()),
+            None => self.store.get(space, key),
+        }
+    }
+
+    pub fn put(&mut self, space: Keyspace, key: Vec<u8>, value: Vec<u8>) {
+        self.pending_bytes += key.len() + value.len() + 64;
+        self.pending
+            .entry(space)
+            .or_default()
+            .insert(key, Some(value));
+    }
+
+    pub fn remove(&mut self, space: Keyspace, key: Vec<u8>) {
+        self.pending_bytes += key.len() + 64;
+        self.pending.entry(space).or_default().insert(key, None);
+    }
+
+    /// Adds `delta` to the counter `name` when the changes are committed.
+    pub fn count(&mut self, name: &'static str, delta: i64) {
+        *self.counted.entry(name).or_default() += delta;
+    }
+
+    /// A JSON record, read through the held changes.
+    pub fn get_json<T: DeserializeOwned>(
+        &self,
+        space: Keyspace,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        let Some(bytes) = self.get(space, key)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            self.store.corrupt(format!(
+                "{} record {}: {e}",
+                space.0,
+                String::from_utf8_lossy(key)
+            ))
+        })
+    }
+
+    /// Holds a JSON record for the next commit.
+    pub fn put_json<T: Serialize>(&mut self, space: Keyspace, key: Vec<u8>, value: &T) {
+        self.put(
+            space,
+            key,
+            serde_json::to_vec(value).expect("records serialise"),
+        );
+    }
+
+    /// Holds the removal of a record for the next commit.
+    pub fn delete(&mut self, space: Keyspace, key: Vec<u8>) {
+        self.remove(space, key);
+    }
+
+    /// The next number of the store's one sequence (journal entries, history), so that
+    /// records sort in the order they were made.
+    pub fn next_seq(&mut self) -> u64 {
+        self.numbered = true;
+        self.store.seq.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.counted.is_empty()
+    }
+
+    /// About how many bytes of memory the held changes take.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Writes the held changes in one transaction (nothing in a dry run).
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        self.pending_bytes = 0;
+        let store = self.store;
+        let _writer = store.writer.lock().expect("writer lock");
+        for (name, delta) in std::mem::take(&mut self.counted) {
+            let value = store.counter(name)? + delta;
+            self.put(META, counter_key(name), value.to_be_bytes().to_vec());
+        }
+        if std::mem::take(&mut self.numbered) {
+            let seq = store.seq.load(Ordering::SeqCst);
+            self.put(META, SEQ_KEY.to_vec(), seq.to_be_bytes().to_vec());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let handles = store.handles()?;
+        let mut written: Vec<(Pages, sled::Batch)> = Vec::new();
+        let mut undo = pages::Changes::new();
+        for (space, changes) in pending {
+            let pages = handles.pages(space).map_err(|e| store.err(e))?;
+            let sorted: pages::Changes = changes.into_iter().collect();
+            let prepared = pages
+                .prepare(sorted, Merge::Overwrite)
+                .map_err(|e| store.err(e))?;
+            if self.undoable && space != UNDO {
+                for (key, old) in prepared.old {
+                    if space == META && key == SEQ_KEY {
+                        continue;
+                    }
+                    undo.insert(undo::key(space, &key), Some(undo::value(old.as_deref())));
+                }
+            }
+            written.push((pages, prepared.batch));
+        }
+        if !undo.is_empty() {
+            let pages = handles.pages(UNDO).map_err(|e| store.err(e))?;
+            let prepared = pages
+                .prepare(undo, Merge::KeepExisting)
+                .map_err(|e| store.err(e))?;
+            written.push((pages, prepared.batch));
+        }
+        let result = match written.as_slice() {
+            [(pages, batch)] => pages.tree().apply_batch(batch.clone()),
+            _ => {
+                let trees: Vec<sled::Tree> =
+                    written.iter().map(|(p, _)| p.tree().clone()).collect();
+                trees
+                    .as_slice()
+                    .transaction(|views| {
+                        for (view, (_, batch)) in views.iter().zip(&written) {
+                            view.apply_batch(batch)?;
+                        }
+                        Ok(())
+                    })
+                    .map_err(|e: sled::transaction::TransactionError<()>| match e {
+                        sled::transaction::TransactionError::Storage(e) => e,
+                        sled::transaction::TransactionError::Abort(()) => {
+                            unreachable!("the transaction never aborts")
+                        }
+                    })
+            }
+        };
+        for (pages, _) in &written {
+            pages.written();
+        }
+        result.map_err(|e| store.err(e))?;
+        handles.db.flush().map(drop).map_err(|e| store.err(e))
+    }
+}
+
+/// The records of `undo`: keyed by keyspace and key, holding what the key held before the
+/// import (or that it held nothing).
+mod undo {
+    use super::Keyspace;
+
+    pub fn key(space: Keyspace, key: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(space.0.len() + 1 + key.len());
+        out.extend_from_slice(space.0.as_bytes());
+        out.push(0);
+        out.extend_from_slice(key);
+        out
+    }
+
+    pub fn parse_key(key: &[u8]) -> Option<(Keyspace, Vec<u8>)> {
+        let at = key.iter().position(|&b| b == 0)?;
+        let name = std::str::from_utf8(&key[..at]).ok()?;
+        Some((Keyspace::named(name), key[at + 1..].to_vec()))
+    }
+
+    pub fn value(old: Option<&[u8]>) -> Vec<u8> {
+        match old {
+            None => vec![0],
+            Some(old) => [&[1u8][..], old].concat(),
+        }
+    }
+
+    pub fn parse_value(value: &[u8]) -> Option<Vec<u8>> {
+        match value.split_first() {
+            Some((1, old)) => Some(old.to_vec()),
+            _ => None,
+        }
+    }
+}
+
+mod migrate;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,249 @@
+use super::*;
+
+#[test]
+fn a_store_dropped_can_be_opened_again_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..20u64 {
+        let store = Store::open(dir.path(), 8).unwrap();
+        let mut changes = store.changes(false);
+        assert_eq!(changes.next_seq(), round + 1);
+        changes.commit().unwrap();
+    }
+}
+
+#[test]
+fn a_store_from_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(dir.path(), 8).err().expect("refused");
+    assert!(matches!(err, StoreError::TooNew { .. }));
+    assert!(err.to_string().contains("upgrade belajar-sync"), "{err}");
+}
+
+#[test]
+fn a_second_process_is_told_the_store_is_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Store::open(dir.path(), 8).unwrap();
+    // sled's lock is per process (fcntl), so open it from a child: the test binary
+    // itself, running only the helper test below.
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "store::tests::open_locked_store_helper",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("LOCKED_STORE", dir.path())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&status.stdout);
+    assert!(out.contains("is in use by another process"), "{out}");
+}
+
+#[test]
+#[ignore = "run by a_second_process_is_told_the_store_is_in_use"]
+fn open_locked_store_helper() {
+    if let Some(path) = std::env::var_os("LOCKED_STORE") {
+        match Store::open(Path::new(&path), 8) {
+            Ok(_) => println!("opened"),
+            Err(e) => println!("{e}"),
+        }
+    }
+}
+
+const ONE: Keyspace = Keyspace::new("one");
+const TWO: Keyspace = Keyspace::new("two");
+
+fn key(i: u32) -> Vec<u8> {
+    format!("k{i:06}").into_bytes()
+}
+
+#[test]
+fn changes_spanning_keyspaces_land_together_and_keys_stay_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 8).unwrap();
+    let mut changes = store.changes(false);
+    changes.put(ONE, b"k".to_vec(), b"one".to_vec());
+    changes.put(TWO, b"k".to_vec(), b"two".to_vec());
+    changes.count("things", 2);
+    changes.commit().unwrap();
+    assert_eq!(store.get(ONE, b"k").unwrap().unwrap(), b"one");
+    assert_eq!(store.get(TWO, b"k").unwrap().unwrap(), b"two");
+    assert_eq!(store.counter("things").unwrap(), 2);
+}
+
+#[test]
+fn an_interrupted_import_is_rolled_back_by_the_next_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), 8).unwrap();
+        let mut before = store.changes(false);
+        for i in 0..1_000 {
+            before.put(ONE, key(i), b"before".to_vec());
+        }
+        before.count("things", 1_000);
+        before.commit().unwrap();
+        let marker = ImportMarker {
+            file: "export.csv".into(),
+            started: jiff::Timestamp::now(),
+        };
+        store.set_import_marker(Some(&marker)).unwrap();
+        // Many small commits: each key changed (some twice), new keys, removals.
+        for round in 0..3 {
+            let mut changes = store.changes(false).undoable();
+            for i in (round * 400)..(round * 400 + 600) {
+                changes.put(ONE, key(i), format!("import {round}").into_bytes());
+                changes.remove(TWO, key(i));
+            }
+            changes.put(TWO, key(round), b"new".to_vec());
+            changes.count("things", 100);
+            changes.commit().unwrap();
+        }
+        // A sequence number handed out meanwhile is never handed out again.
+        let mut numbered = store.changes(false).undoable();
+        assert_eq!(numbered.next_seq(), 1);
+        numbered.commit().unwrap();
+        // The process dies here: no end of the import is recorded.
+    }
+    let store = Store::open(dir.path(), 8).unwrap();
+    assert_eq!(
+        store.rolled_back_import().map(|m| m.file),
+        Some("export.csv".into())
+    );
+    let ones: Vec<Vec<u8>> = store
+        .scan(ONE, b"", Vec::new(), |_, v| Ok(v.to_vec()))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ones.len(), 1_000);
+    assert!(ones.iter().all(|v| v == b"before"));
+    assert_eq!(store.scan(TWO, b"", Vec::new(), |_, _| Ok(())).count(), 0);
+    assert_eq!(store.counter("things").unwrap(), 1_000);
+    assert_eq!(store.changes(false).next_seq(), 2);
+    drop(store);
+    let again = Store::open(dir.path(), 8).unwrap();
+    assert_eq!(again.rolled_back_import(), None, "rolled back once");
+}
+
+#[test]
+fn an_import_that_ends_keeps_its_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 8).unwrap();
+    let marker = ImportMarker {
+        file: "export.csv".into(),
+        started: jiff::Timestamp::now(),
+    };
+    store.set_import_marker(Some(&marker)).unwrap();
+    let mut changes = store.changes(false).undoable();
+    changes.put(ONE, key(1), b"imported".to_vec());
+    changes.commit().unwrap();
+    store.set_import_marker(None).unwrap();
+    drop(store);
+    let store = Store::open(dir.path(), 8).unwrap();
+    assert_eq!(store.rolled_back_import(), None);
+    assert_eq!(store.get(ONE, &key(1)).unwrap().unwrap(), b"imported");
+}
+
+#[test]
+fn a_long_scan_reopens_the_store_and_sees_every_entry_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A 1 MiB relief threshold: the scan below reads about 8 MiB.
+    let store = Store::open(dir.path(), 1).unwrap();
+    let value = vec![b'v'; 200];
+    for chunk in 0..8u32 {
+        let mut changes = store.changes(false);
+        for i in chunk * 5_000..(chunk + 1) * 5_000 {
+            changes.put(ONE, key(i), value.clone());
+        }
+        changes.commit().unwrap();
+    }
+    let mut seen = 0u32;
+    for (i, entry) in store
+        .scan(ONE, b"", Vec::new(), |k, _| Ok(k.to_vec()))
+        .enumerate()
+    {
+        assert_eq!(entry.unwrap(), key(i as u32));
+        seen += 1;
+    }
+    assert_eq!(seen, 40_000);
+    assert!(store.reopens() >= 4, "reopened {} times", store.reopens());
+    // Held by another reader, the store is not reopened under it.
+    let before = store.reopens();
+    let held = store.handles().unwrap();
+    assert_eq!(
+        store.scan(ONE, b"", Vec::new(), |_, _| Ok(())).count(),
+        40_000
+    );
+    drop(held);
+    assert_eq!(store.reopens(), before);
+}
+
+#[test]
+fn a_version_1_store_is_moved_into_keyspaces() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let old = Pages::new(db.open_tree("directory").unwrap());
+        let records = [
+            (&b"a:sd:nisn:0000000001"[..], &b"{}"[..]),
+            (b"c:active", &1i64.to_be_bytes()[..]),
+            (b"e:sd.belajar.id:ani", b"sd:nisn:0000000001"),
+            (b"h:sd:nisn:0000000001:00000000000000000001", b"{}"),
+            (b"m:scan", b"{}"),
+            (b"m:seq", &7u64.to_be_bytes()[..]),
+            (b"s:20100001:sd:nisn:0000000001", b""),
+        ];
+        old.apply(
+            records
+                .iter()
+                .map(|(k, v)| (k.to_vec(), Some(v.to_vec())))
+                .collect(),
+        )
+        .unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(dir.path(), 8).unwrap();
+    let accounts = Keyspace::new("accounts");
+    assert_eq!(
+        store.get(accounts, b"sd:nisn:0000000001").unwrap().unwrap(),
+        b"{}"
+    );
+    assert!(
+        store
+            .get(Keyspace::new("schools"), b"20100001:sd:nisn:0000000001")
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .get(Keyspace::new("addresses"), b"e:sd.belajar.id:ani")
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .get(Keyspace::new("remote"), b"m:scan")
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .get(
+                Keyspace::new("history"),
+                b"h:sd:nisn:0000000001:00000000000000000001"
+            )
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.counter("active").unwrap(), 1);
+    assert_eq!(store.changes(false).next_seq(), 8);
+    let names: Vec<_> = store.handles().unwrap().db.tree_names();
+    assert!(
+        !names.iter().any(|n| n.as_ref() == b"directory"),
+        "old tree dropped"
+    );
+}
