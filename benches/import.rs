@@ -14,6 +14,10 @@ use belajar_sync::store::Store;
 use indicatif::ProgressBar;
 use std::time::Instant;
 
+/// The binary's allocator, so that the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Peak resident memory of this process so far, from /proc (Linux).
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

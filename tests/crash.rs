@@ -15,3 +15,72 @@ fn killed_syncs_converge_with_every_account_exactly_once() {
         );
     }
 }
+
+/// An import killed (SIGKILL) after a seeded number of its transactions: the next command
+/// rolls it back whole and says so; run again, it finishes, and every count agrees.
+#[test]
+fn an_import_killed_mid_way_is_rolled_back_and_finished_by_running_it_again() {
+    use support::crash::{binary_in, status_json};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "data_dir = \"store\"\n").unwrap();
+    let first = dir.path().join("first.csv");
+    support::export_gen::ExportGen::new(7).write_csv(&first, 2_000);
+    let run = |args: &[&str]| binary_in(&config).args(args).output().unwrap();
+    assert!(run(&["import", first.to_str().unwrap()]).status.success());
+    let before = status_json(&config);
+
+    let second = dir.path().join("second.csv");
+    support::export_gen::ExportGen::new(8).write_csv(&second, 20_000);
+    for kill_after in [1usize, 3] {
+        let mut child = binary_in(&config)
+            .args(["import", second.to_str().unwrap(), "--allow-mass-retire"])
+            .env("RUST_LOG", "belajar_sync::store=trace")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+        let written = lines
+            .map_while(Result::ok)
+            .filter(|l| l.contains("transaction written"))
+            .take(kill_after)
+            .count();
+        assert_eq!(written, kill_after, "the import ended before the kill");
+        child.kill().unwrap(); // SIGKILL, in the middle of the import
+        child.wait().unwrap();
+
+        let after = status_json(&config);
+        assert_eq!(after["accounts"], before["accounts"], "rolled back whole");
+        assert_eq!(
+            after["interrupted_import"]["file"],
+            second.display().to_string(),
+            "{after}"
+        );
+    }
+    // The same schools as the first export: updates, role changes and retirements too.
+    let out = run(&[
+        "import",
+        second.to_str().unwrap(),
+        "--allow-mass-retire",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{:?} {} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(summary["created"].as_u64().unwrap() > 15_000, "{summary}");
+    let status = status_json(&config);
+    assert_eq!(status["interrupted_import"], serde_json::Value::Null);
+    let plan = run(&["plan", "--json"]);
+    let first_line = plan.stdout.split(|&b| b == b'\n').next().unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(first_line).unwrap();
+    let total =
+        before["accounts"]["total"].as_u64().unwrap() + summary["created"].as_u64().unwrap();
+    assert_eq!(status["accounts"]["total"], total);
+    assert_eq!(plan["plan"]["accounts"], total, "{plan}");
+}

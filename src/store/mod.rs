@@ -794,7 +794,9 @@ impl<'a> Changes<'a> {
             pages.written();
         }
         result.map_err(|e| store.err(e))?;
-        handles.db.flush().map(drop).map_err(|e| store.err(e))
+        handles.db.flush().map_err(|e| store.err(e))?;
+        tracing::trace!(keyspaces = written.len(), "transaction written");
+        Ok(())
     }
 }
 

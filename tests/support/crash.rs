@@ -35,7 +35,8 @@ pub struct Outcome {
     pub google_users: usize,
 }
 
-fn binary(config: &Path) -> Command {
+/// The binary, with `config` and quiet.
+pub fn binary_in(config: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_belajar-sync"));
     command
         .arg("--config")
@@ -43,6 +44,20 @@ fn binary(config: &Path) -> Command {
         .arg("--quiet")
         .env_remove("BELAJAR_SYNC_CONFIG");
     command
+}
+
+/// What `status --json` says.
+pub fn status_json(config: &Path) -> serde_json::Value {
+    let out = binary_in(config)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Runs the scenario for `seed`: `rows` rows, `kills` kills. Panics when an account is
@@ -65,7 +80,11 @@ pub fn run(seed: u64, rows: u64, kills: u32) -> Outcome {
     .unwrap();
     let export = dir.path().join("export.csv");
     ExportGen::new(seed).write_csv(&export, rows);
-    let out = binary(&config).arg("import").arg(&export).output().unwrap();
+    let out = binary_in(&config)
+        .arg("import")
+        .arg(&export)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "import: {}",
@@ -75,7 +94,7 @@ pub fn run(seed: u64, rows: u64, kills: u32) -> Outcome {
     let mut rng = SmallRng::seed_from_u64(seed);
     let (mut killed, mut mid_push) = (0, 0);
     for _ in 0..kills {
-        let mut child = binary(&config)
+        let mut child = binary_in(&config)
             .arg("sync")
             .env("RUST_LOG", "belajar_sync::executor=info")
             .stdout(Stdio::null())
@@ -100,7 +119,7 @@ pub fn run(seed: u64, rows: u64, kills: u32) -> Outcome {
     let mut runs_to_converge = 0;
     loop {
         runs_to_converge += 1;
-        let status = binary(&config)
+        let status = binary_in(&config)
             .arg("sync")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
