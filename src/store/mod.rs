@@ -535,7 +535,9 @@ fn open_db(path: &Path, cache_mb: u64, patience: Duration) -> Result<Handles, St
     loop {
         let opened = sled::Config::new()
             .path(path)
-            .cache_capacity(cache_mb * 1024 * 1024)
+            .cache_capacity(cache_mb * 1024 * 1024 / COMPRESSION_RATIO)
+            .use_compression(compressed(path))
+            .compression_factor(1)
             .open();
         match opened {
             Ok(db) => {
@@ -558,6 +560,24 @@ fn open_db(path: &Path, cache_mb: u64, patience: Duration) -> Result<Handles, St
                 });
             }
         }
+    }
+}
+
+/// About how much smaller sled's compressed pages are than in memory: sled charges its
+/// cache what a page takes on disk, so its capacity is set this much below what the cache
+/// may take in memory.
+const COMPRESSION_RATIO: u64 = 8;
+
+/// Whether the store at `path` is compressed: new stores are (zstd at its fastest level,
+/// which makes pages of JSON records several times smaller on disk for a little CPU);
+/// sled refuses to change the setting of an existing one, which keeps its own.
+fn compressed(path: &Path) -> bool {
+    // The file ends in a binary checksum.
+    match std::fs::read(path.join("conf")) {
+        Ok(conf) => String::from_utf8_lossy(&conf)
+            .lines()
+            .any(|l| l.trim() == "use_compression: true"),
+        Err(_) => true,
     }
 }
 

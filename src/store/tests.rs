@@ -247,3 +247,23 @@ fn a_version_1_store_is_moved_into_keyspaces() {
         "old tree dropped"
     );
 }
+
+#[test]
+fn a_store_made_without_compression_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        db.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    assert!(!compressed(dir.path()));
+    let store = Store::open(dir.path(), 8).unwrap();
+    let mut changes = store.changes(false);
+    changes.put(ONE, key(1), b"v".to_vec());
+    changes.commit().unwrap();
+    drop(store);
+    let fresh = tempfile::tempdir().unwrap();
+    drop(Store::open(fresh.path(), 8).unwrap());
+    assert!(compressed(fresh.path()), "new stores are compressed");
+}

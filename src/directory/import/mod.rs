@@ -27,7 +27,7 @@ use indicatif::ProgressBar;
 use jiff::civil::Date;
 use serde::Serialize;
 use source::{FileError, Layout, Source, Span};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use validate::{Row, partial_identity, validate};
 
@@ -160,7 +160,8 @@ struct Pick {
 /// What the first pass learnt of the file.
 struct Survey {
     layout: Layout,
-    picks: HashMap<u64, Pick>,
+    /// By packed account key, in the store's key order (see [`sort_picks`]).
+    picks: Vec<(u64, Pick)>,
     /// Schools present in the file: their unlisted accounts retire in a snapshot.
     schools: BTreeSet<String>,
     /// Keys of invalid rows: not retired for being absent, since they are not.
@@ -230,8 +231,7 @@ fn apply(
     progress: &ProgressBar,
 ) -> Result<Summary, ImportError> {
     let size = source.size_bytes()?;
-    let mut picks: Vec<(u64, Pick)> = survey.picks.iter().map(|(k, p)| (*k, *p)).collect();
-    picks.sort_unstable_by_key(|(key, _)| AccountKey::packed_text_order(*key));
+    let picks = &survey.picks;
     let mut rows = source.row_reader(survey.layout.clone())?;
     let mut read_row = |pick: &Pick| {
         // The file was checked in the first pass: a row that now fails to read or check
@@ -248,35 +248,26 @@ fn apply(
 
     // Which rows need an address (and which change nothing, so need no second look),
     // then the addresses in address order.
-    let mut requests: Vec<(AddressRequest, u64)> = Vec::new();
+    let mut requests = Requests::default();
     let mut settled = vec![false; picks.len()];
     for (i, (packed, pick)) in picks.iter().enumerate() {
         progress.inc(u64::from(pick.span.len));
         let row = read_row(pick)?;
         let old = changes.account(&row.key)?;
         match (address_request(old.as_ref(), &row, naming), old) {
-            (Some(request), _) => requests.push((request, *packed)),
+            (Some(request), _) => requests.push(request, *packed),
             (None, Some(old)) => {
                 settled[i] = merge(&old, &row, None, options.today).1 == Effect::Unchanged
             }
             (None, None) => {}
         }
     }
-    requests.sort_by(|(a, ka), (b, kb)| {
-        (&a.domain, &a.base, AccountKey::packed_text_order(*ka)).cmp(&(
-            &b.domain,
-            &b.base,
-            AccountKey::packed_text_order(*kb),
-        ))
-    });
     progress.set_position(size * 2);
     progress.set_message("allocating addresses");
-    let mut addresses: Vec<(u64, String)> = Vec::with_capacity(requests.len());
-    for (request, packed) in requests {
-        addresses.push((
-            packed,
-            allocate(&mut changes, &request, &AccountKey::from_packed(packed))?,
-        ));
+    let mut addresses: Vec<(u64, Box<str>)> = Vec::with_capacity(requests.len());
+    for (request, packed) in requests.in_address_order() {
+        let email = allocate(&mut changes, &request, &AccountKey::from_packed(packed))?;
+        addresses.push((packed, email.into_boxed_str()));
         if changes.pending_bytes() >= Changes::BATCH_BYTES {
             changes.commit()?;
         }
@@ -292,7 +283,7 @@ fn apply(
         }
         let row = read_row(pick)?;
         let address = match addresses.last() {
-            Some((key, _)) if key == packed => addresses.pop().map(|(_, email)| email),
+            Some((key, _)) if key == packed => addresses.pop().map(|(_, email)| email.into()),
             _ => None,
         };
         let (effect, note) = apply_row(&mut changes, &row, address, options.today)?;
@@ -347,7 +338,12 @@ fn apply(
                 }
                 active += 1;
                 let packed = key.packed();
-                if !survey.picks.contains_key(&packed) && !survey.shielded.contains(&packed) {
+                let picked = picks
+                    .binary_search_by_key(&AccountKey::packed_text_order(packed), |(k, _)| {
+                        AccountKey::packed_text_order(*k)
+                    })
+                    .is_ok();
+                if !picked && !survey.shielded.contains(&packed) {
                     absent.push(key);
                 }
             }
@@ -398,6 +394,72 @@ fn apply(
     Ok(summary)
 }
 
+/// The addresses an import needs, held compactly (a million of them): the domain as an
+/// index into the few domains there are.
+#[derive(Default)]
+struct Requests {
+    domains: Vec<String>,
+    wanted: Vec<Wanted>,
+}
+
+struct Wanted {
+    domain: u8,
+    base: Box<str>,
+    keep: Option<Box<str>>,
+    packed: u64,
+}
+
+impl Requests {
+    fn push(&mut self, request: AddressRequest, packed: u64) {
+        let domain = match self.domains.iter().position(|d| *d == request.domain) {
+            Some(i) => i,
+            None => {
+                self.domains.push(request.domain);
+                self.domains.len() - 1
+            }
+        };
+        self.wanted.push(Wanted {
+            domain: u8::try_from(domain).expect("fewer than 256 domains"),
+            base: request.base.into_boxed_str(),
+            keep: request.keep.map(String::into_boxed_str),
+            packed,
+        });
+    }
+
+    fn len(&self) -> usize {
+        self.wanted.len()
+    }
+
+    /// The requests by domain, base and account key: each page of the address index is
+    /// then read and written once, and numbering is the same on every run.
+    fn in_address_order(self) -> impl Iterator<Item = (AddressRequest, u64)> {
+        let Requests {
+            domains,
+            mut wanted,
+        } = self;
+        wanted.sort_unstable_by(|a, b| {
+            (
+                &domains[a.domain as usize],
+                &a.base,
+                AccountKey::packed_text_order(a.packed),
+            )
+                .cmp(&(
+                    &domains[b.domain as usize],
+                    &b.base,
+                    AccountKey::packed_text_order(b.packed),
+                ))
+        });
+        wanted.into_iter().map(move |w| {
+            let request = AddressRequest {
+                domain: domains[w.domain as usize].clone(),
+                base: w.base.into(),
+                keep: w.keep.map(Into::into),
+            };
+            (request, w.packed)
+        })
+    }
+}
+
 /// The first pass: checks every row, records the invalid ones in `summary`, and picks the
 /// row that speaks for each account.
 fn survey(
@@ -414,7 +476,7 @@ fn survey(
     }
     let mut survey = Survey {
         layout: rows.layout,
-        picks: HashMap::new(),
+        picks: Vec::new(),
         schools: BTreeSet::new(),
         shielded: HashSet::new(),
         unsure_schools: BTreeSet::new(),
@@ -430,7 +492,7 @@ fn survey(
             }
         };
         match validate(&raw, today) {
-            Ok(row) => pick(&mut survey, &row, summary),
+            Ok(row) => pick(&mut survey, &row),
             Err(errors) => {
                 summary.invalid += 1;
                 summary.errors.extend(errors);
@@ -446,10 +508,11 @@ fn survey(
             }
         }
     }
+    sort_picks(&mut survey.picks, summary);
     Ok(survey)
 }
 
-fn pick(survey: &mut Survey, row: &Row, summary: &mut Summary) {
+fn pick(survey: &mut Survey, row: &Row) {
     if !survey.schools.contains(&row.npsn) {
         survey.schools.insert(row.npsn.clone());
     }
@@ -459,29 +522,41 @@ fn pick(survey: &mut Survey, row: &Row, summary: &mut Summary) {
         role: row.role,
         rank: (row.status == RowStatus::Aktif, row.role.precedence()),
     };
-    let Some(current) = survey.picks.get_mut(&row.key.packed()) else {
-        survey.picks.insert(row.key.packed(), candidate);
-        return;
-    };
-    summary.merged += 1;
-    let (kept, dropped) = if candidate.rank > current.rank {
-        (candidate, std::mem::replace(current, candidate))
-    } else {
-        (*current, candidate)
-    };
-    let why = if kept.role != dropped.role {
-        format!(
-            "the account takes the role {} over {}",
-            kept.role, dropped.role
-        )
-    } else {
-        "one account per person per level".to_owned()
-    };
-    summary.notes.push(format!(
-        "{}: lines {} and {} are one account: line {} is used ({why})",
-        row.key,
-        kept.line.min(dropped.line),
-        kept.line.max(dropped.line),
-        kept.line
-    ));
+    survey.picks.push((row.key.packed(), candidate));
+}
+
+/// Sorts the rows picked by the survey into the store's key order and keeps, of the rows
+/// of one account, the one that speaks for it: a row that says the person is present beats
+/// one that says they left, then the role of highest precedence, then the first row.
+fn sort_picks(picks: &mut Vec<(u64, Pick)>, summary: &mut Summary) {
+    // Stable: the rows of one account stay in file order.
+    picks.sort_by_key(|(key, _)| AccountKey::packed_text_order(*key));
+    picks.dedup_by(|(key, candidate), (kept_key, current)| {
+        if key != kept_key {
+            return false;
+        }
+        summary.merged += 1;
+        let (kept, dropped) = if candidate.rank > current.rank {
+            (*candidate, std::mem::replace(current, *candidate))
+        } else {
+            (*current, *candidate)
+        };
+        let why = if kept.role != dropped.role {
+            format!(
+                "the account takes the role {} over {}",
+                kept.role, dropped.role
+            )
+        } else {
+            "one account per person per level".to_owned()
+        };
+        summary.notes.push(format!(
+            "{}: lines {} and {} are one account: line {} is used ({why})",
+            AccountKey::from_packed(*key),
+            kept.line.min(dropped.line),
+            kept.line.max(dropped.line),
+            kept.line
+        ));
+        true
+    });
+    picks.shrink_to_fit();
 }
