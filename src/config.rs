@@ -74,8 +74,7 @@ impl Default for Google {
 
 impl Google {
     fn validate(&self) -> Result<(), String> {
-        crate::google::check_api_base(&self.api_base)
-            .map_err(|why| format!("google.api_base: {why}"))?;
+        check_api_base(&self.api_base).map_err(|why| format!("google.api_base: {why}"))?;
         if let Some(ceiling) = self.requests_per_minute
             && !(1..=100_000).contains(&ceiling)
         {
@@ -436,9 +435,43 @@ impl Config {
     }
 }
 
+/// Checks that `api_base` is HTTPS, or plain HTTP to loopback (the emulator).
+pub fn check_api_base(api_base: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(api_base)
+        .map_err(|e| format!("is not a URL ({e}): expected https://admin.googleapis.com"))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http"
+            if url.host().is_some_and(|h| match h {
+                url::Host::Domain(d) => d == "localhost",
+                url::Host::Ipv4(ip) => ip.is_loopback(),
+                url::Host::Ipv6(ip) => ip.is_loopback(),
+            }) =>
+        {
+            Ok(url)
+        }
+        "http" => Err(format!(
+            "{api_base:?} uses plain http to a host that is not loopback: use https"
+        )),
+        other => Err(format!("{api_base:?} has scheme {other}: expected https")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(check_api_base("https://admin.googleapis.com").is_ok());
+        assert!(check_api_base("http://127.0.0.1:8089").is_ok());
+        assert!(check_api_base("http://[::1]:8089").is_ok());
+        assert!(check_api_base("http://localhost:8089").is_ok());
+        assert!(check_api_base("http://admin.googleapis.com").is_err());
+        assert!(check_api_base("http://10.0.0.1").is_err());
+        assert!(check_api_base("ftp://x").is_err());
+        assert!(check_api_base("not a url").is_err());
+    }
 
     #[test]
     fn empty_file_gives_the_belajar_id_defaults() {

@@ -231,7 +231,7 @@ fn recreate_org_units(
     if entry.attempts > MAX_ORG_UNIT_TRIES {
         return Ok(None);
     }
-    for missing in crate::reconciler::missing_org_units(path, &Default::default()) {
+    for missing in journal::missing_org_units(path, &Default::default()) {
         remote::forget_org_unit(changes, &missing);
         match journal::pending_for(changes, &missing)? {
             // Already queued, perhaps waiting after its own parent was missing: now.
@@ -241,8 +241,8 @@ fn recreate_org_units(
             }
             Some(_) => {}
             None => {
-                let create = crate::reconciler::org_unit_action(&missing);
-                crate::reconciler::queue(changes, Lane::OrgUnit, &missing, create, now)?;
+                let create = journal::org_unit_action(&missing);
+                journal::queue(changes, Lane::OrgUnit, &missing, create, now)?;
             }
         }
     }

@@ -9,10 +9,12 @@
 //!   org unit)
 
 use crate::directory::model::AccountKey;
-use crate::planner::Action;
+use crate::google::types::User;
+use crate::planner::{Action, ActionKind};
 use crate::store::{Changes, Keyspace, Store, StoreError};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 const JOURNAL: Keyspace = Keyspace::new("journal");
 
@@ -127,6 +129,53 @@ pub fn finish(changes: &mut Changes, entry: &Entry) {
     changes.delete(JOURNAL, pending_key(&entry.subject));
 }
 
+/// Writes `action` to the journal with its audit line.
+pub fn queue(
+    changes: &mut Changes,
+    lane: Lane,
+    subject: &str,
+    action: Action,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let line = format!(
+        "{} ({}): {}",
+        action.kind.as_str(),
+        action.fields.join(", "),
+        action.reason
+    );
+    let queued = enqueue(changes, lane, subject, action, now)?.is_some();
+    if queued {
+        crate::audit::log(changes, subject, now, "decided", line)?;
+    }
+    Ok(queued)
+}
+
+/// The org units on the way to `path` that are not known to exist, parents first.
+pub fn missing_org_units(path: &str, known: &BTreeSet<String>) -> Vec<String> {
+    let mut missing = Vec::new();
+    let mut at = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        at.push('/');
+        at.push_str(part);
+        if !known.contains(&at) {
+            missing.push(at.clone());
+        }
+    }
+    missing
+}
+
+/// The journal action that creates the org unit `path`.
+pub fn org_unit_action(path: &str) -> Action {
+    Action {
+        kind: ActionKind::CreateOrgUnit,
+        target: Some(path.to_owned()),
+        email: String::new(),
+        body: User::default(),
+        fields: Vec::new(),
+        reason: "needed by accounts placed in it".into(),
+    }
+}
+
 /// The entries, in the order they are to be sent.
 pub fn entries(store: &Store) -> impl Iterator<Item = Result<Entry, StoreError>> + '_ {
     store
@@ -160,4 +209,19 @@ pub fn waiting_in_range(
 /// Whether a subject is an account (not an org unit path).
 fn is_account(subject: &str) -> bool {
     AccountKey::parse(subject).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn org_units_are_created_parents_first_and_only_when_missing() {
+        let known: BTreeSet<String> = ["/student".to_owned()].into();
+        assert_eq!(
+            missing_org_units("/student/sd/20100001", &known),
+            ["/student/sd", "/student/sd/20100001"]
+        );
+        assert!(missing_org_units("/", &known).is_empty());
+    }
 }

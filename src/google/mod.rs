@@ -90,28 +90,6 @@ pub struct Called<T> {
     pub last_error: Option<CallError>,
 }
 
-/// Checks that `api_base` is HTTPS, or plain HTTP to loopback (the emulator).
-pub fn check_api_base(api_base: &str) -> Result<Url, String> {
-    let url = Url::parse(api_base)
-        .map_err(|e| format!("is not a URL ({e}): expected https://admin.googleapis.com"))?;
-    match url.scheme() {
-        "https" => Ok(url),
-        "http"
-            if url.host().is_some_and(|h| match h {
-                url::Host::Domain(d) => d == "localhost",
-                url::Host::Ipv4(ip) => ip.is_loopback(),
-                url::Host::Ipv6(ip) => ip.is_loopback(),
-            }) =>
-        {
-            Ok(url)
-        }
-        "http" => Err(format!(
-            "{api_base:?} uses plain http to a host that is not loopback: use https"
-        )),
-        other => Err(format!("{api_base:?} has scheme {other}: expected https")),
-    }
-}
-
 /// Refuses a key file that group or others can read.
 fn check_key_permissions(path: &Path) -> Result<(), SetupError> {
     use std::os::unix::fs::PermissionsExt;
@@ -202,7 +180,7 @@ impl DirectoryClient {
         if config.subject.is_empty() {
             return Err(SetupError::NoSubject);
         }
-        let api_base = check_api_base(&config.api_base).map_err(SetupError::ApiBase)?;
+        let api_base = config::check_api_base(&config.api_base).map_err(SetupError::ApiBase)?;
         check_key_permissions(&config.key_file)?;
         let key = yup_oauth2::read_service_account_key(&config.key_file)
             .await
@@ -588,18 +566,6 @@ impl UserPages<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plain_http_only_to_loopback() {
-        assert!(check_api_base("https://admin.googleapis.com").is_ok());
-        assert!(check_api_base("http://127.0.0.1:8089").is_ok());
-        assert!(check_api_base("http://[::1]:8089").is_ok());
-        assert!(check_api_base("http://localhost:8089").is_ok());
-        assert!(check_api_base("http://admin.googleapis.com").is_err());
-        assert!(check_api_base("http://10.0.0.1").is_err());
-        assert!(check_api_base("ftp://x").is_err());
-        assert!(check_api_base("not a url").is_err());
-    }
 
     #[test]
     fn keys_readable_by_others_are_refused() {

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::directory::model::{Account, AccountKey};
 use crate::executor::Wait;
 use crate::google::types::User;
-use crate::journal::{self, Lane};
+use crate::journal::{self, Lane, missing_org_units, org_unit_action, queue};
 use crate::planner::{self, Action, ActionKind, Asker, Context, Decision, Outcome};
 use crate::remote::{self, Observed};
 use crate::store::{Store, StoreError};
@@ -490,53 +490,6 @@ pub fn enqueue(
     Ok((totals, held))
 }
 
-/// Writes `action` to the journal with its audit line.
-pub fn queue(
-    changes: &mut crate::store::Changes,
-    lane: Lane,
-    subject: &str,
-    action: Action,
-    now: Timestamp,
-) -> Result<bool, StoreError> {
-    let line = format!(
-        "{} ({}): {}",
-        action.kind.as_str(),
-        action.fields.join(", "),
-        action.reason
-    );
-    let queued = journal::enqueue(changes, lane, subject, action, now)?.is_some();
-    if queued {
-        audit::log(changes, subject, now, "decided", line)?;
-    }
-    Ok(queued)
-}
-
-/// The org units on the way to `path` that are not known to exist, parents first.
-pub fn missing_org_units(path: &str, known: &BTreeSet<String>) -> Vec<String> {
-    let mut missing = Vec::new();
-    let mut at = String::new();
-    for part in path.split('/').filter(|p| !p.is_empty()) {
-        at.push('/');
-        at.push_str(part);
-        if !known.contains(&at) {
-            missing.push(at.clone());
-        }
-    }
-    missing
-}
-
-/// The journal action that creates the org unit `path`.
-pub fn org_unit_action(path: &str) -> Action {
-    Action {
-        kind: ActionKind::CreateOrgUnit,
-        target: Some(path.to_owned()),
-        email: String::new(),
-        body: User::default(),
-        fields: Vec::new(),
-        reason: "needed by accounts placed in it".into(),
-    }
-}
-
 /// Today, in the machine's time zone: the day imports and plans are made on.
 pub fn today() -> Date {
     jiff::Zoned::now().date()
@@ -545,16 +498,6 @@ pub fn today() -> Date {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn org_units_are_created_parents_first_and_only_when_missing() {
-        let known: BTreeSet<String> = ["/student".to_owned()].into();
-        assert_eq!(
-            missing_org_units("/student/sd/20100001", &known),
-            ["/student/sd", "/student/sd/20100001"]
-        );
-        assert!(missing_org_units("/", &known).is_empty());
-    }
 
     #[test]
     fn the_guard_holds_on_the_count_or_on_a_domain_share() {

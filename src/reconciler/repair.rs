@@ -3,7 +3,6 @@
 //! wrong, send the fix in the lane a person waits in, and read it back. `suspend` and
 //! `reinstate` change the account here, then repair it the same way.
 
-use super::{missing_org_units, org_unit_action, queue};
 use crate::audit::{self, HeldList};
 use crate::config::Config;
 use crate::directory::model::{Account, DesiredState};
@@ -11,6 +10,7 @@ use crate::executor::{DrainError, Executor, summary};
 use crate::google::types::User;
 use crate::google::{CallFailure, DirectoryClient};
 use crate::journal::Lane;
+use crate::journal::{missing_org_units, org_unit_action, queue};
 use crate::planner::{self, ActionKind, Asker, Context, Outcome, Seen, marked_key};
 use crate::remote;
 use crate::store::{Store, StoreError};
