@@ -50,6 +50,14 @@ pub struct EmulatorArgs {
     /// How long a new user stays unlisted and refuses writes (and a renamed one answers 409).
     #[arg(long, default_value_t = 0)]
     pub propagation_delay_ms: u64,
+    /// A listing of users that pages for longer than this many seconds is answered 503
+    /// backendError, as Google ends listings after 60 minutes (3600).
+    #[arg(long)]
+    pub listing_limit_secs: Option<u64>,
+    /// How long a new user is missing from `query` listings, in ms (Google's search
+    /// index lags: up to 36 hours).
+    #[arg(long, default_value_t = 0)]
+    pub query_lag_ms: u64,
     /// Seed of the random faults, so runs repeat.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -70,6 +78,8 @@ impl EmulatorArgs {
             lost_response_rate: self.lost_response_rate,
             propagation_delay_ms: self.propagation_delay_ms,
             hold_listing: false,
+            listing_limit_secs: self.listing_limit_secs,
+            query_lag_ms: self.query_lag_ms,
         };
         faults.validate().map_err(Failure::BadInput)?;
         Ok(Options {

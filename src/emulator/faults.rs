@@ -31,6 +31,12 @@ pub struct Faults {
     /// While set, listings of users wait (a scan held in the middle, for tests of what
     /// runs beside a scan); clearing it lets them go on.
     pub hold_listing: bool,
+    /// A listing of users paging for longer than this many seconds is answered 503
+    /// `backendError` (Google ends listings after 60 minutes).
+    pub listing_limit_secs: Option<u64>,
+    /// How long a new user is missing from `query` listings (Google's search index
+    /// lags up to 36 hours), in ms.
+    pub query_lag_ms: u64,
 }
 
 impl Faults {

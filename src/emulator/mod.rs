@@ -655,6 +655,8 @@ fn list_params(
             .get("showDeleted")
             .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         query,
+        listing_limit: None,
+        query_lag: Duration::ZERO,
     })
 }
 
@@ -665,7 +667,13 @@ async fn list_users(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let world = authorize(&shared, &headers)?;
-    let list = list_params(&params, &shared.domains)?;
+    let mut list = list_params(&params, &shared.domains)?;
+    list.listing_limit = world
+        .faults
+        .faults
+        .listing_limit_secs
+        .map(Duration::from_secs);
+    list.query_lag = Duration::from_millis(world.faults.faults.query_lag_ms);
     let mut page = world
         .users
         .list(&list, Instant::now(), world.faults.faults.propagation())?;

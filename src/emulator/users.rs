@@ -185,6 +185,10 @@ pub struct ListParams {
     pub descending: bool,
     pub show_deleted: bool,
     pub query: Vec<Clause>,
+    /// A listing that pages for longer than this is refused (Google: 60 minutes).
+    pub listing_limit: Option<Duration>,
+    /// How long a new user stays out of `query` results (Google's search index lags).
+    pub query_lag: Duration,
 }
 
 fn domain_of(email: &str) -> &str {
@@ -491,9 +495,17 @@ impl Users {
         now: Instant,
         propagation: Duration,
     ) -> Result<Value, ApiError> {
-        let after = params.page_token.as_deref().map(decode_token).transpose()?;
+        let token = params.page_token.as_deref().map(decode_token).transpose()?;
+        let started = token.as_ref().map_or(now, |t| t.started);
+        if let Some(limit) = params.listing_limit
+            && now.saturating_duration_since(started) > limit
+        {
+            return Err(ApiError::backend_error());
+        }
+        let after = token.map(|t| (t.key, t.id));
         let visible = |u: &&User| {
             (params.show_deleted || !u.settling(now, propagation))
+                && (params.query.is_empty() || !u.settling(now, params.query_lag))
                 && params
                     .domain
                     .as_deref()
@@ -555,7 +567,12 @@ impl Users {
                 .collect();
         }
         if more && let Some(last) = page.last() {
-            out["nextPageToken"] = json!(encode_token(&sort_key(last, params.order), last.id()));
+            let token = PageToken {
+                key: sort_key(last, params.order),
+                id: last.id().to_owned(),
+                started,
+            };
+            out["nextPageToken"] = json!(encode_token(&token));
         }
         Ok(out)
     }
@@ -665,15 +682,35 @@ fn sort_key(user: &User, order: Order) -> String {
     }
 }
 
-fn encode_token(key: &str, id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(json!([key, id]).to_string())
+/// Where a listing stands: after the user with this sort key and id, in a listing that
+/// started at `started` (for the listing limit).
+struct PageToken {
+    key: String,
+    id: String,
+    started: Instant,
 }
 
-fn decode_token(token: &str) -> Result<(String, String), ApiError> {
+/// The instant page tokens count their listing's start from.
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn encode_token(token: &PageToken) -> String {
+    let started = token.started.saturating_duration_since(epoch()).as_millis() as u64;
+    URL_SAFE_NO_PAD.encode(json!([token.key, token.id, started]).to_string())
+}
+
+fn decode_token(token: &str) -> Result<PageToken, ApiError> {
     URL_SAFE_NO_PAD
         .decode(token)
         .ok()
-        .and_then(|raw| serde_json::from_slice::<(String, String)>(&raw).ok())
+        .and_then(|raw| serde_json::from_slice::<(String, String, u64)>(&raw).ok())
+        .map(|(key, id, started)| PageToken {
+            key,
+            id,
+            started: epoch() + Duration::from_millis(started),
+        })
         .ok_or_else(|| ApiError::invalid("Invalid Input"))
 }
 
@@ -1030,7 +1067,54 @@ mod tests {
             descending: false,
             show_deleted: false,
             query: Vec::new(),
+            listing_limit: None,
+            query_lag: Duration::ZERO,
         }
+    }
+
+    #[test]
+    fn a_listing_paging_past_its_limit_is_refused_and_queries_lag() {
+        let mut f = Fixture::new();
+        f.insert(siti()).unwrap();
+        f.insert(
+            json!({"primaryEmail": "budi@sd.belajar.id", "password": "x",
+            "name": {"givenName": "Budi", "familyName": "Santoso"}}),
+        )
+        .unwrap();
+        let limited = ListParams {
+            listing_limit: Some(Duration::from_secs(60)),
+            ..params(1)
+        };
+        let first = f
+            .users
+            .list(&limited, f.now.instant, Duration::ZERO)
+            .unwrap();
+        let next = ListParams {
+            page_token: first["nextPageToken"].as_str().map(str::to_owned),
+            ..limited.clone()
+        };
+        let soon = f.now.instant + Duration::from_secs(59);
+        assert!(f.users.list(&next, soon, Duration::ZERO).is_ok());
+        let late = f.now.instant + Duration::from_secs(61);
+        let refused = f.users.list(&next, late, Duration::ZERO).unwrap_err();
+        assert_eq!(refused.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        // A new listing starts its own clock.
+        assert!(f.users.list(&limited, late, Duration::ZERO).is_ok());
+
+        let lagging = ListParams {
+            query: super::super::query::parse("email:b*").unwrap(),
+            query_lag: Duration::from_secs(3600),
+            ..params(100)
+        };
+        let unlisted = f.users.list(&lagging, soon, Duration::ZERO).unwrap();
+        assert!(emails(&unlisted).is_empty(), "not in the index yet");
+        let whole = f.users.list(&params(100), soon, Duration::ZERO).unwrap();
+        assert_eq!(emails(&whole).len(), 2, "a listing without query sees it");
+        let later = f.now.instant + Duration::from_secs(3601);
+        assert_eq!(
+            emails(&f.users.list(&lagging, later, Duration::ZERO).unwrap()),
+            ["budi@sd.belajar.id"]
+        );
     }
 
     fn emails(page: &Value) -> Vec<String> {
