@@ -236,6 +236,10 @@ pub struct Sync {
     /// A scan that finds fewer than this share of the users the last scan found in a
     /// domain is not believed (a truncated listing must not look like mass departures).
     pub min_scan_share: f64,
+    /// A domain is listed in parts of about this many users at most (by the first
+    /// characters of addresses), so that each listing ends well inside Google's 60-minute
+    /// limit and a scan cut short goes on from the parts it had listed.
+    pub scan_part_users: u64,
 }
 
 impl Default for Sync {
@@ -245,6 +249,7 @@ impl Default for Sync {
             max_suspensions: 1000,
             max_suspension_share: 0.02,
             min_scan_share: 0.5,
+            scan_part_users: 250_000,
         }
     }
 }
@@ -267,6 +272,9 @@ impl Sync {
                 "sync.org_unit: only {{group}}, {{jenjang}} and {{npsn}} may be used, got {:?}",
                 self.org_unit
             ));
+        }
+        if self.scan_part_users == 0 {
+            return Err("sync.scan_part_users: expected at least 1".into());
         }
         for (key, share) in [
             ("max_suspension_share", self.max_suspension_share),

@@ -10,6 +10,7 @@
 //!   which Google may still restore (`users.undelete`)
 //! - `o:{path}` → an org unit that exists
 //! - `m:scan` → the last full scan ([`ScanRecord`])
+//! - `m:scan:progress` → the scan under way, or cut short ([`ScanProgress`])
 //! - `m:quota` → Google's quota as the limiter last learnt it (calls a minute)
 //!
 //! Every record carries the time it was observed: once a scan has listed every domain and
@@ -26,6 +27,7 @@ use std::collections::BTreeMap;
 
 const REMOTE: Keyspace = Keyspace::new("remote");
 const SCAN_KEY: &[u8] = b"m:scan";
+const PROGRESS_KEY: &[u8] = b"m:scan:progress";
 const QUOTA_KEY: &[u8] = b"m:quota";
 
 /// One observed Google user.
@@ -45,6 +47,9 @@ pub struct ScanRecord {
     pub finished: Option<Timestamp>,
     /// Users listed in each domain.
     pub users: BTreeMap<String, u64>,
+    /// Users listed in each part of the domains listed in parts (`domain/prefix`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parts: BTreeMap<String, u64>,
     /// Org units listed.
     pub org_units: u64,
 }
@@ -58,6 +63,31 @@ impl ScanRecord {
 /// The last believed scan (number 0, never finished, when none has run).
 pub fn last_scan(store: &Store) -> Result<ScanRecord, StoreError> {
     Ok(store.get_json(REMOTE, SCAN_KEY)?.unwrap_or_default())
+}
+
+/// A scan under way: what it has listed so far, so that one cut short goes on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScanProgress {
+    /// The number the scan will have once believed.
+    pub id: u64,
+    pub started: Timestamp,
+    pub org_units_done: bool,
+    pub org_units: u64,
+    /// Users found in each part listed, by part name.
+    pub done: BTreeMap<String, u64>,
+}
+
+/// The scan under way or cut short, if any.
+pub fn scan_progress(store: &Store) -> Result<Option<ScanProgress>, StoreError> {
+    store.get_json(REMOTE, PROGRESS_KEY)
+}
+
+/// Records (or, with `None`, ends) the scan under way.
+pub fn set_scan_progress(changes: &mut Changes, progress: Option<&ScanProgress>) {
+    match progress {
+        Some(p) => changes.put_json(REMOTE, PROGRESS_KEY.to_vec(), p),
+        None => changes.delete(REMOTE, PROGRESS_KEY.to_vec()),
+    }
 }
 
 pub fn set_last_scan(changes: &mut Changes, scan: &ScanRecord) {
@@ -236,14 +266,27 @@ pub fn users_by_domain(store: &Store) -> Result<BTreeMap<String, u64>, StoreErro
 }
 
 /// Removes the records observed before `started` (the start of a believed scan): users,
-/// deleted users and org units the scan no longer found. Returns how many were removed.
-pub fn forget_observed_before(store: &Store, started: Timestamp) -> Result<u64, StoreError> {
+/// deleted users and org units the scan no longer found; except, with `unindexed_since`,
+/// users created since then (a search listing may not show them yet). Returns how many
+/// were removed.
+pub fn forget_observed_before(
+    store: &Store,
+    started: Timestamp,
+    unindexed_since: Option<Timestamp>,
+) -> Result<u64, StoreError> {
     // Collected first: the map is not written while it is being scanned.
     let mut stale = Vec::new();
     for prefix in [&b"r:"[..], b"u:", b"d:"] {
         for entry in store.scan_json::<Observed>(REMOTE, prefix) {
             let (key, observed) = entry?;
-            if observed.at < started {
+            let created: Option<Timestamp> = observed
+                .user
+                .creation_time
+                .as_deref()
+                .and_then(|t| t.parse().ok());
+            let unindexed =
+                unindexed_since.is_some_and(|since| created.is_some_and(|c| c >= since));
+            if observed.at < started && !unindexed {
                 stale.push(key);
             }
         }

@@ -35,7 +35,12 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let (emulator, url, key) = spawn_emulator(&[]);
+        World::with_emulator(&[])
+    }
+
+    /// With the emulator started with `args`.
+    fn with_emulator(args: &[&str]) -> World {
+        let (emulator, url, key) = spawn_emulator(args);
         World {
             dir: tempfile::tempdir().unwrap(),
             _emulator: KillOnDrop(emulator),
@@ -182,6 +187,7 @@ fn creates_answered_unreadably_are_read_back_never_quarantined() {
     {
         let school_no = 10 + n as u32;
         w.proxy.rules.set(vec![Rule {
+            query: None,
             method: Some("POST"),
             path: "/admin/directory/v1/users",
             what: misbehaviour.clone(),
@@ -212,6 +218,7 @@ fn refused_writes_stop_the_run_and_quarantine_nobody() {
     {
         let school_no = 20 + n as u32;
         w.proxy.rules.set(vec![Rule {
+            query: None,
             method: None,
             path: "/admin/directory/v1/",
             what: misbehaviour.clone(),
@@ -269,6 +276,7 @@ fn a_502_or_an_hour_long_retry_after_leaves_the_work_queued_with_the_right_words
         ),
     ] {
         w.proxy.rules.set(vec![Rule {
+            query: None,
             method: Some("POST"),
             path: "/admin/directory/v1/users",
             what: misbehaviour.clone(),
@@ -304,6 +312,7 @@ fn a_hung_answer_is_bounded_by_the_deadline() {
     w.import(&config, &school(40, 5));
     assert!(w.run(&config, &["sync"]).status.success());
     w.proxy.rules.set(vec![Rule {
+        query: None,
         method: Some("PUT"),
         path: "/admin/directory/v1/users",
         what: Misbehaviour::Hang(std::time::Duration::from_secs(30)),
@@ -427,6 +436,7 @@ fn a_sync_stopped_with_ctrl_c_says_what_it_leaves_queued_and_loses_nothing() {
     assert!(w.run(&config, &["sync"]).status.success());
     // Each create takes a second: the push is caught in the middle.
     w.proxy.rules.set(vec![Rule {
+        query: None,
         method: Some("POST"),
         path: "/admin/directory/v1/users",
         what: Misbehaviour::Hang(std::time::Duration::from_secs(1)),
@@ -490,6 +500,7 @@ fn quarantined_org_units_and_accounts_are_released_once_the_cause_is_fixed() {
     assert!(w.run(&config, &["sync"]).status.success());
     // Google refuses for good to create the org unit of a new school.
     w.proxy.rules.set(vec![Rule {
+        query: None,
         method: Some("POST"),
         path: "/admin/directory/v1/customer/",
         what: Misbehaviour::Invalid400,
@@ -522,6 +533,7 @@ fn a_sheet_stops_at_the_first_refused_write_and_says_so_on_every_row() {
     w.import(&config, &school(90, 40));
     assert!(w.run(&config, &["sync"]).status.success());
     w.proxy.rules.set(vec![Rule {
+        query: None,
         method: Some("PUT"),
         path: "/admin/directory/v1/users",
         what: Misbehaviour::Forbidden403,
@@ -550,4 +562,104 @@ fn a_sheet_stops_at_the_first_refused_write_and_says_so_on_every_row() {
     );
     let text = std::fs::read_to_string(&sheet).unwrap();
     assert_eq!(text.matches("gagal, ulangi").count(), 40, "{text}");
+}
+
+/// Students whose addresses start with every letter: `n` of them at school `school`.
+fn lettered_school(school: u32, n: u32) -> String {
+    const GIVEN: [&str; 26] = [
+        "Ani", "Budi", "Citra", "Dewi", "Eko", "Fitri", "Gilang", "Hadi", "Indah", "Joko",
+        "Kartika", "Lestari", "Maya", "Nur", "Oki", "Putri", "Qori", "Rina", "Sari", "Tono",
+        "Umar", "Vina", "Wati", "Xena", "Yusuf", "Zahra",
+    ];
+    let mut rows = String::from("id_type,id,full_name,role,jenjang,npsn\n");
+    for i in 0..n {
+        rows.push_str(&format!(
+            "nisn,{:010},{} Murid{i},peserta_didik,sd,2010{school:04}\n",
+            school * 1000 + i,
+            GIVEN[i as usize % 26]
+        ));
+    }
+    rows
+}
+
+/// Google ends listings that page too long: a big domain is listed in parts by the first
+/// letter of addresses, each within the limit; a scan cut short by a failing part keeps
+/// the parts it listed and the next sync lists only what is left.
+#[test]
+fn a_scan_in_parts_stays_inside_the_listing_limit_and_goes_on_after_a_failure() {
+    // Every listing that needs a second page is refused: only parts of one page pass.
+    let world = World::with_emulator(&["--listing-limit-secs", "0"]);
+    let write = |name: &str, api_base: &str| {
+        let path = world.config(name, api_base);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("[sync]\nscan_part_users = 100\n");
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let direct = write("direct.toml", &world.url);
+    let hostile = write("hostile-parts.toml", &world.proxy.base_url);
+    world.import(&direct, &lettered_school(1, 600));
+    let out = world.run(&direct, &["sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+
+    // A whole listing of the domain (600 users, two pages) is refused at its second page.
+    let first = "users?domain=sd.belajar.id&maxResults=500";
+    let (status, page) = admin_call(&world.url, &world.key, "GET", first);
+    assert_eq!(status, 200);
+    let token = page["nextPageToken"].as_str().unwrap();
+    let (status, _) = admin_call(
+        &world.url,
+        &world.key,
+        "GET",
+        &format!("{first}&pageToken={token}"),
+    );
+    assert_eq!(status, 503, "Google's listing limit");
+
+    // The part of addresses starting with "m" fails; the others are listed and kept.
+    world.proxy.rules.set(vec![Rule {
+        method: Some("GET"),
+        path: "/admin/directory/v1/users",
+        query: Some("query=email%3Am"),
+        what: Misbehaviour::Html502,
+    }]);
+    let out = world.run(&hostile, &["sync", "--scan"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        all_output(&out).contains("sd.belajar.id/m"),
+        "the failing part is named: {}",
+        all_output(&out)
+    );
+    let before = world.status(&direct)["last_scan"].clone();
+
+    world.proxy.rules.set(vec![]);
+    let listed = |url: &str| {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let counters: Value = runtime.block_on(async {
+            reqwest::get(format!("{url}/emulator/counters"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        });
+        counters["calls"]["directory.users.list"]
+            .as_object()
+            .map_or(0, |by| {
+                by.values().map(|n| n.as_u64().unwrap()).sum::<u64>()
+            })
+    };
+    let listings_before = listed(&world.url);
+    let out = world.run(&direct, &["sync", "--scan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let listings = listed(&world.url) - listings_before;
+    assert!(
+        listings <= 2,
+        "only the part left was listed again ({listings} listings)"
+    );
+    let status = world.status(&direct);
+    assert_ne!(status["last_scan"], before, "a new scan was believed");
+    assert_eq!(
+        status["last_scan"]["users"]["sd.belajar.id"], 600,
+        "{status}"
+    );
 }

@@ -1,27 +1,53 @@
 //! The full scan: every org unit, and every user of every managed domain page by page into
 //! the remote records (memory stays flat), then the deleted users that carry a marker
-//! (so that their accounts are restored, not replaced). Believed only when no domain shrank past
-//! `sync.min_scan_share` of the last scan and no page token came back: only then are the
-//! users it did not find forgotten.
+//! (so that their accounts are restored, not replaced). Believed only when no domain, and
+//! no part of one, shrank past `sync.min_scan_share` of the last scan and no page token
+//! came back: only then are the users it did not find forgotten.
+//!
+//! A scan survives: Google ends a listing that pages for more than 60 minutes, and a scan
+//! of a domain of millions takes hours, so a big domain is listed in *parts* (the users
+//! whose address starts with one or two characters, through `query`), each small enough
+//! to finish well inside the limit. Parts are listed side by side, and each one listed is
+//! recorded: a scan cut short (a crash, a restart, Google failing) goes on with the parts
+//! still to do at the next sync, keeping its start, for a day.
+//!
+//! `query` listings come from Google's search index, which may miss users created in the
+//! last 36 hours: in a scan made of parts, such a user is not forgotten for being missed.
 
 use crate::config::Config;
+use crate::google::types::User;
 use crate::google::{CallFailure, DirectoryClient};
-use crate::remote::{self, ScanRecord};
+use crate::remote::{self, ScanProgress, ScanRecord};
 use crate::store::{Store, StoreError};
-use jiff::Timestamp;
+use futures_util::StreamExt;
+use jiff::{SignedDuration, Timestamp};
+
+/// The first characters of addresses, as belajar-sync makes them.
+const PREFIX_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Parts listed at once.
+const PARTS_AT_ONCE: usize = 4;
+
+/// How long a scan cut short may be taken up again before it starts over.
+const RESUME_WITHIN: SignedDuration = SignedDuration::from_hours(24);
+
+/// How far behind Google's search index may be.
+const INDEX_LAG: SignedDuration = SignedDuration::from_hours(36);
 
 /// Why a scan was not believed or could not finish. Either way nothing is acted on.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("scan of {what}: {failure}")]
+    #[error(
+        "scan of {what}: {failure} (the parts listed are kept: the next sync goes on from there)"
+    )]
     Google { what: String, failure: CallFailure },
     #[error(
-        "scan of {domain} found {found} users where {before} were known: not believed, nothing was acted on (check the domain in the Admin console; the next scan tries again)"
+        "scan of {part} found {found} users where {before} were known: not believed, nothing was acted on (check the domain in the Admin console; the next scan tries again)"
     )]
     Shrunk {
-        domain: String,
+        part: String,
         found: u64,
         before: u64,
     },
@@ -36,87 +62,298 @@ impl ScanError {
     }
 }
 
-/// Lists Google into the remote records; `progress(domain, users so far)` after each page.
+/// What a scan lists in one go: a domain's users, those of them whose address starts
+/// with `prefix`, or its deleted users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub domain: String,
+    pub prefix: Option<String>,
+    pub deleted: bool,
+}
+
+impl Part {
+    /// The name progress and counts are kept under: `sd.belajar.id`, `sd.belajar.id/ab`,
+    /// `sd.belajar.id (deleted)`.
+    pub fn name(&self) -> String {
+        match (&self.prefix, self.deleted) {
+            (_, true) => format!("{} (deleted)", self.domain),
+            (Some(prefix), _) => format!("{}/{prefix}", self.domain),
+            (None, _) => self.domain.clone(),
+        }
+    }
+
+    /// Whether `user` belongs to this part (a prefix listing also finds users by an alias:
+    /// each is counted in the part of its primary address).
+    fn counts(&self, user: &User) -> bool {
+        let Some(prefix) = &self.prefix else {
+            return true;
+        };
+        user.primary_email
+            .as_deref()
+            .is_some_and(|e| e.to_ascii_lowercase().starts_with(prefix.as_str()))
+    }
+}
+
+/// The parts of `domain`, which had `known` users at the last scan: whole when small,
+/// else by prefixes long enough that each part holds about `part_users` at most (the
+/// default, 250,000, is listed in minutes at Google's pace of a page of 500 in about a
+/// second); then its deleted users. Pure.
+pub fn parts(domain: &str, known: u64, part_users: u64) -> Vec<Part> {
+    let mut length = 0;
+    let mut per_part = known;
+    while per_part > part_users && length < 3 {
+        length += 1;
+        per_part /= PREFIX_CHARS.len() as u64;
+    }
+    let mut prefixes = vec![String::new()];
+    for _ in 0..length {
+        prefixes = prefixes
+            .iter()
+            .flat_map(|p| {
+                PREFIX_CHARS
+                    .iter()
+                    .map(move |c| format!("{p}{}", *c as char))
+            })
+            .collect();
+    }
+    let mut parts: Vec<Part> = prefixes
+        .into_iter()
+        .map(|p| Part {
+            domain: domain.to_owned(),
+            prefix: (!p.is_empty()).then_some(p),
+            deleted: false,
+        })
+        .collect();
+    parts.push(Part {
+        domain: domain.to_owned(),
+        prefix: None,
+        deleted: true,
+    });
+    parts
+}
+
+/// Lists Google into the remote records, going on with a scan cut short; `progress(part,
+/// users so far)` after each page.
 pub async fn run(
     store: &Store,
     client: &DirectoryClient,
     config: &Config,
-    mut progress: impl FnMut(&str, u64),
+    progress: impl FnMut(&str, u64),
 ) -> Result<ScanRecord, ScanError> {
+    // Called by the parts listed side by side (one task: never at once).
+    let progress = std::cell::RefCell::new(progress);
+    let progress = |part: &str, found: u64| (progress.borrow_mut())(part, found);
     let last = remote::last_scan(store)?;
     let known = remote::users_by_domain(store)?;
-    let id = last.id + 1;
-    let started = Timestamp::now();
-    let google = |what: &str| {
-        let what = what.to_owned();
-        move |failure| ScanError::Google { what, failure }
+    let now = Timestamp::now();
+    let mut state = match remote::scan_progress(store)? {
+        Some(cut) if cut.id == last.id + 1 && now.duration_since(cut.started) < RESUME_WITHIN => {
+            tracing::info!(
+                scan = cut.id,
+                parts_done = cut.done.len(),
+                "going on with a scan cut short"
+            );
+            cut
+        }
+        _ => ScanProgress {
+            id: last.id + 1,
+            started: now,
+            ..ScanProgress::default()
+        },
     };
+    let started = state.started;
+    let google = |what: String| move |failure| ScanError::Google { what, failure };
 
-    let units = client
-        .list_org_units()
-        .await
-        .map_err(google("org units"))?
-        .value
-        .organization_units;
-    let mut changes = store.changes(false);
-    for unit in &units {
-        if let Some(path) = &unit.org_unit_path {
-            remote::record_org_unit(&mut changes, path, started);
+    if !state.org_units_done {
+        let units = client
+            .list_org_units()
+            .await
+            .map_err(google("org units".into()))?
+            .value
+            .organization_units;
+        let mut changes = store.changes(false);
+        for unit in &units {
+            if let Some(path) = &unit.org_unit_path {
+                remote::record_org_unit(&mut changes, path, started);
+            }
+        }
+        state.org_units = units.len() as u64;
+        state.org_units_done = true;
+        remote::set_scan_progress(&mut changes, Some(&state));
+        changes.commit()?;
+    }
+
+    let domains = config.naming.domains();
+    // How big each domain may be: what the last scan found, what is known of it since
+    // (users created), and before any scan as many users as the directory has accounts.
+    let directory = match last.finished {
+        Some(_) => 0,
+        None => store.counts()?.total,
+    };
+    let size = |d: &String| {
+        let found = last.users.get(d).copied().unwrap_or(0);
+        found.max(known.get(d).copied().unwrap_or(0)).max(directory)
+    };
+    let part_users = config.sync.scan_part_users;
+    let planned: Vec<Part> = domains
+        .iter()
+        .flat_map(|d| parts(d, size(d), part_users))
+        .collect();
+    let split = planned.iter().any(|p| p.prefix.is_some());
+    let todo: Vec<Part> = planned
+        .into_iter()
+        .filter(|p| !state.done.contains_key(&p.name()))
+        .collect();
+    let mut listed = futures_util::stream::iter(todo)
+        .map(|part| list_part(store, client, part, started, &progress))
+        .buffer_unordered(PARTS_AT_ONCE);
+    let mut failed = None;
+    while let Some(outcome) = listed.next().await {
+        match outcome {
+            Ok((part, found)) => {
+                state.done.insert(part.name(), found);
+                let mut changes = store.changes(false);
+                remote::set_scan_progress(&mut changes, Some(&state));
+                changes.commit()?;
+            }
+            // The other parts go on: what they list is kept for the next sync.
+            Err(e) => failed = failed.or(Some(e)),
         }
     }
-    changes.commit()?;
+    drop(listed);
+    if let Some(e) = failed {
+        return Err(e);
+    }
 
     let mut record = ScanRecord {
-        id,
+        id: state.id,
         started: Some(started),
         finished: None,
         users: Default::default(),
-        org_units: units.len() as u64,
+        parts: Default::default(),
+        org_units: state.org_units,
     };
-    for domain in config.naming.domains() {
-        let mut pages = client.list_users(&domain);
-        let mut found = 0u64;
-        while let Some(users) = pages.next_page().await.map_err(google(&domain))? {
-            let now = Timestamp::now();
-            let mut changes = store.changes(false);
-            for user in &users {
-                remote::record(&mut changes, user, now)?;
-            }
-            changes.commit()?;
-            found += users.len() as u64;
-            progress(&domain, found);
+    for (name, found) in &state.done {
+        if name.ends_with(" (deleted)") {
+            continue;
         }
-        // Deleted users that carry a marker: their accounts are restored, not replaced.
-        let mut pages = client.list_deleted_users(&domain);
-        let what = format!("deleted users of {domain}");
-        while let Some(users) = pages.next_page().await.map_err(google(&what))? {
-            let now = Timestamp::now();
-            let mut changes = store.changes(false);
-            for user in &users {
-                remote::record_deleted(&mut changes, user, now);
-            }
-            changes.commit()?;
+        let domain = name.split_once('/').map_or(name.as_str(), |(d, _)| d);
+        *record.users.entry(domain.to_owned()).or_default() += found;
+        if name.contains('/') {
+            record.parts.insert(name.clone(), *found);
         }
-        let before = known.get(&domain).copied().unwrap_or(0);
-        if before > 0 && (found as f64) < before as f64 * config.sync.min_scan_share {
+    }
+    let share = config.sync.min_scan_share;
+    let compared = domains
+        .iter()
+        .map(|d| {
+            (
+                d.clone(),
+                known.get(d).copied().unwrap_or(0),
+                record.users.get(d).copied().unwrap_or(0),
+            )
+        })
+        .chain(record.parts.iter().filter_map(|(name, found)| {
+            last.parts
+                .get(name)
+                .map(|before| (name.clone(), *before, *found))
+        }));
+    for (part, before, found) in compared {
+        if before > 0 && (found as f64) < before as f64 * share {
+            // Not believed: listed again from the start next time.
+            let mut changes = store.changes(false);
+            remote::set_scan_progress(&mut changes, None);
+            changes.commit()?;
             return Err(ScanError::Shrunk {
-                domain,
+                part,
                 found,
                 before,
             });
         }
-        record.users.insert(domain, found);
     }
-    let forgotten = remote::forget_observed_before(store, started)?;
+    // Users a search listing may not show yet are not forgotten for being missed.
+    let unindexed_since = split.then(|| started - INDEX_LAG);
+    let forgotten = remote::forget_observed_before(store, started, unindexed_since)?;
     record.finished = Some(Timestamp::now());
     let mut changes = store.changes(false);
     remote::set_last_scan(&mut changes, &record);
+    remote::set_scan_progress(&mut changes, None);
     changes.commit()?;
     tracing::info!(
-        scan = id,
+        scan = record.id,
         users = record.users.values().sum::<u64>(),
+        parts = state.done.len(),
         forgotten,
         "scan finished"
     );
     Ok(record)
+}
+
+/// Lists one part into the remote records, a page per commit; returns how many users
+/// it holds.
+async fn list_part(
+    store: &Store,
+    client: &DirectoryClient,
+    part: Part,
+    started: Timestamp,
+    progress: &dyn Fn(&str, u64),
+) -> Result<(Part, u64), ScanError> {
+    let query = part.prefix.as_ref().map(|p| format!("email:{p}*"));
+    let mut pages = if part.deleted {
+        client.list_deleted_users(&part.domain)
+    } else {
+        client.list_users_matching(&part.domain, query)
+    };
+    let mut found = 0u64;
+    loop {
+        let page = pages
+            .next_page()
+            .await
+            .map_err(|failure| ScanError::Google {
+                what: part.name(),
+                failure,
+            })?;
+        let Some(users) = page else { break };
+        let now = Timestamp::now().max(started);
+        let mut changes = store.changes(false);
+        for user in &users {
+            if part.deleted {
+                remote::record_deleted(&mut changes, user, now);
+            } else {
+                remote::record(&mut changes, user, now)?;
+                found += u64::from(part.counts(user));
+            }
+        }
+        changes.commit()?;
+        progress(&part.name(), found);
+    }
+    Ok((part, found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_domains_are_listed_whole_and_big_ones_in_parts_small_enough() {
+        let names = |parts: Vec<Part>| parts.iter().map(Part::name).collect::<Vec<_>>();
+        assert_eq!(
+            names(parts("guru.sd.belajar.id", 200_000, 250_000)),
+            ["guru.sd.belajar.id", "guru.sd.belajar.id (deleted)"]
+        );
+        let big = parts("sd.belajar.id", 24_000_000, 250_000);
+        assert_eq!(big.len(), 36 * 36 + 1);
+        assert_eq!(big[0].name(), "sd.belajar.id/aa");
+        assert_eq!(parts("smp.belajar.id", 5_000_000, 250_000).len(), 37);
+        let part = &big[1];
+        let user = |email: &str| User {
+            primary_email: Some(email.into()),
+            ..User::default()
+        };
+        assert!(part.counts(&user("AB.siti@sd.belajar.id")));
+        assert!(
+            !part.counts(&user("siti@sd.belajar.id")),
+            "found by an alias"
+        );
+    }
 }

@@ -42,6 +42,8 @@ pub struct Rule {
     pub method: Option<&'static str>,
     /// The path starts with this (below the host).
     pub path: &'static str,
+    /// The query string holds this (as sent, percent-encoded); `None`: any.
+    pub query: Option<&'static str>,
     pub what: Misbehaviour,
 }
 
@@ -62,10 +64,14 @@ impl Rules {
         *self.caught.lock().unwrap()
     }
 
-    fn catch(&self, method: &str, path: &str) -> Option<Misbehaviour> {
+    fn catch(&self, method: &str, path_and_query: &str) -> Option<Misbehaviour> {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
         let rules = self.rules.lock().unwrap();
         let rule = rules.iter().find(|r| {
             path.starts_with(r.path)
+                && r.query.is_none_or(|q| query.contains(q))
                 && match r.method {
                     Some(m) => m == method,
                     None => method != "GET",
@@ -134,9 +140,7 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
     let body = axum::body::to_bytes(request.into_body(), usize::MAX)
         .await
         .unwrap_or_default();
-    let caught = proxy
-        .rules
-        .catch(method.as_str(), request_path(&path_and_query));
+    let caught = proxy.rules.catch(method.as_str(), &path_and_query);
     match caught {
         Some(Misbehaviour::Html502) => {
             return (
@@ -194,10 +198,6 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         )
             .into_response(),
     }
-}
-
-fn request_path(path_and_query: &str) -> &str {
-    path_and_query.split('?').next().unwrap_or_default()
 }
 
 async fn pass(
