@@ -237,6 +237,23 @@ fn check_says_what_works_and_what_to_fix() {
     );
     assert!(stdout.contains("ok    root org unit"), "{stdout}");
     assert!(stdout.contains("everything works"), "{stdout}");
+    assert!(!stdout.contains("WARN"), "{stdout}");
+
+    // A second partition acting as the same admin, without a ceiling: warned of.
+    s.file(
+        "partition-two.toml",
+        &format!(
+            "data_dir = \"store2\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\n"
+        ),
+    );
+    let shared = run_with_config(&config("admin@belajar.id"), &["check"]);
+    let stdout = text(&shared.stdout);
+    assert_eq!(shared.status.code(), Some(0), "a warning, not a failure: {stdout}");
+    assert!(
+        stdout.contains("WARN  admin@belajar.id is also the subject of")
+            && stdout.contains("partition-two.toml"),
+        "{stdout}"
+    );
 
     let bad = run_with_config(&config("stranger@gmail.com"), &["check"]);
     let stdout = text(&bad.stdout);

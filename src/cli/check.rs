@@ -6,7 +6,12 @@ use super::Failure;
 use crate::config::Config;
 use crate::google::errors::CallError;
 use crate::google::{DirectoryClient, SCOPES};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// Google's default quota of calls a minute for one admin acting through one Cloud
+/// project (it can be raised on the project's quotas page).
+const DEFAULT_QUOTA: u32 = 2_400;
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {}
@@ -111,7 +116,73 @@ pub async fn check(config: &Config) -> Result<ExitCode, Failure> {
 /// The longest `check` takes as a whole, whatever Google does.
 const CHECK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 
-pub fn run(config: &Config) -> Result<ExitCode, Failure> {
+/// Warnings for configurations that act as the same admin as `ours` (at `path`): they
+/// share that admin's quota, so unset ceilings compete and set ones must add up to no
+/// more than it. `others` are the other configurations of the folder. Pure.
+pub fn shared_subject_warnings(
+    path: &Path,
+    ours: &Config,
+    others: &[(PathBuf, Config)],
+) -> Vec<String> {
+    let sharing: Vec<&(PathBuf, Config)> = others
+        .iter()
+        .filter(|(p, c)| p != path && c.google.subject.eq_ignore_ascii_case(&ours.google.subject))
+        .collect();
+    if sharing.is_empty() {
+        return Vec::new();
+    }
+    let names: Vec<String> = sharing
+        .iter()
+        .map(|(p, _)| p.display().to_string())
+        .collect();
+    let ceilings: Vec<Option<u32>> = std::iter::once(ours.google.requests_per_minute)
+        .chain(sharing.iter().map(|(_, c)| c.google.requests_per_minute))
+        .collect();
+    let how = "give each partition an admin of its own (google.subject), or set requests_per_minute in each so that they add up to no more than the quota";
+    let subject = &ours.google.subject;
+    if ceilings.iter().any(Option::is_none) {
+        return vec![format!(
+            "{subject} is also the subject of {}: they share one quota of Google (2,400 calls a minute unless raised) and the ones without requests_per_minute compete for it: {how}",
+            names.join(", ")
+        )];
+    }
+    let total: u32 = ceilings.iter().flatten().sum();
+    if total > DEFAULT_QUOTA {
+        return vec![format!(
+            "{subject} is also the subject of {}: they share one quota of Google, and their requests_per_minute add up to {total}, more than the default quota of {DEFAULT_QUOTA} (fine only if the project's quota was raised): {how}",
+            names.join(", ")
+        )];
+    }
+    Vec::new()
+}
+
+/// The configurations in the folder of `path` (the partitions of this host), those that
+/// load.
+fn neighbours(path: &Path) -> Vec<(PathBuf, Config)> {
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter_map(|p| Config::load(&p).ok().map(|c| (p, c)))
+        .collect()
+}
+
+pub fn run(path: &Path, config: &Config) -> Result<ExitCode, Failure> {
+    let ours = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let others: Vec<(PathBuf, Config)> = neighbours(path)
+        .into_iter()
+        .map(|(p, c)| (std::fs::canonicalize(&p).unwrap_or(p), c))
+        .collect();
+    for warning in shared_subject_warnings(&ours, config, &others) {
+        println!("WARN  {warning}");
+    }
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::Runtime(format!("cannot start tokio: {e}")))?;
     let deadline = config
@@ -137,6 +208,35 @@ pub fn run(config: &Config) -> Result<ExitCode, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partitions_acting_as_one_admin_are_warned_of_their_shared_quota() {
+        let config = |subject: &str, ceiling: Option<u32>| {
+            let mut c = Config::default();
+            c.google.subject = subject.into();
+            c.google.requests_per_minute = ceiling;
+            c
+        };
+        let ours = Path::new("/etc/belajar-sync/jawa-barat.toml");
+        let me = config("admin@belajar.id", Some(1_200));
+        let other = |subject: &str, ceiling| {
+            vec![(
+                PathBuf::from("/etc/belajar-sync/bali.toml"),
+                config(subject, ceiling),
+            )]
+        };
+        assert!(shared_subject_warnings(ours, &me, &other("ops@belajar.id", None)).is_empty());
+        assert!(
+            shared_subject_warnings(ours, &me, &other("admin@belajar.id", Some(1_200))).is_empty()
+        );
+        let over = shared_subject_warnings(ours, &me, &other("Admin@belajar.id", Some(2_000)));
+        assert!(over[0].contains("add up to 3200"), "{over:?}");
+        assert!(over[0].contains("bali.toml"), "{over:?}");
+        let unset = shared_subject_warnings(ours, &me, &other("admin@belajar.id", None));
+        assert!(unset[0].contains("compete"), "{unset:?}");
+        let itself = vec![(ours.to_owned(), me.clone())];
+        assert!(shared_subject_warnings(ours, &me, &itself).is_empty());
+    }
 
     #[test]
     fn delegation_errors_name_the_client_id_and_the_scopes() {

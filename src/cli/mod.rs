@@ -237,7 +237,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         }
         Command::Demo(_) => demo::run(),
         Command::Run(args) => run::run(&cli.config, config()?, args),
-        Command::Check(_) => check::run(&config()?),
+        Command::Check(_) => check::run(&cli.config, &config()?),
         Command::Emulator(args) => emulator::run(args),
     }
 }
