@@ -386,78 +386,112 @@ impl Executor<'_> {
         drained
     }
 
+    /// Sends batches until none is due. The next batch is read (and marked in flight) as
+    /// soon as the current one is all under way, so that a slow answer does not hold the
+    /// quota unused; org units wait for the whole batch, since their children (and the
+    /// accounts in them) need them made first.
     async fn send_all(&self, subjects: Option<&HashSet<String>>) -> Result<Drained, DrainError> {
         let mut drained = Drained::default();
+        let mut claim = self.store.claim(std::iter::empty());
+        // Once one answer says Google cannot be reached or refuses us, nothing more is
+        // sent: the entries not sent are left as they were.
+        let halt = std::sync::atomic::AtomicBool::new(false);
+        // Marked in flight, not yet sent; and sent, not yet answered.
+        let mut queued: std::collections::VecDeque<(Entry, bool)> = Default::default();
+        let mut sending = futures_util::stream::FuturesUnordered::new();
+        let mut ready = Vec::new();
+        let mut stop = None;
+        // The lane of the last batch; whether the last look found nothing due (looked at
+        // again once every answer is in); whether nothing is left at all.
+        let (mut lane, mut nothing_due, mut exhausted) = (None, false, false);
         loop {
-            if let Some(control) = self.control {
-                control.beat();
-                if control.stop_requested() {
-                    return Err(DrainError::Stopped("asked to stop".into()));
+            let stopping = self.control.is_some_and(RunControl::stop_requested);
+            let halted = halt.load(std::sync::atomic::Ordering::SeqCst);
+            let overlap = lane != Some(Lane::OrgUnit) && !nothing_due;
+            if queued.is_empty()
+                && !exhausted
+                && !stopping
+                && !halted
+                && (overlap || sending.is_empty())
+            {
+                if let Some(control) = self.control {
+                    control.beat();
                 }
-            }
-            let (mut batch, deferred, next_due) = self.next_batch(subjects)?;
-            drained.deferred = deferred;
-            drained.next_due = next_due;
-            if batch.is_empty() {
-                return Ok(drained);
-            }
-            // Another executor (a helpdesk repair beside the daemon) may have taken some.
-            let claim = self.store.claim(batch.iter().map(|e| e.subject.as_str()));
-            batch.retain(|e| claim.subjects.contains(&e.subject));
-            // Marked in flight, durably, before anything is sent.
-            let mut changes = self.store.changes(false);
-            let mut sending = Vec::with_capacity(batch.len());
-            for mut entry in batch {
-                let uncertain = entry.in_flight;
-                entry.in_flight = true;
-                entry.attempts += 1;
-                journal::save(&mut changes, &entry);
-                sending.push((entry, uncertain));
-            }
-            changes.commit()?;
-
-            // Once one answer says Google cannot be reached or refuses us, nothing more is
-            // sent: the entries not sent are left as they were.
-            let halt = std::sync::atomic::AtomicBool::new(false);
-            let halt = &halt;
-            let mut answers = futures_util::stream::iter(sending)
-                .map(|(mut entry, uncertain)| async move {
-                    let stopping = self.control.is_some_and(RunControl::stop_requested);
-                    let answer = if halt.load(std::sync::atomic::Ordering::SeqCst) || stopping {
-                        Answer::NotSent
-                    } else {
-                        match self.send(&entry, uncertain).await {
-                            Answer::Unknown(error) if uncertain => Answer::UnknownAgain(error),
-                            answer => answer,
-                        }
-                    };
-                    if matches!(answer, Answer::Stop(_) | Answer::NotSent) {
-                        halt.store(true, std::sync::atomic::Ordering::SeqCst);
-                        entry.in_flight = uncertain;
-                        entry.attempts -= 1;
-                    }
-                    (entry, answer)
-                })
-                .buffer_unordered(self.concurrency.max(1));
-            let mut stop = None;
-            let mut ready = Vec::new();
-            while let Some((entry, answer)) = answers.next().await {
-                if let Answer::Stop(reason) = &answer {
-                    stop.get_or_insert_with(|| reason.clone());
+                let (batch, deferred, next_due) = self.next_batch(subjects)?;
+                drained.deferred = deferred;
+                drained.next_due = next_due;
+                nothing_due = batch.is_empty();
+                exhausted = nothing_due && sending.is_empty();
+                lane = batch.first().map(|e| e.lane).or(lane);
+                // Another executor (a helpdesk repair beside the daemon) may have taken some.
+                let taken = claim.extend(batch.iter().map(|e| e.subject.as_str()));
+                // Marked in flight, durably, before anything is sent.
+                let mut changes = self.store.changes(false);
+                for mut entry in batch.into_iter().filter(|e| taken.contains(&e.subject)) {
+                    let uncertain = entry.in_flight;
+                    entry.in_flight = true;
+                    entry.attempts += 1;
+                    journal::save(&mut changes, &entry);
+                    queued.push_back((entry, uncertain));
                 }
-                ready.push((entry, answer));
-                if ready.len() >= APPLY_EVERY {
-                    self.apply(std::mem::take(&mut ready), &mut drained)?;
+                changes.commit()?;
+            }
+            while sending.len() < self.concurrency.max(1)
+                && let Some((entry, uncertain)) = queued.pop_front()
+            {
+                sending.push(self.send_once(entry, uncertain, &halt));
+            }
+            let Some((entry, answer)) = sending.next().await else {
+                if queued.is_empty() && (exhausted || stopping || halted) {
+                    break;
                 }
+                continue;
+            };
+            if let Answer::Stop(reason) = &answer {
+                stop.get_or_insert_with(|| reason.clone());
             }
-            self.apply(ready, &mut drained)?;
-            if let Some(reason) = stop {
-                return Err(DrainError::Stopped(reason));
-            }
-            if self.control.is_some_and(RunControl::stop_requested) {
-                return Err(DrainError::Stopped("asked to stop".into()));
+            ready.push((entry, answer));
+            if ready.len() >= APPLY_EVERY || sending.is_empty() {
+                let applied = std::mem::take(&mut ready);
+                let subjects: Vec<String> = applied.iter().map(|(e, _)| e.subject.clone()).collect();
+                self.apply(applied, &mut drained)?;
+                for subject in &subjects {
+                    claim.release(subject);
+                }
             }
         }
+        self.apply(ready, &mut drained)?;
+        if let Some(reason) = stop {
+            return Err(DrainError::Stopped(reason));
+        }
+        if self.control.is_some_and(RunControl::stop_requested) {
+            return Err(DrainError::Stopped("asked to stop".into()));
+        }
+        Ok(drained)
+    }
+
+    /// Sends `entry` unless the run halted or is asked to stop (then it is left as it was).
+    async fn send_once(
+        &self,
+        mut entry: Entry,
+        uncertain: bool,
+        halt: &std::sync::atomic::AtomicBool,
+    ) -> (Entry, Answer) {
+        let stopping = self.control.is_some_and(RunControl::stop_requested);
+        let answer = if halt.load(std::sync::atomic::Ordering::SeqCst) || stopping {
+            Answer::NotSent
+        } else {
+            match self.send(&entry, uncertain).await {
+                Answer::Unknown(error) if uncertain => Answer::UnknownAgain(error),
+                answer => answer,
+            }
+        };
+        if matches!(answer, Answer::Stop(_) | Answer::NotSent) {
+            halt.store(true, std::sync::atomic::Ordering::SeqCst);
+            entry.in_flight = uncertain;
+            entry.attempts -= 1;
+        }
+        (entry, answer)
     }
 
     /// The next entries to send: all due ones of the first lane that has any, and for org

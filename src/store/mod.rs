@@ -151,6 +151,23 @@ pub struct Claim<'a> {
     pub subjects: HashSet<String>,
 }
 
+impl Claim<'_> {
+    /// Claims those of `subjects` no other executor is sending as well; returns which.
+    pub fn extend<'s>(&mut self, subjects: impl IntoIterator<Item = &'s str>) -> HashSet<String> {
+        // Held by `self` from now on: `more` is dropped empty.
+        let taken = std::mem::take(&mut self.store.claim(subjects).subjects);
+        self.subjects.extend(taken.iter().cloned());
+        taken
+    }
+
+    /// Lets go of `subject` (its answer is applied).
+    pub fn release(&mut self, subject: &str) {
+        if self.subjects.remove(subject) {
+            self.store.sending.lock().expect("sending lock").remove(subject);
+        }
+    }
+}
+
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         let mut sending = self.store.sending.lock().expect("sending lock");
