@@ -78,15 +78,6 @@ async fn push(
     done.load(Ordering::Relaxed)
 }
 
-async fn counters(url: &str) -> Value {
-    reqwest::get(format!("{url}/emulator/counters"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::main]
 async fn main() {
     let calls = env_or("CALLS", 20_000);
@@ -121,7 +112,7 @@ async fn main() {
     )
     .await;
     let secs = started.elapsed().as_secs_f64();
-    let counted = counters(&url).await;
+    let counted = google::emulator_counters(&url).await;
     let inserts = &counted["calls"]["directory.users.insert"];
     let refused = inserts["403"].as_u64().unwrap_or(0);
     let total: u64 = inserts

@@ -81,21 +81,6 @@ fn main() {
             peak_rss_mb()
         );
     }
-    let disk: u64 = walk(&dir.path().join("store"));
+    let disk: u64 = bench::dir_size(&dir.path().join("store"));
     println!("store on disk: {:.0} MB", disk as f64 / 1e6);
-}
-
-fn walk(path: &std::path::Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => walk(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }

@@ -453,7 +453,8 @@ impl Executor<'_> {
             ready.push((entry, answer));
             if ready.len() >= APPLY_EVERY || sending.is_empty() {
                 let applied = std::mem::take(&mut ready);
-                let subjects: Vec<String> = applied.iter().map(|(e, _)| e.subject.clone()).collect();
+                let subjects: Vec<String> =
+                    applied.iter().map(|(e, _)| e.subject.clone()).collect();
                 self.apply(applied, &mut drained)?;
                 for subject in &subjects {
                     claim.release(subject);

@@ -248,7 +248,11 @@ fn check_says_what_works_and_what_to_fix() {
     );
     let shared = run_with_config(&config("admin@belajar.id"), &["check"]);
     let stdout = text(&shared.stdout);
-    assert_eq!(shared.status.code(), Some(0), "a warning, not a failure: {stdout}");
+    assert_eq!(
+        shared.status.code(),
+        Some(0),
+        "a warning, not a failure: {stdout}"
+    );
     assert!(
         stdout.contains("WARN  admin@belajar.id is also the subject of")
             && stdout.contains("partition-two.toml"),

@@ -634,14 +634,7 @@ fn a_scan_in_parts_stays_inside_the_listing_limit_and_goes_on_after_a_failure() 
     world.proxy.rules.set(vec![]);
     let listed = |url: &str| {
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let counters: Value = runtime.block_on(async {
-            reqwest::get(format!("{url}/emulator/counters"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
-        });
+        let counters = runtime.block_on(support::google::emulator_counters(url));
         counters["calls"]["directory.users.list"]
             .as_object()
             .map_or(0, |by| {

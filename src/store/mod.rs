@@ -163,7 +163,11 @@ impl Claim<'_> {
     /// Lets go of `subject` (its answer is applied).
     pub fn release(&mut self, subject: &str) {
         if self.subjects.remove(subject) {
-            self.store.sending.lock().expect("sending lock").remove(subject);
+            self.store
+                .sending
+                .lock()
+                .expect("sending lock")
+                .remove(subject);
         }
     }
 }

@@ -192,3 +192,13 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// The emulator's counters of calls answered (`GET /emulator/counters`).
+pub async fn emulator_counters(url: &str) -> Value {
+    reqwest::get(format!("{url}/emulator/counters"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}

@@ -198,15 +198,19 @@ pub fn run(
         file: summary.file.clone(),
         started: jiff::Timestamp::now(),
     };
+    let pass = Pass {
+        store,
+        naming,
+        source,
+        options: &options,
+        progress,
+        started: marker.started,
+    };
     if options.dry_run {
-        return apply(
-            store, naming, source, &survey, &options, &marker, summary, progress,
-        );
+        return apply(&pass, &survey, summary);
     }
     store.set_import_marker(Some(&marker))?;
-    match apply(
-        store, naming, source, &survey, &options, &marker, summary, progress,
-    ) {
+    match apply(&pass, &survey, summary) {
         Ok(summary) => {
             store.set_import_marker(None)?;
             Ok(summary)
@@ -218,18 +222,28 @@ pub fn run(
     }
 }
 
+/// What the second pass works with.
+#[derive(Clone, Copy)]
+struct Pass<'a> {
+    store: &'a Store,
+    naming: &'a Naming,
+    source: &'a Source,
+    options: &'a Options,
+    progress: &'a ProgressBar,
+    /// When the import started (its history lines say so).
+    started: jiff::Timestamp,
+}
+
 /// The second pass: applies the rows picked by the survey (see the module's comment).
-#[allow(clippy::too_many_arguments)]
-fn apply(
-    store: &Store,
-    naming: &Naming,
-    source: &Source,
-    survey: &Survey,
-    options: &Options,
-    marker: &ImportMarker,
-    mut summary: Summary,
-    progress: &ProgressBar,
-) -> Result<Summary, ImportError> {
+fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, ImportError> {
+    let Pass {
+        store,
+        naming,
+        source,
+        options,
+        progress,
+        started,
+    } = *pass;
     let size = source.size_bytes()?;
     let picks = &survey.picks;
     let mut rows = source.row_reader(survey.layout.clone())?;
@@ -298,13 +312,7 @@ fn apply(
                 "{what} by the import of {}, asked by {}",
                 summary.file, options.actor
             );
-            audit::log(
-                &mut changes,
-                &row.key.to_string(),
-                marker.started,
-                "import",
-                line,
-            )?;
+            audit::log(&mut changes, &row.key.to_string(), started, "import", line)?;
         }
         match effect {
             Effect::Created => summary.created += 1,
@@ -353,7 +361,7 @@ fn apply(
             {
                 let held = audit::RetireHeld {
                     npsn: npsn.clone(),
-                    at: marker.started,
+                    at: started,
                     file: summary.file.clone(),
                     retiring: absent.len() as u64,
                     active,
@@ -374,13 +382,7 @@ fn apply(
                         "retiring: absent from the snapshot {} of school {npsn}, imported by {}",
                         summary.file, options.actor
                     );
-                    audit::log(
-                        &mut changes,
-                        &key.to_string(),
-                        marker.started,
-                        "import",
-                        line,
-                    )?;
+                    audit::log(&mut changes, &key.to_string(), started, "import", line)?;
                 }
             }
             if changes.pending_bytes() >= Changes::BATCH_BYTES {
