@@ -48,12 +48,8 @@ const SCHEMA_KEY: &[u8] = b"schema_version";
 pub struct Keyspace(&'static str);
 
 impl Keyspace {
-    pub const fn new(name: &'static str) -> Keyspace {
+    pub(crate) const fn new(name: &'static str) -> Keyspace {
         Keyspace(name)
-    }
-
-    pub fn name(self) -> &'static str {
-        self.0
     }
 
     /// The keyspace of a name read from the store (an undo record): names are few, so
@@ -324,12 +320,12 @@ impl Store {
     }
 
     /// The stored bytes at `key` of `space`.
-    pub fn get(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(crate) fn get(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.with(space, |pages| pages.get(key))
     }
 
     /// A JSON record, read outside any change set.
-    pub fn get_json<T: DeserializeOwned>(
+    pub(crate) fn get_json<T: DeserializeOwned>(
         &self,
         space: Keyspace,
         key: &[u8],
@@ -340,7 +336,7 @@ impl Store {
     /// The entries of `space` whose key starts with `prefix` and is at least `from`, in
     /// key order, each given to `read` as slices of the stored page. Written meanwhile,
     /// the scan sees each entry once (see [`Cursor`]).
-    pub fn scan<'a, T: 'a>(
+    pub(crate) fn scan<'a, T: 'a>(
         &'a self,
         space: Keyspace,
         prefix: &[u8],
@@ -358,7 +354,7 @@ impl Store {
     }
 
     /// The JSON records of `space` under `prefix`, in key order, with their keys.
-    pub fn scan_json<'a, T: DeserializeOwned + 'a>(
+    pub(crate) fn scan_json<'a, T: DeserializeOwned + 'a>(
         &'a self,
         space: Keyspace,
         prefix: &[u8],
@@ -367,7 +363,7 @@ impl Store {
     }
 
     /// The JSON records of `space` under `prefix` from the key `from` on.
-    pub fn scan_json_from<'a, T: DeserializeOwned + 'a>(
+    pub(crate) fn scan_json_from<'a, T: DeserializeOwned + 'a>(
         &'a self,
         space: Keyspace,
         prefix: &[u8],
@@ -389,7 +385,7 @@ impl Store {
     /// `(lo, hi]` (unbounded where `None`) and is `accepted`, with that rest of the key
     /// (up to its last `:` when `up_to_colon`: records keyed `prefix + owner + ":" + more`).
     /// The rests must sort as the owners do (account keys, for the plan's chunks).
-    pub fn range_json<T: DeserializeOwned>(
+    pub(crate) fn range_json<T: DeserializeOwned>(
         &self,
         space: Keyspace,
         prefix: &str,
@@ -529,12 +525,6 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         let handles = self.handles()?;
         handles.db.flush().map(drop).map_err(|e| self.err(e))
-    }
-
-    /// Bytes the store takes on disk.
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        let handles = self.handles()?;
-        handles.db.size_on_disk().map_err(|e| self.err(e))
     }
 }
 
@@ -690,14 +680,14 @@ impl<'a> Changes<'a> {
     }
 
     /// The bytes at `key` of `space`, read through the held changes.
-    pub fn get(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(crate) fn get(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.pending.get(&space).and_then(|p| p.get(key)) {
             Some(value) => Ok(value.clone()),
             None => self.store.get(space, key),
         }
     }
 
-    pub fn put(&mut self, space: Keyspace, key: Vec<u8>, value: Vec<u8>) {
+    pub(crate) fn put(&mut self, space: Keyspace, key: Vec<u8>, value: Vec<u8>) {
         self.pending_bytes += key.len() + value.len() + 64;
         self.pending
             .entry(space)
@@ -705,7 +695,7 @@ impl<'a> Changes<'a> {
             .insert(key, Some(value));
     }
 
-    pub fn remove(&mut self, space: Keyspace, key: Vec<u8>) {
+    pub(crate) fn remove(&mut self, space: Keyspace, key: Vec<u8>) {
         self.pending_bytes += key.len() + 64;
         self.pending.entry(space).or_default().insert(key, None);
     }
@@ -716,7 +706,7 @@ impl<'a> Changes<'a> {
     }
 
     /// A JSON record, read through the held changes.
-    pub fn get_json<T: DeserializeOwned>(
+    pub(crate) fn get_json<T: DeserializeOwned>(
         &self,
         space: Keyspace,
         key: &[u8],
@@ -734,7 +724,7 @@ impl<'a> Changes<'a> {
     }
 
     /// Holds a JSON record for the next commit.
-    pub fn put_json<T: Serialize>(&mut self, space: Keyspace, key: Vec<u8>, value: &T) {
+    pub(crate) fn put_json<T: Serialize>(&mut self, space: Keyspace, key: Vec<u8>, value: &T) {
         self.put(
             space,
             key,
@@ -743,7 +733,7 @@ impl<'a> Changes<'a> {
     }
 
     /// Holds the removal of a record for the next commit.
-    pub fn delete(&mut self, space: Keyspace, key: Vec<u8>) {
+    pub(crate) fn delete(&mut self, space: Keyspace, key: Vec<u8>) {
         self.remove(space, key);
     }
 
