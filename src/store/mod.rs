@@ -468,16 +468,31 @@ impl Store {
     }
 
     /// Records that an import starts (`Some`) or ended (`None`); see [`ImportMarker`].
+    /// The undo records are cleared before an import starts (one left by an import whose
+    /// end was recorded but not its clearing must not be mistaken for this one's) and
+    /// after its end is recorded (a crash in between then rolls back nothing).
     pub fn set_import_marker(&self, marker: Option<&ImportMarker>) -> Result<(), StoreError> {
+        let clear_undo = || {
+            self.with(UNDO, |pages| {
+                pages.tree().clear()?;
+                pages.written();
+                Ok(())
+            })
+        };
         let mut changes = self.changes(false);
         match marker {
-            Some(m) => changes.put_json(META, IMPORT_KEY.to_vec(), m),
+            Some(m) => {
+                clear_undo()?;
+                changes.put_json(META, IMPORT_KEY.to_vec(), m);
+                changes.commit()
+            }
             None => {
                 changes.delete(META, IMPORT_KEY.to_vec());
-                self.with(UNDO, |pages| pages.tree().clear())?;
+                changes.commit()?;
+                clear_undo()?;
+                self.flush()
             }
         }
-        changes.commit()
     }
 
     fn import_marker(&self) -> Result<Option<ImportMarker>, StoreError> {

@@ -130,6 +130,38 @@ fn an_interrupted_import_is_rolled_back_by_the_next_opening() {
 }
 
 #[test]
+fn undo_records_left_by_an_earlier_import_never_roll_back_a_later_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = |file: &str| ImportMarker {
+        file: file.into(),
+        started: jiff::Timestamp::now(),
+    };
+    {
+        let store = Store::open(dir.path(), 8).unwrap();
+        store.set_import_marker(Some(&marker("a.csv"))).unwrap();
+        let mut a = store.changes(false).undoable();
+        a.put(ONE, key(1), b"a".to_vec());
+        a.commit().unwrap();
+        // Its end recorded, then the process dies before the undo records are cleared.
+        let mut end = store.changes(false);
+        end.delete(META, IMPORT_KEY.to_vec());
+        end.commit().unwrap();
+        store.set_import_marker(Some(&marker("b.csv"))).unwrap();
+        let mut b = store.changes(false).undoable();
+        b.put(ONE, key(1), b"b".to_vec());
+        b.commit().unwrap();
+        // The second import dies in the middle.
+    }
+    let store = Store::open(dir.path(), 8).unwrap();
+    assert_eq!(store.rolled_back_import().unwrap().file, "b.csv");
+    assert_eq!(
+        store.get(ONE, &key(1)).unwrap().unwrap(),
+        b"a",
+        "a's import stays"
+    );
+}
+
+#[test]
 fn an_import_that_ends_keeps_its_changes() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), 8).unwrap();
