@@ -124,7 +124,7 @@ pub struct Store {
     relief_bytes: u64,
     /// `None` only while being reopened (or after a reopen failed).
     handles: RwLock<Option<Handles>>,
-    /// Bytes read by scans since the store was opened.
+    /// Bytes read by scans and written by commits since the store was last opened.
     scanned: AtomicU64,
     /// How many times scans reopened the store.
     reopens: AtomicU64,
@@ -417,8 +417,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Counts what a scan read; past the relief threshold, reopens the database when no
-    /// one else is inside it.
+    /// Counts what a scan read or a commit wrote (sled keeps both); past the relief
+    /// threshold, reopens the database when no one else is inside it.
     fn scanned(&self, bytes: usize) -> Result<(), StoreError> {
         let total = self.scanned.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
         if total < self.relief_bytes {
@@ -791,6 +791,7 @@ impl<'a> Changes<'a> {
         }
         let handles = store.handles()?;
         let mut written: Vec<(Pages, sled::Batch)> = Vec::new();
+        let mut bytes = 0;
         let mut undo = pages::Changes::new();
         for (space, changes) in pending {
             let pages = handles.pages(space).map_err(|e| store.err(e))?;
@@ -806,6 +807,7 @@ impl<'a> Changes<'a> {
                     undo.insert(undo::key(space, &key), Some(undo::value(old.as_deref())));
                 }
             }
+            bytes += prepared.bytes;
             written.push((pages, prepared.batch));
         }
         if !undo.is_empty() {
@@ -813,6 +815,7 @@ impl<'a> Changes<'a> {
             let prepared = pages
                 .prepare(undo, Merge::KeepExisting)
                 .map_err(|e| store.err(e))?;
+            bytes += prepared.bytes;
             written.push((pages, prepared.batch));
         }
         let result = match written.as_slice() {
@@ -842,7 +845,8 @@ impl<'a> Changes<'a> {
         result.map_err(|e| store.err(e))?;
         handles.db.flush().map_err(|e| store.err(e))?;
         tracing::trace!(keyspaces = written.len(), "transaction written");
-        Ok(())
+        drop((written, handles, _writer));
+        store.scanned(bytes)
     }
 }
 

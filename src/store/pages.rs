@@ -22,8 +22,10 @@ use std::sync::{Arc, Mutex};
 /// looks full and keeps everything it read.
 pub const MAX_PAGE_BYTES: usize = 4 * 1024;
 
-/// Pages kept for reads (each shares its bytes with sled's own cache).
-const CACHED_PAGES: usize = 2048;
+/// Decoded pages kept for lookups, per keyspace (each shares its bytes with sled's own
+/// cache). Lookups come in key order (imports, plans), so a few hundred suffice; an
+/// import touches half a dozen keyspaces.
+const CACHED_PAGES: usize = 256;
 
 /// The entries of one page, decoded.
 type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -113,6 +115,8 @@ pub enum Merge {
 pub struct Prepared {
     pub batch: sled::Batch,
     pub old: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Bytes of the pages written.
+    pub bytes: usize,
 }
 
 impl Pages {
@@ -196,6 +200,7 @@ impl Pages {
         let mut prepared = Prepared {
             batch: sled::Batch::default(),
             old: Vec::new(),
+            bytes: 0,
         };
         let mut changes = changes.into_iter().peekable();
         while let Some((first_key, _)) = changes.peek() {
@@ -224,6 +229,7 @@ impl Pages {
             }
             for (i, (chunk_fence, bytes)) in split(entries).into_iter().enumerate() {
                 let chunk_fence = if i == 0 { fence.clone() } else { chunk_fence };
+                prepared.bytes += bytes.len();
                 prepared.batch.insert(chunk_fence, bytes);
             }
         }

@@ -21,6 +21,7 @@ pub mod validate;
 use crate::audit;
 use crate::config::Naming;
 use crate::directory::model::{AccountKey, DesiredState, Role, RowStatus};
+use crate::directory::naming::local_part;
 use crate::store::{Changes, ImportMarker, Store, StoreError};
 use apply::{AddressRequest, Effect, address_request, allocate, apply_row, merge, retire_absent};
 use indicatif::ProgressBar;
@@ -278,10 +279,11 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
     }
     progress.set_position(size * 2);
     progress.set_message("allocating addresses");
+    // Only the local part: the domain follows from the row again.
     let mut addresses: Vec<(u64, Box<str>)> = Vec::with_capacity(requests.len());
     for (request, packed) in requests.in_address_order() {
         let email = allocate(&mut changes, &request, &AccountKey::from_packed(packed))?;
-        addresses.push((packed, email.into_boxed_str()));
+        addresses.push((packed, local_part(&email).into()));
         if changes.pending_bytes() >= Changes::BATCH_BYTES {
             changes.commit()?;
         }
@@ -297,7 +299,10 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
         }
         let row = read_row(pick)?;
         let address = match addresses.last() {
-            Some((key, _)) if key == packed => addresses.pop().map(|(_, email)| email.into()),
+            Some((key, _)) if key == packed => addresses.pop().map(|(_, local)| {
+                let domain = naming.domain(row.role.group(), row.key.jenjang);
+                format!("{local}@{domain}")
+            }),
             _ => None,
         };
         let (effect, note) = apply_row(&mut changes, &row, address, options.today)?;
@@ -402,12 +407,13 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
 struct Requests {
     domains: Vec<String>,
     wanted: Vec<Wanted>,
+    /// The local parts to keep, for the few role changes, by packed key.
+    keep: std::collections::HashMap<u64, String>,
 }
 
 struct Wanted {
     domain: u8,
     base: Box<str>,
-    keep: Option<Box<str>>,
     packed: u64,
 }
 
@@ -423,9 +429,11 @@ impl Requests {
         self.wanted.push(Wanted {
             domain: u8::try_from(domain).expect("fewer than 256 domains"),
             base: request.base.into_boxed_str(),
-            keep: request.keep.map(String::into_boxed_str),
             packed,
         });
+        if let Some(keep) = request.keep {
+            self.keep.insert(packed, keep);
+        }
     }
 
     fn len(&self) -> usize {
@@ -438,6 +446,7 @@ impl Requests {
         let Requests {
             domains,
             mut wanted,
+            mut keep,
         } = self;
         wanted.sort_unstable_by(|a, b| {
             (
@@ -455,7 +464,7 @@ impl Requests {
             let request = AddressRequest {
                 domain: domains[w.domain as usize].clone(),
                 base: w.base.into(),
-                keep: w.keep.map(Into::into),
+                keep: keep.remove(&w.packed),
             };
             (request, w.packed)
         })
