@@ -215,14 +215,16 @@ fn help_documents_the_exit_codes() {
 fn check_says_what_works_and_what_to_fix() {
     let s = Setup::new();
     let (mut emulator, url, key) = spawn_emulator(&[]);
-    let config = |subject: &str| {
+    // A configuration in the file `name`, acting as `subject`.
+    let config_in = |name: &str, subject: &str| {
         s.file(
-            &format!("{subject}.toml"),
+            name,
             &format!(
-                "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"{subject}\"\napi_base = \"{url}\"\n"
+                "data_dir = \"{name}.store\"\n[google]\nkey_file = {key:?}\nsubject = \"{subject}\"\napi_base = \"{url}\"\n"
             ),
         )
     };
+    let config = |subject: &str| config_in(&format!("{subject}.toml"), subject);
     let good = run_with_config(&config("admin@belajar.id"), &["check"]);
     let stdout = text(&good.stdout);
     assert_eq!(
@@ -240,12 +242,7 @@ fn check_says_what_works_and_what_to_fix() {
     assert!(!stdout.contains("WARN"), "{stdout}");
 
     // A second partition acting as the same admin, without a ceiling: warned of.
-    s.file(
-        "partition-two.toml",
-        &format!(
-            "data_dir = \"store2\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\n"
-        ),
-    );
+    config_in("partition-two.toml", "admin@belajar.id");
     let shared = run_with_config(&config("admin@belajar.id"), &["check"]);
     let stdout = text(&shared.stdout);
     assert_eq!(
