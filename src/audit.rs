@@ -236,7 +236,7 @@ pub fn held_in_range(
     range: (Option<&str>, Option<&str>),
 ) -> Result<HashMap<String, String>, StoreError> {
     Ok(store
-        .range_json::<Held>(HELD, list.prefix(), range, false, is_account)?
+        .range_json::<Held>(HELD, list.prefix(), range, false, AccountKey::names_account)?
         .into_iter()
         .map(|(k, held)| (k, held.reason))
         .collect())
@@ -248,12 +248,7 @@ pub fn notices_in_range(
     range: (Option<&str>, Option<&str>),
 ) -> Result<HashMap<String, Notices>, StoreError> {
     Ok(store
-        .range_json::<Notices>(HISTORY, "t:", range, false, is_account)?
+        .range_json::<Notices>(HISTORY, "t:", range, false, AccountKey::names_account)?
         .into_iter()
         .collect())
-}
-
-/// Whether a subject is an account (not an org unit path).
-fn is_account(subject: &str) -> bool {
-    AccountKey::parse(subject).is_some()
 }

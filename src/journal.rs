@@ -200,15 +200,10 @@ pub fn waiting_in_range(
     range: (Option<&str>, Option<&str>),
 ) -> Result<std::collections::HashSet<String>, StoreError> {
     Ok(store
-        .range_json::<String>(JOURNAL, "p:", range, false, is_account)?
+        .range_json::<String>(JOURNAL, "p:", range, false, AccountKey::names_account)?
         .into_iter()
         .map(|(subject, _)| subject)
         .collect())
-}
-
-/// Whether a subject is an account (not an org unit path).
-fn is_account(subject: &str) -> bool {
-    AccountKey::parse(subject).is_some()
 }
 
 #[cfg(test)]

@@ -279,13 +279,15 @@ pub fn forget_observed_before(
     for prefix in [&b"r:"[..], b"u:", b"d:"] {
         for entry in store.scan_json::<Observed>(REMOTE, prefix) {
             let (key, observed) = entry?;
-            let created: Option<Timestamp> = observed
-                .user
-                .creation_time
-                .as_deref()
-                .and_then(|t| t.parse().ok());
-            let unindexed =
-                unindexed_since.is_some_and(|since| created.is_some_and(|c| c >= since));
+            // Parsed only for a scan made of parts.
+            let unindexed = unindexed_since.is_some_and(|since| {
+                observed
+                    .user
+                    .creation_time
+                    .as_deref()
+                    .and_then(|t| t.parse::<Timestamp>().ok())
+                    .is_some_and(|created| created >= since)
+            });
             if observed.at < started && !unindexed {
                 stale.push(key);
             }

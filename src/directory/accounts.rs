@@ -178,7 +178,7 @@ impl Changes<'_> {
         match old {
             Some(old) if old.npsn == account.npsn => {}
             Some(old) => {
-                self.remove(SCHOOLS, school_key(&old.npsn, &key));
+                self.delete(SCHOOLS, school_key(&old.npsn, &key));
                 self.put(SCHOOLS, school_key(&account.npsn, &key), Vec::new());
             }
             None => self.put(SCHOOLS, school_key(&account.npsn, &key), Vec::new()),

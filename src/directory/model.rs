@@ -152,6 +152,11 @@ pub struct AccountKey {
 }
 
 impl AccountKey {
+    /// Whether `subject` (of the journal or the audit) names an account, not an org unit.
+    pub fn names_account(subject: &str) -> bool {
+        AccountKey::parse(subject).is_some()
+    }
+
     /// Parses `jenjang:id_type:id`; `None` when the text is not of that form.
     pub fn parse(text: &str) -> Option<Self> {
         let mut parts = text.trim().splitn(3, ':');

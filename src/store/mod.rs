@@ -125,8 +125,8 @@ pub struct Store {
     /// `None` only while being reopened (or after a reopen failed).
     handles: RwLock<Option<Handles>>,
     /// Bytes read by scans and written by commits since the store was last opened.
-    scanned: AtomicU64,
-    /// How many times scans reopened the store.
+    touched: AtomicU64,
+    /// How many times the store was reopened to give back memory.
     reopens: AtomicU64,
     /// Held while a commit folds its counters and writes: the daemon's loop and the
     /// commands of its control socket write the same store from several threads.
@@ -186,16 +186,13 @@ impl Store {
     /// Opens (or creates) the store at `path`; scans reopen it after reading `cache_mb`
     /// MiB. An import found interrupted is rolled back.
     pub fn open(path: &Path, cache_mb: u64) -> Result<Store, StoreError> {
-        Store::open_waiting(path, cache_mb, Duration::from_secs(2))
-    }
-
-    fn open_waiting(path: &Path, cache_mb: u64, patience: Duration) -> Result<Store, StoreError> {
-        let handles = open_db(path, cache_mb, patience)?;
+        // A store just closed by a command that ended is let go of within moments.
+        let handles = open_db(path, cache_mb, Duration::from_secs(2))?;
         let store = Store {
             path: path.into(),
             relief_bytes: cache_mb.max(1) * 1024 * 1024,
             handles: RwLock::new(Some(handles)),
-            scanned: AtomicU64::new(0),
+            touched: AtomicU64::new(0),
             reopens: AtomicU64::new(0),
             writer: Mutex::default(),
             seq: AtomicU64::new(0),
@@ -273,6 +270,22 @@ impl Store {
             return Err(self.corrupt("the store could not be reopened; restart belajar-sync"));
         }
         Ok(HandlesGuard(guard))
+    }
+
+    /// The JSON record `value` stored at `key` of `space`.
+    fn parse_json<T: DeserializeOwned>(
+        &self,
+        space: Keyspace,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<T, StoreError> {
+        serde_json::from_slice(value).map_err(|e| {
+            self.corrupt(format!(
+                "{} record {}: {e}",
+                space.0,
+                String::from_utf8_lossy(key)
+            ))
+        })
     }
 
     /// Runs `f` on the paged map of `space`.
@@ -370,14 +383,7 @@ impl Store {
         from: Vec<u8>,
     ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + 'a {
         self.scan(space, prefix, from, move |key, value| {
-            let record = serde_json::from_slice::<T>(value).map_err(|e| {
-                self.corrupt(format!(
-                    "{} record {}: {e}",
-                    space.0,
-                    String::from_utf8_lossy(key)
-                ))
-            })?;
-            Ok((key.to_vec(), record))
+            Ok((key.to_vec(), self.parse_json(space, key, value)?))
         })
     }
 
@@ -419,8 +425,8 @@ impl Store {
 
     /// Counts what a scan read or a commit wrote (sled keeps both); past the relief
     /// threshold, reopens the database when no one else is inside it.
-    fn scanned(&self, bytes: usize) -> Result<(), StoreError> {
-        let total = self.scanned.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
+    fn relieve(&self, bytes: usize) -> Result<(), StoreError> {
+        let total = self.touched.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
         if total < self.relief_bytes {
             return Ok(());
         }
@@ -436,7 +442,7 @@ impl Store {
         let Ok(_writer) = self.writer.try_lock() else {
             return Ok(false);
         };
-        self.scanned.store(0, Ordering::Relaxed);
+        self.touched.store(0, Ordering::Relaxed);
         if let Some(old) = slot.take() {
             old.db.flush().map_err(|e| self.err(e))?;
             drop(old);
@@ -447,7 +453,7 @@ impl Store {
         Ok(true)
     }
 
-    /// How many times scans reopened the store to give back memory.
+    /// How many times the store was reopened to give back memory.
     pub fn reopens(&self) -> u64 {
         self.reopens.load(Ordering::Relaxed)
     }
@@ -520,9 +526,9 @@ impl Store {
                     .ok_or_else(|| self.corrupt("an undo record names no keyspace"))?;
                 match undo::parse_value(&value) {
                     Some(old) => restore.put(space, inner, old),
-                    None => restore.remove(space, inner),
+                    None => restore.delete(space, inner),
                 }
-                restore.remove(UNDO, key);
+                restore.delete(UNDO, key);
                 used += 1;
                 if restore.pending_bytes() >= Changes::BATCH_BYTES {
                     break;
@@ -616,7 +622,7 @@ fn give_back_freed_memory() {
 
 /// The entries of a scan (see [`Store::scan`]): read a page at a time under a read guard
 /// that is let go between pages.
-pub struct Scan<'a, T, F> {
+struct Scan<'a, T, F> {
     store: &'a Store,
     space: Keyspace,
     cursor: Cursor,
@@ -643,7 +649,7 @@ impl<T, F: FnMut(&[u8], &[u8]) -> Result<T, StoreError>> Iterator for Scan<'_, T
             });
             match step {
                 Ok(Some(bytes)) => {
-                    if let Err(e) = store.scanned(bytes) {
+                    if let Err(e) = store.relieve(bytes) {
                         self.buffer.push_back(Err(e));
                     }
                 }
@@ -710,11 +716,6 @@ impl<'a> Changes<'a> {
             .insert(key, Some(value));
     }
 
-    pub(crate) fn remove(&mut self, space: Keyspace, key: Vec<u8>) {
-        self.pending_bytes += key.len() + 64;
-        self.pending.entry(space).or_default().insert(key, None);
-    }
-
     /// Adds `delta` to the counter `name` when the changes are committed.
     pub fn count(&mut self, name: &'static str, delta: i64) {
         *self.counted.entry(name).or_default() += delta;
@@ -729,13 +730,7 @@ impl<'a> Changes<'a> {
         let Some(bytes) = self.get(space, key)? else {
             return Ok(None);
         };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            self.store.corrupt(format!(
-                "{} record {}: {e}",
-                space.0,
-                String::from_utf8_lossy(key)
-            ))
-        })
+        self.store.parse_json(space, key, &bytes).map(Some)
     }
 
     /// Holds a JSON record for the next commit.
@@ -749,7 +744,8 @@ impl<'a> Changes<'a> {
 
     /// Holds the removal of a record for the next commit.
     pub(crate) fn delete(&mut self, space: Keyspace, key: Vec<u8>) {
-        self.remove(space, key);
+        self.pending_bytes += key.len() + 64;
+        self.pending.entry(space).or_default().insert(key, None);
     }
 
     /// The next number of the store's one sequence (journal entries, history), so that
@@ -790,7 +786,7 @@ impl<'a> Changes<'a> {
             return Ok(());
         }
         let handles = store.handles()?;
-        let mut written: Vec<(Pages, sled::Batch)> = Vec::new();
+        let (mut written, mut batches): (Vec<Pages>, Vec<sled::Batch>) = Default::default();
         let mut bytes = 0;
         let mut undo = pages::Changes::new();
         for (space, changes) in pending {
@@ -808,7 +804,8 @@ impl<'a> Changes<'a> {
                 }
             }
             bytes += prepared.bytes;
-            written.push((pages, prepared.batch));
+            written.push(pages);
+            batches.push(prepared.batch);
         }
         if !undo.is_empty() {
             let pages = handles.pages(UNDO).map_err(|e| store.err(e))?;
@@ -816,37 +813,38 @@ impl<'a> Changes<'a> {
                 .prepare(undo, Merge::KeepExisting)
                 .map_err(|e| store.err(e))?;
             bytes += prepared.bytes;
-            written.push((pages, prepared.batch));
+            written.push(pages);
+            batches.push(prepared.batch);
         }
-        let result = match written.as_slice() {
-            [(pages, batch)] => pages.tree().apply_batch(batch.clone()),
-            _ => {
-                let trees: Vec<sled::Tree> =
-                    written.iter().map(|(p, _)| p.tree().clone()).collect();
-                trees
-                    .as_slice()
-                    .transaction(|views| {
-                        for (view, (_, batch)) in views.iter().zip(&written) {
-                            view.apply_batch(batch)?;
-                        }
-                        Ok(())
-                    })
-                    .map_err(|e: sled::transaction::TransactionError<()>| match e {
-                        sled::transaction::TransactionError::Storage(e) => e,
-                        sled::transaction::TransactionError::Abort(()) => {
-                            unreachable!("the transaction never aborts")
-                        }
-                    })
-            }
+        let result = if let [pages] = written.as_slice() {
+            pages
+                .tree()
+                .apply_batch(batches.pop().expect("one batch a tree"))
+        } else {
+            let trees: Vec<sled::Tree> = written.iter().map(|p| p.tree().clone()).collect();
+            trees
+                .as_slice()
+                .transaction(|views| {
+                    for (view, batch) in views.iter().zip(&batches) {
+                        view.apply_batch(batch)?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e: sled::transaction::TransactionError<()>| match e {
+                    sled::transaction::TransactionError::Storage(e) => e,
+                    sled::transaction::TransactionError::Abort(()) => {
+                        unreachable!("the transaction never aborts")
+                    }
+                })
         };
-        for (pages, _) in &written {
+        for pages in &written {
             pages.written();
         }
         result.map_err(|e| store.err(e))?;
         handles.db.flush().map_err(|e| store.err(e))?;
         tracing::trace!(keyspaces = written.len(), "transaction written");
         drop((written, handles, _writer));
-        store.scanned(bytes)
+        store.relieve(bytes)
     }
 }
 

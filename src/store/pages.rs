@@ -244,6 +244,7 @@ impl Pages {
     }
 
     /// Writes `changes` at once (see [`prepare`](Self::prepare)).
+    #[cfg(test)]
     pub fn apply(&self, changes: Changes) -> sled::Result<()> {
         if changes.is_empty() {
             return Ok(());

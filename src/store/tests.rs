@@ -98,7 +98,7 @@ fn an_interrupted_import_is_rolled_back_by_the_next_opening() {
             let mut changes = store.changes(false).undoable();
             for i in (round * 400)..(round * 400 + 600) {
                 changes.put(ONE, key(i), format!("import {round}").into_bytes());
-                changes.remove(TWO, key(i));
+                changes.delete(TWO, key(i));
             }
             changes.put(TWO, key(round), b"new".to_vec());
             changes.count("things", 100);
