@@ -33,6 +33,7 @@ pub(super) fn from_one_tree(store: &Store) -> Result<(), StoreError> {
                 .db
                 .open_tree("directory")
                 .map_err(|e| store.err(e))?,
+            handles.codec,
         );
         let marker = handles
             .db

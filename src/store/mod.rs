@@ -27,7 +27,7 @@
 
 pub mod pages;
 
-use pages::{Cursor, Merge, Pages};
+use pages::{Codec, Cursor, Merge, Pages};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -102,6 +102,7 @@ pub struct ImportMarker {
 /// The open database and its trees. Replaced whole when the store is reopened.
 struct Handles {
     db: sled::Db,
+    codec: Codec,
     spaces: Mutex<HashMap<&'static str, Pages>>,
 }
 
@@ -111,7 +112,7 @@ impl Handles {
         if let Some(pages) = spaces.get(space.0) {
             return Ok(pages.clone());
         }
-        let pages = Pages::new(self.db.open_tree(space.0)?);
+        let pages = Pages::new(self.db.open_tree(space.0)?, self.codec);
         spaces.insert(space.0, pages.clone());
         Ok(pages)
     }
@@ -564,17 +565,29 @@ impl std::ops::Deref for HandlesGuard<'_> {
 /// lock to let go.
 fn open_db(path: &Path, cache_mb: u64, patience: Duration) -> Result<Handles, StoreError> {
     let mut waited = Duration::ZERO;
+    let codec = if compressed_by_sled(path) {
+        Codec::Plain
+    } else {
+        Codec::Zstd
+    };
+    // sled charges its cache what a node takes on disk: for a store it compresses, that is
+    // several times less than what the node takes in memory.
+    let cache_bytes = match codec {
+        Codec::Plain => cache_mb * 1024 * 1024 / SLED_COMPRESSION_RATIO,
+        Codec::Zstd => cache_mb * 1024 * 1024,
+    };
     loop {
         let opened = sled::Config::new()
             .path(path)
-            .cache_capacity(cache_mb * 1024 * 1024 / COMPRESSION_RATIO)
-            .use_compression(compressed(path))
+            .cache_capacity(cache_bytes)
+            .use_compression(codec == Codec::Plain)
             .compression_factor(1)
             .open();
         match opened {
             Ok(db) => {
                 return Ok(Handles {
                     db,
+                    codec,
                     spaces: Mutex::default(),
                 });
             }
@@ -595,22 +608,20 @@ fn open_db(path: &Path, cache_mb: u64, patience: Duration) -> Result<Handles, St
     }
 }
 
-/// About how much smaller sled's compressed pages are than in memory: sled charges its
-/// cache what a page takes on disk, so its capacity is set this much below what the cache
-/// may take in memory.
-const COMPRESSION_RATIO: u64 = 8;
+/// About how much smaller sled's compressed nodes are than in memory.
+const SLED_COMPRESSION_RATIO: u64 = 8;
 
-/// Whether the store at `path` is compressed: new stores are (zstd at its fastest level,
-/// which makes pages of JSON records several times smaller on disk for a little CPU);
-/// sled refuses to change the setting of an existing one, which keeps its own.
-fn compressed(path: &Path) -> bool {
+/// Whether sled compresses the store at `path` itself: stores made by belajar-sync 0.1
+/// after the store was split in keyspaces and before pages were compressed by
+/// [`Codec::Zstd`]. sled refuses to change the setting of an existing store; new stores
+/// leave it off.
+fn compressed_by_sled(path: &Path) -> bool {
     // The file ends in a binary checksum.
-    match std::fs::read(path.join("conf")) {
-        Ok(conf) => String::from_utf8_lossy(&conf)
+    std::fs::read(path.join("conf")).is_ok_and(|conf| {
+        String::from_utf8_lossy(&conf)
             .lines()
-            .any(|l| l.trim() == "use_compression: true"),
-        Err(_) => true,
-    }
+            .any(|l| l.trim() == "use_compression: true")
+    })
 }
 
 /// Returns the memory freed by closing the database to the system (mimalloc keeps it

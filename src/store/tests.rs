@@ -183,13 +183,15 @@ fn an_import_that_ends_keeps_its_changes() {
 #[test]
 fn a_long_scan_reopens_the_store_and_sees_every_entry_once() {
     let dir = tempfile::tempdir().unwrap();
-    // A 1 MiB relief threshold: the scan below reads about 8 MiB.
+    // A 1 MiB relief threshold: the scan below reads about 8 MiB (of values that do not
+    // compress).
     let store = Store::open(dir.path(), 1).unwrap();
-    let value = vec![b'v'; 200];
+    let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(1);
     for chunk in 0..8u32 {
         let mut changes = store.changes(false);
         for i in chunk * 5_000..(chunk + 1) * 5_000 {
-            changes.put(ONE, key(i), value.clone());
+            let value: Vec<u8> = (0..200).map(|_| rand::Rng::random(&mut rng)).collect();
+            changes.put(ONE, key(i), value);
         }
         changes.commit().unwrap();
     }
@@ -219,7 +221,7 @@ fn a_version_1_store_is_moved_into_keyspaces() {
     let dir = tempfile::tempdir().unwrap();
     {
         let db = sled::open(dir.path()).unwrap();
-        let old = Pages::new(db.open_tree("directory").unwrap());
+        let old = Pages::new(db.open_tree("directory").unwrap(), Codec::Plain);
         let records = [
             (&b"a:sd:nisn:0000000001"[..], &b"{}"[..]),
             (b"c:active", &1i64.to_be_bytes()[..]),
@@ -280,22 +282,85 @@ fn a_version_1_store_is_moved_into_keyspaces() {
     );
 }
 
+/// The raw sled values of a keyspace's pages.
+fn stored_pages(store: &Store, space: Keyspace) -> Vec<Vec<u8>> {
+    let handles = store.handles().unwrap();
+    let tree = handles.db.open_tree(space.0).unwrap();
+    tree.iter().values().map(|v| v.unwrap().to_vec()).collect()
+}
+
 #[test]
-fn a_store_made_without_compression_keeps_working() {
-    let dir = tempfile::tempdir().unwrap();
+fn new_stores_compress_their_pages_and_stores_compressed_by_sled_keep_working() {
+    let fresh = tempfile::tempdir().unwrap();
     {
-        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let store = Store::open(fresh.path(), 8).unwrap();
+        let mut changes = store.changes(false);
+        for i in 0..2_000 {
+            changes.put(
+                ONE,
+                key(i),
+                br#"{"full_name":"Siti Aminah","npsn":"20100001"}"#.to_vec(),
+            );
+        }
+        changes.commit().unwrap();
+        let pages = stored_pages(&store, ONE);
+        assert!(pages.len() > 1);
+        assert!(pages.iter().all(|p| p.starts_with(&pages::ZSTD_MAGIC)));
+        let stored: usize = pages.iter().map(Vec::len).sum();
+        assert!(stored * 4 < 2_000 * 60, "compressed to {stored} bytes");
+    }
+    assert!(!compressed_by_sled(fresh.path()));
+    let store = Store::open(fresh.path(), 8).unwrap();
+    assert_eq!(
+        store.scan(ONE, b"", Vec::new(), |_, _| Ok(())).count(),
+        2_000
+    );
+    assert!(store.get(ONE, &key(1_999)).unwrap().is_some());
+
+    // A store made while sled compressed it: sled keeps the setting, pages stay plain.
+    let old = tempfile::tempdir().unwrap();
+    {
+        let db = sled::Config::new()
+            .path(old.path())
+            .use_compression(true)
+            .open()
+            .unwrap();
         db.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
             .unwrap();
         db.flush().unwrap();
     }
-    assert!(!compressed(dir.path()));
+    assert!(compressed_by_sled(old.path()));
+    let store = Store::open(old.path(), 8).unwrap();
+    let mut changes = store.changes(false);
+    changes.put(ONE, key(1), b"v".to_vec());
+    changes.commit().unwrap();
+    assert_eq!(store.get(ONE, &key(1)).unwrap().unwrap(), b"v");
+    assert!(!stored_pages(&store, ONE)[0].starts_with(&pages::ZSTD_MAGIC));
+}
+
+#[test]
+fn a_damaged_page_is_an_error_naming_the_store_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), 8).unwrap();
     let mut changes = store.changes(false);
     changes.put(ONE, key(1), b"v".to_vec());
     changes.commit().unwrap();
-    drop(store);
-    let fresh = tempfile::tempdir().unwrap();
-    drop(Store::open(fresh.path(), 8).unwrap());
-    assert!(compressed(fresh.path()), "new stores are compressed");
+    {
+        let handles = store.handles().unwrap();
+        let tree = handles.db.open_tree(ONE.0).unwrap();
+        let (fence, page) = tree.first().unwrap().unwrap();
+        let mut damaged = page.to_vec();
+        let middle = damaged.len() / 2;
+        damaged.truncate(middle);
+        tree.insert(fence, damaged).unwrap();
+    }
+    assert!(store.give_back_memory().unwrap());
+    let error = store.get(ONE, &key(1)).unwrap_err().to_string();
+    assert!(error.contains(&dir.path().display().to_string()), "{error}");
+    assert!(error.contains("cannot be decompressed"), "{error}");
+    assert!(
+        store
+            .scan(ONE, b"", Vec::new(), |_, _| Ok(()))
+            .any(|r| r.is_err())
+    );
 }
