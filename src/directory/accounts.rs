@@ -166,11 +166,23 @@ impl Changes<'_> {
         old: Option<&Account>,
         account: &Account,
     ) -> Result<(), StoreError> {
+        self.put_account_reserved(old, account, None)
+    }
+
+    /// [`put_account`](Self::put_account), told which address the caller reserved for it
+    /// just before (an import's allocation): that one is not looked up again, which for
+    /// a million new accounts is a million reads of the address index in random order.
+    pub fn put_account_reserved(
+        &mut self,
+        old: Option<&Account>,
+        account: &Account,
+        reserved: Option<&str>,
+    ) -> Result<(), StoreError> {
         let key = account.key();
         let owner = key.to_string();
         for email in std::iter::once(&account.email).chain(&account.former_emails) {
-            let held_before =
-                old.is_some_and(|o| o.email == *email || o.former_emails.contains(email));
+            let held_before = reserved == Some(email.as_str())
+                || old.is_some_and(|o| o.email == *email || o.former_emails.contains(email));
             if !held_before && self.email_owner(email)?.as_deref() != Some(owner.as_str()) {
                 self.put(ADDRESSES, email_key(email), owner.clone().into_bytes());
             }

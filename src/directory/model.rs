@@ -4,6 +4,7 @@
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::LazyLock;
 
 /// Implements `as_str`, `Display` and a case-insensitive `parse` for a fieldless enum whose
 /// wire names are listed once, so the names used in exports, keys and JSON never diverge.
@@ -191,13 +192,25 @@ impl AccountKey {
     }
 
     /// Orders packed keys as their text sorts (the order of the store), without building
-    /// the text.
+    /// the text. Called millions of times by an import's sorts: the ranks of the names are
+    /// worked out once.
     pub fn packed_text_order(packed: u64) -> (u8, u8, u64) {
-        let jenjang = Jenjang::ALL[((packed >> 2) & 7) as usize].as_str();
-        let id_type = IdType::ALL[(packed & 3) as usize].as_str();
-        let jenjang_rank = Jenjang::ALL.iter().filter(|j| j.as_str() < jenjang).count();
-        let id_type_rank = IdType::ALL.iter().filter(|t| t.as_str() < id_type).count();
-        (jenjang_rank as u8, id_type_rank as u8, packed >> 5)
+        static RANKS: LazyLock<(Vec<u8>, Vec<u8>)> = LazyLock::new(|| {
+            let rank =
+                |name: &str, names: &[&str]| names.iter().filter(|n| **n < name).count() as u8;
+            let jenjang: Vec<&str> = Jenjang::ALL.iter().map(|j| j.as_str()).collect();
+            let id_type: Vec<&str> = IdType::ALL.iter().map(|t| t.as_str()).collect();
+            (
+                jenjang.iter().map(|j| rank(j, &jenjang)).collect(),
+                id_type.iter().map(|t| rank(t, &id_type)).collect(),
+            )
+        });
+        let (jenjang, id_type) = &*RANKS;
+        (
+            jenjang[((packed >> 2) & 7) as usize],
+            id_type[(packed & 3) as usize],
+            packed >> 5,
+        )
     }
 }
 

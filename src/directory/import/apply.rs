@@ -100,13 +100,14 @@ pub fn apply_row(
             former_emails: Vec::new(),
             google: None,
         };
-        changes.put_account(None, &account)?;
+        changes.put_account_reserved(None, &account, Some(&account.email))?;
         return Ok((Effect::Created, None));
     };
 
+    let reserved = address.clone();
     let (new, effect, note) = merge(&old, row, address, today);
     if effect != Effect::Unchanged {
-        changes.put_account(Some(&old), &new)?;
+        changes.put_account_reserved(Some(&old), &new, reserved.as_deref())?;
     }
     Ok((effect, note))
 }
