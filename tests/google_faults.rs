@@ -69,15 +69,19 @@ impl World {
         self.config("hostile.toml", &self.proxy.base_url)
     }
 
-    fn run(&self, config: &Path, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+    fn command(&self, config: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_belajar-sync"));
+        command
             .arg("--config")
             .arg(config)
             .args(args)
             .current_dir(self.dir.path())
-            .env_remove("BELAJAR_SYNC_CONFIG")
-            .output()
-            .unwrap()
+            .env_remove("BELAJAR_SYNC_CONFIG");
+        command
+    }
+
+    fn run(&self, config: &Path, args: &[&str]) -> Output {
+        self.command(config, args).output().unwrap()
     }
 
     fn import(&self, config: &Path, rows: &str) {
@@ -564,6 +568,17 @@ fn a_sheet_stops_at_the_first_refused_write_and_says_so_on_every_row() {
     assert_eq!(text.matches("gagal, ulangi").count(), 40, "{text}");
 }
 
+/// How many user listings (pages) the emulator at `url` has answered.
+fn listed(url: &str) -> u64 {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let counters = runtime.block_on(support::google::emulator_counters(url));
+    counters["calls"]["directory.users.list"]
+        .as_object()
+        .map_or(0, |by| {
+            by.values().map(|n| n.as_u64().unwrap()).sum::<u64>()
+        })
+}
+
 /// Students whose addresses start with every letter: `n` of them at school `school`.
 fn lettered_school(school: u32, n: u32) -> String {
     const GIVEN: [&str; 26] = [
@@ -632,15 +647,6 @@ fn a_scan_in_parts_stays_inside_the_listing_limit_and_goes_on_after_a_failure() 
     let before = world.status(&direct)["last_scan"].clone();
 
     world.proxy.rules.set(vec![]);
-    let listed = |url: &str| {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let counters = runtime.block_on(support::google::emulator_counters(url));
-        counters["calls"]["directory.users.list"]
-            .as_object()
-            .map_or(0, |by| {
-                by.values().map(|n| n.as_u64().unwrap()).sum::<u64>()
-            })
-    };
     let listings_before = listed(&world.url);
     let out = world.run(&direct, &["sync", "--scan"]);
     assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
@@ -655,4 +661,66 @@ fn a_scan_in_parts_stays_inside_the_listing_limit_and_goes_on_after_a_failure() 
         status["last_scan"]["users"]["sd.belajar.id"], 600,
         "{status}"
     );
+}
+
+/// A scan in parts killed (SIGKILL) after a seeded number of its parts were recorded: the
+/// next scan goes on with the parts left (no part listed twice over the runs) and counts
+/// every user once.
+#[test]
+fn a_scan_killed_at_seeded_points_goes_on_with_the_parts_left_and_counts_every_user_once() {
+    let world = World::new();
+    let config = world.config("config.toml", &world.url);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[sync]\nscan_part_users = 100\n");
+    std::fs::write(&config, text).unwrap();
+    world.import(&config, &lettered_school(1, 600));
+    let out = world.run(&config, &["sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let before = world.status(&config)["last_scan"].clone();
+
+    let listings_before = listed(&world.url);
+    for kill_after in [5usize, 30] {
+        let mut child = world
+            .command(&config, &["sync", "--scan"])
+            .env("RUST_LOG", "belajar_sync::reconciler=debug")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+        let recorded = lines
+            .map_while(Result::ok)
+            .filter(|l| l.contains("part of the scan recorded"))
+            .take(kill_after)
+            .count();
+        assert_eq!(recorded, kill_after, "the scan ended before the kill");
+        child.kill().unwrap(); // SIGKILL, in the middle of the scan
+        child.wait().unwrap();
+        assert_eq!(
+            world.status(&config)["last_scan"],
+            before,
+            "a scan cut short is not a scan"
+        );
+    }
+    let out = world.run(&config, &["sync", "--scan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let status = world.status(&config);
+    assert_ne!(status["last_scan"], before, "a new scan was believed");
+    assert_eq!(
+        status["last_scan"]["users"]["sd.belajar.id"], 600,
+        "{status}"
+    );
+    // Every part listed once (one page each; as many parts again of deleted users), but
+    // for the four in flight at each kill; listing again from the start would be at least
+    // 5 + 30 more.
+    let parts = 2 * status["last_scan"]["parts"].as_object().unwrap().len() as u64;
+    let listings = listed(&world.url) - listings_before;
+    assert!(
+        listings <= parts + 2 * 4,
+        "parts recorded before a kill are not listed again: {listings} listings of {parts} parts"
+    );
+    let plan = world.run(&config, &["plan", "--json"]);
+    let first_line = plan.stdout.split(|&b| b == b'\n').next().unwrap();
+    let plan: Value = serde_json::from_slice(first_line).unwrap();
+    assert_eq!(plan["plan"]["in_step"], 600, "{plan}");
 }

@@ -215,6 +215,7 @@ pub async fn run(
                 let mut changes = store.changes(false);
                 remote::set_scan_progress(&mut changes, Some(&state));
                 changes.commit()?;
+                tracing::debug!(part = %part.name(), found, "part of the scan recorded");
             }
             // The other parts go on: what they list is kept for the next sync.
             Err(e) => failed = failed.or(Some(e)),
