@@ -314,6 +314,8 @@ pub struct Daemon {
     /// The Unix socket through which operator commands reach the running daemon (mode
     /// 0660: members of the service's group may use it); off when empty.
     pub control_socket: PathBuf,
+    /// The largest export an operator may send through the control socket, in MiB.
+    pub max_upload_mb: u64,
 }
 
 impl Default for Daemon {
@@ -325,6 +327,7 @@ impl Default for Daemon {
             stop_timeout: jiff::SignedDuration::from_secs(30),
             metrics_listen: "127.0.0.1:9464".into(),
             control_socket: "/run/belajar-sync/control.sock".into(),
+            max_upload_mb: 4096,
         }
     }
 }

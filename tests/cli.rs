@@ -492,3 +492,45 @@ fn a_short_snapshot_retires_nobody_of_a_school_it_mostly_leaves_out() {
         "{status}"
     );
 }
+
+/// Only an import makes a store, private whatever the umask; the other commands on a
+/// mistyped `data_dir` say so and make nothing.
+#[test]
+fn only_an_import_makes_a_store_and_it_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = Setup::new();
+    let store = setup.dir.path().join("store");
+    for args in [&["status"][..], &["show", "sd:nisn:0000000001"], &["plan"]] {
+        let out = setup.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(&format!("no store at {}", store.display())),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!store.exists(), "{args:?} made a store");
+    }
+    let export = setup.file(
+        "export.csv",
+        "id_type,id,full_name,role,jenjang,npsn\nnisn,0000000001,Ani Lestari,peserta_didik,sd,20100001\n",
+    );
+    // A umask that lets everyone read what is made, as an operator's shell may have.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("umask 022 && exec \"$0\" --config \"$1\" import \"$2\"")
+        .arg(env!("CARGO_BIN_EXE_belajar-sync"))
+        .arg(&setup.config)
+        .arg(&export)
+        .env_remove("BELAJAR_SYNC_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mode = std::fs::metadata(&store).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "store folder mode {mode:o}");
+    assert_eq!(setup.json(&["status", "--json"])["accounts"]["total"], 1);
+}

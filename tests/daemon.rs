@@ -374,3 +374,107 @@ fn operator_commands_reach_the_running_daemon_through_its_socket_even_during_a_s
     let (_, out, _) = belajar(&config, &["status"]);
     assert!(out.contains("daemon    not running"), "{out}");
 }
+
+/// Sends `request` and `body` on the control socket as a client that then dies (its
+/// writing half shut); the daemon's (exit code, standard error).
+fn raw_request(
+    socket: &std::path::Path,
+    request: &serde_json::Value,
+    body: &[u8],
+) -> (u64, String) {
+    use std::io::Write;
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    writeln!(stream, "{request}").unwrap();
+    stream.write_all(body).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut err = String::new();
+    for line in BufReader::new(&stream).lines() {
+        let frame: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if let Some(text) = frame["err"].as_str() {
+            err.push_str(text);
+        }
+        if let Some(code) = frame["exit"].as_u64() {
+            return (code, err);
+        }
+    }
+    panic!("no exit frame; stderr: {err}");
+}
+
+/// The socket is a protocol, not a shell: an upload that ends early (at a line boundary
+/// or mid-line) or arrives damaged changes nothing, the daemon opens no path a client
+/// names, and a request of another version or over the size cap is refused.
+#[test]
+fn uploads_cut_short_paths_and_other_versions_are_refused_with_nothing_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, url, key) = spawn_emulator(&[]);
+    let _emulator = KillOnDrop(emulator);
+    let config = write_config(
+        dir.path(),
+        &url,
+        &key,
+        "push_interval = \"1s\"\nmetrics_listen = \"\"\ncontrol_socket = \"run/control.sock\"\nmax_upload_mb = 1\n",
+    );
+    let socket = dir.path().join("run/control.sock");
+    let (_daemon, mut lines) = start_daemon(&config);
+    wait_for(&mut lines, "control socket open");
+
+    let mut export = String::from("id_type,id,full_name,role,jenjang,npsn\n");
+    for i in 0..30 {
+        export.push_str(&format!(
+            "nisn,{:010},Murid Nomor{i},peserta_didik,sd,20100001\n",
+            i + 1
+        ));
+    }
+    let file = dir.path().join("sekolah.csv");
+    std::fs::write(&file, &export).unwrap();
+    let (code, out, err) = belajar(&config, &["import", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let active = || {
+        let (_, out, _) = belajar(&config, &["status", "--json"]);
+        let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (
+            status["accounts"]["active"].clone(),
+            status["accounts"]["retiring"].clone(),
+        )
+    };
+    assert_eq!(active(), (30.into(), 0.into()));
+
+    let request = |length: usize| serde_json::json!({"version": 2, "argv": ["import", "sekolah.csv"], "upload": true, "length": length});
+    let bytes = export.as_bytes();
+    let at_line = export.match_indices('\n').nth(10).unwrap().0 + 1;
+    for cut in [at_line, at_line + 7] {
+        let (code, err) = raw_request(&socket, &request(bytes.len()), &bytes[..cut]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("the upload was cut short"), "{err}");
+        assert_eq!(
+            active(),
+            (30.into(), 0.into()),
+            "nothing retired by a cut upload"
+        );
+    }
+    let mut body = bytes.to_vec();
+    body.extend_from_slice(b"{\"sha256\":\"00\"}\n");
+    let (code, err) = raw_request(&socket, &request(bytes.len()), &body);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("arrived damaged"), "{err}");
+
+    // A path the daemon could read and the client not: never opened, never quoted.
+    let secret = dir.path().join("secret.csv");
+    std::fs::write(&secret, "RAHASIA-first-line\n").unwrap();
+    let path_request =
+        serde_json::json!({"version": 2, "argv": ["import", secret], "upload": false});
+    let (code, err) = raw_request(&socket, &path_request, b"");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("opens no path named by a client"), "{err}");
+    assert!(!err.contains("RAHASIA"), "{err}");
+
+    let old_client = serde_json::json!({"argv": ["status"], "upload": false});
+    let (code, err) = raw_request(&socket, &old_client, b"");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("control protocol 2"), "{err}");
+
+    let (code, err) = raw_request(&socket, &request(5 << 20), b"");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("max_upload_mb = 1"), "{err}");
+    assert_eq!(active(), (30.into(), 0.into()));
+}

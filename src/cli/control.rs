@@ -2,9 +2,12 @@
 //! is sent to it and runs there, with the same output and exit code as when it opens the
 //! store itself.
 //!
-//! Protocol, one connection per command: the client writes one JSON line (its arguments,
-//! and whether a file follows), then for `import` the file's bytes until it shuts down
-//! its writing half (the daemon, hardened, may not be able to open the operator's path).
+//! Protocol (version [`PROTOCOL`]), one connection per command: the client writes one
+//! JSON line (the version, its arguments, and the length of the file that follows), then
+//! for `import` exactly that many bytes of the file and a line with their SHA-256 (the
+//! daemon, hardened, may not be able to open the operator's path, and never opens a path
+//! a client names). An upload that ends early or arrives damaged is refused whole; one
+//! over `max_upload_mb` is refused before it is read.
 //! The daemon answers with JSON lines: `{"out": text}` and `{"err": text}` as the command
 //! writes them, then `{"exit": code}`. A file the command makes for the operator (a
 //! credentials sheet) comes as `{"file": {"path", "contents"}}`: the client writes it
@@ -17,17 +20,59 @@ use super::{Cli, Command, Failure, Operator};
 use crate::daemon::Shared;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, LineWriter, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Arc;
 
+/// The protocol's version: a daemon answers only requests of its own.
+const PROTOCOL: u32 = 2;
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Request {
+    /// [`PROTOCOL`]; absent (0) from clients older than versioning.
+    #[serde(default)]
+    version: u32,
     /// The command line after the program name.
     argv: Vec<String>,
-    /// The file of an `import` follows the request line.
+    /// The file of an `import` follows the request line: exactly `length` bytes, then a
+    /// line [`Trailer`].
     upload: bool,
+    #[serde(default)]
+    length: Option<u64>,
+}
+
+/// Sent after an upload's bytes: a file that arrives other than it left is refused.
+#[derive(Debug, Serialize, Deserialize)]
+struct Trailer {
+    sha256: String,
+}
+
+fn sha256_hex(hasher: Sha256) -> String {
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A writer that hashes what passes through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -79,21 +124,46 @@ pub fn forward(socket: &Path, upload: Option<&Path>) -> Result<Option<u8>, Failu
             socket.display()
         ))
     };
+    let cannot_read = |path: &Path, e: std::io::Error| {
+        Failure::BadInput(format!("cannot read {}: {e}", path.display()))
+    };
+    let file = upload
+        .map(|path| {
+            let file = std::fs::File::open(path).map_err(|e| cannot_read(path, e))?;
+            let length = file.metadata().map_err(|e| cannot_read(path, e))?.len();
+            Ok::<_, Failure>((path, file, length))
+        })
+        .transpose()?;
     let request = Request {
+        version: PROTOCOL,
         argv: std::env::args_os()
             .skip(1)
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
-        upload: upload.is_some(),
+        upload: file.is_some(),
+        length: file.as_ref().map(|(_, _, length)| *length),
     };
     let mut writer = &stream;
     let line = serde_json::to_string(&request).expect("requests serialise");
     writeln!(writer, "{line}").map_err(lost)?;
-    if let Some(path) = upload {
-        let mut file = std::fs::File::open(path)
-            .map_err(|e| Failure::BadInput(format!("cannot read {}: {e}", path.display())))?;
-        std::io::copy(&mut file, &mut writer).map_err(lost)?;
-        stream.shutdown(std::net::Shutdown::Write).map_err(lost)?;
+    if let Some((path, file, length)) = file {
+        let mut hashing = Hashing {
+            inner: writer,
+            hasher: Sha256::new(),
+        };
+        let sent =
+            std::io::copy(&mut std::io::Read::take(file, length), &mut hashing).map_err(lost)?;
+        if sent < length {
+            return Err(Failure::BadInput(format!(
+                "{} shrank while it was sent ({sent} of {length} bytes): nothing was imported",
+                path.display()
+            )));
+        }
+        let trailer = Trailer {
+            sha256: sha256_hex(hashing.hasher),
+        };
+        let line = serde_json::to_string(&trailer).expect("trailers serialise");
+        writeln!(writer, "{line}").map_err(lost)?;
     }
 
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
@@ -251,6 +321,12 @@ fn run_request(
         .map_err(|e| Failure::Runtime(format!("control socket: {e}")))?;
     let request: Request = serde_json::from_str(&line)
         .map_err(|e| Failure::BadInput(format!("control socket: not a request: {e}")))?;
+    if request.version != PROTOCOL {
+        return Err(Failure::BadInput(format!(
+            "the daemon speaks control protocol {PROTOCOL} and this request is of version {}: run the belajar-sync the daemon runs (restart the service after an upgrade)",
+            request.version
+        )));
+    }
     let cli = Cli::try_parse_from(std::iter::once("belajar-sync".to_owned()).chain(request.argv))
         .map_err(|e| Failure::BadInput(e.to_string()))?;
     let Command::Operator(command) = &cli.command else {
@@ -260,15 +336,20 @@ fn run_request(
     };
     tracing::info!(command = command.name(), %actor, "control socket: command");
     let config = shared.config();
-    // The file of an import is kept in the data folder (the daemon's) while it is read.
-    let upload = if request.upload {
-        let mut file = tempfile::NamedTempFile::new_in(&config.data_dir)
-            .map_err(|e| Failure::Runtime(format!("cannot keep the uploaded file: {e}")))?;
-        std::io::copy(&mut reader, &mut file)
-            .map_err(|e| Failure::Runtime(format!("receiving the file: {e}")))?;
-        Some(file.into_temp_path())
-    } else {
-        None
+    let upload = match (request.upload, request.length) {
+        (true, Some(length)) => Some(receive(&mut reader, length, &config)?),
+        (true, None) => {
+            return Err(Failure::BadInput(
+                "control socket: an upload must say its length".into(),
+            ));
+        }
+        (false, _) if matches!(command, Operator::Import(_)) => {
+            // The daemon may read what the operator may not: it opens no path it is told.
+            return Err(Failure::BadInput(
+                "an import through the control socket sends its file: the daemon opens no path named by a client".into(),
+            ));
+        }
+        (false, _) => None,
     };
     let store = shared.store();
     let caller = Caller {
@@ -279,6 +360,55 @@ fn run_request(
     };
     let mut session = Session::in_daemon(shared, &store, &config, out, err, caller);
     super::execute(&mut session, command)
+}
+
+/// Receives an upload of `length` bytes and its trailer into a file of the data folder
+/// (the daemon's), kept while the command reads it. An upload cut short or damaged is
+/// refused whole: the command never sees part of a file.
+fn receive(
+    reader: &mut impl BufRead,
+    length: u64,
+    config: &crate::config::Config,
+) -> Result<tempfile::TempPath, Failure> {
+    let cap = config.daemon.max_upload_mb.saturating_mul(1024 * 1024);
+    if length > cap {
+        return Err(Failure::BadInput(format!(
+            "the file is {} MB, over the daemon's max_upload_mb = {}: nothing was imported",
+            length.div_ceil(1024 * 1024),
+            config.daemon.max_upload_mb
+        )));
+    }
+    let file = tempfile::NamedTempFile::new_in(&config.data_dir)
+        .map_err(|e| Failure::Runtime(format!("cannot keep the uploaded file: {e}")))?;
+    let mut hashing = Hashing {
+        inner: std::io::BufWriter::new(file),
+        hasher: Sha256::new(),
+    };
+    let received = std::io::copy(&mut std::io::Read::take(&mut *reader, length), &mut hashing)
+        .map_err(|e| Failure::Runtime(format!("receiving the file: {e}")))?;
+    let cut = || {
+        Failure::BadInput(format!(
+            "the upload was cut short ({received} of {length} bytes arrived): nothing was imported"
+        ))
+    };
+    if received < length {
+        return Err(cut());
+    }
+    let mut line = String::new();
+    reader
+        .read_line(&mut line)
+        .map_err(|e| Failure::Runtime(format!("receiving the file: {e}")))?;
+    let trailer: Trailer = serde_json::from_str(&line).map_err(|_| cut())?;
+    if trailer.sha256 != sha256_hex(hashing.hasher) {
+        return Err(Failure::BadInput(
+            "the upload arrived damaged (its checksum differs): nothing was imported".into(),
+        ));
+    }
+    let file = hashing
+        .inner
+        .into_inner()
+        .map_err(|e| Failure::Runtime(format!("cannot keep the uploaded file: {}", e.error())))?;
+    Ok(file.into_temp_path())
 }
 
 /// Binds the control socket at `path` (mode 0660), replacing one no daemon answers at.

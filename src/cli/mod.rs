@@ -189,7 +189,10 @@ impl From<ConfigError> for Failure {
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
-        Failure::Runtime(e.to_string())
+        match e {
+            StoreError::Missing { .. } => Failure::BadInput(e.to_string()),
+            e => Failure::Runtime(e.to_string()),
+        }
     }
 }
 
@@ -230,7 +233,12 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             if let Some(code) = control::forward(&config.daemon.control_socket, upload)? {
                 return Ok(ExitCode::from(code));
             }
-            let store = open_store(&config)?;
+            // Only an import makes a store; the other commands need one.
+            let store = if matches!(command, Operator::Import(_)) {
+                open_store(&config)?
+            } else {
+                Store::open_existing(&config.data_dir, config.store_cache_mb)?
+            };
             let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
             let mut session = Session::direct(&config, &store, &mut out, &mut err, !cli.quiet);
             Ok(ExitCode::from(execute(&mut session, command)?))

@@ -85,6 +85,8 @@ pub enum StoreError {
         "the store at {path} was written by a newer belajar-sync (schema {found}; this build knows up to {SCHEMA_VERSION}): upgrade belajar-sync"
     )]
     TooNew { path: PathBuf, found: u32 },
+    #[error("no store at {path} (import an export first, or check data_dir)")]
+    Missing { path: PathBuf },
     #[error("the store at {path} is damaged: {detail}")]
     Corrupt { path: PathBuf, detail: String },
     #[error("store {path}: {source}")]
@@ -187,6 +189,10 @@ impl Store {
     /// Opens (or creates) the store at `path`; scans reopen it after reading `cache_mb`
     /// MiB. An import found interrupted is rolled back.
     pub fn open(path: &Path, cache_mb: u64) -> Result<Store, StoreError> {
+        make_private_dir(path).map_err(|e| StoreError::Sled {
+            path: path.into(),
+            source: e.into(),
+        })?;
         // A store just closed by a command that ended is let go of within moments.
         let handles = open_db(path, cache_mb, Duration::from_secs(2))?;
         let store = Store {
@@ -213,6 +219,17 @@ impl Store {
             *store.rolled_back.lock().expect("rolled back lock") = Some(marker);
         }
         Ok(store)
+    }
+
+    /// Opens the store at `path` only if there is one: commands that only read (and the
+    /// ones that write to what an import made) never make an empty store where a
+    /// mistyped `data_dir` points.
+    pub fn open_existing(path: &Path, cache_mb: u64) -> Result<Store, StoreError> {
+        // sled writes its `conf` first when it makes a database.
+        if !path.join("conf").is_file() {
+            return Err(StoreError::Missing { path: path.into() });
+        }
+        Store::open(path, cache_mb)
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
@@ -559,6 +576,21 @@ impl std::ops::Deref for HandlesGuard<'_> {
     fn deref(&self) -> &Handles {
         self.0.as_ref().expect("checked when taken")
     }
+}
+
+/// Makes the store's folder, when missing, readable by its owner only whatever the umask:
+/// it holds the whole directory of people.
+fn make_private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::DirBuilder::new().mode(0o700).create(path)?;
+    // The umask may have taken bits away, never added any; set exactly.
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o700))
 }
 
 /// Opens the sled database at `path`, waiting up to `patience` for another holder of its
