@@ -61,6 +61,7 @@ fn main() {
             today,
             actor: "bench".into(),
             max_retire_share: None,
+            min_free_disk: 0,
         };
         let started = Instant::now();
         let summary = import::run(

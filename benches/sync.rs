@@ -39,6 +39,7 @@ fn main() {
         today: reconciler::today(),
         actor: "bench".into(),
         max_retire_share: None,
+        min_free_disk: 0,
     };
     let source = Source::new(&export, None).unwrap();
     import::run(

@@ -17,6 +17,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// sled's page cache in MiB: bounds the store's memory whatever the number of accounts.
     pub store_cache_mb: u64,
+    /// Free space (MiB) the disk of `data_dir` must keep: an import, a sync or a daemon's
+    /// round that would leave less does not start (the daemon waits for space).
+    pub min_free_disk_mb: u64,
     pub naming: Naming,
     pub lifecycle: Lifecycle,
     pub google: Google,
@@ -29,6 +32,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("/var/lib/belajar-sync"),
             store_cache_mb: 64,
+            min_free_disk_mb: 1024,
             naming: Naming::default(),
             lifecycle: Lifecycle::default(),
             google: Google::default(),

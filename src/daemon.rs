@@ -243,6 +243,23 @@ pub async fn run(
         let store = shared.store();
         // The configuration of this round (a reload takes effect at the next).
         let config = shared.config();
+        // On a disk too full, nothing is written: the work waits (and the phase says why).
+        if let Err(low) = store.ensure_free_space(config.min_free_disk_mb << 20) {
+            if !low.is_disk_space() {
+                return Err(low.into());
+            }
+            let waiting = format!("waiting for disk space: {low}");
+            if shared.phase() != waiting {
+                tracing::warn!(error = %low, "disk space low: the daemon writes nothing until there is space");
+                shared.set_phase(&waiting);
+            }
+            drop(store);
+            tokio::select! {
+                _ = tokio::time::sleep(config.daemon.push_interval.unsigned_abs()) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
         if import_inbox(&shared, &config).await? {
             changed = true;
         }
@@ -381,6 +398,12 @@ async fn work(
     };
     match result {
         Ok(()) => Ok(()),
+        // The disk filled during the round: what was written is whole (commits are
+        // atomic) and the journal keeps the rest; the loop waits for space.
+        Err(Stopped::Store(e)) if e.is_disk_space() => {
+            tracing::warn!(error = %e, "round stopped; the journal keeps the work");
+            Ok(())
+        }
         // The store failed: the daemon stops (systemd restarts it) rather than go on blind.
         Err(Stopped::Store(e)) => Err(DaemonError::Store(e)),
         Err(Stopped::Other(error)) => {
@@ -496,6 +519,7 @@ fn imported_inbox(
     let mut changed = false;
     for file in files {
         shared.set_phase(&format!("importing {}", file.display()));
+        let mut out_of_space = None;
         let outcome = Source::new(&file, None)
             .map_err(|e| e.to_string())
             .and_then(|source| {
@@ -506,9 +530,18 @@ fn imported_inbox(
                     today: reconciler::today(),
                     actor: "the daemon's inbox".into(),
                     max_retire_share: Some(config.lifecycle.max_retire_share),
+                    min_free_disk: config.min_free_disk_mb << 20,
                 };
-                import::run(store, &config.naming, &source, options, progress)
-                    .map_err(|e| e.to_string())
+                import::run(store, &config.naming, &source, options, progress).map_err(|e| {
+                    match e {
+                        // Not the file's fault: it stays in the inbox for when there is room.
+                        import::ImportError::Store(e) if e.is_disk_space() => {
+                            out_of_space = Some(e.to_string());
+                            e.to_string()
+                        }
+                        e => e.to_string(),
+                    }
+                })
             })
             .and_then(|summary| {
                 if summary.invalid == 0 {
@@ -522,6 +555,10 @@ fn imported_inbox(
                     lines.join("\n")
                 ))
             });
+        if let Some(error) = out_of_space {
+            tracing::warn!(file = %file.display(), %error, "export left in the inbox until there is disk space");
+            break;
+        }
         match outcome {
             Ok(summary) => {
                 changed |= !summary.changed_nothing();

@@ -72,6 +72,13 @@ pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreEr
             &[(String::new(), outage.since.as_second() as f64)],
         );
     }
+    family(
+        &mut out,
+        "belajar_sync_store_disk_free_bytes",
+        "gauge",
+        "Free space on the disk of the store (the daemon waits below min_free_disk_mb).",
+        &[(String::new(), store.free_space()? as f64)],
+    );
     let (depth, in_flight) = journal::depth(store)?;
     family(
         &mut out,

@@ -75,6 +75,7 @@ fn options(today: Date) -> Options {
         today,
         actor: "operator".into(),
         max_retire_share: None,
+        min_free_disk: 0,
     }
 }
 

@@ -59,6 +59,7 @@ fn import(store: &Store, path: &Path, day: u8) -> import::Summary {
         today: jiff::civil::date(2026, 7, day as i8),
         actor: "operator".into(),
         max_retire_share: None,
+        min_free_disk: 0,
     };
     let source = Source::new(path, None).unwrap();
     import::run(

@@ -82,6 +82,7 @@ impl World {
             today,
             actor: "operator".into(),
             max_retire_share: None,
+            min_free_disk: 0,
         };
         import::run(
             &self.store,

@@ -213,6 +213,7 @@ fn import_file(
         today,
         actor: "demo".into(),
         max_retire_share: None,
+        min_free_disk: 0,
     };
     Ok(import::run(
         store,

@@ -50,6 +50,7 @@ pub fn run(s: &mut Session, args: &ImportArgs) -> Result<u8, Failure> {
         today: crate::reconciler::today(),
         actor: s.actor.clone(),
         max_retire_share: (!args.allow_mass_retire).then_some(s.config.lifecycle.max_retire_share),
+        min_free_disk: s.config.min_free_disk_mb << 20,
     };
     // A bar is for a terminal of this process, not the daemon's log.
     let progress = progress_bar(!s.progress || args.json || s.daemon.is_some());

@@ -269,6 +269,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             "quota_learnt_per_minute": quota,
             "requests_per_minute_ceiling": s.config.google.requests_per_minute,
             "store": store.path(),
+            "disk_free_bytes": store.free_space()?,
             "daemon": s.daemon.map(|d| d.phase()),
             "google_unreachable": s.daemon.and_then(|d| d.client.circuit.outage()),
             "interrupted_import": interrupted,
@@ -284,6 +285,9 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
         return Ok(0);
     }
     say!(s.out, "store     {}", store.path().display());
+    if let Err(low) = store.ensure_free_space(s.config.min_free_disk_mb << 20) {
+        say!(s.out, "DISK      {low}");
+    }
     match s.daemon {
         Some(daemon) => {
             say!(s.out, "daemon    running: {}", daemon.phase());

@@ -217,6 +217,7 @@ fn print_totals(
 /// `sync`: one full pass. In the daemon, it waits for the daemon's own round to end, and
 /// its shutdown stops it between batches.
 pub fn sync(s: &mut Session, args: &SyncArgs) -> Result<u8, Failure> {
+    s.store.ensure_free_space(s.config.min_free_disk_mb << 20)?;
     let _round = match s.daemon {
         Some(daemon) => {
             let round = daemon.one_round(s.err);

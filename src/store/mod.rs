@@ -85,12 +85,47 @@ pub enum StoreError {
         "the store at {path} was written by a newer belajar-sync (schema {found}; this build knows up to {SCHEMA_VERSION}): upgrade belajar-sync"
     )]
     TooNew { path: PathBuf, found: u32 },
+    #[error(
+        "the disk holding the store at {path} is full: the store keeps what was committed before (an import cut short is rolled back whole when the store is next opened); free some space and run the command again"
+    )]
+    DiskFull { path: PathBuf },
+    #[error(
+        "not enough free disk space for the store at {path}: {free_mb} MiB free, this needs about {needed_mb} MiB (min_free_disk_mb included); nothing was written. Free some space (or lower min_free_disk_mb)"
+    )]
+    LowDisk {
+        path: PathBuf,
+        free_mb: u64,
+        needed_mb: u64,
+    },
     #[error("no store at {path} (import an export first, or check data_dir)")]
     Missing { path: PathBuf },
     #[error("the store at {path} is damaged: {detail}")]
     Corrupt { path: PathBuf, detail: String },
     #[error("store {path}: {source}")]
     Sled { path: PathBuf, source: sled::Error },
+}
+
+impl StoreError {
+    /// A sled error at the store at `path`; a full disk is said in words.
+    fn sled(path: &Path, source: sled::Error) -> StoreError {
+        match &source {
+            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                StoreError::DiskFull { path: path.into() }
+            }
+            _ => StoreError::Sled {
+                path: path.into(),
+                source,
+            },
+        }
+    }
+
+    /// Whether the disk is full or too full to begin (the daemon waits for space).
+    pub fn is_disk_space(&self) -> bool {
+        matches!(
+            self,
+            StoreError::DiskFull { .. } | StoreError::LowDisk { .. }
+        )
+    }
 }
 
 /// Written when an import starts and removed when it ends: found later, that import was
@@ -189,10 +224,7 @@ impl Store {
     /// Opens (or creates) the store at `path`; scans reopen it after reading `cache_mb`
     /// MiB. An import found interrupted is rolled back.
     pub fn open(path: &Path, cache_mb: u64) -> Result<Store, StoreError> {
-        make_private_dir(path).map_err(|e| StoreError::Sled {
-            path: path.into(),
-            source: e.into(),
-        })?;
+        make_private_dir(path).map_err(|e| StoreError::sled(path, e.into()))?;
         // A store just closed by a command that ended is let go of within moments.
         let handles = open_db(path, cache_mb, Duration::from_secs(2))?;
         let store = Store {
@@ -268,10 +300,28 @@ impl Store {
     }
 
     fn err(&self, source: sled::Error) -> StoreError {
-        StoreError::Sled {
-            path: self.path.clone(),
-            source,
+        StoreError::sled(&self.path, source)
+    }
+
+    /// Bytes free (for this user) on the disk holding the store.
+    pub fn free_space(&self) -> Result<u64, StoreError> {
+        let stat = nix::sys::statvfs::statvfs(&self.path)
+            .map_err(|e| self.err(std::io::Error::from(e).into()))?;
+        Ok(stat.blocks_available() as u64 * stat.fragment_size() as u64)
+    }
+
+    /// Refuses, before writing, when the disk holding the store has less than `needed`
+    /// bytes free: a write that fills the disk is undone, but costs the time it took.
+    pub fn ensure_free_space(&self, needed: u64) -> Result<(), StoreError> {
+        let free = self.free_space()?;
+        if free < needed {
+            return Err(StoreError::LowDisk {
+                path: self.path.clone(),
+                free_mb: free >> 20,
+                needed_mb: needed.div_ceil(1 << 20),
+            });
         }
+        Ok(())
     }
 
     pub(crate) fn corrupt(&self, detail: impl Into<String>) -> StoreError {
@@ -630,12 +680,7 @@ fn open_db(path: &Path, cache_mb: u64, patience: Duration) -> Result<Handles, St
                 std::thread::sleep(OPEN_STEP);
                 waited += OPEN_STEP;
             }
-            Err(source) => {
-                return Err(StoreError::Sled {
-                    path: path.into(),
-                    source,
-                });
-            }
+            Err(source) => return Err(StoreError::sled(path, source)),
         }
     }
 }

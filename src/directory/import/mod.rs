@@ -92,7 +92,15 @@ pub struct Options {
     /// A snapshot that would retire more than this share of a school's active accounts
     /// retires none of them (`None`: no limit, `--allow-mass-retire`).
     pub max_retire_share: Option<f64>,
+    /// Bytes the disk of the store must keep free besides what the import needs
+    /// (`min_free_disk_mb`).
+    pub min_free_disk: u64,
 }
+
+/// Free disk space an import needs per byte of its file, besides `min_free_disk`: the
+/// store grows by about the file's size (1M rows: 77 MB of CSV, 109 MB of store), and
+/// sled's log holds the old pages until it reclaims them.
+pub const DISK_PER_FILE_BYTE: u64 = 3;
 
 /// Schools this small are not guarded: a share of a handful is noise.
 pub const GUARDED_SCHOOL_SIZE: u64 = 10;
@@ -186,6 +194,9 @@ pub fn run(
         ..Summary::default()
     };
     let size = source.size_bytes()?;
+    if !options.dry_run {
+        store.ensure_free_space(size * DISK_PER_FILE_BYTE + options.min_free_disk)?;
+    }
     progress.set_length(size * 3);
     progress.set_message("checking");
     let survey = survey(source, options.today, progress, &mut summary)?;
