@@ -246,3 +246,56 @@ fn a_full_disk_before_during_and_at_the_end_of_an_import_loses_nothing() {
     );
     assert_eq!(counts(&config), after);
 }
+
+/// The daemon on a disk that runs short: it writes nothing (an export waits in the inbox),
+/// says why in its phase, and goes on when space returns.
+#[test]
+fn the_daemon_waits_for_disk_space_and_resumes() {
+    use support::daemon::{start_daemon, wait_for};
+    use support::google::{KillOnDrop, spawn_emulator};
+    let fs = match Tmpfs::mount(32) {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("skipped: cannot mount a tmpfs here ({why})");
+            return;
+        }
+    };
+    let (emulator, url, key) = spawn_emulator(&[]);
+    let _emulator = KillOnDrop(emulator);
+    // Configuration, inbox and socket off the small disk: only the store is on it.
+    let home = tempfile::tempdir().unwrap();
+    let inbox = home.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let config = home.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nmin_free_disk_mb = 8\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\n[daemon]\ninbox_dir = {inbox:?}\npush_interval = \"1s\"\nmetrics_listen = \"\"\ncontrol_socket = \"control.sock\"\n",
+            fs.path().join("store")
+        ),
+    )
+    .unwrap();
+    let (_daemon, mut lines) = start_daemon(&config);
+    wait_for(&mut lines, "sync finished");
+
+    let filler = fs.fill(2 << 20);
+    let export = inbox.join("sekolah.csv");
+    std::fs::write(
+        &export,
+        "id_type,id,full_name,role,jenjang,npsn\nnisn,0012345678,Siti Aminah,peserta_didik,sd,20100001\n",
+    )
+    .unwrap();
+    wait_for(&mut lines, "disk space low");
+    let out = binary_in(&config).arg("status").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("waiting for disk space"), "{text}");
+    assert!(text.contains("DISK"), "{text}");
+    assert!(export.exists(), "the export waits in the inbox");
+
+    std::fs::remove_file(filler).unwrap();
+    wait_for(&mut lines, "imported");
+    wait_for(&mut lines, "sync finished");
+    let status = status_json(&config);
+    assert_eq!(status["accounts"]["total"], 1, "{status}");
+    assert_eq!(status["outbox"]["depth"], 0, "{status}");
+}

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
 pub mod crash;
+pub mod daemon;
 pub mod export_gen;
 pub mod google;
 pub mod hostile;

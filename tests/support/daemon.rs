@@ -1,0 +1,39 @@
+//! The daemon as a child process, and its log read line by line (progress is read from
+//! its log lines, never waited for by time).
+
+#![allow(dead_code)] // each test binary uses a part of it
+
+use super::google::KillOnDrop;
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{ChildStderr, Command, Stdio};
+
+/// Reads log lines until one contains `wanted`; all lines read, for the failure message.
+pub fn wait_for(lines: &mut Lines<BufReader<ChildStderr>>, wanted: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let found = line.contains(wanted);
+        seen.push(line);
+        if found {
+            return seen;
+        }
+    }
+    panic!("the daemon ended before {wanted:?}:\n{}", seen.join("\n"));
+}
+
+/// Starts `belajar-sync run` with `config` (as its own user would; no systemd listening);
+/// the daemon and its log lines.
+pub fn start_daemon(config: &std::path::Path) -> (KillOnDrop, Lines<BufReader<ChildStderr>>) {
+    let daemon = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+        .arg("--config")
+        .arg(config)
+        .args(["run", "--allow-root"])
+        .env("RUST_LOG", "belajar_sync=info")
+        .env_remove("NOTIFY_SOCKET")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut daemon = KillOnDrop(daemon);
+    let lines = BufReader::new(daemon.0.stderr.take().unwrap()).lines();
+    (daemon, lines)
+}
