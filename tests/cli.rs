@@ -534,3 +534,41 @@ fn only_an_import_makes_a_store_and_it_is_private() {
     assert_eq!(mode, 0o700, "store folder mode {mode:o}");
     assert_eq!(setup.json(&["status", "--json"])["accounts"]["total"], 1);
 }
+
+/// Huge inputs are summarised: a line past 64 KiB refuses the file in one short message
+/// (the file is read no further), and a long value is quoted by its start and its size.
+#[test]
+fn huge_lines_and_values_are_summarised_not_echoed() {
+    let setup = Setup::new();
+    let header = "id_type,id,full_name,role,jenjang,npsn\n";
+    let huge = setup.file(
+        "huge.csv",
+        &format!(
+            "{header}nisn,0000000001,Ani,peserta_didik,sd,20100001\nnisn,0000000002,{},peserta_didik,sd,20100001\n",
+            "A".repeat(3 << 20)
+        ),
+    );
+    let out = setup.run(&["import", huge.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("line 3 is longer than 64 KiB"), "{err}");
+    assert!(err.len() < 1_000, "{} bytes of message", err.len());
+
+    let long = setup.file(
+        "long.csv",
+        &format!(
+            "{header}nisn,0000000001,Ani,peserta_didik,sd,{}\n",
+            "9".repeat(20_000)
+        ),
+    );
+    let out = setup.run(&["import", long.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("line 2: npsn"), "{err}");
+    assert!(err.contains("…(19 KB)"), "{err}");
+    assert!(err.len() < 1_000, "{} bytes of message", err.len());
+    assert!(
+        !setup.dir.path().join("store").join("conf").exists()
+            || setup.json(&["status", "--json"])["accounts"]["total"] == 0
+    );
+}

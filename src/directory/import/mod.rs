@@ -48,7 +48,7 @@ impl Invalid {
         Invalid {
             line,
             column: Some(column.to_owned()),
-            value: Some(value.to_owned()),
+            value: Some(summarised(value)),
             reason: reason.to_owned(),
         }
     }
@@ -60,6 +60,28 @@ impl Invalid {
             column: None,
             value: None,
             reason,
+        }
+    }
+}
+
+/// Characters of a value a message quotes at most.
+const QUOTED_CHARS: usize = 80;
+
+/// `value`, or when longer than a message should quote, its start and its size:
+/// `"Siti Aminah Siti Aminah …(2 MB)"`.
+pub fn summarised(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        None => value.to_owned(),
+        Some((end, _)) => {
+            let size = value.len();
+            let size = if size >= 1 << 20 {
+                format!("{} MB", size >> 20)
+            } else if size >= 1 << 10 {
+                format!("{} KB", size >> 10)
+            } else {
+                format!("{size} bytes")
+            };
+            format!("{}…({size})", &value[..end])
         }
     }
 }
@@ -491,9 +513,11 @@ fn survey(
     summary: &mut Summary,
 ) -> Result<Survey, ImportError> {
     let rows = source.rows(|f| Box::new(progress.wrap_read(f)))?;
+    let finished = rows.finished();
     for column in &rows.unknown_columns {
         summary.notes.push(format!(
-            "column {column:?} is not one belajar-sync knows: ignored"
+            "column {:?} is not one belajar-sync knows: ignored",
+            summarised(column)
         ));
     }
     let mut survey = Survey {
@@ -530,6 +554,7 @@ fn survey(
             }
         }
     }
+    finished()?;
     sort_picks(&mut survey.picks, summary);
     Ok(survey)
 }

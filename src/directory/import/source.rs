@@ -3,11 +3,13 @@
 //! cannot be read is an invalid row, a file that cannot be read at all is a file error.
 
 use super::Invalid;
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// The columns of an export, in the order the CSV header of a template lists them.
 pub const COLUMNS: [&str; 9] = [
@@ -90,6 +92,54 @@ pub enum FileError {
     Empty { path: PathBuf },
     #[error("{path} changed while it was imported ({detail}): import it again once it is complete")]
     Changed { path: PathBuf, detail: String },
+    #[error(
+        "{path}: line {line} is longer than {} KiB (a row of an export is a few hundred bytes): is this an export of accounts? Nothing was imported",
+        MAX_LINE_BYTES / 1024
+    )]
+    LongLine { path: PathBuf, line: u64 },
+}
+
+/// The longest line an export may have: a longer one makes the whole file refused, read
+/// no further (memory stays bounded whatever the file holds).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Passes bytes through, counting lines, until a line grows past [`MAX_LINE_BYTES`]:
+/// then it fails, and records the line in `long_line`.
+struct LineLimit<R> {
+    inner: R,
+    /// Bytes of the current line so far.
+    current: usize,
+    /// The current line's number.
+    line: u64,
+    long_line: Rc<Cell<Option<u64>>>,
+}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(line) = self.long_line.get() {
+            return Err(long_line_error(line));
+        }
+        let n = self.inner.read(buf)?;
+        for segment in buf[..n].split_inclusive(|b| *b == b'\n') {
+            self.current += segment.len();
+            if self.current > MAX_LINE_BYTES + 1 {
+                self.long_line.set(Some(self.line));
+                return Err(long_line_error(self.line));
+            }
+            if segment.ends_with(b"\n") {
+                self.line += 1;
+                self.current = 0;
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn long_line_error(line: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("line {line} is longer than {} KiB", MAX_LINE_BYTES / 1024),
+    )
 }
 
 /// An export file and its format, read from the start each time `rows` is called.
@@ -104,10 +154,28 @@ pub struct Source {
 
 /// Rows of an export, with the columns the file has that the import does not know.
 pub struct Rows {
+    /// Ends early at a line too long ([`Rows::finished`] then says so).
     pub rows: Box<dyn Iterator<Item = Result<RawRow, Invalid>>>,
     pub unknown_columns: BTreeSet<String>,
     /// How to read a row again by its span.
     pub layout: Layout,
+    long_line: Rc<Cell<Option<u64>>>,
+    name: PathBuf,
+}
+
+impl Rows {
+    /// A reader of the rows' end: whether the file was read to its end, or refused for a
+    /// line too long. Call once the rows are read.
+    pub fn finished(&self) -> impl Fn() -> Result<(), FileError> + use<> {
+        let (long_line, path) = (self.long_line.clone(), self.name.clone());
+        move || match long_line.get() {
+            Some(line) => Err(FileError::LongLine {
+                path: path.clone(),
+                line,
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What reading one row on its own needs: for CSV, which file column holds each known
@@ -152,12 +220,36 @@ impl Source {
     /// Opens the file and reads its rows; `wrap` sees every byte read (progress).
     pub fn rows(&self, wrap: impl FnOnce(File) -> Box<dyn Read>) -> Result<Rows, FileError> {
         let file = File::open(&self.path).map_err(|e| self.unreadable(e))?;
-        let mut reader = BufReader::with_capacity(1 << 16, wrap(file));
+        let long_line = Rc::new(Cell::new(None));
+        let limited: Box<dyn Read> = Box::new(LineLimit {
+            inner: wrap(file),
+            current: 0,
+            line: 1,
+            long_line: long_line.clone(),
+        });
+        let mut reader = BufReader::with_capacity(1 << 16, limited);
         let start = skip_bom(&mut reader).map_err(|e| self.unreadable(e))?;
-        match self.format {
-            Format::Csv => self.csv_rows(reader, start),
-            Format::Jsonl => Ok(jsonl_rows(reader, start)),
-        }
+        let too_long = |e: &dyn fmt::Display| match long_line.get() {
+            Some(line) => FileError::LongLine {
+                path: self.name.clone(),
+                line,
+            },
+            None => FileError::BadHeader {
+                path: self.name.clone(),
+                detail: e.to_string(),
+            },
+        };
+        let (rows, unknown_columns, layout) = match self.format {
+            Format::Csv => self.csv_rows(reader, start, long_line.clone(), too_long)?,
+            Format::Jsonl => jsonl_rows(reader, start, long_line.clone()),
+        };
+        Ok(Rows {
+            rows,
+            unknown_columns,
+            layout,
+            long_line,
+            name: self.name.clone(),
+        })
     }
 
     /// Opens the file for reading rows one by one at their spans.
@@ -172,7 +264,13 @@ impl Source {
         })
     }
 
-    fn csv_rows(&self, reader: BufReader<Box<dyn Read>>, start: u64) -> Result<Rows, FileError> {
+    fn csv_rows(
+        &self,
+        reader: BufReader<Box<dyn Read>>,
+        start: u64,
+        long_line: Rc<Cell<Option<u64>>>,
+        too_long: impl Fn(&dyn fmt::Display) -> FileError,
+    ) -> Result<RowsRead, FileError> {
         // Records end at `\n` only, and the `\r` of a CRLF file is cut from the last cell:
         // with CRLF as terminator, csv reports the line before the record's first line.
         let mut csv = csv::ReaderBuilder::new()
@@ -180,10 +278,7 @@ impl Source {
             .flexible(false)
             .terminator(csv::Terminator::Any(b'\n'))
             .from_reader(reader);
-        let header = csv.headers().map_err(|e| FileError::BadHeader {
-            path: self.name.clone(),
-            detail: e.to_string(),
-        })?;
+        let header = csv.headers().map_err(|e| too_long(&e))?;
         if header.is_empty() {
             return Err(FileError::Empty {
                 path: self.name.clone(),
@@ -201,7 +296,7 @@ impl Source {
             return Err(FileError::MissingColumns {
                 path: self.name.clone(),
                 missing: missing.join(", "),
-                found: names.join(", "),
+                found: super::summarised(&names.join(", ")),
             });
         }
         // For each known column, the index of the file's column that holds it.
@@ -229,13 +324,11 @@ impl Source {
                 };
                 Some(Ok(csv_row(&record, &index, position.line(), span)))
             }
+            // A line too long ends the file (see `Rows::finished`).
+            Err(_) if long_line.get().is_some() => None,
             Err(e) => Some(Err(csv_error(&e))),
         });
-        Ok(Rows {
-            rows: Box::new(rows),
-            unknown_columns,
-            layout,
-        })
+        Ok((Box::new(rows), unknown_columns, layout))
     }
 }
 
@@ -330,7 +423,18 @@ fn skip_bom(reader: &mut impl BufRead) -> std::io::Result<u64> {
     Ok(0)
 }
 
-fn jsonl_rows(mut reader: BufReader<Box<dyn Read>>, start: u64) -> Rows {
+/// The rows, the unknown columns and the layout of a file being read.
+type RowsRead = (
+    Box<dyn Iterator<Item = Result<RawRow, Invalid>>>,
+    BTreeSet<String>,
+    Layout,
+);
+
+fn jsonl_rows(
+    mut reader: BufReader<Box<dyn Read>>,
+    start: u64,
+    long_line: Rc<Cell<Option<u64>>>,
+) -> RowsRead {
     let mut line = 0u64;
     let mut offset = start;
     let mut buf = Vec::new();
@@ -341,6 +445,7 @@ fn jsonl_rows(mut reader: BufReader<Box<dyn Read>>, start: u64) -> Rows {
             let len = match reader.read_until(b'\n', &mut buf) {
                 Ok(0) => return None,
                 Ok(len) => len,
+                Err(_) if long_line.get().is_some() => return None,
                 Err(e) => return Some(Err(Invalid::row(line, format!("cannot read: {e}")))),
             };
             let span = Span {
@@ -354,17 +459,18 @@ fn jsonl_rows(mut reader: BufReader<Box<dyn Read>>, start: u64) -> Rows {
             return Some(jsonl_row(line, &buf).map(|row| RawRow { span, ..row }));
         }
     });
-    Rows {
-        rows: Box::new(rows),
-        // JSON Lines name their keys per row; unknown keys are ignored row by row.
-        unknown_columns: BTreeSet::new(),
-        layout: Layout::Jsonl,
-    }
+    // JSON Lines name their keys per row; unknown keys are ignored row by row.
+    (Box::new(rows), BTreeSet::new(), Layout::Jsonl)
 }
 
 fn jsonl_row(line: u64, bytes: &[u8]) -> Result<RawRow, Invalid> {
-    let object: HashMap<String, serde_json::Value> = serde_json::from_slice(bytes)
-        .map_err(|e| Invalid::row(line, format!("not a JSON object: {e}")))?;
+    let object: HashMap<String, serde_json::Value> =
+        serde_json::from_slice(bytes).map_err(|e| {
+            Invalid::row(
+                line,
+                format!("not a JSON object: {}", super::summarised(&e.to_string())),
+            )
+        })?;
     let mut row = RawRow {
         line,
         ..RawRow::default()
@@ -397,7 +503,36 @@ mod tests {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         let rows = Source::new(&path, None)?.rows(|f| Box::new(f))?;
-        Ok((rows.rows.collect(), rows.unknown_columns))
+        let finished = rows.finished();
+        let read = rows.rows.collect();
+        finished()?;
+        Ok((read, rows.unknown_columns))
+    }
+
+    #[test]
+    fn a_line_too_long_refuses_the_file_in_csv_header_rows_and_jsonl() {
+        let long = "x".repeat(MAX_LINE_BYTES + 10);
+        let ok = "nisn,0012345678,Ani,peserta_didik,sd,20100001\n";
+        for (name, text, line) in [
+            (
+                "a.csv",
+                format!("id_type,id,full_name,role,jenjang,npsn\n{ok}{ok}{long}\n{ok}"),
+                4,
+            ),
+            ("b.csv", format!("{long},id\n{ok}"), 1),
+            ("c.jsonl", format!("{{}}\n{long}\n{{}}\n"), 2),
+        ] {
+            match read(name, text.as_bytes()) {
+                Err(FileError::LongLine { line: found, .. }) => assert_eq!(found, line, "{name}"),
+                other => panic!("{name}: {:?}", other.map(|(rows, _)| rows.len())),
+            }
+        }
+        // A line just under the limit is read.
+        let near = format!(
+            "id_type,id,full_name,role,jenjang,npsn\nnisn,0012345678,{},peserta_didik,sd,20100001\n",
+            "y".repeat(MAX_LINE_BYTES - 60)
+        );
+        assert_eq!(read("d.csv", near.as_bytes()).unwrap().0.len(), 1);
     }
 
     #[test]
