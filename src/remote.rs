@@ -220,6 +220,16 @@ pub fn marked_users(store: &Store, key: &AccountKey) -> Result<Vec<Observed>, St
         .collect()
 }
 
+/// The address of the one Google user carrying the marker of `key`, if one does (a lost
+/// store made again: the account keeps the address it has in Google).
+pub fn marked_address(store: &Store, key: &AccountKey) -> Result<Option<String>, StoreError> {
+    let users = marked_users(store, key)?;
+    Ok(match users.as_slice() {
+        [one] => one.user.primary_email.clone(),
+        _ => None,
+    })
+}
+
 /// The unmarked user at `address`, if one was seen.
 pub fn user_at(changes: &Changes, address: &str) -> Result<Option<Observed>, StoreError> {
     changes.get_json(REMOTE, &address_key(address))

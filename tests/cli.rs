@@ -572,3 +572,111 @@ fn huge_lines_and_values_are_summarised_not_echoed() {
             || setup.json(&["status", "--json"])["accounts"]["total"] == 0
     );
 }
+
+/// Calls that change something in the emulator at `url`, counted by its counters.
+fn writes_in(url: &str) -> u64 {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let counters = runtime.block_on(support::google::emulator_counters(url));
+    counters["calls"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(method, _)| !method.ends_with(".get") && !method.ends_with(".list"))
+        .flat_map(|(_, by_status)| by_status.as_object().unwrap().values())
+        .map(|n| n.as_u64().unwrap())
+        .sum()
+}
+
+/// A lost store made again: Google scanned first, then the exports imported; accounts
+/// keep the addresses Google has even where a fresh allocation would number namesakes
+/// the other way, and nothing is sent to Google.
+#[test]
+fn a_lost_store_is_rebuilt_from_the_exports_and_google_without_a_write() {
+    let s = Setup::new();
+    let (emulator, url, key) = spawn_emulator(&[]);
+    let _emulator = support::google::KillOnDrop(emulator);
+    let config = s.file(
+        "google.toml",
+        &format!(
+            "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\n[daemon]\ncontrol_socket = \"\"\n"
+        ),
+    );
+    let run = |args: &[&str]| run_with_config(&config, args);
+    // 2,000 students of 40 names, ids 2k+1 and 2k+2 of one name: the odd ids came first,
+    // the even ones a day later, so within each name the numbers follow the order of
+    // arrival, not of the ids.
+    const NAMES: [&str; 8] = [
+        "Siti", "Budi", "Ahmad", "Dewi", "Agus", "Putri", "Rizki", "Nur",
+    ];
+    const FAMILY: [&str; 5] = ["Aminah", "Santoso", "Lestari", "Saputra", "Wati"];
+    let row = |i: usize| {
+        format!(
+            "nisn,{:010},{} {},peserta_didik,sd,{}\n",
+            i + 1,
+            NAMES[i / 2 % 8],
+            FAMILY[i / 16 % 5],
+            20_100_001 + i / 500
+        )
+    };
+    let header = "id_type,id,full_name,role,jenjang,npsn\n";
+    let even: String = (0..2_000).filter(|i| i % 2 == 0).map(row).collect();
+    let all: String = (0..2_000).map(row).collect();
+    let first = s.file("first.csv", &format!("{header}{even}"));
+    let latest = s.file("latest.csv", &format!("{header}{all}"));
+    for file in [&first, &latest] {
+        let out = run(&["import", "--delta", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let out = run(&["sync"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let before = s.json(&["status", "--json"]);
+    let address = |config: &Path, account: &str| {
+        let out = run_with_config(config, &["show", account, "--json"]);
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["email"].clone()
+    };
+    // Student 2 came after student 81 of the same name: a fresh allocation by id would
+    // give it the lower number.
+    let (late, early) = ("sd:nisn:0000000002", "sd:nisn:0000000081");
+    let late_address = address(&config, late);
+    let early_address = address(&config, early);
+    assert_ne!(late_address, early_address);
+
+    std::fs::remove_dir_all(s.dir.path().join("store")).unwrap();
+    let writes = writes_in(&url);
+    let out = run(&["rebuild", latest.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("scanned Google: 2000 users"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(address(&config, late), late_address);
+    assert_eq!(address(&config, early), early_address);
+
+    let plan = run(&["plan", "--json"]);
+    let first_line = plan.stdout.split(|&b| b == b'\n').next().unwrap();
+    let plan: Value = serde_json::from_slice(first_line).unwrap();
+    assert_eq!(plan["plan"]["actions"], serde_json::json!({}), "{plan}");
+    assert_eq!(plan["plan"]["conflicts"], 0, "{plan}");
+    let out = run(&["sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(writes_in(&url), writes, "nothing was written to Google");
+    let after = s.json(&["status", "--json"]);
+    assert_eq!(after["accounts"], before["accounts"]);
+
+    // A store with accounts is not rebuilt over.
+    let out = run(&["rebuild", latest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("holds 2000 accounts"),
+        "{}",
+        text(&out.stderr)
+    );
+}

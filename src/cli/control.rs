@@ -458,6 +458,7 @@ impl Operator {
             Operator::ResetPassword(_) => "reset-password",
             Operator::Report(_) => "report",
             Operator::Release(_) => "release",
+            Operator::Rebuild(_) => "rebuild",
         }
     }
 }

@@ -7,6 +7,7 @@ mod demo;
 mod emulator;
 mod import;
 mod inspect;
+mod rebuild;
 mod reconcile;
 mod release;
 mod report;
@@ -155,6 +156,13 @@ pub enum Operator {
     /// Reports over the directory (activation per school).
     #[command(after_help = EXIT_CODES)]
     Report(report::ReportArgs),
+    /// Make a lost store again from the exports and Google, changing nothing in Google:
+    /// Google is scanned into a new store first, then the exports are imported, and each
+    /// account whose Google user carries its marker keeps the address Google has. Then
+    /// `plan` shows nothing to do but links. Needs the store to itself (the service
+    /// stopped) and no store, or an empty one, at data_dir.
+    #[command(after_help = EXIT_CODES)]
+    Rebuild(rebuild::RebuildArgs),
 }
 
 /// A failed command: what to print and which exit code to end with.
@@ -233,8 +241,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             if let Some(code) = control::forward(&config.daemon.control_socket, upload)? {
                 return Ok(ExitCode::from(code));
             }
-            // Only an import makes a store; the other commands need one.
-            let store = if matches!(command, Operator::Import(_)) {
+            // Only an import (or a rebuild) makes a store; the other commands need one.
+            let store = if matches!(command, Operator::Import(_) | Operator::Rebuild(_)) {
                 open_store(&config)?
             } else {
                 Store::open_existing(&config.data_dir, config.store_cache_mb)?
@@ -265,6 +273,7 @@ fn execute(session: &mut Session, command: &Operator) -> Result<u8, Failure> {
         Operator::ResetPassword(args) => credentials::reset_password(session, args),
         Operator::Report(args) => report::run(session, args),
         Operator::Release(args) => release::release(session, args),
+        Operator::Rebuild(args) => rebuild::run(session, args),
     }
 }
 

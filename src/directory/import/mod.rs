@@ -22,6 +22,7 @@ use crate::audit;
 use crate::config::Naming;
 use crate::directory::model::{AccountKey, DesiredState, Role, RowStatus};
 use crate::directory::naming::local_part;
+use crate::remote;
 use crate::store::{Changes, ImportMarker, Store, StoreError};
 use apply::{AddressRequest, Effect, address_request, allocate, apply_row, merge, retire_absent};
 use indicatif::ProgressBar;
@@ -298,11 +299,21 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
     // then the addresses in address order.
     let mut requests = Requests::default();
     let mut settled = vec![false; picks.len()];
+    // Once Google was scanned, a new account whose Google user carries its marker (a lost
+    // store made again) keeps the address that user has where it is free.
+    let google_known = remote::last_scan(store)?.finished.is_some();
     for (i, (packed, pick)) in picks.iter().enumerate() {
         progress.inc(u64::from(pick.span.len));
         let row = read_row(pick)?;
         let old = changes.account(&row.key)?;
         match (address_request(old.as_ref(), &row, naming), old) {
+            (Some(mut request), None) if google_known => {
+                request.keep = remote::marked_address(store, &row.key)?.and_then(|email| {
+                    let (local, domain) = email.split_once('@')?;
+                    (domain == request.domain).then(|| local.to_owned())
+                });
+                requests.push(request, *packed)
+            }
             (Some(request), _) => requests.push(request, *packed),
             (None, Some(old)) => {
                 settled[i] = merge(&old, &row, None, options.today).1 == Effect::Unchanged
@@ -445,6 +456,9 @@ struct Requests {
 }
 
 struct Wanted {
+    /// Whether a local part is to be kept: these are given first, so that no namesake's
+    /// fresh allocation takes the address an account already has.
+    keeps: bool,
     domain: u8,
     base: Box<str>,
     packed: u64,
@@ -460,6 +474,7 @@ impl Requests {
             }
         };
         self.wanted.push(Wanted {
+            keeps: request.keep.is_some(),
             domain: u8::try_from(domain).expect("fewer than 256 domains"),
             base: request.base.into_boxed_str(),
             packed,
@@ -473,8 +488,9 @@ impl Requests {
         self.wanted.len()
     }
 
-    /// The requests by domain, base and account key: each page of the address index is
-    /// then read and written once, and numbering is the same on every run.
+    /// The requests keeping a local part first, then by domain, base and account key:
+    /// each page of the address index is then read and written once or twice, and
+    /// numbering is the same on every run.
     fn in_address_order(self) -> impl Iterator<Item = (AddressRequest, u64)> {
         let Requests {
             domains,
@@ -483,11 +499,13 @@ impl Requests {
         } = self;
         wanted.sort_unstable_by(|a, b| {
             (
+                !a.keeps,
                 &domains[a.domain as usize],
                 &a.base,
                 AccountKey::packed_text_order(a.packed),
             )
                 .cmp(&(
+                    !b.keeps,
                     &domains[b.domain as usize],
                     &b.base,
                     AccountKey::packed_text_order(b.packed),
