@@ -320,6 +320,11 @@ pub struct Daemon {
     pub control_socket: PathBuf,
     /// The largest export an operator may send through the control socket, in MiB.
     pub max_upload_mb: u64,
+    /// Where the daemon writes a backup of the store each day (and `backup` through the
+    /// socket writes); off when empty.
+    pub backup_dir: PathBuf,
+    /// How many daily backups are kept.
+    pub backup_keep: u32,
 }
 
 impl Default for Daemon {
@@ -332,6 +337,8 @@ impl Default for Daemon {
             metrics_listen: "127.0.0.1:9464".into(),
             control_socket: "/run/belajar-sync/control.sock".into(),
             max_upload_mb: 4096,
+            backup_dir: PathBuf::new(),
+            backup_keep: 7,
         }
     }
 }
@@ -405,6 +412,7 @@ impl Config {
             &mut config.google.key_file,
             &mut config.daemon.inbox_dir,
             &mut config.daemon.control_socket,
+            &mut config.daemon.backup_dir,
             &mut config.data_dir,
         ] {
             if !field.as_os_str().is_empty() && field.is_relative() {

@@ -308,6 +308,22 @@ pub async fn run(
             }
             shared.set_phase(&after);
         }
+        // A copy of the store a day, when a backup folder is set.
+        if !config.daemon.backup_dir.as_os_str().is_empty() {
+            let (store, config) = (shared.store(), config.clone());
+            let backup =
+                tokio::task::spawn_blocking(move || crate::cli::daily_backup(&store, &config))
+                    .await;
+            match backup {
+                Ok(Ok(Some(path))) => {
+                    tracing::info!(path = %path.display(), "daily backup written")
+                }
+                Ok(Ok(None)) => {}
+                // Not fatal: the store is whole; the next round tries again.
+                Ok(Err(error)) => tracing::warn!(%error, "the daily backup failed"),
+                Err(error) => tracing::warn!(%error, "the daily backup failed"),
+            }
+        }
         tokio::select! {
             _ = tokio::time::sleep(config.daemon.push_interval.unsigned_abs()) => {}
             _ = shared.wake.notified() => {}

@@ -448,3 +448,66 @@ fn uploads_cut_short_paths_and_other_versions_are_refused_with_nothing_changed()
     assert!(err.contains("max_upload_mb = 1"), "{err}");
     assert_eq!(active(), (30.into(), 0.into()));
 }
+
+/// Backups while the daemon runs: one a day on its own, one asked through the socket
+/// (written into its backup folder, never at a path the client names); with the service
+/// stopped and the store lost, `restore` makes it again with every account.
+#[test]
+fn the_daemon_backs_up_the_store_and_restore_makes_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, url, key) = spawn_emulator(&[]);
+    let _emulator = KillOnDrop(emulator);
+    let config = write_config(
+        dir.path(),
+        &url,
+        &key,
+        "push_interval = \"1s\"\nmetrics_listen = \"\"\ncontrol_socket = \"run/control.sock\"\nbackup_dir = \"backups\"\n",
+    );
+    let (mut daemon, mut lines) = start_daemon(&config);
+    wait_for(&mut lines, "daily backup written");
+    let daily: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(daily.len(), 1, "{daily:?}");
+    assert!(daily[0].starts_with("belajar-sync-") && daily[0].ends_with(".backup"));
+
+    let export = dir.path().join("sekolah.csv");
+    std::fs::write(
+        &export,
+        "id_type,id,full_name,role,jenjang,npsn\nnisn,0012345678,Siti Aminah,peserta_didik,sd,20100001\nnuptk,1234567890123456,Budi Santoso,pendidik,sd,20100001\n",
+    )
+    .unwrap();
+    let (code, out, err) = belajar(&config, &["import", export.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    wait_for(&mut lines, "sync finished");
+    let elsewhere = dir.path().join("elsewhere/snap.backup");
+    let (code, out, err) = belajar(&config, &["backup", elsewhere.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let written = dir.path().join("backups/snap.backup");
+    assert!(out.contains(&written.display().to_string()), "{out}");
+    assert!(written.exists() && !elsewhere.exists());
+    let (_, before, _) = belajar(&config, &["status", "--json"]);
+    let before: serde_json::Value = serde_json::from_str(&before).unwrap();
+
+    // With the daemon running, restore is refused (the store is in use).
+    let (code, _, err) = belajar(&config, &["restore", written.to_str().unwrap()]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &daemon.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(daemon.0.wait().unwrap().success());
+
+    std::fs::rename(dir.path().join("store"), dir.path().join("lost")).unwrap();
+    let (code, out, err) = belajar(&config, &["restore", written.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("2 accounts"), "{out}");
+    let (_, after, _) = belajar(&config, &["status", "--json"]);
+    let after: serde_json::Value = serde_json::from_str(&after).unwrap();
+    assert_eq!(after["accounts"], before["accounts"]);
+    assert_eq!(after["last_scan"], before["last_scan"]);
+}

@@ -459,6 +459,7 @@ impl Operator {
             Operator::Report(_) => "report",
             Operator::Release(_) => "release",
             Operator::Rebuild(_) => "rebuild",
+            Operator::Backup(_) => "backup",
         }
     }
 }

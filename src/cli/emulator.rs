@@ -106,6 +106,8 @@ pub fn run(args: &EmulatorArgs) -> Result<ExitCode, Failure> {
         let emulator = emulator::start(options).await.map_err(|e| {
             Failure::Runtime(format!("cannot start the emulator on {}: {e}", args.listen))
         })?;
+        // Listening for SIGTERM before the URL is announced: a test may stop it at once.
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         // Announced once; a reader that has gone away must not stop the emulator.
         let announcement = format!(
             "emulator listening on {}\nkey file: {}\nadmin: {}\n",
@@ -117,22 +119,21 @@ pub fn run(args: &EmulatorArgs) -> Result<ExitCode, Failure> {
         let _ = stdout
             .write_all(announcement.as_bytes())
             .and_then(|()| stdout.flush());
-        stopped().await;
+        stopped(term).await;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-/// Waits for SIGINT or SIGTERM.
-async fn stopped() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
+/// Waits for SIGINT or SIGTERM (`term`, when it could be listened for).
+async fn stopped(term: Option<tokio::signal::unix::Signal>) {
+    match term {
+        Some(mut term) => {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
         }
-        Err(_) => {
+        None => {
             let _ = tokio::signal::ctrl_c().await;
         }
     }

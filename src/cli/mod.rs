@@ -1,5 +1,6 @@
 //! The command line: arguments, dispatch, and the mapping of failures to exit codes.
 
+mod backup;
 mod check;
 mod control;
 mod credentials;
@@ -91,6 +92,11 @@ pub enum Command {
     /// on Ctrl-C or SIGTERM. Needs no configuration.
     #[command(after_help = EXIT_CODES)]
     Emulator(emulator::EmulatorArgs),
+    /// Make the store at data_dir from a backup (`belajar-sync backup`, or the daemon's
+    /// daily one in daemon.backup_dir). Needs the service stopped and no store at
+    /// data_dir; the backup's checksum is checked before the store is put in place.
+    #[command(after_help = EXIT_CODES)]
+    Restore(backup::RestoreArgs),
 }
 
 /// The commands an operator runs against the directory: through the daemon's control
@@ -156,6 +162,11 @@ pub enum Operator {
     /// Reports over the directory (activation per school).
     #[command(after_help = EXIT_CODES)]
     Report(report::ReportArgs),
+    /// Copy the whole store into FILE, consistent at one moment, while it works (through
+    /// the running daemon too, which then writes into its daemon.backup_dir). `restore`
+    /// makes a store from it.
+    #[command(after_help = EXIT_CODES)]
+    Backup(backup::BackupArgs),
     /// Make a lost store again from the exports and Google, changing nothing in Google:
     /// Google is scanned into a new store first, then the exports are imported, and each
     /// account whose Google user carries its marker keeps the address Google has. Then
@@ -213,6 +224,11 @@ impl From<ImportError> for Failure {
     }
 }
 
+/// The daemon's daily backup (see [`backup::daily`]): the file written, if one was due.
+pub fn daily_backup(store: &Store, config: &Config) -> Result<Option<PathBuf>, String> {
+    backup::daily(store, config).map_err(|f| f.message().to_owned())
+}
+
 /// Parses the command line, runs the command, and returns its exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -255,6 +271,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Run(args) => run::run(&cli.config, config()?, args),
         Command::Check(_) => check::run(&cli.config, &config()?),
         Command::Emulator(args) => emulator::run(args),
+        Command::Restore(args) => backup::restore(&config()?, args).map(ExitCode::from),
     }
 }
 
@@ -274,6 +291,7 @@ fn execute(session: &mut Session, command: &Operator) -> Result<u8, Failure> {
         Operator::Report(args) => report::run(session, args),
         Operator::Release(args) => release::release(session, args),
         Operator::Rebuild(args) => rebuild::run(session, args),
+        Operator::Backup(args) => backup::backup(session, args),
     }
 }
 

@@ -25,6 +25,7 @@
 //! the process dies, the next opening of the store (or the import's own error path) puts
 //! those values back: the change lands whole or not at all.
 
+pub mod backup;
 pub mod pages;
 
 use pages::{Codec, Cursor, Merge, Pages};

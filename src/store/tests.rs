@@ -364,3 +364,58 @@ fn a_damaged_page_is_an_error_naming_the_store_not_a_crash() {
             .any(|r| r.is_err())
     );
 }
+
+#[test]
+fn a_backup_restores_every_keyspace_and_a_damaged_one_restores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store"), 8).unwrap();
+    let other = Keyspace::new("other");
+    let mut changes = store.changes(false);
+    for i in 0..5_000 {
+        changes.put(ONE, key(i), format!("value {i}").into_bytes());
+    }
+    changes.put(other, b"x".to_vec(), b"y".to_vec());
+    changes.count("active", 5_000);
+    changes.commit().unwrap();
+    let backup = dir.path().join("store.backup");
+    let copied = store.backup(&backup).unwrap();
+    assert!(copied.entries > 3 && copied.trees >= 3, "{copied:?}");
+
+    let restored_at = dir.path().join("restored");
+    Store::restore(&restored_at, &backup, 8).unwrap();
+    let restored = Store::open_existing(&restored_at, 8).unwrap();
+    let all = |s: &Store, space| -> Vec<(Vec<u8>, Vec<u8>)> {
+        s.scan(space, b"", Vec::new(), |k, v| Ok((k.to_vec(), v.to_vec())))
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(all(&restored, ONE), all(&store, ONE));
+    assert_eq!(all(&restored, other), all(&store, other));
+    assert_eq!(restored.counter("active").unwrap(), 5_000);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&backup).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "backup readable by others: {mode:o}");
+
+    // Over an existing store: refused.
+    let refused = Store::restore(&restored_at, &backup, 8).unwrap_err();
+    assert!(
+        refused.to_string().contains("move this one away"),
+        "{refused}"
+    );
+
+    // One byte changed: refused, and no store left behind.
+    let mut bytes = std::fs::read(&backup).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    let damaged = dir.path().join("damaged.backup");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let at = dir.path().join("from-damaged");
+    let error = Store::restore(&at, &damaged, 8).unwrap_err().to_string();
+    assert!(error.contains("is damaged"), "{error}");
+    assert!(!at.exists());
+    assert!(!dir.path().join("from-damaged.restoring").exists());
+    // Cut short: refused too.
+    std::fs::write(&damaged, &bytes[..middle]).unwrap();
+    let error = Store::restore(&at, &damaged, 8).unwrap_err().to_string();
+    assert!(error.contains("ends too early"), "{error}");
+}

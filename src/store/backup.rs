@@ -1,0 +1,249 @@
+//! Backups of the store: every tree, copied while no commit runs (so the copy is one
+//! consistent moment, taken while the daemon keeps working), into one file ending in its
+//! SHA-256; and a store made from such a file.
+//!
+//! Format: the line `belajar-sync backup 1\n`, then for each tree a frame `T`, its name,
+//! and its entries as frames `E` key value (lengths `u32` little-endian before each
+//! string), then `Z` and the 32 bytes of the SHA-256 of everything before. The pages are
+//! copied as stored (compressed), so a backup is about the size of the store.
+
+use super::{Store, StoreError, make_private_dir, open_db};
+use sha2::{Digest, Sha256};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8] = b"belajar-sync backup 1\n";
+
+/// What a backup or a restore copied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Copied {
+    pub trees: u64,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a belajar-sync backup (or is of a newer version)")]
+    NotABackup { path: PathBuf },
+    #[error("{path} is damaged ({why}): nothing was restored")]
+    Damaged { path: PathBuf, why: String },
+    #[error("a store exists at {path}: restore makes a new store (move this one away first)")]
+    StoreExists { path: PathBuf },
+}
+
+/// A writer that hashes what passes through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn write_part(out: &mut impl Write, part: &[u8]) -> std::io::Result<()> {
+    let len = u32::try_from(part.len()).expect("a stored value under 4 GiB");
+    out.write_all(&len.to_le_bytes())?;
+    out.write_all(part)
+}
+
+impl Store {
+    /// Writes a backup of the whole store to `path` (through a temporary file beside it,
+    /// mode 0600, renamed when complete). Commits wait while the trees are copied.
+    pub fn backup(&self, path: &Path) -> Result<Copied, BackupError> {
+        let io = |source| BackupError::Io {
+            path: path.into(),
+            source,
+        };
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let temp = tempfile::Builder::new()
+            .prefix(".backup-")
+            .tempfile_in(folder.unwrap_or(Path::new(".")))
+            .map_err(io)?;
+        let copied = self.copy_trees(temp.as_file(), &io)?;
+        temp.as_file().sync_all().map_err(io)?;
+        temp.persist(path).map_err(|e| io(e.error))?;
+        Ok(copied)
+    }
+
+    /// Writes the backup into `file` (see the module's comment).
+    fn copy_trees(
+        &self,
+        file: &std::fs::File,
+        io: &dyn Fn(std::io::Error) -> BackupError,
+    ) -> Result<Copied, BackupError> {
+        let mut out = Hashing {
+            inner: BufWriter::new(file),
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        let mut copied = Copied::default();
+        {
+            // No commit while copying: the copy is one moment of the store.
+            let _writer = self.writer.lock().expect("writer lock");
+            let handles = self.handles()?;
+            out.write_all(MAGIC).map_err(io)?;
+            for name in handles.db.tree_names() {
+                let tree = handles.db.open_tree(&name).map_err(|e| self.err(e))?;
+                out.write_all(b"T").map_err(io)?;
+                write_part(&mut out, &name).map_err(io)?;
+                copied.trees += 1;
+                for entry in tree.iter() {
+                    let (key, value) = entry.map_err(|e| self.err(e))?;
+                    out.write_all(b"E").map_err(io)?;
+                    write_part(&mut out, &key).map_err(io)?;
+                    write_part(&mut out, &value).map_err(io)?;
+                    copied.entries += 1;
+                }
+            }
+        }
+        out.write_all(b"Z").map_err(io)?;
+        let digest = out.hasher.clone().finalize();
+        copied.bytes = out.bytes + digest.len() as u64;
+        out.inner.write_all(&digest).map_err(io)?;
+        out.inner.flush().map_err(io)?;
+        Ok(copied)
+    }
+
+    /// Makes a store at `path` from the backup at `backup`: written into a folder beside
+    /// it and moved in place only once the whole backup was read and its checksum holds.
+    pub fn restore(path: &Path, backup: &Path, cache_mb: u64) -> Result<Copied, BackupError> {
+        if path.exists() && std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_some()) {
+            return Err(BackupError::StoreExists { path: path.into() });
+        }
+        let file = std::fs::File::open(backup).map_err(|source| BackupError::Io {
+            path: backup.into(),
+            source,
+        })?;
+        let mut name = path.file_name().unwrap_or_default().to_owned();
+        name.push(".restoring");
+        let building = path.with_file_name(name);
+        let _ = std::fs::remove_dir_all(&building);
+        make_private_dir(&building).map_err(|e| StoreError::sled(&building, e.into()))?;
+        let copied = read_into(&building, backup, file, cache_mb);
+        match copied {
+            Ok(copied) => {
+                if path.exists() {
+                    std::fs::remove_dir(path).map_err(|source| BackupError::Io {
+                        path: path.into(),
+                        source,
+                    })?;
+                }
+                std::fs::rename(&building, path).map_err(|source| BackupError::Io {
+                    path: path.into(),
+                    source,
+                })?;
+                Ok(copied)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&building);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Reads the backup in `file` into a new database at `folder`.
+fn read_into(
+    folder: &Path,
+    backup: &Path,
+    file: std::fs::File,
+    cache_mb: u64,
+) -> Result<Copied, BackupError> {
+    let damaged = |why: &str| BackupError::Damaged {
+        path: backup.into(),
+        why: why.into(),
+    };
+    let mut input = BufReader::with_capacity(1 << 20, file);
+    let mut hasher = Sha256::new();
+    let mut read = |n: usize, hasher: &mut Sha256| -> Result<Vec<u8>, BackupError> {
+        let mut buf = vec![0; n];
+        input
+            .read_exact(&mut buf)
+            .map_err(|_| damaged("it ends too early"))?;
+        hasher.update(&buf);
+        Ok(buf)
+    };
+    if read(MAGIC.len(), &mut hasher).ok().as_deref() != Some(MAGIC) {
+        return Err(BackupError::NotABackup {
+            path: backup.into(),
+        });
+    }
+    let db = open_db(folder, cache_mb, std::time::Duration::ZERO)?.db;
+    let sled_err = |e: sled::Error| BackupError::Store(StoreError::sled(folder, e));
+    let mut copied = Copied::default();
+    let mut tree: Option<sled::Tree> = None;
+    let mut batch = sled::Batch::default();
+    let mut batch_bytes = 0usize;
+    loop {
+        let tag = read(1, &mut hasher)?;
+        let mut part = |hasher: &mut Sha256| -> Result<Vec<u8>, BackupError> {
+            let len = read(4, hasher)?;
+            let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+            if len > 1 << 30 {
+                return Err(damaged("a length is out of range"));
+            }
+            read(len, hasher)
+        };
+        match tag[0] {
+            b'T' => {
+                if let Some(tree) = &tree {
+                    tree.apply_batch(std::mem::take(&mut batch))
+                        .map_err(sled_err)?;
+                }
+                let name = part(&mut hasher)?;
+                tree = Some(db.open_tree(name).map_err(sled_err)?);
+                copied.trees += 1;
+            }
+            b'E' => {
+                let Some(tree) = &tree else {
+                    return Err(damaged("an entry comes before any tree"));
+                };
+                let key = part(&mut hasher)?;
+                let value = part(&mut hasher)?;
+                batch_bytes += key.len() + value.len();
+                batch.insert(key, value);
+                copied.entries += 1;
+                if batch_bytes >= 4 << 20 {
+                    tree.apply_batch(std::mem::take(&mut batch))
+                        .map_err(sled_err)?;
+                    batch_bytes = 0;
+                }
+            }
+            b'Z' => break,
+            _ => return Err(damaged("an unknown frame")),
+        }
+    }
+    if let Some(tree) = &tree {
+        tree.apply_batch(batch).map_err(sled_err)?;
+    }
+    let expected = hasher.finalize();
+    let mut stored = [0u8; 32];
+    input
+        .read_exact(&mut stored)
+        .map_err(|_| damaged("its checksum is missing"))?;
+    if stored[..] != expected[..] {
+        return Err(damaged("its checksum differs"));
+    }
+    db.flush().map_err(sled_err)?;
+    copied.bytes = std::fs::metadata(backup).map(|m| m.len()).unwrap_or(0);
+    Ok(copied)
+}
