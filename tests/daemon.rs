@@ -5,7 +5,7 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use support::daemon::{start_daemon, wait_for};
+use support::daemon::{signal, start_daemon, wait_for};
 use support::google::{Api, KillOnDrop, spawn_emulator, token_from_key};
 
 /// The test configuration: the emulator at `url` with `key`, the store in `store/`, and
@@ -493,13 +493,7 @@ fn the_daemon_backs_up_the_store_and_restore_makes_it_again() {
     // With the daemon running, restore is refused (the store is in use).
     let (code, _, err) = belajar(&config, &["restore", written.to_str().unwrap()]);
     assert_ne!(code, Some(0), "{err}");
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &daemon.0.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(daemon.0.id(), "-TERM");
     assert!(daemon.0.wait().unwrap().success());
 
     std::fs::rename(dir.path().join("store"), dir.path().join("lost")).unwrap();

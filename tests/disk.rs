@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use support::crash::{binary_in, status_json};
+use support::daemon::signal;
 
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs {
@@ -106,22 +107,9 @@ fn import_paused_after(
         text.push_str(&line);
         text.push('\n');
     }
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-STOP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(child.id(), "-STOP");
     meanwhile();
-    assert!(
-        Command::new("kill")
-            .args(["-CONT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(child.id(), "-CONT");
     for line in lines {
         text.push_str(&line.unwrap());
         text.push('\n');

@@ -37,3 +37,12 @@ pub fn start_daemon(config: &std::path::Path) -> (KillOnDrop, Lines<BufReader<Ch
     let lines = BufReader::new(daemon.0.stderr.take().unwrap()).lines();
     (daemon, lines)
 }
+
+/// Sends signal `name` (`-TERM`, `-STOP`…) to process `pid`, as `kill` does.
+pub fn signal(pid: u32, name: &str) {
+    let sent = Command::new("kill")
+        .args([name, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {name} {pid}");
+}
