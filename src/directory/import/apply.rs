@@ -71,16 +71,16 @@ pub fn allocate(
     Ok(email)
 }
 
-/// Applies one row, with the address allocated for it when it needed one; returns its
-/// effect and, when something happened that an operator should read (a role change, a
-/// return), a note.
+/// Applies one row to the stored account `old` (read by the caller), with the address
+/// allocated for it when it needed one; returns its effect and, when something happened
+/// that an operator should read (a role change, a return), a note.
 pub fn apply_row(
     changes: &mut Changes<'_>,
+    old: Option<Account>,
     row: &Row,
     address: Option<String>,
     today: Date,
 ) -> Result<(Effect, Option<String>), StoreError> {
-    let old = changes.account(&row.key)?;
     let Some(old) = old else {
         if row.status == RowStatus::Keluar {
             return Ok((Effect::UnknownLeaver, None));

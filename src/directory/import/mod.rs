@@ -257,6 +257,17 @@ pub fn run(
     }
 }
 
+/// What the first look at a picked row found in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// An account that the row changes (or may: it is looked at again).
+    Stored,
+    /// An account the row leaves as it is.
+    Settled,
+    /// No account yet.
+    New,
+}
+
 /// What the second pass works with.
 #[derive(Clone, Copy)]
 struct Pass<'a> {
@@ -298,7 +309,9 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
     // Which rows need an address (and which change nothing, so need no second look),
     // then the addresses in address order.
     let mut requests = Requests::default();
-    let mut settled = vec![false; picks.len()];
+    // What the first look found of each picked account: the second look skips the
+    // settled ones and does not look up again the ones that are new.
+    let mut found = vec![Found::Stored; picks.len()];
     // Once Google was scanned, a new account whose Google user carries its marker (a lost
     // store made again) keeps the address that user has where it is free.
     let google_known = remote::last_scan(store)?.finished.is_some();
@@ -307,18 +320,23 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
         let row = read_row(pick)?;
         let old = changes.account(&row.key)?;
         match (address_request(old.as_ref(), &row, naming), old) {
-            (Some(mut request), None) if google_known => {
-                request.keep = remote::marked_address(store, &row.key)?.and_then(|email| {
-                    let (local, domain) = email.split_once('@')?;
-                    (domain == request.domain).then(|| local.to_owned())
-                });
+            (Some(mut request), None) => {
+                found[i] = Found::New;
+                if google_known {
+                    request.keep = remote::marked_address(store, &row.key)?.and_then(|email| {
+                        let (local, domain) = email.split_once('@')?;
+                        (domain == request.domain).then(|| local.to_owned())
+                    });
+                }
                 requests.push(request, *packed)
             }
-            (Some(request), _) => requests.push(request, *packed),
+            (Some(request), Some(_)) => requests.push(request, *packed),
             (None, Some(old)) => {
-                settled[i] = merge(&old, &row, None, options.today).1 == Effect::Unchanged
+                if merge(&old, &row, None, options.today).1 == Effect::Unchanged {
+                    found[i] = Found::Settled;
+                }
             }
-            (None, None) => {}
+            (None, None) => found[i] = Found::New,
         }
     }
     progress.set_position(size * 2);
@@ -335,13 +353,17 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
     addresses
         .sort_unstable_by_key(|(key, _)| std::cmp::Reverse(AccountKey::packed_text_order(*key)));
 
-    for ((packed, pick), settled) in picks.iter().zip(settled) {
+    for ((packed, pick), found) in picks.iter().zip(found) {
         progress.inc(u64::from(pick.span.len));
-        if settled {
+        if found == Found::Settled {
             summary.unchanged += 1;
             continue;
         }
         let row = read_row(pick)?;
+        let old = match found {
+            Found::New => None,
+            _ => changes.account(&row.key)?,
+        };
         let address = match addresses.last() {
             Some((key, _)) if key == packed => addresses.pop().map(|(_, local)| {
                 let domain = naming.domain(row.role.group(), row.key.jenjang);
@@ -349,7 +371,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
             }),
             _ => None,
         };
-        let (effect, note) = apply_row(&mut changes, &row, address, options.today)?;
+        let (effect, note) = apply_row(&mut changes, old, &row, address, options.today)?;
         let what = match effect {
             Effect::Created => Some("created"),
             Effect::Updated => Some("updated"),
