@@ -306,13 +306,15 @@ fn may_log(target: &str, level: &tracing::Level) -> bool {
 }
 
 /// Logs go to standard error, filtered by `RUST_LOG` (default: warnings; for the daemon
-/// also its phases and every action with its account and outcome), never a secret.
+/// also its phases and every action with its account and outcome), never a secret. A
+/// command run by hand leaves out sled's own lines: every store error reaches the operator
+/// as the command's message (on a full disk sled printed a dozen lines before it).
 fn init_logging(format: LogFormat, daemon: bool) {
     use tracing_subscriber::prelude::*;
     let default = if daemon {
         "warn,belajar_sync=info"
     } else {
-        "warn"
+        "warn,sled=off"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
