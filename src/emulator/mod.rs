@@ -170,6 +170,32 @@ impl Emulator {
     pub fn user_count(&self) -> usize {
         self.shared.world().users.len()
     }
+
+    /// Creates `users` (bodies as `users.insert` takes them) and the org units they are
+    /// in, without HTTP: a directory of millions for benchmarks, in seconds.
+    pub fn seed_users(&self, users: impl IntoIterator<Item = Value>) -> Result<usize, String> {
+        let mut world = self.shared.world();
+        let now = now();
+        let mut created = 0;
+        for user in users {
+            let path = user["orgUnitPath"].as_str().unwrap_or("/").to_owned();
+            let mut parent = String::from("/");
+            for name in path.split('/').filter(|n| !n.is_empty()) {
+                let unit = json!({"name": name, "parentOrgUnitPath": parent});
+                match world.org_units.insert(&unit) {
+                    Ok(made) => parent = made["orgUnitPath"].as_str().unwrap_or("/").to_owned(),
+                    Err(_) if parent == "/" => parent = format!("/{name}"),
+                    Err(_) => parent = format!("{parent}/{name}"),
+                }
+            }
+            write_users(&self.shared, &mut world, |users, rules| {
+                users.insert(&user, rules, &now)
+            })
+            .map_err(|e| format!("{}: {e:?}", user["primaryEmail"]))?;
+            created += 1;
+        }
+        Ok(created)
+    }
 }
 
 fn now() -> Now {
