@@ -172,4 +172,5 @@ fn main() {
     std::thread::sleep(Duration::from_secs(30));
     println!("daemon idle RSS after 30 s: {:.0} MB", rss_mb(daemon.id()));
     let _ = daemon.kill();
+    let _ = daemon.wait();
 }
