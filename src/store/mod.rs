@@ -403,7 +403,11 @@ impl Store {
 
     /// The stored bytes at `key` of `space`.
     pub(crate) fn get(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.with(space, |pages| pages.get(key))
+        let (value, fetched) =
+            self.with(space, |pages| Ok((pages.get(key)?, pages.take_fetched())))?;
+        // Millions of lookups (an import's) fill sled's cache as a scan does.
+        self.relieve(fetched as usize)?;
+        Ok(value)
     }
 
     /// A JSON record, read outside any change set.

@@ -161,6 +161,9 @@ pub struct Pages {
     /// Counts the applies: a page read while one was written is not cached (it may be
     /// the old version).
     generation: Arc<AtomicU64>,
+    /// Bytes lookups read from sled since last taken (sled keeps them: see
+    /// [`take_fetched`](Self::take_fetched)).
+    fetched: Arc<AtomicU64>,
 }
 
 /// Pending changes: `None` removes the key.
@@ -191,6 +194,7 @@ impl Pages {
             codec,
             cache: Arc::default(),
             generation: Arc::default(),
+            fetched: Arc::default(),
         }
     }
 
@@ -241,6 +245,8 @@ impl Pages {
         let Some((fence, bytes)) = self.locate(key)? else {
             return Ok(None);
         };
+        self.fetched
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         let page = Arc::new(Page::new(
             plain(&bytes)?.into_owned(),
             self.next_fence(&fence)?,
@@ -253,6 +259,12 @@ impl Pages {
             cache.insert(fence.to_vec(), page.clone());
         }
         Ok(Some(page))
+    }
+
+    /// Bytes lookups read from sled since the last call: a store counts them with what
+    /// scans read, since sled keeps both.
+    pub fn take_fetched(&self) -> u64 {
+        self.fetched.swap(0, Ordering::Relaxed)
     }
 
     pub fn get(&self, key: &[u8]) -> sled::Result<Option<Vec<u8>>> {

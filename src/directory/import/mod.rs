@@ -4,9 +4,10 @@
 //! input: the first checks every row and picks, for each account, the row that speaks for
 //! it (one account per person per level), remembering where it lies in the file; only when
 //! no row is invalid (or `--skip-invalid`) are the picked rows read again, in the store's
-//! key order (so each page of accounts is read and written once): first to see which need
-//! an address, which are then allocated in address order (so each page of the address
-//! index is read and written once), then to apply them. A snapshot then starts the grace
+//! key order (so each page of accounts is read and written once), half a million at a
+//! time (so memory does not grow with the file): first to see which need an address,
+//! which are then allocated in address order (so each page of the address index is read
+//! and written once per chunk), then to apply them. A snapshot then starts the grace
 //! period of the accounts of its schools that it no longer lists.
 //!
 //! The changes are written in small transactions (sled keeps what a transaction touches
@@ -257,6 +258,10 @@ pub fn run(
     }
 }
 
+/// Picked rows applied at a time: their address requests and allocated addresses take
+/// about 100 bytes each.
+const APPLY_CHUNK: usize = 500_000;
+
 /// What the first look at a picked row found in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Found {
@@ -290,8 +295,6 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
         progress,
         started,
     } = *pass;
-    let size = source.size_bytes()?;
-    let picks = &survey.picks;
     let mut rows = source.row_reader(survey.layout.clone())?;
     let mut read_row = |pick: &Pick| {
         // The file was checked in the first pass: a row that now fails to read or check
@@ -306,95 +309,100 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
     };
     let mut changes = store.changes(options.dry_run).undoable();
 
-    // Which rows need an address (and which change nothing, so need no second look),
-    // then the addresses in address order.
-    let mut requests = Requests::default();
-    // What the first look found of each picked account: the second look skips the
-    // settled ones and does not look up again the ones that are new.
-    let mut found = vec![Found::Stored; picks.len()];
-    // Once Google was scanned, a new account whose Google user carries its marker (a lost
-    // store made again) keeps the address that user has where it is free.
-    let google_known = remote::last_scan(store)?.finished.is_some();
-    for (i, (packed, pick)) in picks.iter().enumerate() {
-        progress.inc(u64::from(pick.span.len));
-        let row = read_row(pick)?;
-        let old = changes.account(&row.key)?;
-        match (address_request(old.as_ref(), &row, naming), old) {
-            (Some(mut request), None) => {
-                found[i] = Found::New;
-                if google_known {
-                    request.keep = remote::marked_address(store, &row.key)?.and_then(|email| {
-                        let (local, domain) = email.split_once('@')?;
-                        (domain == request.domain).then(|| local.to_owned())
-                    });
+    // A chunk of the picked rows at a time: what the two looks keep (addresses to find,
+    // addresses found) stays the size of a chunk, whatever the size of the file.
+    for picks in survey.picks.chunks(APPLY_CHUNK) {
+        progress.set_message("planning");
+        // Which rows need an address (and which change nothing, so need no second look),
+        // then the addresses in address order.
+        let mut requests = Requests::default();
+        // What the first look found of each picked account: the second look skips the
+        // settled ones and does not look up again the ones that are new.
+        let mut found = vec![Found::Stored; picks.len()];
+        // Once Google was scanned, a new account whose Google user carries its marker (a lost
+        // store made again) keeps the address that user has where it is free.
+        let google_known = remote::last_scan(store)?.finished.is_some();
+        for (i, (packed, pick)) in picks.iter().enumerate() {
+            progress.inc(u64::from(pick.span.len));
+            let row = read_row(pick)?;
+            let old = changes.account(&row.key)?;
+            match (address_request(old.as_ref(), &row, naming), old) {
+                (Some(mut request), None) => {
+                    found[i] = Found::New;
+                    if google_known {
+                        request.keep = remote::marked_address(store, &row.key)?.and_then(|email| {
+                            let (local, domain) = email.split_once('@')?;
+                            (domain == request.domain).then(|| local.to_owned())
+                        });
+                    }
+                    requests.push(request, *packed)
                 }
-                requests.push(request, *packed)
-            }
-            (Some(request), Some(_)) => requests.push(request, *packed),
-            (None, Some(old)) => {
-                if merge(&old, &row, None, options.today).1 == Effect::Unchanged {
-                    found[i] = Found::Settled;
+                (Some(request), Some(_)) => requests.push(request, *packed),
+                (None, Some(old)) => {
+                    if merge(&old, &row, None, options.today).1 == Effect::Unchanged {
+                        found[i] = Found::Settled;
+                    }
                 }
+                (None, None) => found[i] = Found::New,
             }
-            (None, None) => found[i] = Found::New,
         }
-    }
-    progress.set_position(size * 2);
-    progress.set_message("allocating addresses");
-    // Only the local part: the domain follows from the row again.
-    let mut addresses: Vec<(u64, Box<str>)> = Vec::with_capacity(requests.len());
-    for (request, packed) in requests.in_address_order() {
-        let email = allocate(&mut changes, &request, &AccountKey::from_packed(packed))?;
-        addresses.push((packed, local_part(&email).into()));
-        if changes.pending_bytes() >= Changes::BATCH_BYTES {
-            changes.commit()?;
+        progress.set_message("allocating addresses");
+        // Only the local part: the domain follows from the row again.
+        let mut addresses: Vec<(u64, Box<str>)> = Vec::with_capacity(requests.len());
+        for (request, packed) in requests.in_address_order() {
+            let email = allocate(&mut changes, &request, &AccountKey::from_packed(packed))?;
+            addresses.push((packed, local_part(&email).into()));
+            if changes.pending_bytes() >= Changes::BATCH_BYTES {
+                changes.commit()?;
+            }
         }
-    }
-    addresses
-        .sort_unstable_by_key(|(key, _)| std::cmp::Reverse(AccountKey::packed_text_order(*key)));
+        addresses.sort_unstable_by_key(|(key, _)| {
+            std::cmp::Reverse(AccountKey::packed_text_order(*key))
+        });
 
-    for ((packed, pick), found) in picks.iter().zip(found) {
-        progress.inc(u64::from(pick.span.len));
-        if found == Found::Settled {
-            summary.unchanged += 1;
-            continue;
-        }
-        let row = read_row(pick)?;
-        let old = match found {
-            Found::New => None,
-            _ => changes.account(&row.key)?,
-        };
-        let address = match addresses.last() {
-            Some((key, _)) if key == packed => addresses.pop().map(|(_, local)| {
-                let domain = naming.domain(row.role.group(), row.key.jenjang);
-                format!("{local}@{domain}")
-            }),
-            _ => None,
-        };
-        let (effect, note) = apply_row(&mut changes, old, &row, address, options.today)?;
-        let what = match effect {
-            Effect::Created => Some("created"),
-            Effect::Updated => Some("updated"),
-            Effect::Retiring => Some("retiring: listed as keluar"),
-            Effect::Unchanged | Effect::UnknownLeaver => None,
-        };
-        if let Some(what) = what {
-            let line = format!(
-                "{what} by the import of {}, asked by {}",
-                summary.file, options.actor
-            );
-            audit::log(&mut changes, &row.key.to_string(), started, "import", line)?;
-        }
-        match effect {
-            Effect::Created => summary.created += 1,
-            Effect::Updated => summary.updated += 1,
-            Effect::Unchanged => summary.unchanged += 1,
-            Effect::Retiring => summary.retiring += 1,
-            Effect::UnknownLeaver => summary.unknown_leavers += 1,
-        }
-        summary.notes.extend(note);
-        if changes.pending_bytes() >= Changes::BATCH_BYTES {
-            changes.commit()?;
+        for ((packed, pick), found) in picks.iter().zip(found) {
+            progress.inc(u64::from(pick.span.len));
+            if found == Found::Settled {
+                summary.unchanged += 1;
+                continue;
+            }
+            let row = read_row(pick)?;
+            let old = match found {
+                Found::New => None,
+                _ => changes.account(&row.key)?,
+            };
+            let address = match addresses.last() {
+                Some((key, _)) if key == packed => addresses.pop().map(|(_, local)| {
+                    let domain = naming.domain(row.role.group(), row.key.jenjang);
+                    format!("{local}@{domain}")
+                }),
+                _ => None,
+            };
+            let (effect, note) = apply_row(&mut changes, old, &row, address, options.today)?;
+            let what = match effect {
+                Effect::Created => Some("created"),
+                Effect::Updated => Some("updated"),
+                Effect::Retiring => Some("retiring: listed as keluar"),
+                Effect::Unchanged | Effect::UnknownLeaver => None,
+            };
+            if let Some(what) = what {
+                let line = format!(
+                    "{what} by the import of {}, asked by {}",
+                    summary.file, options.actor
+                );
+                audit::log(&mut changes, &row.key.to_string(), started, "import", line)?;
+            }
+            match effect {
+                Effect::Created => summary.created += 1,
+                Effect::Updated => summary.updated += 1,
+                Effect::Unchanged => summary.unchanged += 1,
+                Effect::Retiring => summary.retiring += 1,
+                Effect::UnknownLeaver => summary.unknown_leavers += 1,
+            }
+            summary.notes.extend(note);
+            if changes.pending_bytes() >= Changes::BATCH_BYTES {
+                changes.commit()?;
+            }
         }
     }
 
@@ -417,7 +425,8 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
                 }
                 active += 1;
                 let packed = key.packed();
-                let picked = picks
+                let picked = survey
+                    .picks
                     .binary_search_by_key(&AccountKey::packed_text_order(packed), |(k, _)| {
                         AccountKey::packed_text_order(*k)
                     })
