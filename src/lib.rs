@@ -12,6 +12,7 @@ pub mod directory;
 pub mod emulator;
 pub mod executor;
 pub mod google;
+mod hashing;
 pub mod journal;
 pub mod metrics;
 pub mod planner;

@@ -18,9 +18,9 @@
 use super::session::{Caller, Deliver, Session, say, user_name, write_private};
 use super::{Cli, Command, Failure, Operator};
 use crate::daemon::Shared;
+use crate::hashing::{Hashing, hex};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, LineWriter, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -47,32 +47,6 @@ struct Request {
 #[derive(Debug, Serialize, Deserialize)]
 struct Trailer {
     sha256: String,
-}
-
-fn sha256_hex(hasher: Sha256) -> String {
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// A writer that hashes what passes through it.
-struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -147,10 +121,7 @@ pub fn forward(socket: &Path, upload: Option<&Path>) -> Result<Option<u8>, Failu
     let line = serde_json::to_string(&request).expect("requests serialise");
     writeln!(writer, "{line}").map_err(lost)?;
     if let Some((path, file, length)) = file {
-        let mut hashing = Hashing {
-            inner: writer,
-            hasher: Sha256::new(),
-        };
+        let mut hashing = Hashing::new(writer);
         let sent =
             std::io::copy(&mut std::io::Read::take(file, length), &mut hashing).map_err(lost)?;
         if sent < length {
@@ -160,7 +131,7 @@ pub fn forward(socket: &Path, upload: Option<&Path>) -> Result<Option<u8>, Failu
             )));
         }
         let trailer = Trailer {
-            sha256: sha256_hex(hashing.hasher),
+            sha256: hex(&hashing.finish().1),
         };
         let line = serde_json::to_string(&trailer).expect("trailers serialise");
         writeln!(writer, "{line}").map_err(lost)?;
@@ -380,10 +351,7 @@ fn receive(
     }
     let file = tempfile::NamedTempFile::new_in(&config.data_dir)
         .map_err(|e| Failure::Runtime(format!("cannot keep the uploaded file: {e}")))?;
-    let mut hashing = Hashing {
-        inner: std::io::BufWriter::new(file),
-        hasher: Sha256::new(),
-    };
+    let mut hashing = Hashing::new(std::io::BufWriter::new(file));
     let received = std::io::copy(&mut std::io::Read::take(&mut *reader, length), &mut hashing)
         .map_err(|e| Failure::Runtime(format!("receiving the file: {e}")))?;
     let cut = || {
@@ -399,13 +367,13 @@ fn receive(
         .read_line(&mut line)
         .map_err(|e| Failure::Runtime(format!("receiving the file: {e}")))?;
     let trailer: Trailer = serde_json::from_str(&line).map_err(|_| cut())?;
-    if trailer.sha256 != sha256_hex(hashing.hasher) {
+    let (writer, digest) = hashing.finish();
+    if trailer.sha256 != hex(&digest) {
         return Err(Failure::BadInput(
             "the upload arrived damaged (its checksum differs): nothing was imported".into(),
         ));
     }
-    let file = hashing
-        .inner
+    let file = writer
         .into_inner()
         .map_err(|e| Failure::Runtime(format!("cannot keep the uploaded file: {}", e.error())))?;
     Ok(file.into_temp_path())

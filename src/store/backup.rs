@@ -8,6 +8,7 @@
 //! copied as stored (compressed), so a backup is about the size of the store.
 
 use super::{Store, StoreError, make_private_dir, open_db};
+use crate::hashing::Hashing;
 use sha2::{Digest, Sha256};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -37,26 +38,6 @@ pub enum BackupError {
     Damaged { path: PathBuf, why: String },
     #[error("a store exists at {path}: restore makes a new store (move this one away first)")]
     StoreExists { path: PathBuf },
-}
-
-/// A writer that hashes what passes through it.
-struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 fn write_part(out: &mut impl Write, part: &[u8]) -> std::io::Result<()> {
@@ -90,11 +71,7 @@ impl Store {
         file: &std::fs::File,
         io: &dyn Fn(std::io::Error) -> BackupError,
     ) -> Result<Copied, BackupError> {
-        let mut out = Hashing {
-            inner: BufWriter::new(file),
-            hasher: Sha256::new(),
-            bytes: 0,
-        };
+        let mut out = Hashing::new(BufWriter::new(file));
         let mut copied = Copied::default();
         {
             // No commit while copying: the copy is one moment of the store.
@@ -116,10 +93,10 @@ impl Store {
             }
         }
         out.write_all(b"Z").map_err(io)?;
-        let digest = out.hasher.clone().finalize();
-        copied.bytes = out.bytes + digest.len() as u64;
-        out.inner.write_all(&digest).map_err(io)?;
-        out.inner.flush().map_err(io)?;
+        copied.bytes = out.bytes() + 32;
+        let (mut inner, digest) = out.finish();
+        inner.write_all(&digest).map_err(io)?;
+        inner.flush().map_err(io)?;
         Ok(copied)
     }
 
