@@ -4,8 +4,8 @@
 //! input: the first checks every row and picks, for each account, the row that speaks for
 //! it (one account per person per level), remembering where it lies in the file; only when
 //! no row is invalid (or `--skip-invalid`) are the picked rows read again, in the store's
-//! key order (so each page of accounts is read and written once), half a million at a
-//! time (so memory does not grow with the file): first to see which need an address,
+//! key order (so each page of accounts is read and written once), a quarter of a million
+//! at a time (so memory does not grow with the file): first to see which need an address,
 //! which are then allocated in address order (so each page of the address index is read
 //! and written once per chunk), then to apply them. A snapshot then starts the grace
 //! period of the accounts of its schools that it no longer lists.
@@ -179,15 +179,51 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-/// The row that speaks for an account, chosen in the first pass.
+/// The row that speaks for an account, chosen in the first pass; 16 bytes, since an
+/// import keeps one for each of millions of accounts.
 #[derive(Debug, Clone, Copy)]
 struct Pick {
-    line: u64,
-    span: Span,
-    role: Role,
+    offset: u64,
+    /// The row's length (lines are at most 64 KiB: 24 bits), its role's index (bits 24 to
+    /// 30) and whether it says the person is present (bit 31).
+    len_role: u32,
+    line: u32,
+}
+
+impl Pick {
+    fn new(row: &Row) -> Pick {
+        let role = Role::ALL
+            .iter()
+            .position(|r| *r == row.role)
+            .expect("a role") as u32;
+        let present = u32::from(row.status == RowStatus::Aktif);
+        Pick {
+            offset: row.span.offset,
+            len_role: row.span.len.min(0xff_ffff) | role << 24 | present << 31,
+            line: u32::try_from(row.line).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn span(&self) -> Span {
+        Span {
+            offset: self.offset,
+            len: self.len_role & 0xff_ffff,
+        }
+    }
+
+    fn line(&self) -> u64 {
+        u64::from(self.line)
+    }
+
+    fn role(&self) -> Role {
+        Role::ALL[((self.len_role >> 24) & 0x7f) as usize]
+    }
+
     /// A row that says the person is present beats one that says they left; then the
     /// role of highest precedence wins; on a tie the first row.
-    rank: (bool, u8),
+    fn rank(&self) -> (bool, u8) {
+        (self.len_role >> 31 == 1, self.role().precedence())
+    }
 }
 
 /// What the first pass learnt of the file.
@@ -260,7 +296,7 @@ pub fn run(
 
 /// Picked rows applied at a time: their address requests and allocated addresses take
 /// about 100 bytes each.
-const APPLY_CHUNK: usize = 500_000;
+const APPLY_CHUNK: usize = 250_000;
 
 /// What the first look at a picked row found in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,7 +335,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
     let mut read_row = |pick: &Pick| {
         // The file was checked in the first pass: a row that now fails to read or check
         // means the file changed under the import.
-        rows.read(pick.line, pick.span)
+        rows.read(pick.line(), pick.span())
             .map_err(|e| vec![e])
             .and_then(|raw| validate(&raw, options.today))
             .map_err(|errors| FileError::Changed {
@@ -323,7 +359,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
         // store made again) keeps the address that user has where it is free.
         let google_known = remote::last_scan(store)?.finished.is_some();
         for (i, (packed, pick)) in picks.iter().enumerate() {
-            progress.inc(u64::from(pick.span.len));
+            progress.inc(u64::from(pick.span().len));
             let row = read_row(pick)?;
             let old = changes.account(&row.key)?;
             match (address_request(old.as_ref(), &row, naming), old) {
@@ -361,7 +397,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
         });
 
         for ((packed, pick), found) in picks.iter().zip(found) {
-            progress.inc(u64::from(pick.span.len));
+            progress.inc(u64::from(pick.span().len));
             if found == Found::Settled {
                 summary.unchanged += 1;
                 continue;
@@ -612,13 +648,7 @@ fn pick(survey: &mut Survey, row: &Row) {
     if !survey.schools.contains(&row.npsn) {
         survey.schools.insert(row.npsn.clone());
     }
-    let candidate = Pick {
-        line: row.line,
-        span: row.span,
-        role: row.role,
-        rank: (row.status == RowStatus::Aktif, row.role.precedence()),
-    };
-    survey.picks.push((row.key.packed(), candidate));
+    survey.picks.push((row.key.packed(), Pick::new(row)));
 }
 
 /// Sorts the rows picked by the survey into the store's key order and keeps, of the rows
@@ -632,15 +662,16 @@ fn sort_picks(picks: &mut Vec<(u64, Pick)>, summary: &mut Summary) {
             return false;
         }
         summary.merged += 1;
-        let (kept, dropped) = if candidate.rank > current.rank {
+        let (kept, dropped) = if candidate.rank() > current.rank() {
             (*candidate, std::mem::replace(current, *candidate))
         } else {
             (*current, *candidate)
         };
-        let why = if kept.role != dropped.role {
+        let why = if kept.role() != dropped.role() {
             format!(
                 "the account takes the role {} over {}",
-                kept.role, dropped.role
+                kept.role(),
+                dropped.role()
             )
         } else {
             "one account per person per level".to_owned()
@@ -648,11 +679,45 @@ fn sort_picks(picks: &mut Vec<(u64, Pick)>, summary: &mut Summary) {
         summary.notes.push(format!(
             "{}: lines {} and {} are one account: line {} is used ({why})",
             AccountKey::from_packed(*key),
-            kept.line.min(dropped.line),
-            kept.line.max(dropped.line),
-            kept.line
+            kept.line().min(dropped.line()),
+            kept.line().max(dropped.line()),
+            kept.line()
         ));
         true
     });
     picks.shrink_to_fit();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pick_keeps_its_place_line_role_and_rank_in_16_bytes() {
+        assert_eq!(std::mem::size_of::<Pick>(), 16);
+        for (role, status) in [
+            (Role::KepalaSekolah, RowStatus::Aktif),
+            (Role::PesertaDidik, RowStatus::Keluar),
+        ] {
+            let row = Row {
+                line: 4_000_000_000,
+                span: Span {
+                    offset: 300 << 30,
+                    len: source::MAX_LINE_BYTES as u32 + 1,
+                },
+                key: AccountKey::parse("sd:nisn:0012345678").unwrap(),
+                full_name: "Siti Aminah".into(),
+                role,
+                npsn: "20100001".into(),
+                status,
+                birth_date: None,
+                personal_email: None,
+            };
+            let pick = Pick::new(&row);
+            assert_eq!(pick.span(), row.span);
+            assert_eq!(pick.line(), row.line);
+            assert_eq!(pick.role(), role);
+            assert_eq!(pick.rank(), (status == RowStatus::Aktif, role.precedence()));
+        }
+    }
 }
