@@ -25,11 +25,6 @@ const TARGET_SHARE: f64 = 0.97;
 /// leave this one nothing to measure).
 const FLOOR_PER_MINUTE: f64 = 60.0;
 
-/// How the estimate follows a quota lowered under it: halved at once (then crept up
-/// again), which stops the refusals in one step where going down by a tenth a second drew
-/// a refusal for most calls of the seconds it took.
-const LOWERED: f64 = 0.5;
-
 /// Quiet time after a rate-limit answer before the rate creeps up.
 const QUIET: Duration = Duration::from_secs(60);
 
@@ -113,36 +108,30 @@ impl Limiter {
             .acquire()
             .await
             .expect("the semaphore is never closed");
-        loop {
-            let (slot, limited) = {
-                let mut pace = self.pace.lock().expect("limiter lock");
-                let now = Instant::now();
-                let mut slot = pace.next_slot.max(now);
-                forget_older(&mut pace.given, now);
-                if let Some(learnt) = pace.learnt {
-                    let budget = self.capped(learnt * TARGET_SHARE) as usize;
-                    while pace.given.len() >= budget.max(1) {
-                        let oldest = pace.given.pop_front().expect("not empty");
-                        slot = slot.max(oldest + MINUTE);
-                    }
+        let slot = {
+            let mut pace = self.pace.lock().expect("limiter lock");
+            let now = Instant::now();
+            let mut slot = pace.next_slot.max(now);
+            forget_older(&mut pace.given, now);
+            if let Some(learnt) = pace.learnt {
+                let budget = self.capped(learnt * TARGET_SHARE) as usize;
+                while pace.given.len() >= budget.max(1) {
+                    let oldest = pace.given.pop_front().expect("not empty");
+                    slot = slot.max(oldest + MINUTE);
                 }
-                pace.given.push_back(slot);
-                pace.next_slot = slot + Duration::from_secs_f64(60.0 / pace.rate);
-                (slot, pace.limited_at)
-            };
-            tokio::time::sleep_until(slot).await;
-            // A "too fast" came while this call waited for a slot given at the old pace:
-            // it takes a new one (a refusal avoided; its old slot still counts, to be safe).
-            if self.pace.lock().expect("limiter lock").limited_at == limited {
-                return permit;
             }
-        }
+            pace.given.push_back(slot);
+            pace.next_slot = slot + Duration::from_secs_f64(60.0 / pace.rate);
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+        permit
     }
 
     /// Google said "too fast": what it admitted in the last minute is its quota, unless
     /// the pace already kept under what was learnt: then the quota was lowered, and the
-    /// estimate is halved (once a second: the calls in flight of one burst all come back
-    /// refused together).
+    /// estimate goes down by a tenth (once a second: the calls in flight of one burst all
+    /// come back refused together).
     pub fn slow_down(&self) {
         let now = Instant::now();
         let mut pace = self.pace.lock().expect("limiter lock");
@@ -157,7 +146,7 @@ impl Limiter {
         if let Some(learnt) = pace.learnt
             && quota <= learnt * TARGET_SHARE + 1.0
         {
-            quota = quota.min(learnt) * LOWERED;
+            quota = quota.min(learnt) * 0.9;
         }
         pace.learnt = Some(quota.max(FLOOR_PER_MINUTE));
         pace.rate = self.capped(quota * TARGET_SHARE);
@@ -298,34 +287,6 @@ mod tests {
             Some(lowered),
             "refusals of one burst count once"
         );
-    }
-
-    /// A call that waits for its slot when Google says "too fast" takes a new slot at the
-    /// new pace instead of going out at the old one (to be refused too).
-    #[tokio::test(start_paused = true)]
-    async fn a_call_waiting_when_google_says_too_fast_waits_for_the_new_pace() {
-        let limiter = std::sync::Arc::new(Limiter::new(None, 100));
-        limiter.recall(1000.0);
-        for _ in 0..970 {
-            tokio::time::advance(Duration::from_millis(61)).await;
-            limiter.succeeded();
-        }
-        // Slots given at 970 a minute: the tenth is ~0.6 s away.
-        for _ in 0..9 {
-            drop(limiter.acquire().await);
-        }
-        let started = Instant::now();
-        let waiting = tokio::spawn({
-            let limiter = limiter.clone();
-            async move { drop(limiter.acquire().await) }
-        });
-        tokio::task::yield_now().await;
-        limiter.slow_down(); // the quota was lowered: halved
-        waiting.await.unwrap();
-        let waited = Instant::now() - started;
-        // At the old pace it would have gone out within 0.07 s.
-        assert!(waited >= Duration::from_millis(100), "{waited:?}");
-        assert!(limiter.learnt_per_minute().unwrap() < 600.0);
     }
 
     #[tokio::test(start_paused = true)]
