@@ -14,7 +14,6 @@ mod export_gen;
 use bench::env_or;
 
 use belajar_sync::config::Config;
-use belajar_sync::directory::import::{self, Options, source::Source};
 use belajar_sync::emulator;
 use belajar_sync::planner::{self, Asker, Context, Outcome, Seen};
 use belajar_sync::store::Store;
@@ -68,24 +67,7 @@ fn main() {
     };
     let store = Store::open(&config.data_dir, config.store_cache_mb).unwrap();
     let started = Instant::now();
-    let options = Options {
-        delta: false,
-        skip_invalid: false,
-        dry_run: false,
-        today: jiff::Zoned::now().date(),
-        actor: "bench".into(),
-        max_retire_share: None,
-        min_free_disk: 0,
-    };
-    let source = Source::new(&export, None).unwrap();
-    import::run(
-        &store,
-        &config.naming,
-        &source,
-        options,
-        &indicatif::ProgressBar::hidden(),
-    )
-    .unwrap();
+    bench::import_export(&store, &export);
     let accounts = store.counts().unwrap().active;
     println!(
         "imported {accounts} active accounts in {:.1} s",

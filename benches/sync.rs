@@ -10,7 +10,6 @@ mod support;
 use bench::env_or;
 
 use belajar_sync::config::Config;
-use belajar_sync::directory::import::{self, Options, source::Source};
 use belajar_sync::google::DirectoryClient;
 use belajar_sync::reconciler::{self, Suspensions, SyncOptions};
 use belajar_sync::store::Store;
@@ -32,24 +31,7 @@ fn main() {
     let export = dir.path().join("export.csv");
     support::export_gen::ExportGen::new(1).write_csv(&export, rows);
     let store = Store::open(&config.data_dir, config.store_cache_mb).unwrap();
-    let options = Options {
-        delta: false,
-        skip_invalid: false,
-        dry_run: false,
-        today: reconciler::today(),
-        actor: "bench".into(),
-        max_retire_share: None,
-        min_free_disk: 0,
-    };
-    let source = Source::new(&export, None).unwrap();
-    import::run(
-        &store,
-        &config.naming,
-        &source,
-        options,
-        &indicatif::ProgressBar::hidden(),
-    )
-    .unwrap();
+    bench::import_export(&store, &export);
     let accounts = store.counts().unwrap().active;
 
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -20,7 +20,7 @@ fn killed_syncs_converge_with_every_account_exactly_once() {
 /// rolls it back whole and says so; run again, it finishes, and every count agrees.
 #[test]
 fn an_import_killed_mid_way_is_rolled_back_and_finished_by_running_it_again() {
-    use support::crash::{binary_in, status_json};
+    use support::crash::{binary_in, plan_json, status_json};
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, "data_dir = \"store\"\n").unwrap();
@@ -76,9 +76,7 @@ fn an_import_killed_mid_way_is_rolled_back_and_finished_by_running_it_again() {
     assert!(summary["created"].as_u64().unwrap() > 15_000, "{summary}");
     let status = status_json(&config);
     assert_eq!(status["interrupted_import"], serde_json::Value::Null);
-    let plan = run(&["plan", "--json"]);
-    let first_line = plan.stdout.split(|&b| b == b'\n').next().unwrap();
-    let plan: serde_json::Value = serde_json::from_slice(first_line).unwrap();
+    let plan = plan_json(&config);
     let total =
         before["accounts"]["total"].as_u64().unwrap() + summary["created"].as_u64().unwrap();
     assert_eq!(status["accounts"]["total"], total);

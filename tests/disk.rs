@@ -11,7 +11,7 @@ mod support;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use support::crash::{binary_in, status_json};
+use support::crash::{binary_in, plan_json, status_json};
 use support::daemon::signal;
 
 /// A tmpfs mounted for the test, unmounted when dropped.
@@ -69,14 +69,7 @@ impl Drop for Tmpfs {
 /// Accounts `status` counts and accounts `plan` visits.
 fn counts(config: &Path) -> (u64, u64) {
     let status = status_json(config)["accounts"]["total"].as_u64().unwrap();
-    let out = binary_in(config).args(["plan", "--json"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let first = out.stdout.split(|&b| b == b'\n').next().unwrap();
-    let plan: serde_json::Value = serde_json::from_slice(first).unwrap();
+    let plan = plan_json(config);
     (status, plan["plan"]["accounts"].as_u64().unwrap())
 }
 

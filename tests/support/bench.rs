@@ -25,3 +25,29 @@ pub fn dir_size(path: &std::path::Path) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Imports the export at `path` into `store` as a snapshot, with no progress shown and no
+/// disk check (benchmarks set up their stores this way).
+#[allow(dead_code)] // not every bench imports
+pub fn import_export(store: &belajar_sync::store::Store, path: &std::path::Path) {
+    use belajar_sync::directory::import::{self, Options, source::Source};
+    let options = Options {
+        delta: false,
+        skip_invalid: false,
+        dry_run: false,
+        today: jiff::Zoned::now().date(),
+        actor: "bench".into(),
+        max_retire_share: None,
+        min_free_disk: 0,
+    };
+    let source = Source::new(path, None).unwrap();
+    let naming = belajar_sync::config::Config::default().naming;
+    import::run(
+        store,
+        &naming,
+        &source,
+        options,
+        &indicatif::ProgressBar::hidden(),
+    )
+    .unwrap();
+}

@@ -46,6 +46,18 @@ pub fn binary_in(config: &Path) -> Command {
     command
 }
 
+/// The counts `plan --json` prints first.
+pub fn plan_json(config: &Path) -> serde_json::Value {
+    let out = binary_in(config).args(["plan", "--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = out.stdout.split(|&b| b == b'\n').next().unwrap();
+    serde_json::from_slice(first).unwrap()
+}
+
 /// What `status --json` says.
 pub fn status_json(config: &Path) -> serde_json::Value {
     let out = binary_in(config)
