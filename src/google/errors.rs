@@ -51,6 +51,9 @@ const RATE_REASONS: &[&str] = &[
     "quotaExceeded",
 ];
 
+/// The window Google meters its quota over.
+const QUOTA_WINDOW: Duration = Duration::from_secs(60);
+
 /// The message Google gives for writes to a user created moments ago.
 const CREATION_NOT_COMPLETE: &str = "User creation is not complete";
 
@@ -64,6 +67,19 @@ impl CallError {
                 reason,
                 ..
             } => RATE_REASONS.contains(&reason.as_str()),
+            _ => false,
+        }
+    }
+
+    /// Whether the answer measures Google's quota: "too fast" with no `Retry-After`, or
+    /// one within a minute (the quota's window). A refusal that asks for a longer wait
+    /// (a proxy or an outage saying "come back in an hour") says nothing of the quota: the
+    /// call waits as told, and the governor keeps its pace.
+    pub fn is_quota_signal(&self) -> bool {
+        match self {
+            CallError::Api { retry_after, .. } if self.is_rate_limit() => {
+                retry_after.is_none_or(|after| after <= QUOTA_WINDOW)
+            }
             _ => false,
         }
     }
@@ -271,6 +287,22 @@ pub(crate) mod tests {
                 "{error} (write: {is_write})"
             );
         }
+    }
+
+    #[test]
+    fn only_a_refusal_within_the_quota_window_measures_the_quota() {
+        let with_after = |status, reason: &str, secs: Option<u64>| CallError::Api {
+            status,
+            reason: reason.into(),
+            message: String::new(),
+            retry_after: secs.map(Duration::from_secs),
+        };
+        assert!(with_after(429, "rateLimitExceeded", None).is_quota_signal());
+        assert!(with_after(403, "userRateLimitExceeded", Some(30)).is_quota_signal());
+        assert!(with_after(429, "rateLimitExceeded", Some(60)).is_quota_signal());
+        assert!(!with_after(429, "rateLimitExceeded", Some(3600)).is_quota_signal());
+        assert!(!with_after(403, "forbidden", None).is_quota_signal());
+        assert!(!with_after(503, "backendError", None).is_quota_signal());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{Semaphore, SemaphorePermit, watch};
 use tokio::time::Instant;
 
 /// Google's default quota, the starting rate when none is configured or learnt.
@@ -24,6 +24,11 @@ const TARGET_SHARE: f64 = 0.97;
 /// The slowest the governor goes, calls a minute (a quota shared with another process can
 /// leave this one nothing to measure).
 const FLOOR_PER_MINUTE: f64 = 60.0;
+
+/// How the estimate follows a quota lowered under it: halved at once (then crept up
+/// again), which stops the refusals in one step where going down by a tenth a second drew
+/// a refusal for most calls of the seconds it took.
+const LOWERED: f64 = 0.5;
 
 /// Quiet time after a rate-limit answer before the rate creeps up.
 const QUIET: Duration = Duration::from_secs(60);
@@ -61,6 +66,8 @@ pub struct Limiter {
     ceiling: Option<f64>,
     pace: Mutex<Pace>,
     in_flight: Semaphore,
+    /// Bumped at each "too fast": calls waiting for a slot take a new one.
+    slowed: watch::Sender<u64>,
 }
 
 impl Limiter {
@@ -83,6 +90,7 @@ impl Limiter {
                 crept_at: now,
             }),
             in_flight: Semaphore::new(concurrency.max(1) as usize),
+            slowed: watch::Sender::new(0),
         }
     }
 
@@ -108,30 +116,49 @@ impl Limiter {
             .acquire()
             .await
             .expect("the semaphore is never closed");
-        let slot = {
-            let mut pace = self.pace.lock().expect("limiter lock");
-            let now = Instant::now();
-            let mut slot = pace.next_slot.max(now);
-            forget_older(&mut pace.given, now);
-            if let Some(learnt) = pace.learnt {
-                let budget = self.capped(learnt * TARGET_SHARE) as usize;
-                while pace.given.len() >= budget.max(1) {
-                    let oldest = pace.given.pop_front().expect("not empty");
-                    slot = slot.max(oldest + MINUTE);
-                }
+        let mut slowed = self.slowed.subscribe();
+        loop {
+            let slot = self.give_slot();
+            tokio::select! {
+                () = tokio::time::sleep_until(slot) => return permit,
+                // Google said "too fast" while this call waited for a slot given at the
+                // old pace: the slot is handed back and a new one taken at the new pace
+                // (a refusal avoided).
+                _ = slowed.changed() => self.hand_back(slot),
             }
-            pace.given.push_back(slot);
-            pace.next_slot = slot + Duration::from_secs_f64(60.0 / pace.rate);
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
-        permit
+        }
+    }
+
+    /// The next slot: at the pace, and within the learnt quota's share of the last minute.
+    fn give_slot(&self) -> Instant {
+        let mut pace = self.pace.lock().expect("limiter lock");
+        let now = Instant::now();
+        let mut slot = pace.next_slot.max(now);
+        forget_older(&mut pace.given, now);
+        if let Some(learnt) = pace.learnt {
+            let budget = self.capped(learnt * TARGET_SHARE) as usize;
+            while pace.given.len() >= budget.max(1) {
+                let oldest = pace.given.pop_front().expect("not empty");
+                slot = slot.max(oldest + MINUTE);
+            }
+        }
+        pace.given.push_back(slot);
+        pace.next_slot = slot + Duration::from_secs_f64(60.0 / pace.rate);
+        slot
+    }
+
+    /// A slot given and not used no longer counts toward the last minute.
+    fn hand_back(&self, slot: Instant) {
+        let mut pace = self.pace.lock().expect("limiter lock");
+        if let Some(at) = pace.given.iter().rposition(|given| *given == slot) {
+            pace.given.remove(at);
+        }
     }
 
     /// Google said "too fast": what it admitted in the last minute is its quota, unless
     /// the pace already kept under what was learnt: then the quota was lowered, and the
-    /// estimate goes down by a tenth (once a second: the calls in flight of one burst all
-    /// come back refused together).
+    /// estimate is halved (once a second: the calls in flight of one burst all come back
+    /// refused together).
     pub fn slow_down(&self) {
         let now = Instant::now();
         let mut pace = self.pace.lock().expect("limiter lock");
@@ -146,13 +173,16 @@ impl Limiter {
         if let Some(learnt) = pace.learnt
             && quota <= learnt * TARGET_SHARE + 1.0
         {
-            quota = quota.min(learnt) * 0.9;
+            quota = quota.min(learnt) * LOWERED;
         }
         pace.learnt = Some(quota.max(FLOOR_PER_MINUTE));
         pace.rate = self.capped(quota * TARGET_SHARE);
         pace.limited_at = Some(now);
-        // Calls already given a slot at the old rate wait for the new one.
-        pace.next_slot = pace.next_slot.max(now) + Duration::from_secs_f64(60.0 / pace.rate);
+        // The calls waiting for slots given at the old rate hand them back and queue again
+        // from now, at the new one.
+        pace.next_slot = now + Duration::from_secs_f64(60.0 / pace.rate);
+        drop(pace);
+        self.slowed.send_modify(|n| *n += 1);
     }
 
     /// Google admitted a call; after a quiet minute the rate creeps up.
@@ -287,6 +317,34 @@ mod tests {
             Some(lowered),
             "refusals of one burst count once"
         );
+    }
+
+    /// A call that waits for its slot when Google says "too fast" takes a new slot at the
+    /// new pace instead of going out at the old one (to be refused too).
+    #[tokio::test(start_paused = true)]
+    async fn a_call_waiting_when_google_says_too_fast_waits_for_the_new_pace() {
+        let limiter = std::sync::Arc::new(Limiter::new(None, 100));
+        limiter.recall(1000.0);
+        for _ in 0..970 {
+            tokio::time::advance(Duration::from_millis(61)).await;
+            limiter.succeeded();
+        }
+        // Slots given at 970 a minute: the tenth is ~0.6 s away.
+        for _ in 0..9 {
+            drop(limiter.acquire().await);
+        }
+        let started = Instant::now();
+        let waiting = tokio::spawn({
+            let limiter = limiter.clone();
+            async move { drop(limiter.acquire().await) }
+        });
+        tokio::task::yield_now().await;
+        limiter.slow_down(); // the quota was lowered: halved
+        waiting.await.unwrap();
+        let waited = Instant::now() - started;
+        // At the old pace it would have gone out within 0.07 s.
+        assert!(waited >= Duration::from_millis(100), "{waited:?}");
+        assert!(limiter.learnt_per_minute().unwrap() < 600.0);
     }
 
     #[tokio::test(start_paused = true)]

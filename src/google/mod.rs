@@ -427,8 +427,10 @@ impl DirectoryClient {
                 }
                 Err(error) => error,
             };
-            if error.is_rate_limit() {
+            if error.is_quota_signal() {
                 self.limiter.slow_down();
+            }
+            if error.is_rate_limit() {
                 self.stats
                     .rate_limited
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
