@@ -103,6 +103,24 @@ pub fn history(store: &Store, subject: &str) -> Result<Vec<Event>, StoreError> {
         .collect()
 }
 
+/// Every account's history events as (account key, when), in account key order (an
+/// account's events one after the other, oldest first). For reports that walk every
+/// account beside it.
+pub fn account_event_times(
+    store: &Store,
+) -> impl Iterator<Item = Result<(String, Timestamp), StoreError>> + '_ {
+    // Org units' subjects start with '/', which sorts before every account key's letter.
+    store
+        .scan_json_from::<Event>(HISTORY, b"h:", b"h:a".to_vec())
+        .map(|e| {
+            e.map(|(key, event)| {
+                let key = String::from_utf8_lossy(&key[2..]);
+                let subject = key.rsplit_once(':').map_or(&*key, |(subject, _)| subject);
+                (subject.to_owned(), event.at)
+            })
+        })
+}
+
 /// Holds `subject` on `list` with `reason`.
 pub fn hold(changes: &mut Changes, list: HeldList, subject: &str, at: Timestamp, reason: &str) {
     changes.put_json(

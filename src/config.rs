@@ -25,6 +25,8 @@ pub struct Config {
     pub google: Google,
     pub sync: Sync,
     pub daemon: Daemon,
+    pub mail: Mail,
+    pub display: Display,
 }
 
 impl Default for Config {
@@ -38,6 +40,8 @@ impl Default for Config {
             google: Google::default(),
             sync: Sync::default(),
             daemon: Daemon::default(),
+            mail: Mail::default(),
+            display: Display::default(),
         }
     }
 }
@@ -413,6 +417,7 @@ impl Config {
             &mut config.daemon.inbox_dir,
             &mut config.daemon.control_socket,
             &mut config.daemon.backup_dir,
+            &mut config.mail.credentials_file,
             &mut config.data_dir,
         ] {
             if !field.as_os_str().is_empty() && field.is_relative() {
@@ -454,7 +459,116 @@ impl Config {
         self.naming.validate()?;
         self.sync.validate()?;
         self.daemon.validate()?;
+        self.mail.validate()?;
+        self.display.validate()?;
         self.google.validate()
+    }
+}
+
+/// The SMTP relay through which retiring accounts' holders are told (30 and 3 days before
+/// the suspension). Off when `relay` is empty.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mail {
+    /// The relay's host name; off when empty.
+    pub relay: String,
+    pub port: u16,
+    /// `starttls` (usually port 587), `tls` (465), or `none` (only to a relay on loopback).
+    pub security: MailSecurity,
+    /// The sender, e.g. `Akun belajar.id <noreply@belajar.id>`.
+    pub from: String,
+    /// A file holding the relay's user name on its first line and its password on the
+    /// second, readable by its owner only; no authentication when empty.
+    pub credentials_file: PathBuf,
+}
+
+/// How the connection to the relay is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailSecurity {
+    Starttls,
+    Tls,
+    None,
+}
+
+impl Default for Mail {
+    fn default() -> Self {
+        Mail {
+            relay: String::new(),
+            port: 587,
+            security: MailSecurity::Starttls,
+            from: "Akun belajar.id <noreply@belajar.id>".into(),
+            credentials_file: PathBuf::new(),
+        }
+    }
+}
+
+impl Mail {
+    /// Whether notices are sent.
+    pub fn enabled(&self) -> bool {
+        !self.relay.is_empty()
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        if self.security == MailSecurity::None && !is_loopback(&self.relay) {
+            return Err(format!(
+                "mail.security: \"none\" sends in the clear: only to a relay on loopback, and {:?} is not; use \"starttls\" or \"tls\"",
+                self.relay
+            ));
+        }
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(format!(
+                "mail.from: {:?} is not an address: expected e.g. \"Akun belajar.id <noreply@belajar.id>\"",
+                self.from
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How times are shown to people.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Display {
+    /// An IANA time zone (`Asia/Jakarta`, `Asia/Makassar`, `Asia/Jayapura`); the machine's
+    /// when empty.
+    pub time_zone: String,
+}
+
+impl Display {
+    /// The time zone times are shown in.
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        if self.time_zone.is_empty() {
+            jiff::tz::TimeZone::system()
+        } else {
+            jiff::tz::TimeZone::get(&self.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !self.time_zone.is_empty() && jiff::tz::TimeZone::get(&self.time_zone).is_err() {
+            return Err(format!(
+                "display.time_zone: {:?} is not a time zone: expected a name like \"Asia/Jakarta\"",
+                self.time_zone
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `host` is this machine (`localhost` or a loopback address).
+fn is_loopback(host: &str) -> bool {
+    match url::Host::parse(host) {
+        Ok(url::Host::Domain(d)) => d == "localhost",
+        Ok(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Ok(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Err(_) => host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.is_loopback()),
     }
 }
 
@@ -464,15 +578,7 @@ pub fn check_api_base(api_base: &str) -> Result<url::Url, String> {
         .map_err(|e| format!("is not a URL ({e}): expected https://admin.googleapis.com"))?;
     match url.scheme() {
         "https" => Ok(url),
-        "http"
-            if url.host().is_some_and(|h| match h {
-                url::Host::Domain(d) => d == "localhost",
-                url::Host::Ipv4(ip) => ip.is_loopback(),
-                url::Host::Ipv6(ip) => ip.is_loopback(),
-            }) =>
-        {
-            Ok(url)
-        }
+        "http" if url.host_str().is_some_and(is_loopback) => Ok(url),
         "http" => Err(format!(
             "{api_base:?} uses plain http to a host that is not loopback: use https"
         )),

@@ -195,9 +195,13 @@ pub struct Reloaded {
     pub needs_restart: Vec<&'static str>,
 }
 
-/// Refuses what must not run: root without `--allow-root`, a data folder others can read.
+/// Refuses what must not run: root without `--allow-root`, a data folder others can read,
+/// a mail relay whose settings or credentials file are wrong.
 pub fn preflight(config: &Config, allow_root: bool) -> Result<(), DaemonError> {
     use std::os::unix::fs::PermissionsExt;
+    if config.mail.enabled() {
+        crate::notices::check(&config.mail).map_err(DaemonError::Refused)?;
+    }
     if !allow_root && effective_uid() == Some(0) {
         return Err(DaemonError::Refused(
             "refusing to run as root: run as the belajar-sync user (systemd/belajar-sync.service does), or pass --allow-root".into(),
@@ -223,6 +227,9 @@ fn effective_uid() -> Option<u32> {
     line.split_whitespace().nth(2)?.parse().ok()
 }
 
+/// How often the daemon looks for notices to send when no sync ran.
+const NOTICES_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 /// Runs until `shutdown` fires (or a second signal ends the process).
 pub async fn run(
     shared: Arc<Shared>,
@@ -235,6 +242,7 @@ pub async fn run(
     shared.set_phase("started");
 
     let mut changed = true; // plan once at start
+    let mut notices_at: Option<tokio::time::Instant> = None;
     loop {
         control.beat();
         if *shutdown.borrow() {
@@ -271,6 +279,7 @@ pub async fn run(
             .is_none_or(|at| Timestamp::now().duration_since(at).unsigned_abs() >= scan_every);
         // Only whether anything waits: the journal is not counted every round.
         let waiting = journal::entries(&store).next().is_some();
+        let mut synced = false;
         if scan_due || changed || waiting {
             let round_held = tokio::select! {
                 held = shared.rounds.lock() => held,
@@ -282,6 +291,7 @@ pub async fn run(
                 "pushing changes"
             });
             let planned = scan_due || changed;
+            synced = planned;
             let finished =
                 round(&shared, &config, &store, scan_due, changed, &mut shutdown).await?;
             drop(round_held);
@@ -307,6 +317,25 @@ pub async fn run(
                 }
             }
             shared.set_phase(&after);
+        }
+        // Notices to retiring accounts: after a sync, and at least every NOTICES_EVERY (a
+        // new day brings new ones; failed ones are tried again).
+        if config.mail.enabled()
+            && (synced || notices_at.is_none_or(|at| at.elapsed() >= NOTICES_EVERY))
+        {
+            notices_at = Some(tokio::time::Instant::now());
+            let store = shared.store();
+            match crate::notices::deliver(&store, &config, reconciler::today()).await {
+                Ok(d) if d.queued + d.sent + d.failed > 0 => tracing::info!(
+                    queued = d.queued,
+                    sent = d.sent,
+                    failed = d.failed,
+                    last_error = d.last_error,
+                    "notices"
+                ),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "notices not sent"),
+            }
         }
         // A copy of the store a day, when a backup folder is set.
         if !config.daemon.backup_dir.as_os_str().is_empty() {

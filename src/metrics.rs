@@ -94,6 +94,28 @@ pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreEr
         "Actions sent without a known answer.",
         &[(String::new(), in_flight as f64)],
     );
+    let notices = crate::notices::counts(store)?;
+    family(
+        &mut out,
+        "belajar_sync_notices_sent_total",
+        "counter",
+        "Notices to retiring accounts handed to the mail relay.",
+        &[(String::new(), notices.sent as f64)],
+    );
+    family(
+        &mut out,
+        "belajar_sync_notices_failed_total",
+        "counter",
+        "Attempts at sending a notice that failed.",
+        &[(String::new(), notices.failed as f64)],
+    );
+    family(
+        &mut out,
+        "belajar_sync_notices_waiting",
+        "gauge",
+        "Notices in the outbox not sent yet (refused for good not counted).",
+        &[(String::new(), notices.waiting as f64)],
+    );
     let quarantine = audit::all_held(store, HeldList::Quarantine).count();
     let conflicts = audit::all_held(store, HeldList::Conflicts).count();
     family(

@@ -11,6 +11,7 @@
 //! - `o:{path}` → an org unit that exists
 //! - `m:scan` → the last full scan ([`ScanRecord`])
 //! - `m:scan:progress` → the scan under way, or cut short ([`ScanProgress`])
+//! - `m:distrusted` → the last scan not believed, until one is ([`Distrusted`])
 //! - `m:quota` → Google's quota as the limiter last learnt it (calls a minute)
 //!
 //! Every record carries the time it was observed: once a scan has listed every domain and
@@ -29,6 +30,7 @@ const REMOTE: Keyspace = Keyspace::new("remote");
 const SCAN_KEY: &[u8] = b"m:scan";
 const PROGRESS_KEY: &[u8] = b"m:scan:progress";
 const QUOTA_KEY: &[u8] = b"m:quota";
+const DISTRUSTED_KEY: &[u8] = b"m:distrusted";
 
 /// One observed Google user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,8 +92,27 @@ pub fn set_scan_progress(changes: &mut Changes, progress: Option<&ScanProgress>)
     }
 }
 
+/// Records a believed scan (which ends any distrust).
 pub fn set_last_scan(changes: &mut Changes, scan: &ScanRecord) {
     changes.put_json(REMOTE, SCAN_KEY.to_vec(), scan);
+    changes.delete(REMOTE, DISTRUSTED_KEY.to_vec());
+}
+
+/// A scan that was read whole but not believed (it found far fewer users than the last):
+/// kept until a scan is believed, for `status` and monitoring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Distrusted {
+    pub at: Timestamp,
+    pub reason: String,
+}
+
+pub fn set_distrusted(changes: &mut Changes, distrusted: &Distrusted) {
+    changes.put_json(REMOTE, DISTRUSTED_KEY.to_vec(), distrusted);
+}
+
+/// The last scan not believed, if no scan was believed since.
+pub fn distrusted(store: &Store) -> Result<Option<Distrusted>, StoreError> {
+    store.get_json(REMOTE, DISTRUSTED_KEY)
 }
 
 /// Google's quota as last learnt (calls a minute), kept across restarts.

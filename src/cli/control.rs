@@ -417,6 +417,7 @@ impl Operator {
             Operator::Import(_) => "import",
             Operator::Show(_) => "show",
             Operator::Status(_) => "status",
+            Operator::List(_) => "list",
             Operator::Plan(_) => "plan",
             Operator::Sync(_) => "sync",
             Operator::Resync(_) => "resync",

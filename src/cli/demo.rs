@@ -190,7 +190,13 @@ async fn demo() -> Result<ExitCode, Failure> {
     drop(client);
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     let mut session = super::session::Session::direct(&config, &store, &mut out, &mut err, false);
-    super::inspect::status(&mut session, &super::inspect::StatusArgs { json: false })?;
+    super::inspect::status(
+        &mut session,
+        &super::inspect::StatusArgs {
+            json: false,
+            check: false,
+        },
+    )?;
     Ok(if report.exit_code() == 0 {
         ExitCode::SUCCESS
     } else {

@@ -23,10 +23,91 @@ pub struct AccountArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = CHECK_CODES)]
 pub struct StatusArgs {
     /// Print the status as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// For monitoring: end with a `check` line and an exit code saying how healthy the
+    /// service is (see below).
+    #[arg(long)]
+    pub check: bool,
+}
+
+const CHECK_CODES: &str = "\
+Exit codes:
+  0  healthy (with --check; without it, whenever the status could be read)
+  1  the store cannot be read; with --check also: the daemon is down, or the last
+     believed scan of Google is older than twice daemon.scan_interval (or none ran)
+  2  bad configuration, or no store at data_dir
+  3  with --check: accounts or org units are held for a person (quarantine, conflicts)
+  4  with --check: the mass-suspension guard holds, a school's retirements are held, or
+     the last scan of Google was not believed";
+
+/// What `status --check` looks at.
+#[derive(Debug, Default)]
+struct Health {
+    /// The daemon is expected (a control socket is configured) and did not answer.
+    daemon_down: bool,
+    /// How long ago the last believed scan finished (`None`: never).
+    scan_age: Option<jiff::SignedDuration>,
+    scan_interval: jiff::SignedDuration,
+    held: usize,
+    guard: bool,
+    retirements_held: usize,
+    distrusted: bool,
+}
+
+impl Health {
+    /// The exit code and why: the worst finding wins (down or stale, then the guards,
+    /// then held accounts).
+    fn verdict(&self) -> (u8, Vec<String>) {
+        let mut why = Vec::new();
+        let stale = self.scan_age.is_none_or(|age| age > self.scan_interval * 2);
+        if self.daemon_down {
+            why.push("the daemon is not running".to_owned());
+        }
+        if stale {
+            why.push(match self.scan_age {
+                Some(age) => format!(
+                    "the last believed scan of Google ended {} ago (scan_interval {})",
+                    crate::display::duration(age),
+                    crate::display::duration(self.scan_interval)
+                ),
+                None => "Google was never scanned".to_owned(),
+            });
+        }
+        if !why.is_empty() {
+            return (1, why);
+        }
+        if self.guard {
+            why.push("the mass-suspension guard holds".to_owned());
+        }
+        if self.retirements_held > 0 {
+            why.push(crate::display::count(
+                self.retirements_held as u64,
+                "school's retirements are held",
+                "schools' retirements are held",
+            ));
+        }
+        if self.distrusted {
+            why.push("the last scan of Google was not believed".to_owned());
+        }
+        if !why.is_empty() {
+            return (4, why);
+        }
+        if self.held > 0 {
+            return (
+                3,
+                vec![crate::display::count(
+                    self.held as u64,
+                    "account or org unit is held for a person",
+                    "accounts or org units are held for a person",
+                )],
+            );
+        }
+        (0, vec!["healthy".to_owned()])
+    }
 }
 
 pub fn parse_jenjang(text: &str) -> Result<Jenjang, String> {
@@ -262,6 +343,21 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
         let (_, notices) = entry?;
         notices_today += u64::from(notices.notify_on.contains(&today));
     }
+    let notices = crate::notices::counts(store)?;
+    let distrusted = remote::distrusted(store)?;
+    let health = Health {
+        daemon_down: s.daemon.is_none() && !s.config.daemon.control_socket.as_os_str().is_empty(),
+        scan_age: scan
+            .finished
+            .map(|at| jiff::Timestamp::now().duration_since(at)),
+        scan_interval: s.config.daemon.scan_interval,
+        held: quarantine.len() + conflicts.len(),
+        guard: guard.is_some(),
+        retirements_held: retire_held.len(),
+        distrusted: distrusted.is_some(),
+    };
+    let (code, why) = health.verdict();
+    let code = if args.check { code } else { 0 };
     if args.json {
         let value = json!({
             "accounts": counts,
@@ -280,9 +376,12 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             "retirements_held": retire_held,
             "last_scan": scan.finished.map(|_| &scan),
             "notices_today": notices_today,
+            "notices": notices,
+            "scan_distrusted": distrusted,
+            "check": {"code": health.verdict().0, "why": why},
         });
         say!(s.out, "{value}");
-        return Ok(0);
+        return Ok(code);
     }
     say!(s.out, "store     {}", store.path().display());
     if let Err(low) = store.ensure_free_space(s.config.min_free_disk_mb << 20) {
@@ -358,11 +457,35 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             String::new()
         }
     );
-    if notices_today > 0 {
-        say!(
-            s.out,
-            "notices   {notices_today} retiring accounts are to be told today"
+    if notices_today > 0 || notices != crate::notices::Counts::default() {
+        let mut line = format!(
+            "{} sent, {}, {} waiting",
+            notices.sent,
+            crate::display::count(notices.failed as u64, "failed attempt", "failed attempts"),
+            notices.waiting
         );
+        if notices.refused > 0 {
+            line.push_str(&format!(
+                ", {} refused by the relay for good (see `show`)",
+                notices.refused
+            ));
+        }
+        if notices_today > 0 {
+            line.push_str(&format!(
+                "; {} to be told today{}",
+                crate::display::count(
+                    notices_today,
+                    "retiring account is",
+                    "retiring accounts are"
+                ),
+                if s.config.mail.enabled() {
+                    ""
+                } else {
+                    " (no mail relay is set: [mail] relay)"
+                }
+            ));
+        }
+        say!(s.out, "notices   {line}");
     }
     if let Some(held) = &guard {
         say!(
@@ -413,5 +536,16 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             "          once the cause is fixed: belajar-sync resync ACCOUNT|/ORG/UNIT, or belajar-sync release --all-quarantined"
         );
     }
-    Ok(0)
+    if let Some(d) = &distrusted {
+        say!(
+            s.out,
+            "SCAN      not believed at {}: {}",
+            crate::display::time(d.at),
+            d.reason
+        );
+    }
+    if args.check {
+        say!(s.out, "check     {code}: {}", why.join("; "));
+    }
+    Ok(code)
 }

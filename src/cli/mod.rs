@@ -8,6 +8,7 @@ mod demo;
 mod emulator;
 mod import;
 mod inspect;
+mod list;
 mod rebuild;
 mod reconcile;
 mod release;
@@ -115,9 +116,13 @@ pub enum Operator {
     /// accounts on several levels.
     #[command(after_help = EXIT_CODES)]
     Show(inspect::AccountArgs),
-    /// Counts of accounts by state, and anything that needs an operator.
-    #[command(after_help = EXIT_CODES)]
+    /// Counts of accounts by state, and anything that needs an operator. With --check, an
+    /// exit code for monitoring.
     Status(inspect::StatusArgs),
+    /// The accounts, one per row (CSV or JSON Lines): key, address, person, name, role,
+    /// level, school, state, dates, Google id; filtered by school, state, role or level.
+    #[command(after_help = EXIT_CODES)]
+    List(list::ListArgs),
     /// What a sync would do now, from what was last observed of Google: counts per
     /// action, then the actions. Writes nothing, calls nothing.
     #[command(after_help = EXIT_CODES)]
@@ -243,7 +248,8 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<ExitCode, Failure> {
-    let config = || Config::load(&cli.config);
+    let config =
+        || Config::load(&cli.config).inspect(|c| crate::display::set_zone(c.display.zone()));
     match &cli.command {
         Command::Operator(command) => {
             let config = config()?;
@@ -281,6 +287,7 @@ fn execute(session: &mut Session, command: &Operator) -> Result<u8, Failure> {
         Operator::Import(args) => import::run(session, args),
         Operator::Show(args) => inspect::show(session, args),
         Operator::Status(args) => inspect::status(session, args),
+        Operator::List(args) => list::run(session, args),
         Operator::Plan(args) => reconcile::plan(session, args),
         Operator::Sync(args) => reconcile::sync(session, args),
         Operator::Resync(args) => reconcile::resync(session, args),

@@ -92,6 +92,26 @@ pub fn plan(s: &mut Session, args: &PlanArgs) -> Result<u8, Failure> {
         say!(s.out, "{counts}");
     } else {
         print_totals(s.out, &totals, today, scan.finished);
+        let due: u64 = totals.notices_due.values().sum();
+        if due > 0 {
+            let kinds: Vec<String> = totals
+                .notices_due
+                .iter()
+                .rev()
+                .map(|(days, n)| format!("{n} {days}-day"))
+                .collect();
+            say!(
+                s.out,
+                "notices    {} due: {}{}",
+                due,
+                kinds.join(", "),
+                if config.mail.enabled() {
+                    " (sent by the next sync)"
+                } else {
+                    " (not sent: no mail relay is set in [mail])"
+                }
+            );
+        }
         if let Some(held) = &guard {
             say!(
                 s.out,
@@ -269,12 +289,20 @@ pub fn sync(s: &mut Session, args: &SyncArgs) -> Result<u8, Failure> {
                 sync.await
             }
         };
-        synced.map_err(|e| {
+        let mut report = synced.map_err(|e| {
             let queued = crate::journal::depth(store).map_or(0, |(depth, _)| depth);
             Failure::Runtime(format!(
                 "{e}; {queued} actions stay queued in the journal for the next run"
             ))
-        })
+        })?;
+        if config.mail.enabled() && report.distrusted.is_none() {
+            report.notices = Some(
+                crate::notices::deliver(store, config, reconciler::today())
+                    .await
+                    .map_err(|e| Failure::Runtime(format!("notices not sent: {e}")))?,
+            );
+        }
+        Ok::<_, Failure>(report)
     })?;
     if let Some(daemon) = s.daemon {
         daemon.set_phase("idle");
@@ -371,6 +399,18 @@ pub(super) fn print_sync(out: &mut dyn Write, report: &SyncReport) {
             "held       {} conflicts and {} quarantined accounts need a person: see `belajar-sync status`",
             report.conflicts,
             report.quarantine
+        );
+    }
+    if let Some(n) = &report.notices {
+        say!(
+            out,
+            "notices    {} sent, {} failed{}",
+            n.sent,
+            n.failed,
+            n.last_error
+                .as_ref()
+                .map(|e| format!(" (last: {e}); failed notices are tried again later"))
+                .unwrap_or_default()
         );
     }
 }

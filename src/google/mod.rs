@@ -92,19 +92,17 @@ pub struct Called<T> {
 
 /// Refuses a key file that group or others can read.
 fn check_key_permissions(path: &Path) -> Result<(), SetupError> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|e| SetupError::KeyFile {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o044 != 0 {
-        return Err(SetupError::KeyReadable {
+    match crate::secret_file::readable_by_others(path) {
+        Ok(None) => Ok(()),
+        Ok(Some(mode)) => Err(SetupError::KeyReadable {
             path: path.into(),
             mode,
-        });
+        }),
+        Err(e) => Err(SetupError::KeyFile {
+            path: path.into(),
+            reason: e.to_string(),
+        }),
     }
-    Ok(())
 }
 
 /// What the client has done, for the metrics: answers by API method and status (`lost`

@@ -208,6 +208,10 @@ pub struct Totals {
     pub org_units: u64,
     /// Suspensions the guard held back.
     pub suspensions_held: u64,
+    /// Notices to retiring accounts due and not yet in the outbox, by days before the
+    /// suspension.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub notices_due: BTreeMap<i64, u64>,
 }
 
 impl Totals {
@@ -363,6 +367,12 @@ pub fn enqueue(
                     .map(|day| audit::Notices::new(&account.email, day));
                 if due != notices {
                     audit::set_notices(&mut changes, &subject, due.as_ref());
+                }
+                if let Some(due) = &due
+                    && let Some(days) = crate::notices::due(due, today)
+                    && !crate::notices::queued(store, &subject, due.suspend_on, days)?
+                {
+                    *totals.notices_due.entry(days).or_default() += 1;
                 }
                 if managed {
                     guard.managed(&account.email);
@@ -570,6 +580,9 @@ pub struct SyncReport {
     /// Without a scan: when the view of Google the plan used was taken (the last scan).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub view_from: Option<Timestamp>,
+    /// The notices to retiring accounts sent after the push (when `[mail]` is set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notices: Option<crate::notices::Delivery>,
 }
 
 impl SyncReport {

@@ -262,14 +262,22 @@ pub async fn run(
     for (part, before, found) in compared {
         if before > 0 && (found as f64) < before as f64 * share {
             // Not believed: listed again from the start next time.
-            let mut changes = store.changes(false);
-            remote::set_scan_progress(&mut changes, None);
-            changes.commit()?;
-            return Err(ScanError::Shrunk {
+            let shrunk = ScanError::Shrunk {
                 part,
                 found,
                 before,
-            });
+            };
+            let mut changes = store.changes(false);
+            remote::set_scan_progress(&mut changes, None);
+            remote::set_distrusted(
+                &mut changes,
+                &remote::Distrusted {
+                    at: Timestamp::now(),
+                    reason: shrunk.to_string(),
+                },
+            );
+            changes.commit()?;
+            return Err(shrunk);
         }
     }
     // Users a search listing may not show yet are not forgotten for being missed.

@@ -5,3 +5,4 @@ pub mod daemon;
 pub mod export_gen;
 pub mod google;
 pub mod hostile;
+pub mod smtp;

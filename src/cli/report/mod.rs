@@ -1,5 +1,9 @@
-//! `report activation`: how many active accounts of each school have ever been signed
-//! into, worst schools first (the programme's measure of success).
+//! Reports over the directory: `report activation` (how many active accounts of each
+//! school have ever been signed into, worst schools first: the programme's measure of
+//! success) and `report school` (one school in detail, or every school ranked).
+
+mod html;
+mod school;
 
 use super::Failure;
 use super::session::{Session, say};
@@ -21,6 +25,11 @@ pub enum ReportKind {
     /// the share, worst schools first. Sign-ins are what the last scan (or any read of a
     /// user) saw.
     Activation(ActivationArgs),
+    /// Per school: accounts by role and state, signed in and never signed in, retiring
+    /// accounts with the day they are suspended, accounts held for a person with why, and
+    /// the last change. One school (NPSN) in detail, or --all ranked: most held first,
+    /// then the lowest share signed in.
+    School(school::SchoolArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,7 +57,13 @@ pub struct School {
 }
 
 pub fn run(s: &mut Session, args: &ReportArgs) -> Result<u8, Failure> {
-    let ReportKind::Activation(args) = &args.kind;
+    match &args.kind {
+        ReportKind::Activation(args) => activation(s, args),
+        ReportKind::School(args) => school::run(s, args),
+    }
+}
+
+fn activation(s: &mut Session, args: &ActivationArgs) -> Result<u8, Failure> {
     let mut schools: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut count = |account: &Account, access: Option<&Access>| {
         if account.state == DesiredState::Active {
@@ -103,27 +118,51 @@ fn each_with_access(
     s: &Session,
     mut visit: impl FnMut(&Account, Option<&Access>),
 ) -> Result<(), StoreError> {
-    let mut records = access::all(s.store).peekable();
+    let mut records = Joined::new(access::all(s.store));
     for account in s.store.accounts() {
         let account = account?;
-        let key = account.key().to_string();
-        let mut found = None;
-        while let Some(entry) = records.peek() {
-            match entry {
-                Ok((k, _)) if *k < key => {
-                    records.next();
-                }
-                Ok((k, _)) if *k == key => {
-                    found = records.next().transpose()?.map(|(_, a)| a);
-                    break;
-                }
-                Ok(_) => break,
-                Err(_) => return Err(records.next().expect("peeked").unwrap_err()),
-            }
-        }
+        let found = records.last_for(&account.key().to_string())?;
         visit(&account, found.as_ref());
     }
     Ok(())
+}
+
+/// Records keyed by account, read beside the accounts: both in account key order, so
+/// the records of each account are found by walking forward (memory stays flat).
+pub struct Joined<I: Iterator> {
+    records: std::iter::Peekable<I>,
+}
+
+impl<T, I: Iterator<Item = Result<(String, T), StoreError>>> Joined<I> {
+    pub fn new(records: I) -> Self {
+        Joined {
+            records: records.peekable(),
+        }
+    }
+
+    /// The last record of `key` (accounts asked for in key order), skipping the records
+    /// of keys before it.
+    pub fn last_for(&mut self, key: &str) -> Result<Option<T>, StoreError> {
+        let mut found = None;
+        while let Some(entry) = self.records.peek() {
+            match entry {
+                Ok((k, _)) if k.as_str() < key => {
+                    self.records.next();
+                }
+                Ok((k, _)) if k == key => {
+                    found = self.records.next().transpose()?.map(|(_, t)| t);
+                }
+                Ok(_) => break,
+                Err(_) => {
+                    return match self.records.next() {
+                        Some(Err(e)) => Err(e),
+                        _ => unreachable!("peeked an error"),
+                    };
+                }
+            }
+        }
+        Ok(found)
+    }
 }
 
 fn print(s: &mut Session, args: &ActivationArgs, rows: &[School]) {

@@ -1,0 +1,335 @@
+//! Notices that arrive: 30 and 3 days before a retiring account is suspended, its holder
+//! is told by mail (the account's address, and the personal address when the directory
+//! has one), in Bahasa Indonesia, through the SMTP relay of `[mail]`.
+//!
+//! Each notice is written to an outbox in the store before it is sent, and marked sent
+//! in the same commit that records it in the account's history, right after the relay
+//! accepted it. A process killed before that sends it again on the next run (the relay
+//! never accepted it, or accepted it a moment before the kill: SMTP cannot tell, and the
+//! repeat carries the same Message-ID); a notice marked sent is never sent again.
+//! Messages go one at a time, so at most one can be in that window.
+//!
+//! The owner of the `notices` keyspace:
+//! - `o:{account key}:{suspension day}:{days before}` → a [`Notice`]
+
+pub mod letter;
+mod relay;
+
+use crate::audit::{self, NOTICE_DAYS, Notices};
+use crate::config::Config;
+use crate::directory::model::{AccountKey, DesiredState};
+use crate::store::{Keyspace, Store, StoreError};
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use letter::Letter;
+use relay::Relay;
+use serde::{Deserialize, Serialize};
+
+const OUTBOX: Keyspace = Keyspace::new("notices");
+
+/// Store counters of notices handed to the relay, and of failed attempts.
+pub const SENT_COUNTER: &str = "notices_sent";
+pub const FAILED_COUNTER: &str = "notices_failed";
+
+/// The longest wait before a notice that failed is tried again.
+const MAX_RETRY_WAIT: SignedDuration = SignedDuration::from_hours(6);
+
+/// One notice of the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    pub account: String,
+    /// Days before the suspension (30 or 3).
+    pub days: i64,
+    pub suspend_on: Date,
+    pub to: Vec<String>,
+    pub queued: Timestamp,
+    /// The message; dropped once sent (the history keeps that it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub letter: Option<Letter>,
+    #[serde(flatten)]
+    pub state: State,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum State {
+    Queued,
+    Sent {
+        at: Timestamp,
+    },
+    /// Not handed over yet: tried again after a wait, unless the relay refused it for good.
+    Failed {
+        at: Timestamp,
+        tries: u32,
+        reason: String,
+        permanent: bool,
+    },
+}
+
+impl Notice {
+    fn key(&self) -> Vec<u8> {
+        outbox_key(&self.account, self.suspend_on, self.days)
+    }
+
+    /// The Message-ID: the same for every attempt at this notice.
+    fn message_id(&self) -> String {
+        format!(
+            "{}.{}.{}d@belajar-sync",
+            self.account.replace(':', "."),
+            self.suspend_on,
+            self.days
+        )
+    }
+
+    /// Whether it is to be sent at `now`.
+    fn sendable(&self, now: Timestamp) -> bool {
+        match &self.state {
+            State::Queued => true,
+            State::Sent { .. } => false,
+            State::Failed {
+                at,
+                tries,
+                permanent,
+                ..
+            } => !permanent && now >= *at + retry_wait(*tries),
+        }
+    }
+}
+
+/// 5 minutes after the first failure, doubling, at most [`MAX_RETRY_WAIT`].
+fn retry_wait(tries: u32) -> SignedDuration {
+    let minutes = 5i64.saturating_mul(1 << tries.saturating_sub(1).min(10));
+    SignedDuration::from_mins(minutes).min(MAX_RETRY_WAIT)
+}
+
+fn outbox_key(account: &str, suspend_on: Date, days: i64) -> Vec<u8> {
+    format!("o:{account}:{suspend_on}:{days:02}").into_bytes()
+}
+
+/// The notice due `today` for a retiring account, as days before its suspension: the
+/// latest of the notice days reached (a 30-day notice not sent by the time the 3-day one
+/// is due is not sent late), none once the suspension day has come.
+pub fn due(notices: &Notices, today: Date) -> Option<i64> {
+    if today >= notices.suspend_on {
+        return None;
+    }
+    NOTICE_DAYS
+        .iter()
+        .zip(&notices.notify_on)
+        .filter(|(_, day)| **day <= today)
+        .map(|(days, _)| *days)
+        .min()
+}
+
+/// Whether the notice `days` before `suspend_on` of `account` is in the outbox.
+pub fn queued(
+    store: &Store,
+    account: &str,
+    suspend_on: Date,
+    days: i64,
+) -> Result<bool, StoreError> {
+    Ok(store
+        .get_json::<Notice>(OUTBOX, &outbox_key(account, suspend_on, days))?
+        .is_some())
+}
+
+/// What the outbox holds, for `status` and the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Handed to the relay, ever.
+    pub sent: i64,
+    /// Failed attempts, ever.
+    pub failed: i64,
+    /// Waiting to be sent (queued, or failed and to be tried again).
+    pub waiting: u64,
+    /// Refused by the relay for good.
+    pub refused: u64,
+}
+
+pub fn counts(store: &Store) -> Result<Counts, StoreError> {
+    let mut counts = Counts {
+        sent: store.counter(SENT_COUNTER)?,
+        failed: store.counter(FAILED_COUNTER)?,
+        ..Counts::default()
+    };
+    for entry in store.scan_json::<Notice>(OUTBOX, b"o:") {
+        match entry?.1.state {
+            State::Queued => counts.waiting += 1,
+            State::Failed {
+                permanent: true, ..
+            } => counts.refused += 1,
+            State::Failed { .. } => counts.waiting += 1,
+            State::Sent { .. } => {}
+        }
+    }
+    Ok(counts)
+}
+
+/// Checks `[mail]` and reads its credentials file (without connecting).
+pub fn check(mail: &crate::config::Mail) -> Result<(), String> {
+    relay::check(mail)
+}
+
+/// What one delivery did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    pub queued: u64,
+    pub sent: u64,
+    pub failed: u64,
+    /// The last failure, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Queues the notices due `today`, then sends what the outbox holds to send. Off (nothing
+/// done) when `[mail]` has no relay.
+pub async fn deliver(store: &Store, config: &Config, today: Date) -> Result<Delivery, String> {
+    if !config.mail.enabled() {
+        return Ok(Delivery::default());
+    }
+    let relay = Relay::new(&config.mail)?;
+    let mut delivery = Delivery {
+        queued: queue_due(store, today).map_err(|e| e.to_string())?,
+        ..Delivery::default()
+    };
+    let now = Timestamp::now();
+    let sendable: Vec<Notice> = store
+        .scan_json::<Notice>(OUTBOX, b"o:")
+        .filter_map(|entry| match entry {
+            Ok((_, notice)) if notice.sendable(now) => Some(Ok(notice)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    for mut notice in sendable {
+        let Some(letter) = notice.letter.clone() else {
+            continue;
+        };
+        let sent = relay.send(&notice.to, &letter, &notice.message_id()).await;
+        let at = Timestamp::now();
+        let mut changes = store.changes(false);
+        let (what, detail) = match sent {
+            Ok(()) => {
+                delivery.sent += 1;
+                changes.count(SENT_COUNTER, 1);
+                notice.state = State::Sent { at };
+                notice.letter = None;
+                (
+                    "notice",
+                    format!(
+                        "{}-day notice of the suspension on {} sent to {}",
+                        notice.days,
+                        notice.suspend_on,
+                        notice.to.join(", ")
+                    ),
+                )
+            }
+            Err(e) => {
+                delivery.failed += 1;
+                changes.count(FAILED_COUNTER, 1);
+                let tries = match &notice.state {
+                    State::Failed { tries, .. } => tries + 1,
+                    _ => 1,
+                };
+                let detail = format!(
+                    "{}-day notice not sent ({}): {}",
+                    notice.days,
+                    if e.permanent {
+                        "refused for good"
+                    } else {
+                        "tried again later"
+                    },
+                    e.reason
+                );
+                delivery.last_error = Some(e.reason.clone());
+                notice.state = State::Failed {
+                    at,
+                    tries,
+                    reason: e.reason,
+                    permanent: e.permanent,
+                };
+                ("notice", detail)
+            }
+        };
+        changes.put_json(OUTBOX, notice.key(), &notice);
+        audit::log(&mut changes, &notice.account, at, what, detail).map_err(|e| e.to_string())?;
+        changes.commit().map_err(|e| e.to_string())?;
+    }
+    Ok(delivery)
+}
+
+/// Writes the notices due `today` that the outbox does not hold yet, with their text.
+fn queue_due(store: &Store, today: Date) -> Result<u64, StoreError> {
+    let mut queued = 0;
+    let mut changes = store.changes(false);
+    for entry in audit::all_notices(store) {
+        let (subject, notices) = entry?;
+        let Some(days) = due(&notices, today) else {
+            continue;
+        };
+        let key = outbox_key(&subject, notices.suspend_on, days);
+        if changes.get_json::<Notice>(OUTBOX, &key)?.is_some() {
+            continue;
+        }
+        let Some(account) = AccountKey::parse(&subject)
+            .map(|k| store.account(&k))
+            .transpose()?
+            .flatten()
+        else {
+            continue;
+        };
+        // The person's active account on another level (a student who moved up).
+        let successor = store
+            .accounts_of_person(account.id_type, &account.id)?
+            .into_iter()
+            .find(|a| a.jenjang != account.jenjang && a.state == DesiredState::Active);
+        let mut to = vec![account.email.clone()];
+        to.extend(account.personal_email.clone());
+        let notice = Notice {
+            account: subject.clone(),
+            days,
+            suspend_on: notices.suspend_on,
+            to,
+            queued: Timestamp::now(),
+            letter: Some(letter::compose(
+                &account,
+                notices.suspend_on,
+                days,
+                successor.as_ref(),
+            )),
+            state: State::Queued,
+        };
+        changes.put_json(OUTBOX, key, &notice);
+        queued += 1;
+        if changes.pending_bytes() > crate::store::Changes::BATCH_BYTES {
+            changes.commit()?;
+        }
+    }
+    changes.commit()?;
+    Ok(queued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_notice_reached_is_due_until_the_suspension() {
+        let notices = Notices::new("a@sd.belajar.id", jiff::civil::date(2027, 1, 31));
+        let day = |d| jiff::civil::date(2027, 1, d);
+        assert_eq!(due(&notices, jiff::civil::date(2026, 12, 31)), None);
+        assert_eq!(due(&notices, day(1)), Some(30));
+        assert_eq!(due(&notices, day(27)), Some(30));
+        assert_eq!(due(&notices, day(28)), Some(3));
+        assert_eq!(due(&notices, day(30)), Some(3));
+        assert_eq!(due(&notices, day(31)), None);
+    }
+
+    #[test]
+    fn failed_notices_wait_longer_each_time_up_to_six_hours() {
+        assert_eq!(retry_wait(1), SignedDuration::from_mins(5));
+        assert_eq!(retry_wait(2), SignedDuration::from_mins(10));
+        assert_eq!(retry_wait(30), MAX_RETRY_WAIT);
+    }
+}
