@@ -79,6 +79,45 @@ impl ActionKind {
             ActionKind::Undelete => "undelete",
         }
     }
+
+    /// The action named by [`as_str`](Self::as_str).
+    pub fn parse(name: &str) -> Option<ActionKind> {
+        use ActionKind::*;
+        [
+            CreateOrgUnit,
+            Create,
+            Adopt,
+            Relink,
+            Update,
+            Rename,
+            Suspend,
+            Unsuspend,
+            Undelete,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+
+    /// What is to be done, for people: `create org unit`.
+    pub fn verb(self) -> String {
+        self.as_str().replace('_', " ")
+    }
+
+    /// `n` such actions done, for people: `3 accounts created`.
+    pub fn done(self, n: u64) -> String {
+        let (one, many) = match self {
+            ActionKind::CreateOrgUnit => ("org unit created", "org units created"),
+            ActionKind::Create => ("account created", "accounts created"),
+            ActionKind::Adopt => ("existing user adopted", "existing users adopted"),
+            ActionKind::Relink => ("link mended", "links mended"),
+            ActionKind::Update => ("user updated", "users updated"),
+            ActionKind::Rename => ("user renamed", "users renamed"),
+            ActionKind::Suspend => ("user suspended", "users suspended"),
+            ActionKind::Unsuspend => ("suspension lifted", "suspensions lifted"),
+            ActionKind::Undelete => ("deleted user restored", "deleted users restored"),
+        };
+        crate::display::count(n, one, many)
+    }
 }
 
 /// One call to make to Google.

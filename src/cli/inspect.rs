@@ -4,6 +4,7 @@ use super::Failure;
 use super::session::{Session, say};
 use crate::audit::{self, HeldList};
 use crate::directory::model::{Account, AccountKey, DesiredState, IdType, Jenjang};
+use crate::display::{count, time};
 use crate::executor::summary;
 use crate::store::Store;
 use crate::{access, journal, remote};
@@ -14,7 +15,7 @@ use serde_json::json;
 pub struct AccountArgs {
     /// sd:nisn:0012345678, siti.aminah@sd.belajar.id, nisn:0012345678 or 0012345678.
     pub account: String,
-    /// The level, when the person has accounts on several.
+    /// The level, when the person has accounts on several: paud, sd, smp, sma, smk, slb.
     #[arg(long, value_parser = parse_jenjang)]
     pub jenjang: Option<Jenjang>,
     /// Print the answer as one JSON object.
@@ -198,8 +199,9 @@ pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
     let state = match &account.state {
         DesiredState::Active => "active".to_owned(),
         DesiredState::Retiring { since } => format!(
-            "retiring since {since}: suspended after {} unless listed again",
-            grace_ends.expect("set for retiring")
+            "retiring since {since}: {}",
+            retirement(store, config, &account, crate::reconciler::today())?
+                .expect("a retiring account retires")
         ),
         DesiredState::Suspended { reason, since } => format!("suspended since {since}: {reason}"),
     };
@@ -239,12 +241,15 @@ pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
         lines.push(("observed", "no Google user seen yet".into()));
     }
     for o in &observed {
-        lines.push(("observed", format!("{} (at {})", summary(&o.user), o.at)));
+        lines.push((
+            "observed",
+            format!("{} (at {})", summary(&o.user), time(o.at)),
+        ));
     }
     lines.push((
         "signed in",
         match (access.first_sign_in, access.last_sign_in) {
-            (Some(first), Some(last)) => format!("first seen {first}, last {last}"),
+            (Some(first), Some(last)) => format!("first seen {}, last {}", time(first), time(last)),
             _ if account.google.is_some() => "never (as of the last read of its user)".into(),
             _ => "never".into(),
         },
@@ -257,7 +262,11 @@ pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
         };
         lines.push((
             "password",
-            format!("first password {how} at {} by {}", issued.at, issued.by),
+            format!(
+                "first password {how} at {} by {}",
+                time(issued.at),
+                issued.by
+            ),
         ));
     }
     if let Some(n) = &notices {
@@ -274,7 +283,7 @@ pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
                 "{} ({}) queued {}{}{}",
                 entry.action.kind.as_str(),
                 entry.action.fields.join(", "),
-                entry.queued,
+                time(entry.queued),
                 if entry.in_flight {
                     ", sent without an answer yet"
                 } else {
@@ -291,11 +300,18 @@ pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
     if let Some(held) = &quarantine {
         lines.push((
             "QUARANTINE",
-            format!("{} (since {}); `resync` tries again", held.reason, held.at),
+            format!(
+                "{} (since {}); `resync` tries again",
+                held.reason,
+                time(held.at)
+            ),
         ));
     }
     if let Some(held) = &conflict {
-        lines.push(("CONFLICT", format!("{} (since {})", held.reason, held.at)));
+        lines.push((
+            "CONFLICT",
+            format!("{} (since {})", held.reason, time(held.at)),
+        ));
     }
     for (label, value) in lines {
         say!(s.out, "{label:<15}{value}");
@@ -303,7 +319,13 @@ pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
     if !history.is_empty() {
         say!(s.out, "history");
         for event in history.iter().rev().take(HISTORY_SHOWN).rev() {
-            say!(s.out, "  {} {:<10} {}", event.at, event.what, event.detail);
+            say!(
+                s.out,
+                "  {} {:<10} {}",
+                time(event.at),
+                event.what,
+                event.detail
+            );
         }
         if history.len() > HISTORY_SHOWN {
             say!(
@@ -314,6 +336,47 @@ pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
         }
     }
     Ok(0)
+}
+
+/// When and why a retiring account is suspended, in words (`None` for other accounts):
+/// the day, the days left, what made it retire (its history), and the person's active
+/// account on another level when there is one.
+pub fn retirement(
+    store: &Store,
+    config: &crate::config::Config,
+    account: &Account,
+    today: jiff::civil::Date,
+) -> Result<Option<String>, Failure> {
+    let DesiredState::Retiring { since } = account.state else {
+        return Ok(None);
+    };
+    let day = crate::planner::suspension_day(since, config.lifecycle.grace_days);
+    let left = (day - today).get_days();
+    let when = match left {
+        ..=0 => "at the next sync".to_owned(),
+        1 => "tomorrow".to_owned(),
+        n => format!("in {n} days"),
+    };
+    let key = account.key().to_string();
+    let why = audit::history(store, &key)?
+        .into_iter()
+        .rev()
+        .find_map(|e| e.detail.strip_prefix("retiring: ").map(str::to_owned))
+        .unwrap_or_else(|| "no longer listed by Dapodik".to_owned());
+    let mut text = format!(
+        "suspended on {day} ({when}) unless Dapodik lists it again; it retires because it was {why}"
+    );
+    if let Some(next) = store
+        .accounts_of_person(account.id_type, &account.id)?
+        .into_iter()
+        .find(|a| a.jenjang != account.jenjang && a.state == DesiredState::Active)
+    {
+        text.push_str(&format!(
+            "; the person's account on {} is {}",
+            next.jenjang, next.email
+        ));
+    }
+    Ok(Some(text))
 }
 
 /// Events of an account's history shown by `show` (the most recent).
@@ -394,7 +457,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
                 say!(
                     s.out,
                     "GOOGLE    unreachable since {}: {} (nothing is lost: the journal keeps the work; calls resume when a probe gets an answer)",
-                    outage.since,
+                    time(outage.since),
                     outage.reason
                 );
             }
@@ -414,7 +477,8 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
     );
     say!(
         s.out,
-        "signed in {signed_in} accounts have been signed into{}",
+        "signed in {} been signed into{}",
+        count(signed_in, "account has", "accounts have"),
         match (signed_in * 1000).checked_div(counts.total) {
             Some(permille) => format!(" ({:.1}% of all)", permille as f64 / 10.0),
             None => String::new(),
@@ -437,20 +501,23 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             s.out,
             "warning   the import of {} started at {} did not finish: its changes were rolled back; run it again",
             marker.file,
-            marker.started
+            time(marker.started)
         );
     }
     match (scan.finished, scan.seconds()) {
         (Some(at), Some(secs)) => say!(
             s.out,
-            "scan      last at {at} ({secs:.0}s, {} users)",
-            scan.users.values().sum::<u64>()
+            "scan      last at {} ({}, {})",
+            time(at),
+            crate::display::duration(jiff::SignedDuration::from_secs_f64(secs)),
+            count(scan.users.values().sum::<u64>(), "user", "users")
         ),
         _ => say!(s.out, "scan      never: the next sync scans Google first"),
     }
     say!(
         s.out,
-        "outbox    {outbox} actions waiting{}",
+        "outbox    {} waiting{}",
+        count(outbox, "action", "actions"),
         if in_flight > 0 {
             format!(", {in_flight} sent without a known answer (checked before sending again)")
         } else {
@@ -490,9 +557,9 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
     if let Some(held) = &guard {
         say!(
             s.out,
-            "GUARD     held since {}: {} suspensions not made: {}. If they are meant: belajar-sync sync --allow-mass-suspend",
-            held.at,
-            held.suspensions,
+            "GUARD     held since {}: {} not made: {}. If they are meant: belajar-sync sync --allow-mass-suspend",
+            time(held.at),
+            count(held.suspensions, "suspension", "suspensions"),
             held.reason
         );
     }
@@ -502,7 +569,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             "HELD      school {}: the export {} of {} left out {} of its {} active accounts; none retired. If they left: belajar-sync import --allow-mass-retire FILE",
             held.npsn,
             held.file,
-            held.at,
+            time(held.at),
             held.retiring,
             held.active
         );
@@ -510,15 +577,30 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
     let (org_units, accounts): (Vec<audit::Held>, Vec<audit::Held>) = quarantine
         .into_iter()
         .partition(|h| h.subject.starts_with('/'));
-    for (label, what, held) in [
-        ("quarantine", "accounts need a person", &accounts),
-        ("org units", "org units could not be created", &org_units),
-        ("conflicts", "accounts need a person", &conflicts),
+    for (label, one, many, held) in [
+        (
+            "quarantine",
+            "account needs a person",
+            "accounts need a person",
+            &accounts,
+        ),
+        (
+            "org units",
+            "org unit could not be created",
+            "org units could not be created",
+            &org_units,
+        ),
+        (
+            "conflicts",
+            "account needs a person",
+            "accounts need a person",
+            &conflicts,
+        ),
     ] {
         if held.is_empty() {
             continue;
         }
-        say!(s.out, "{label:<9} {} {what}:", held.len());
+        say!(s.out, "{label:<9} {}:", count(held.len() as u64, one, many));
         for h in held.iter().take(HELD_SHOWN) {
             say!(s.out, "  {} {}", h.subject, h.reason);
         }
@@ -540,7 +622,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
         say!(
             s.out,
             "SCAN      not believed at {}: {}",
-            crate::display::time(d.at),
+            time(d.at),
             d.reason
         );
     }

@@ -24,20 +24,64 @@ use session::Session;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Every exit code, for the top-level help (each command lists the ones it can end with).
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success (sync, resync: Google matches the directory)
   1  runtime failure (store, file system, Google unreachable)
   2  bad input or configuration (invalid rows, unknown account, bad config)
   3  accounts need a person (conflict, quarantine) or wait for Google
-  4  the mass-suspension guard held, or a scan of Google was not believed";
+  4  the mass-suspension guard held, a scan of Google was not believed, or an import held
+     a school's retirements";
+
+/// The exit codes of commands that read or write without deciding for anyone.
+const PLAIN_CODES: &str = "\
+Exit codes:
+  0  success
+  1  runtime failure (store, file system)
+  2  bad input or configuration (unknown account or school, bad config, no store)";
+
+/// The exit codes of `sync` (and `demo`, which runs one).
+const SYNC_CODES: &str = "\
+Exit codes:
+  0  Google matches the directory
+  1  runtime failure (store, file system, Google unreachable)
+  2  bad configuration, or no store
+  3  accounts need a person (conflict, quarantine) or wait for Google (left queued)
+  4  the mass-suspension guard held, or the scan of Google was not believed";
+
+/// The exit codes of the commands that repair one account.
+const REPAIR_CODES: &str = "\
+Exit codes:
+  0  Google matches the directory for this account
+  1  runtime failure (store, Google unreachable)
+  2  bad input (unknown account, several accounts match) or configuration
+  3  the account needs a person (conflict, quarantine, refused by Google)";
+
+/// The exit codes of `import` and `rebuild`.
+const IMPORT_CODES: &str = "\
+Exit codes:
+  0  imported
+  1  runtime failure (store, disk full: the import is rolled back whole)
+  2  the file has invalid rows (nothing imported; all are listed), cannot be read, or
+     the configuration is bad
+  4  a school's retirements were held (the snapshot left out too much of it; the rest
+     was imported): --allow-mass-retire when they did leave";
+
+/// The exit codes of the password commands.
+const PASSWORD_CODES: &str = "\
+Exit codes:
+  0  every password was set
+  1  runtime failure (store, Google unreachable)
+  2  bad input (unknown school or account, a wrong birth date) or configuration
+  3  a password was not set (refused, or the account cannot take one): see the output";
 
 /// Keeps the Google Workspace accounts of Akun belajar.id in line with the local account
 /// directory fed from Dapodik.
 ///
-/// While the daemon (`run`) is up, import, show, status, plan, sync, resync, suspend and
-/// reinstate go through its control socket (daemon.control_socket) and run there, with the
-/// same output and exit codes; otherwise they open the store themselves.
+/// While the daemon (`run`) is up, the operator commands (all but run, demo, check,
+/// emulator and restore) go through its control socket (daemon.control_socket) and run
+/// there, with the same output and exit codes; otherwise they open the store themselves.
 #[derive(Debug, Parser)]
 #[command(name = "belajar-sync", version, after_help = EXIT_CODES)]
 pub struct Cli {
@@ -75,28 +119,28 @@ pub enum Command {
     /// taking work, lets calls in flight finish (stop_timeout), exits 0; a second signal
     /// exits at once (the journal makes that safe). SIGHUP: re-reads the configuration and
     /// logs what changed and what needs a restart.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = PLAIN_CODES)]
     Run(run::RunArgs),
     /// The main job on an embedded default, for a first look: an emulated Google in this
     /// process, a temporary store, the sample export of config/demo-export.csv, a sync,
     /// then a helpdesk morning (an admin suspends an account by hand, another is moved,
     /// a third loses its link, a teacher becomes principal, a student moves up to SMP),
     /// each repaired with resync, and the status. Needs no configuration.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = SYNC_CODES)]
     Demo(demo::DemoArgs),
     /// Check that the configuration reaches Google: the key, a token for the delegated
     /// admin, one user of each managed domain, the root org unit. Says what to fix.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = PLAIN_CODES)]
     Check(check::CheckArgs),
     /// Run a local emulator of Google's Directory API and token endpoint (plain HTTP, for
     /// tests, benchmarks and trying belajar-sync out); prints its URL and key file, stops
     /// on Ctrl-C or SIGTERM. Needs no configuration.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = PLAIN_CODES)]
     Emulator(emulator::EmulatorArgs),
     /// Make the store at data_dir from a backup (`belajar-sync backup`, or the daemon's
     /// daily one in daemon.backup_dir). Needs the service stopped and no store at
     /// data_dir; the backup's checksum is checked before the store is put in place.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = PLAIN_CODES)]
     Restore(backup::RestoreArgs),
 }
 
@@ -109,40 +153,51 @@ pub enum Operator {
     /// By default the file is a snapshot: for every school (NPSN) it lists, that school's
     /// active accounts it does not list, or lists as `keluar`, start their grace period.
     /// A file with any invalid row changes nothing: every invalid row is listed.
-    #[command(after_help = EXIT_CODES)]
+    ///
+    /// Columns (the CSV header, or the keys of each JSON object; any order):
+    ///   id_type     nisn, nik or nuptk
+    ///   id          the identifier's digits (10 for nisn, 16 for nik and nuptk)
+    ///   full_name   as Dapodik has it
+    ///   role        peserta_didik, pendidik, tenaga_kependidikan, operator, kepala_sekolah
+    ///   jenjang     paud, sd, smp, sma, smk, slb
+    ///   npsn        the school, 8 digits
+    ///   status      aktif or keluar (optional; aktif when absent)
+    ///   birth_date  YYYY-MM-DD (optional; checked by reset-password)
+    ///   personal_email  (optional; notices are sent there too)
+    #[command(verbatim_doc_comment, after_help = IMPORT_CODES)]
     Import(import::ImportArgs),
     /// Show one account: ACCOUNT is an account key (sd:nisn:0012345678), an address, or a
     /// person id (nisn:0012345678, or just the digits) with --jenjang when they have
     /// accounts on several levels.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = PLAIN_CODES)]
     Show(inspect::AccountArgs),
     /// Counts of accounts by state, and anything that needs an operator. With --check, an
     /// exit code for monitoring.
     Status(inspect::StatusArgs),
     /// The accounts, one per row (CSV or JSON Lines): key, address, person, name, role,
     /// level, school, state, dates, Google id; filtered by school, state, role or level.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = PLAIN_CODES)]
     List(list::ListArgs),
     /// What a sync would do now, from what was last observed of Google: counts per
     /// action, then the actions. Writes nothing, calls nothing.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = PLAIN_CODES)]
     Plan(reconcile::PlanArgs),
     /// One full pass: scan Google (when asked, or when no scan has run), plan, push the
     /// changes, and wait for them to land. Suspends nothing when the suspensions would be
     /// too many (the guard; see [sync] in the configuration).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = SYNC_CODES)]
     Sync(reconcile::SyncArgs),
     /// Repair one account now (the helpdesk's "my account no longer syncs with Google"):
     /// reads its Google user fresh, says what is wrong, sends the fix, reads it back.
     /// Lifts a suspension an admin made in Google and restores a user an admin deleted: a
     /// person is asking. An org unit path (/student/sd/20100001) repairs that org unit.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = REPAIR_CODES)]
     Resync(inspect::AccountArgs),
     /// Suspend one account for a terms violation, here and in Google, with the reason.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = REPAIR_CODES)]
     Suspend(reconcile::SuspendArgs),
     /// Make a suspended or retiring account active again, here and in Google.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = REPAIR_CODES)]
     Reinstate(inspect::AccountArgs),
     /// A school's sheet of first passwords, for its operator to hand out: every active
     /// account of the school (of the group) whose Google user was never signed into gets
@@ -152,32 +207,32 @@ pub enum Operator {
     /// the sheet (mode 0600; through the control socket it is written by this command, in
     /// this folder, never by the daemon). A row whose password Google did not set says
     /// "gagal, ulangi" and the exit code is 3.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = PASSWORD_CODES)]
     Credentials(credentials::CredentialsArgs),
     /// The helpdesk resets one account's password ("I cannot sign in"): after the
     /// birth date the person gives is checked against the directory's, a new first
     /// password is set and printed once. Refused (exit 3, nothing sent) for accounts
     /// suspended here or in Google, admins and conflicts; a wrong birth date exits 2.
-    #[command(name = "reset-password", after_help = EXIT_CODES)]
+    #[command(name = "reset-password", after_help = PASSWORD_CODES)]
     ResetPassword(credentials::ResetArgs),
     /// Take accounts and org units out of quarantine once the cause is fixed (the next sync
     /// tries them again): name them, or --all-quarantined.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = PLAIN_CODES)]
     Release(release::ReleaseArgs),
     /// Reports over the directory (activation per school).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = PLAIN_CODES)]
     Report(report::ReportArgs),
     /// Copy the whole store into FILE, consistent at one moment, while it works (through
     /// the running daemon too, which then writes into its daemon.backup_dir). `restore`
     /// makes a store from it.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = PLAIN_CODES)]
     Backup(backup::BackupArgs),
     /// Make a lost store again from the exports and Google, changing nothing in Google:
     /// Google is scanned into a new store first, then the exports are imported, and each
     /// account whose Google user carries its marker keeps the address Google has. Then
     /// `plan` shows nothing to do but links. Needs the store to itself (the service
     /// stopped) and no store, or an empty one, at data_dir.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = IMPORT_CODES)]
     Rebuild(rebuild::RebuildArgs),
 }
 

@@ -4,8 +4,9 @@ use super::Failure;
 use super::inspect::{AccountArgs, parse_jenjang, resolve};
 use super::session::{Session, say};
 use crate::directory::model::Jenjang;
+use crate::display::{count, duration, time};
 use crate::executor::RunControl;
-use crate::planner::{self, Asker, Context, Outcome};
+use crate::planner::{self, ActionKind, Asker, Context, Outcome};
 use crate::reconciler::repair::{self, Report};
 use crate::reconciler::{self, Mode, PlanLine, Suspensions, SyncOptions, SyncReport, Totals};
 use crate::remote;
@@ -158,7 +159,7 @@ fn plan_accounts(
         let line = match &decision.outcome {
             Outcome::InStep => PlanLine {
                 account: key,
-                action: "in_step".into(),
+                action: "in step".into(),
                 email: account.email.clone(),
                 fields: vec![],
                 reason: "Google matches the directory (as last observed)".into(),
@@ -198,9 +199,11 @@ fn text_line(line: &PlanLine) -> String {
     } else {
         format!(" [{}]", line.fields.join(", "))
     };
+    let action =
+        ActionKind::parse(&line.action).map_or_else(|| line.action.clone(), ActionKind::verb);
     format!(
         "{:<16}{:<28}{}{}: {}",
-        line.action, line.account, line.email, fields, line.reason
+        action, line.account, line.email, fields, line.reason
     )
 }
 
@@ -210,7 +213,7 @@ fn print_totals(
     today: jiff::civil::Date,
     scan: Option<jiff::Timestamp>,
 ) {
-    let last_scan = scan.map_or_else(|| "never".to_owned(), |t| t.to_string());
+    let last_scan = scan.map_or_else(|| "never".to_owned(), crate::display::time);
     say!(
         out,
         "plan on {today} (last scan of Google: {last_scan}): {} accounts, {} in step",
@@ -218,10 +221,11 @@ fn print_totals(
         totals.in_step
     );
     for (action, n) in &totals.actions {
+        let action = ActionKind::parse(action).map_or_else(|| action.clone(), ActionKind::verb);
         say!(out, "  {action:<16}{n}");
     }
     for (label, n) in [
-        ("create_org_unit", totals.org_units),
+        ("create org unit", totals.org_units),
         ("conflict", totals.conflicts),
         ("orphan", totals.orphans),
         ("relinked here", totals.relinked),
@@ -338,33 +342,34 @@ pub(super) fn print_sync(out: &mut dyn Write, report: &SyncReport) {
     if let Some(scan) = &report.scan {
         say!(
             out,
-            "scanned    {} users in {} domains, {} org units ({:.1}s)",
-            scan.users.values().sum::<u64>(),
-            scan.users.len(),
-            scan.org_units,
+            "scanned    {} in {}, {} ({:.1}s)",
+            count(scan.users.values().sum::<u64>(), "user", "users"),
+            count(scan.users.len() as u64, "domain", "domains"),
+            count(scan.org_units, "org unit", "org units"),
             scan.seconds().unwrap_or(0.0)
         );
     }
     if let Some(at) = report.view_from {
-        let hours = jiff::Timestamp::now().duration_since(at).as_secs() / 3600;
         say!(
             out,
-            "google     as last scanned at {at} ({hours} h ago); `sync --scan` reads it afresh"
+            "google     as last scanned at {} ({} ago); `sync --scan` reads it afresh",
+            time(at),
+            duration(jiff::Timestamp::now().duration_since(at))
         );
     }
     let plan = &report.plan;
     say!(
         out,
-        "planned    {} accounts: {} in step, {} to change, {} conflicts",
-        plan.accounts,
+        "planned    {}: {} in step, {} to change, {}",
+        count(plan.accounts, "account", "accounts"),
         plan.in_step,
         plan.actions.values().sum::<u64>(),
-        plan.conflicts + plan.orphans
+        count(plan.conflicts + plan.orphans, "conflict", "conflicts")
     );
     let done: Vec<String> = report
         .done
         .iter()
-        .map(|(k, n)| format!("{n} {k}"))
+        .map(|(k, n)| ActionKind::parse(k).map_or_else(|| format!("{n} {k}"), |k| k.done(*n)))
         .collect();
     say!(
         out,
@@ -378,8 +383,8 @@ pub(super) fn print_sync(out: &mut dyn Write, report: &SyncReport) {
     if let Some(held) = &report.guard {
         say!(
             out,
-            "GUARD HELD {} suspensions were not made: {}. Check the last export; if they are meant, run `belajar-sync sync --allow-mass-suspend`",
-            held.suspensions,
+            "GUARD HELD {} not made: {}. Check the last export; if they are meant, run `belajar-sync sync --allow-mass-suspend`",
+            count(held.suspensions, "suspension was", "suspensions were"),
             held.reason
         );
     }
@@ -389,16 +394,20 @@ pub(super) fn print_sync(out: &mut dyn Write, report: &SyncReport) {
     if report.left_in_journal > 0 && report.waiting.is_empty() {
         say!(
             out,
-            "waiting    {} actions wait in the journal: the next run sends them",
-            report.left_in_journal
+            "waiting    {} in the journal: the next run sends them",
+            count(report.left_in_journal, "action waits", "actions wait")
         );
     }
     if report.conflicts + report.quarantine > 0 {
         say!(
             out,
-            "held       {} conflicts and {} quarantined accounts need a person: see `belajar-sync status`",
-            report.conflicts,
-            report.quarantine
+            "held       {} and {} need a person: see `belajar-sync status`",
+            count(report.conflicts, "conflict", "conflicts"),
+            count(
+                report.quarantine,
+                "quarantined account",
+                "quarantined accounts"
+            )
         );
     }
     if let Some(n) = &report.notices {
@@ -484,6 +493,10 @@ fn repair_command(s: &mut Session, args: &AccountArgs, repair: Repair) -> Result
         }
         .map_err(|e| Failure::Runtime(e.to_string()))
     })??;
+    let mut report = report;
+    if let Some(account) = store.account(&account.key())? {
+        report.retires = super::inspect::retirement(store, config, &account, today)?;
+    }
     print_as(s.out, args.json, &report, print_report);
     Ok(if report.healthy { 0 } else { EXIT_PERSON })
 }
@@ -504,6 +517,9 @@ pub(super) fn print_report(out: &mut dyn Write, report: &Report) {
         for line in lines {
             say!(out, "{label:<11}{line}");
         }
+    }
+    if let Some(retires) = &report.retires {
+        say!(out, "retires    {retires}");
     }
     match &report.to_do {
         None => say!(out, "result     healthy: Google matches the directory"),

@@ -45,6 +45,9 @@ pub struct Report {
     /// When not healthy: what a person must do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to_do: Option<String>,
+    /// When the account retires: the day it is suspended, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retires: Option<String>,
 }
 
 /// Repairs one account now, as `actor` (the operator's Unix user) asked.
