@@ -401,10 +401,15 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
     let signed_in = access::signed_in_count(store)?;
     let quota = remote::learnt_quota(store)?;
     let today = crate::reconciler::today();
-    let mut notices_today = 0u64;
+    // Retiring accounts with a notice due and not yet in the outbox.
+    let mut notices_due = 0u64;
     for entry in audit::all_notices(store) {
-        let (_, notices) = entry?;
-        notices_today += u64::from(notices.notify_on.contains(&today));
+        let (account, notices) = entry?;
+        if let Some(days) = crate::notices::due(&notices, today)
+            && !crate::notices::queued(store, &account, notices.suspend_on, days)?
+        {
+            notices_due += 1;
+        }
     }
     let notices = crate::notices::counts(store)?;
     let distrusted = remote::distrusted(store)?;
@@ -438,7 +443,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             "guard": guard,
             "retirements_held": retire_held,
             "last_scan": scan.finished.map(|_| &scan),
-            "notices_today": notices_today,
+            "notices_due": notices_due,
             "notices": notices,
             "scan_distrusted": distrusted,
             "check": {"code": health.verdict().0, "why": why},
@@ -524,7 +529,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             String::new()
         }
     );
-    if notices_today > 0 || notices != crate::notices::Counts::default() {
+    if notices_due > 0 || notices != crate::notices::Counts::default() {
         let mut line = format!(
             "{} sent, {}, {} waiting",
             notices.sent,
@@ -537,14 +542,10 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
                 notices.refused
             ));
         }
-        if notices_today > 0 {
+        if notices_due > 0 {
             line.push_str(&format!(
-                "; {} to be told today{}",
-                crate::display::count(
-                    notices_today,
-                    "retiring account is",
-                    "retiring accounts are"
-                ),
+                "; {} still to be told{}",
+                crate::display::count(notices_due, "retiring account is", "retiring accounts are"),
                 if s.config.mail.enabled() {
                     ""
                 } else {

@@ -45,8 +45,8 @@ pub fn page(schools: &[School], generated: Timestamp, detail: bool) -> String {
 body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
 h1{{font-size:1.4em}} h2{{font-size:1.1em;margin-top:1.6em}}
 table{{border-collapse:collapse;margin:.5em 0}}
-td,th{{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:right}}
-td:first-child,th:first-child,td.l{{text-align:left}}
+td,th{{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}}
+td:first-child,th:first-child,.l{{text-align:left}}
 .legend span{{display:inline-block;margin-right:1.2em}}
 .legend i{{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:-.1em}}
 .held{{color:#c62828;font-weight:bold}}
@@ -84,7 +84,7 @@ fn chart(html: &mut String, schools: &[School]) {
     let _ = writeln!(
         html,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" role=\"img\" aria-label=\"accounts per school\">",
-        label_w + bar_w + 160.0
+        label_w + bar_w + 240.0
     );
     for (i, school) in shown.iter().enumerate() {
         let y = 5.0 + row_h * i as f64;
@@ -180,7 +180,7 @@ fn lists(html: &mut String, school: &School) {
         html.push_str("<p>None.</p>\n");
     } else {
         html.push_str(
-            "<table><tr><th>account</th><th>address</th><th>name</th><th>suspended on</th></tr>\n",
+            "<table><tr><th>account</th><th class=\"l\">address</th><th class=\"l\">name</th><th>suspended on</th></tr>\n",
         );
         for r in &school.retiring {
             let _ = writeln!(
@@ -198,7 +198,7 @@ fn lists(html: &mut String, school: &School) {
     if school.held_accounts.is_empty() {
         html.push_str("<p>None.</p>\n");
     } else {
-        html.push_str("<table><tr><th>account</th><th>address</th><th>why</th></tr>\n");
+        html.push_str("<table><tr><th>account</th><th class=\"l\">address</th><th class=\"l\">why</th></tr>\n");
         for h in &school.held_accounts {
             let _ = writeln!(
                 html,
