@@ -326,6 +326,10 @@ pub async fn run(
             notices_at = Some(tokio::time::Instant::now());
             let store = shared.store();
             match crate::notices::deliver(&store, &config, reconciler::today()).await {
+                Ok(crate::notices::Delivery {
+                    not_sent: Some(error),
+                    ..
+                }) => tracing::warn!(%error, "notices not sent"),
                 Ok(d) if d.queued + d.sent + d.failed > 0 => tracing::info!(
                     queued = d.queued,
                     sent = d.sent,

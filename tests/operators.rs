@@ -34,8 +34,14 @@ impl World {
         }
     }
 
-    /// A configuration: `grace_days`, the mail relay, and the control socket or none.
+    /// A configuration: `grace_days`, the test's mail relay, and the control socket or none.
     fn config(&self, grace_days: u32, socket: bool) -> PathBuf {
+        let mail = format!("relay = \"127.0.0.1\"\nport = {}\n", self.smtp.port);
+        self.config_with(grace_days, socket, &mail)
+    }
+
+    /// A configuration with `mail` as the relay's settings.
+    fn config_with(&self, grace_days: u32, socket: bool, mail: &str) -> PathBuf {
         let path = self.dir.path().join("config.toml");
         let socket = if socket {
             self.dir.path().join("control.sock")
@@ -49,11 +55,10 @@ impl World {
                  [lifecycle]\ngrace_days = {grace_days}\n\
                  [google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\n\
                  [daemon]\ncontrol_socket = {socket:?}\nmetrics_listen = \"\"\n\
-                 [mail]\nrelay = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\nfrom = \"Akun belajar.id <noreply@belajar.id>\"\n\
+                 [mail]\n{mail}security = \"none\"\nfrom = \"Akun belajar.id <noreply@belajar.id>\"\n\
                  [display]\ntime_zone = \"Asia/Jakarta\"\n",
                 key = self.key,
                 url = self.url,
-                port = self.smtp.port,
             ),
         );
         path
@@ -469,4 +474,94 @@ fn school_reports_lists_and_the_health_check_through_the_binary_and_the_socket()
     );
     let check = expect(&config, &["status", "--check"], 3);
     assert!(check.contains("daemon    running"), "{check}");
+
+    // A snapshot that leaves out most of a school (of more than ten accounts) retires
+    // none of it: held (4).
+    let more = w.file(
+        "more.csv",
+        "id_type,id,full_name,role,jenjang,npsn\n\
+         nisn,0000000021,Ani Wulandari,peserta_didik,sd,20100001\n\
+         nisn,0000000022,Bima Prakoso,peserta_didik,sd,20100001\n\
+         nisn,0000000023,Citra Lestari,peserta_didik,sd,20100001\n",
+    );
+    expect(&config, &["import", "--quiet", "--delta", more.to_str().unwrap()], 0);
+    let short = w.file(
+        "3.csv",
+        "id_type,id,full_name,role,jenjang,npsn\nnisn,0000000005,Murid Nomor Lima,peserta_didik,sd,20100001\n",
+    );
+    expect(&config, &["import", "--quiet", short.to_str().unwrap()], 4);
+    let check = expect(&config, &["status", "--check"], 4);
+    assert!(
+        check.contains("check     4: 1 school's retirements are held"),
+        "{check}"
+    );
+}
+
+#[test]
+fn a_relay_that_is_down_or_set_up_wrong_loses_no_notice_and_no_secret() {
+    let w = World::new();
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = w.config_with(
+        30,
+        false,
+        &format!("relay = \"127.0.0.1\"\nport = {closed}\n"),
+    );
+    let one = w.file("1.csv", &day_one());
+    expect(&config, &["import", "--quiet", one.to_str().unwrap()], 0);
+    expect(&config, &["sync", "--quiet"], 0);
+    let two = w.file("2.csv", &day_two());
+    expect(
+        &config,
+        &[
+            "import",
+            "--quiet",
+            "--allow-mass-retire",
+            two.to_str().unwrap(),
+        ],
+        0,
+    );
+    let out = expect(&config, &["sync", "--quiet"], 0);
+    assert!(out.contains("notices    0 sent, 4 failed (last: "), "{out}");
+    let status: Value = serde_json::from_str(&expect(&config, &["status", "--json"], 0)).unwrap();
+    assert_eq!(status["notices"]["failed"], 4, "{status}");
+    assert_eq!(
+        status["notices"]["waiting"], 4,
+        "kept to be tried again: {status}"
+    );
+    // Tried again after a wait, not at once.
+    let out = expect(&config, &["sync", "--quiet"], 0);
+    assert!(out.contains("notices    0 sent, 0 failed"), "{out}");
+
+    // A credentials file others can read: nothing is sent, the run says why (never the
+    // password), and the daemon does not start.
+    let secret = w.file("smtp.secret", "relay-user\nsangat-rahasia-123\n");
+    let config = w.config_with(
+        30,
+        false,
+        &format!(
+            "relay = \"127.0.0.1\"\nport = {}\ncredentials_file = {secret:?}\n",
+            w.smtp.port
+        ),
+    );
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = run(&config, &["sync", "--quiet"]);
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("notices    NOT SENT: mail.credentials_file")
+            && text.contains("is readable by others (mode 644): run chmod 600"),
+        "{text}"
+    );
+    assert!(!text.contains("sangat-rahasia"), "no secret: {text}");
+    let daemon = run(&config, &["run", "--allow-root"]);
+    let text = said(&daemon);
+    assert_eq!(daemon.status.code(), Some(2), "{text}");
+    assert!(text.contains("is readable by others"), "{text}");
+    assert!(!text.contains("sangat-rahasia"), "no secret: {text}");
+    assert!(w.smtp.received().is_empty());
 }

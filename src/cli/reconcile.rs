@@ -303,7 +303,7 @@ pub fn sync(s: &mut Session, args: &SyncArgs) -> Result<u8, Failure> {
             report.notices = Some(
                 crate::notices::deliver(store, config, reconciler::today())
                     .await
-                    .map_err(|e| Failure::Runtime(format!("notices not sent: {e}")))?,
+                    .map_err(|e| Failure::Runtime(format!("notices: {e}")))?,
             );
         }
         Ok::<_, Failure>(report)
@@ -313,7 +313,16 @@ pub fn sync(s: &mut Session, args: &SyncArgs) -> Result<u8, Failure> {
     }
     let report = report?;
     print_as(s.out, args.json, &report, print_sync);
-    Ok(report.exit_code())
+    // A relay that cannot be used at all is a failure of the run (the sync itself is done).
+    let relay_unusable = report
+        .notices
+        .as_ref()
+        .is_some_and(|n| n.not_sent.is_some());
+    Ok(if relay_unusable {
+        report.exit_code().max(1)
+    } else {
+        report.exit_code()
+    })
 }
 
 /// Prints `report` as one JSON object, or for people.
@@ -410,7 +419,12 @@ pub(super) fn print_sync(out: &mut dyn Write, report: &SyncReport) {
             )
         );
     }
-    if let Some(n) = &report.notices {
+    if let Some(reason) = report.notices.as_ref().and_then(|n| n.not_sent.as_ref()) {
+        say!(
+            out,
+            "notices    NOT SENT: {reason} (they stay queued; the next sync sends them)"
+        );
+    } else if let Some(n) = &report.notices {
         say!(
             out,
             "notices    {} sent, {} failed{}",

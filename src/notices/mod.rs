@@ -179,18 +179,28 @@ pub struct Delivery {
     /// The last failure, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Why nothing could be sent at all (the relay's settings or credentials file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_sent: Option<String>,
 }
 
 /// Queues the notices due `today`, then sends what the outbox holds to send. Off (nothing
-/// done) when `[mail]` has no relay.
+/// done) when `[mail]` has no relay. Fails only when the store does; a relay that cannot
+/// be used is said in [`Delivery::not_sent`] (the notices stay queued).
 pub async fn deliver(store: &Store, config: &Config, today: Date) -> Result<Delivery, String> {
     if !config.mail.enabled() {
         return Ok(Delivery::default());
     }
-    let relay = Relay::new(&config.mail)?;
     let mut delivery = Delivery {
         queued: queue_due(store, today).map_err(|e| e.to_string())?,
         ..Delivery::default()
+    };
+    let relay = match Relay::new(&config.mail) {
+        Ok(relay) => relay,
+        Err(reason) => {
+            delivery.not_sent = Some(reason);
+            return Ok(delivery);
+        }
     };
     let now = Timestamp::now();
     let sendable: Vec<Notice> = store
