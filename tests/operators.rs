@@ -484,7 +484,11 @@ fn school_reports_lists_and_the_health_check_through_the_binary_and_the_socket()
          nisn,0000000022,Bima Prakoso,peserta_didik,sd,20100001\n\
          nisn,0000000023,Citra Lestari,peserta_didik,sd,20100001\n",
     );
-    expect(&config, &["import", "--quiet", "--delta", more.to_str().unwrap()], 0);
+    expect(
+        &config,
+        &["import", "--quiet", "--delta", more.to_str().unwrap()],
+        0,
+    );
     let short = w.file(
         "3.csv",
         "id_type,id,full_name,role,jenjang,npsn\nnisn,0000000005,Murid Nomor Lima,peserta_didik,sd,20100001\n",

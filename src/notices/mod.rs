@@ -28,8 +28,12 @@ use serde::{Deserialize, Serialize};
 const OUTBOX: Keyspace = Keyspace::new("notices");
 
 /// Store counters of notices handed to the relay, and of failed attempts.
-pub const SENT_COUNTER: &str = "notices_sent";
-pub const FAILED_COUNTER: &str = "notices_failed";
+const SENT_COUNTER: &str = "notices_sent";
+const FAILED_COUNTER: &str = "notices_failed";
+/// Store counters of the notices waiting in the outbox, and of those refused for good (kept
+/// as counters so that `status` and the metrics never read the whole outbox).
+const WAITING_COUNTER: &str = "notices_waiting";
+const REFUSED_COUNTER: &str = "notices_refused";
 
 /// The longest wait before a notice that failed is tried again.
 const MAX_RETRY_WAIT: SignedDuration = SignedDuration::from_hours(6);
@@ -147,22 +151,12 @@ pub struct Counts {
 }
 
 pub fn counts(store: &Store) -> Result<Counts, StoreError> {
-    let mut counts = Counts {
+    Ok(Counts {
         sent: store.counter(SENT_COUNTER)?,
         failed: store.counter(FAILED_COUNTER)?,
-        ..Counts::default()
-    };
-    for entry in store.scan_json::<Notice>(OUTBOX, b"o:") {
-        match entry?.1.state {
-            State::Queued => counts.waiting += 1,
-            State::Failed {
-                permanent: true, ..
-            } => counts.refused += 1,
-            State::Failed { .. } => counts.waiting += 1,
-            State::Sent { .. } => {}
-        }
-    }
-    Ok(counts)
+        waiting: store.counter(WAITING_COUNTER)?.max(0) as u64,
+        refused: store.counter(REFUSED_COUNTER)?.max(0) as u64,
+    })
 }
 
 /// Checks `[mail]` and reads its credentials file (without connecting).
@@ -202,71 +196,153 @@ pub async fn deliver(store: &Store, config: &Config, today: Date) -> Result<Deli
             return Ok(delivery);
         }
     };
-    let now = Timestamp::now();
-    let sendable: Vec<Notice> = store
-        .scan_json::<Notice>(OUTBOX, b"o:")
-        .filter_map(|entry| match entry {
-            Ok((_, notice)) if notice.sendable(now) => Some(Ok(notice)),
-            Ok(_) => None,
-            Err(e) => Some(Err(e)),
-        })
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    for mut notice in sendable {
-        let Some(letter) = notice.letter.clone() else {
-            continue;
-        };
-        let sent = relay.send(&notice.to, &letter, &notice.message_id()).await;
-        let at = Timestamp::now();
-        let mut changes = store.changes(false);
-        let (what, detail) = match sent {
-            Ok(()) => {
-                delivery.sent += 1;
-                changes.count(SENT_COUNTER, 1);
-                notice.state = State::Sent { at };
-                notice.letter = None;
-                (
-                    "notice",
-                    format!(
-                        "{}-day notice of the suspension on {} sent to {}",
-                        notice.days,
-                        notice.suspend_on,
-                        notice.to.join(", ")
-                    ),
-                )
+    // The outbox is read a batch at a time (it may hold millions at the end of a school
+    // year), each batch after the key the last one ended on.
+    let mut after = b"o:".to_vec();
+    loop {
+        let now = Timestamp::now();
+        let (batch, next) = next_batch(store, &after, today, now).map_err(|e| e.to_string())?;
+        for step in batch {
+            match step {
+                Step::Send(notice) => send(store, &relay, *notice, &mut delivery).await?,
+                Step::Forget(notice) => forget(store, &notice).map_err(|e| e.to_string())?,
             }
-            Err(e) => {
-                delivery.failed += 1;
-                changes.count(FAILED_COUNTER, 1);
-                let tries = match &notice.state {
-                    State::Failed { tries, .. } => tries + 1,
-                    _ => 1,
-                };
-                let detail = format!(
-                    "{}-day notice not sent ({}): {}",
-                    notice.days,
-                    if e.permanent {
-                        "refused for good"
-                    } else {
-                        "tried again later"
-                    },
-                    e.reason
-                );
-                delivery.last_error = Some(e.reason.clone());
-                notice.state = State::Failed {
-                    at,
-                    tries,
-                    reason: e.reason,
-                    permanent: e.permanent,
-                };
-                ("notice", detail)
-            }
-        };
-        changes.put_json(OUTBOX, notice.key(), &notice);
-        audit::log(&mut changes, &notice.account, at, what, detail).map_err(|e| e.to_string())?;
-        changes.commit().map_err(|e| e.to_string())?;
+        }
+        match next {
+            Some(key) => after = key,
+            None => return Ok(delivery),
+        }
     }
-    Ok(delivery)
+}
+
+/// What is done with one notice of the outbox.
+enum Step {
+    Send(Box<Notice>),
+    /// Its suspension day has passed: the history keeps it, the outbox need not.
+    Forget(Notice),
+}
+
+/// Notices looked at per batch.
+const BATCH: usize = 256;
+
+/// The next steps from the outbox key `after` on, and where the batch after starts.
+fn next_batch(
+    store: &Store,
+    after: &[u8],
+    today: Date,
+    now: Timestamp,
+) -> Result<(Vec<Step>, Option<Vec<u8>>), StoreError> {
+    let mut steps = Vec::new();
+    let mut last = None;
+    for (looked, entry) in store
+        .scan_json_from::<Notice>(OUTBOX, b"o:", after.to_vec())
+        .enumerate()
+    {
+        let (key, notice) = entry?;
+        if key.as_slice() == after {
+            continue;
+        }
+        if looked > BATCH {
+            return Ok((steps, last));
+        }
+        last = Some(key);
+        if notice.suspend_on < today {
+            steps.push(Step::Forget(notice));
+        } else if notice.sendable(now) {
+            steps.push(Step::Send(Box::new(notice)));
+        }
+    }
+    Ok((steps, None))
+}
+
+/// Sends one notice and records what came of it, in one commit.
+async fn send(
+    store: &Store,
+    relay: &Relay,
+    mut notice: Notice,
+    delivery: &mut Delivery,
+) -> Result<(), String> {
+    let Some(letter) = notice.letter.clone() else {
+        return Ok(());
+    };
+    let sent = relay.send(&notice.to, &letter, &notice.message_id()).await;
+    let at = Timestamp::now();
+    let mut changes = store.changes(false);
+    let detail = match sent {
+        Ok(()) => {
+            delivery.sent += 1;
+            changes.count(SENT_COUNTER, 1);
+            changes.count(WAITING_COUNTER, -1);
+            notice.state = State::Sent { at };
+            notice.letter = None;
+            format!(
+                "{}-day notice of the suspension on {} sent to {}",
+                notice.days,
+                notice.suspend_on,
+                notice.to.join(", ")
+            )
+        }
+        Err(e) => {
+            delivery.failed += 1;
+            changes.count(FAILED_COUNTER, 1);
+            if e.permanent {
+                changes.count(WAITING_COUNTER, -1);
+                changes.count(REFUSED_COUNTER, 1);
+            }
+            let tries = match &notice.state {
+                State::Failed { tries, .. } => tries + 1,
+                _ => 1,
+            };
+            let detail = format!(
+                "{}-day notice not sent ({}): {}",
+                notice.days,
+                if e.permanent {
+                    "refused for good"
+                } else {
+                    "tried again later"
+                },
+                e.reason
+            );
+            delivery.last_error = Some(e.reason.clone());
+            notice.state = State::Failed {
+                at,
+                tries,
+                reason: e.reason,
+                permanent: e.permanent,
+            };
+            detail
+        }
+    };
+    changes.put_json(OUTBOX, notice.key(), &notice);
+    audit::log(&mut changes, &notice.account, at, "notice", detail).map_err(|e| e.to_string())?;
+    changes.commit().map_err(|e| e.to_string())
+}
+
+/// Removes a notice whose suspension day has passed from the outbox (one never sent is
+/// recorded as such in the account's history).
+fn forget(store: &Store, notice: &Notice) -> Result<(), StoreError> {
+    let mut changes = store.changes(false);
+    match notice.state {
+        State::Sent { .. } => {}
+        State::Failed {
+            permanent: true, ..
+        } => changes.count(REFUSED_COUNTER, -1),
+        State::Queued | State::Failed { .. } => {
+            changes.count(WAITING_COUNTER, -1);
+            audit::log(
+                &mut changes,
+                &notice.account,
+                Timestamp::now(),
+                "notice",
+                format!(
+                    "{}-day notice never sent: the suspension day came first",
+                    notice.days
+                ),
+            )?;
+        }
+    }
+    changes.delete(OUTBOX, notice.key());
+    changes.commit()
 }
 
 /// Writes the notices due `today` that the outbox does not hold yet, with their text.
@@ -311,6 +387,7 @@ fn queue_due(store: &Store, today: Date) -> Result<u64, StoreError> {
             state: State::Queued,
         };
         changes.put_json(OUTBOX, key, &notice);
+        changes.count(WAITING_COUNTER, 1);
         queued += 1;
         if changes.pending_bytes() > crate::store::Changes::BATCH_BYTES {
             changes.commit()?;
@@ -334,6 +411,79 @@ mod tests {
         assert_eq!(due(&notices, day(28)), Some(3));
         assert_eq!(due(&notices, day(30)), Some(3));
         assert_eq!(due(&notices, day(31)), None);
+    }
+
+    /// A notice of `account` in `state`, queued 30 days before `suspend_on`.
+    fn notice(account: &str, suspend_on: Date, state: State) -> Notice {
+        Notice {
+            account: account.into(),
+            days: 30,
+            suspend_on,
+            to: vec!["a@sd.belajar.id".into()],
+            queued: Timestamp::UNIX_EPOCH,
+            letter: Some(Letter {
+                subject: "s".into(),
+                body: "b".into(),
+            }),
+            state,
+        }
+    }
+
+    #[test]
+    fn the_outbox_is_read_in_batches_and_forgets_what_the_suspension_day_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store"), 8).unwrap();
+        let today = jiff::civil::date(2027, 1, 10);
+        let (past, coming) = (jiff::civil::date(2027, 1, 2), jiff::civil::date(2027, 2, 1));
+        let mut changes = store.changes(false);
+        for i in 0..(BATCH as u32 * 2 + 10) {
+            let n = notice(&format!("sd:nisn:{i:010}"), coming, State::Queued);
+            changes.put_json(OUTBOX, n.key(), &n);
+            changes.count(WAITING_COUNTER, 1);
+        }
+        let sent = notice(
+            "sd:nisn:9000000001",
+            past,
+            State::Sent {
+                at: Timestamp::UNIX_EPOCH,
+            },
+        );
+        let never = notice("sd:nisn:9000000002", past, State::Queued);
+        for n in [&sent, &never] {
+            changes.put_json(OUTBOX, n.key(), n);
+        }
+        changes.count(WAITING_COUNTER, 1);
+        changes.commit().unwrap();
+
+        let (mut sends, mut forgotten) = (0, 0);
+        let mut after = b"o:".to_vec();
+        loop {
+            let (steps, next) = next_batch(&store, &after, today, Timestamp::now()).unwrap();
+            assert!(steps.len() <= BATCH + 1, "bounded: {}", steps.len());
+            for step in steps {
+                match step {
+                    Step::Send(_) => sends += 1,
+                    Step::Forget(n) => {
+                        forget(&store, &n).unwrap();
+                        forgotten += 1;
+                    }
+                }
+            }
+            match next {
+                Some(key) => after = key,
+                None => break,
+            }
+        }
+        assert_eq!(sends, BATCH * 2 + 10, "every coming notice once");
+        assert_eq!(forgotten, 2);
+        assert_eq!(counts(&store).unwrap().waiting, BATCH as u64 * 2 + 10);
+        let history = audit::history(&store, "sd:nisn:9000000002").unwrap();
+        assert!(history[0].detail.contains("never sent"), "{history:?}");
+        assert!(
+            audit::history(&store, "sd:nisn:9000000001")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
