@@ -84,8 +84,13 @@ const HARI: [&str; 7] = [
 /// `Senin, 4 Januari 2027`: a date as it is written in Bahasa Indonesia.
 pub fn tanggal(date: Date) -> String {
     let weekday = HARI[date.weekday().to_monday_zero_offset() as usize];
+    format!("{weekday}, {}", tanggal_singkat(date))
+}
+
+/// `4 Januari 2027`: the same without the day of the week.
+pub fn tanggal_singkat(date: Date) -> String {
     format!(
-        "{weekday}, {} {} {}",
+        "{} {} {}",
         date.day(),
         BULAN[date.month() as usize - 1],
         date.year()

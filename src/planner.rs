@@ -80,22 +80,22 @@ impl ActionKind {
         }
     }
 
+    /// Every action.
+    pub const ALL: [ActionKind; 9] = [
+        ActionKind::CreateOrgUnit,
+        ActionKind::Create,
+        ActionKind::Adopt,
+        ActionKind::Relink,
+        ActionKind::Update,
+        ActionKind::Rename,
+        ActionKind::Suspend,
+        ActionKind::Unsuspend,
+        ActionKind::Undelete,
+    ];
+
     /// The action named by [`as_str`](Self::as_str).
     pub fn parse(name: &str) -> Option<ActionKind> {
-        use ActionKind::*;
-        [
-            CreateOrgUnit,
-            Create,
-            Adopt,
-            Relink,
-            Update,
-            Rename,
-            Suspend,
-            Unsuspend,
-            Undelete,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == name)
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
     /// What is to be done, for people: `create org unit`.

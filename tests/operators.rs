@@ -64,6 +64,20 @@ impl World {
         path
     }
 
+    /// Day one imported and synced, then day two imported: four students retire.
+    fn four_leave(&self, config: &Path) {
+        let one = self.file("1.csv", &day_one());
+        expect(config, &["import", "--quiet", one.to_str().unwrap()], 0);
+        expect(config, &["sync", "--quiet"], 0);
+        let two = self.file("2.csv", &day_two());
+        let two = two.to_str().unwrap();
+        expect(
+            config,
+            &["import", "--quiet", "--allow-mass-retire", two],
+            0,
+        );
+    }
+
     fn file(&self, name: &str, text: &str) -> PathBuf {
         let path = self.dir.path().join(name);
         write(&path, text);
@@ -177,22 +191,8 @@ fn notice_of(message: &Received) -> (String, u32) {
 fn retiring_accounts_get_one_30_day_and_one_3_day_notice_across_a_kill_of_the_sender() {
     let w = World::new();
     let config = w.config(30, false);
-    let one = w.file("1.csv", &day_one());
-    expect(&config, &["import", "--quiet", one.to_str().unwrap()], 0);
-    expect(&config, &["sync", "--quiet"], 0);
-    assert!(w.smtp.received().is_empty(), "nobody retires yet");
-
-    let two = w.file("2.csv", &day_two());
-    expect(
-        &config,
-        &[
-            "import",
-            "--quiet",
-            "--allow-mass-retire",
-            two.to_str().unwrap(),
-        ],
-        0,
-    );
+    w.four_leave(&config);
+    assert!(w.smtp.received().is_empty(), "nobody was told before");
     // Planned before anything is sent: four 30-day notices are due.
     let plan = expect(&config, &["plan"], 0);
     assert!(plan.contains("notices    4 due: 4 30-day"), "{plan}");
@@ -515,20 +515,7 @@ fn a_relay_that_is_down_or_set_up_wrong_loses_no_notice_and_no_secret() {
         false,
         &format!("relay = \"127.0.0.1\"\nport = {closed}\n"),
     );
-    let one = w.file("1.csv", &day_one());
-    expect(&config, &["import", "--quiet", one.to_str().unwrap()], 0);
-    expect(&config, &["sync", "--quiet"], 0);
-    let two = w.file("2.csv", &day_two());
-    expect(
-        &config,
-        &[
-            "import",
-            "--quiet",
-            "--allow-mass-retire",
-            two.to_str().unwrap(),
-        ],
-        0,
-    );
+    w.four_leave(&config);
     let out = expect(&config, &["sync", "--quiet"], 0);
     assert!(out.contains("notices    0 sent, 4 failed (last: "), "{out}");
     let status: Value = serde_json::from_str(&expect(&config, &["status", "--json"], 0)).unwrap();

@@ -49,30 +49,9 @@ fn group_name(group: Option<RoleGroup>) -> &'static str {
     }
 }
 
-const MONTHS: [&str; 12] = [
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-];
-
 /// `2 Desember 2026`.
 fn date(at: Timestamp, zone: &TimeZone) -> String {
-    let day = at.to_zoned(zone.clone()).date();
-    format!(
-        "{} {} {}",
-        day.day(),
-        MONTHS[(day.month() - 1) as usize],
-        day.year()
-    )
+    crate::display::tanggal_singkat(at.to_zoned(zone.clone()).date())
 }
 
 /// `2 Desember 2026 pukul 11.05` (the Indonesian way of writing the time).
