@@ -176,9 +176,10 @@ async fn demo() -> Result<ExitCode, Failure> {
             .account(&key)?
             .ok_or_else(|| failed("resync", format!("{key} is gone")))?;
         heading(&format!("belajar-sync resync {key}"));
-        let report = repair::resync(&store, &client, &config, &account, today, "helpdesk")
+        let mut report = repair::resync(&store, &client, &config, &account, today, "helpdesk")
             .await
             .map_err(|e| failed("resync", e))?;
+        super::reconcile::say_retirement(&store, &config, &mut report, &key, today)?;
         print_report(&mut std::io::stdout(), &report);
     }
 

@@ -211,7 +211,11 @@ pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
         ("name", account.full_name.clone()),
         (
             "role",
-            format!("{} ({})", account.role, account.role.group()),
+            format!(
+                "{} ({})",
+                account.role.as_str().replace('_', " "),
+                account.role.group()
+            ),
         ),
         ("jenjang", account.jenjang.to_string()),
         ("school", account.npsn.clone()),
@@ -373,7 +377,8 @@ pub fn retirement(
     {
         text.push_str(&format!(
             "; the person's account on {} is {}",
-            next.jenjang, next.email
+            next.jenjang.as_str().to_uppercase(),
+            next.email
         ));
     }
     Ok(Some(text))

@@ -508,11 +508,23 @@ fn repair_command(s: &mut Session, args: &AccountArgs, repair: Repair) -> Result
         .map_err(|e| Failure::Runtime(e.to_string()))
     })??;
     let mut report = report;
-    if let Some(account) = store.account(&account.key())? {
-        report.retires = super::inspect::retirement(store, config, &account, today)?;
-    }
+    say_retirement(store, config, &mut report, &account.key(), today)?;
     print_as(s.out, args.json, &report, print_report);
     Ok(if report.healthy { 0 } else { EXIT_PERSON })
+}
+
+/// Adds to a repair's report when the account retires and why (the helpdesk must say so).
+pub(super) fn say_retirement(
+    store: &crate::store::Store,
+    config: &crate::config::Config,
+    report: &mut Report,
+    key: &crate::directory::model::AccountKey,
+    today: jiff::civil::Date,
+) -> Result<(), Failure> {
+    if let Some(account) = store.account(key)? {
+        report.retires = super::inspect::retirement(store, config, &account, today)?;
+    }
+    Ok(())
 }
 
 pub(super) fn print_report(out: &mut dyn Write, report: &Report) {
