@@ -80,10 +80,10 @@ pub fn restore(config: &Config, args: &RestoreArgs) -> Result<u8, Failure> {
     let store = Store::open_existing(&config.data_dir, config.store_cache_mb)?;
     let counts = store.counts()?;
     println!(
-        "restored {} into {}: {} accounts",
+        "restored {} into {}: {}",
         described(&copied, &args.file, started),
         config.data_dir.display(),
-        counts.total
+        crate::display::count(counts.total, "account", "accounts")
     );
     Ok(0)
 }

@@ -285,11 +285,7 @@ fn print_summary(out: &mut dyn std::io::Write, s: &Summary) {
         say!(
             out,
             "FAILED     {} ({}{}): {why}; their rows say \"gagal, ulangi\": run the command again",
-            if accounts.len() == 1 {
-                "1 account".to_owned()
-            } else {
-                format!("{} accounts", accounts.len())
-            },
+            crate::display::count(accounts.len() as u64, "account", "accounts"),
             shown.join(", "),
             if more > 0 {
                 format!(" and {more} more")

@@ -49,8 +49,8 @@ pub fn run(s: &mut Session, args: &RebuildArgs) -> Result<u8, Failure> {
     })??;
     say!(
         s.out,
-        "scanned Google: {} users",
-        record.users.values().sum::<u64>()
+        "scanned Google: {}",
+        crate::display::count(record.users.values().sum::<u64>(), "user", "users")
     );
     let mut code = 0;
     for file in &args.files {

@@ -116,8 +116,8 @@ pub fn plan(s: &mut Session, args: &PlanArgs) -> Result<u8, Failure> {
         if let Some(held) = &guard {
             say!(
                 s.out,
-                "guard      would hold {} suspensions: {}",
-                held.suspensions,
+                "guard      would hold {}: {}",
+                count(held.suspensions, "suspension", "suspensions"),
                 held.reason
             );
         }
@@ -216,8 +216,8 @@ fn print_totals(
     let last_scan = scan.map_or_else(|| "never".to_owned(), crate::display::time);
     say!(
         out,
-        "plan on {today} (last scan of Google: {last_scan}): {} accounts, {} in step",
-        totals.accounts,
+        "plan on {today} (last scan of Google: {last_scan}): {}, {} in step",
+        count(totals.accounts, "account", "accounts"),
         totals.in_step
     );
     for (action, n) in &totals.actions {

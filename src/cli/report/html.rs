@@ -30,7 +30,12 @@ fn esc(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-pub fn page(schools: &[School], generated: Timestamp, detail: bool) -> String {
+pub fn page(
+    schools: &[School],
+    generated: Timestamp,
+    scanned: Option<Timestamp>,
+    detail: bool,
+) -> String {
     let mut html = String::new();
     let title = match (detail, schools.first()) {
         (true, Some(school)) => format!("School {}", esc(&school.npsn)),
@@ -53,9 +58,10 @@ td:first-child,th:first-child,.l{{text-align:left}}
 small{{color:#666}}
 </style></head><body>
 <h1>belajar.id accounts: {title}</h1>
-<p><small>Made by belajar-sync on {generated}. Signed in: the Google user was seen signed into at least once (as of the last scan).</small></p>
+<p><small>Made by belajar-sync on {generated}. Signed in: the Google user was seen signed into at least once (as of the last scan of Google: {scanned}).</small></p>
 "#,
         generated = esc(&display::time(generated)),
+        scanned = esc(&super::school::time_or_never(scanned)),
     );
     chart(&mut html, schools);
     figures(&mut html, schools);

@@ -219,14 +219,16 @@ pub fn run(s: &mut Session, args: &SchoolArgs) -> Result<u8, Failure> {
             .then(a.npsn.cmp(&b.npsn))
     });
     let generated = Timestamp::now();
+    // Sign-ins are as Google's users were last read.
+    let scanned = crate::remote::last_scan(store)?.finished;
     match args.format {
-        Format::Table if args.npsn.is_some() => detail_table(s, &schools[0]),
-        Format::Table => ranking_table(s, &schools),
+        Format::Table if args.npsn.is_some() => detail_table(s, &schools[0], scanned),
+        Format::Table => ranking_table(s, &schools, scanned),
         Format::Csv => csv(s, &schools)?,
         Format::Json if args.npsn.is_some() => say!(s.out, "{}", json(&schools[0])),
         Format::Json => say!(s.out, "{}", json(&schools)),
         Format::Html => {
-            let page = html::page(&schools, generated, args.npsn.is_some());
+            let page = html::page(&schools, generated, scanned, args.npsn.is_some());
             let _ = s.out.write_all(page.as_bytes());
         }
     }
@@ -287,11 +289,11 @@ fn date_or_dash(date: Option<Date>) -> String {
     date.map_or_else(|| "-".to_owned(), |d| d.to_string())
 }
 
-fn time_or_never(at: Option<Timestamp>) -> String {
+pub(super) fn time_or_never(at: Option<Timestamp>) -> String {
     at.map_or_else(|| "never".to_owned(), display::time)
 }
 
-fn detail_table(s: &mut Session, school: &School) {
+fn detail_table(s: &mut Session, school: &School, scanned: Option<Timestamp>) {
     say!(
         s.out,
         "school {}: {}; last change {}",
@@ -332,11 +334,12 @@ fn detail_table(s: &mut Session, school: &School) {
     say!(s.out, "");
     say!(
         s.out,
-        "signed in  {} of {} ({}); {} never signed in",
+        "signed in  {} of {} ({}); {} never signed in (as of the last scan of Google: {})",
         school.signed_in,
         display::count(all.active, "active account", "active accounts"),
         percent(school.activation),
-        school.never_signed_in
+        school.never_signed_in,
+        time_or_never(scanned)
     );
     if school.retiring.is_empty() {
         say!(s.out, "retiring   none");
@@ -378,7 +381,7 @@ fn detail_table(s: &mut Session, school: &School) {
     }
 }
 
-fn ranking_table(s: &mut Session, schools: &[School]) {
+fn ranking_table(s: &mut Session, schools: &[School], scanned: Option<Timestamp>) {
     say!(
         s.out,
         "{:<10}{:>9}{:>8}{:>10}{:>11}{:>11}{:>6}  {:<17}{}",
@@ -410,8 +413,9 @@ fn ranking_table(s: &mut Session, schools: &[School]) {
     }
     say!(
         s.out,
-        "{}; most held first, then the lowest share signed in",
-        display::count(schools.len() as u64, "school", "schools")
+        "{}; most held first, then the lowest share signed in (as of the last scan of Google: {})",
+        display::count(schools.len() as u64, "school", "schools"),
+        time_or_never(scanned)
     );
 }
 
