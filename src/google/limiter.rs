@@ -57,6 +57,10 @@ struct Pace {
     /// The last "too fast" answer, and the last change of the rate upwards.
     limited_at: Option<Instant>,
     crept_at: Instant,
+    /// After Google lowered its quota: until then the last minute still holds calls it
+    /// admitted under the old one, so its "too fast" teaches nothing; the rate searches
+    /// upwards meanwhile, and the first "too fast" after it is the new quota.
+    relearn_until: Option<Instant>,
 }
 
 /// The shared limiter.
@@ -88,6 +92,7 @@ impl Limiter {
                 given: VecDeque::new(),
                 limited_at: None,
                 crept_at: now,
+                relearn_until: None,
             }),
             in_flight: Semaphore::new(concurrency.max(1) as usize),
             slowed: watch::Sender::new(0),
@@ -156,9 +161,10 @@ impl Limiter {
     }
 
     /// Google said "too fast": what it admitted in the last minute is its quota, unless
-    /// the pace already kept under what was learnt: then the quota was lowered, and the
-    /// estimate is halved (once a second: the calls in flight of one burst all come back
-    /// refused together).
+    /// the pace already kept under what was learnt: then the quota was lowered, the
+    /// estimate is halved, and the rate searches upwards until the minute holds only calls
+    /// of the new quota; the next "too fast" is then the new quota (once a second: the
+    /// calls in flight of one burst all come back refused together).
     pub fn slow_down(&self) {
         let now = Instant::now();
         let mut pace = self.pace.lock().expect("limiter lock");
@@ -170,10 +176,21 @@ impl Limiter {
         }
         forget_older(&mut pace.admitted, now);
         let mut quota = pace.admitted.len() as f64;
-        if let Some(learnt) = pace.learnt
-            && quota <= learnt * TARGET_SHARE + 1.0
-        {
-            quota = quota.min(learnt) * LOWERED;
+        match (pace.relearn_until, pace.learnt) {
+            // The minute still mixes the old quota's calls: wait, learn nothing.
+            (Some(until), _) if now < until => {
+                pace.limited_at = Some(now);
+                drop(pace);
+                self.slowed.send_modify(|n| *n += 1);
+                return;
+            }
+            // The minute holds only calls made under the new quota: it is what was admitted.
+            (Some(_), _) => pace.relearn_until = None,
+            (None, Some(learnt)) if quota <= learnt * TARGET_SHARE + 1.0 => {
+                quota = quota.min(learnt) * LOWERED;
+                pace.relearn_until = Some(now + MINUTE);
+            }
+            (None, _) => {}
         }
         pace.learnt = Some(quota.max(FLOOR_PER_MINUTE));
         pace.rate = self.capped(quota * TARGET_SHARE);
@@ -191,10 +208,12 @@ impl Limiter {
         let mut pace = self.pace.lock().expect("limiter lock");
         pace.admitted.push_back(now);
         forget_older(&mut pace.admitted, now);
-        let quiet = pace.limited_at.is_none_or(|at| now >= at + QUIET);
+        // Searching for a lowered quota does not wait for quiet.
+        let searching = pace.relearn_until.is_some();
+        let quiet = searching || pace.limited_at.is_none_or(|at| now >= at + QUIET);
         if quiet && now >= pace.crept_at + CREEP_EVERY {
-            // Never refused yet: look for the quota faster.
-            let creep = if pace.learnt.is_some() {
+            // Never refused yet, or searching for a lowered quota: look faster.
+            let creep = if pace.learnt.is_some() && !searching {
                 CREEP
             } else {
                 FIRST_CREEP
@@ -345,6 +364,34 @@ mod tests {
         // At the old pace it would have gone out within 0.07 s.
         assert!(waited >= Duration::from_millis(100), "{waited:?}");
         assert!(limiter.learnt_per_minute().unwrap() < 600.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lowered_quota_is_learnt_once_the_minute_holds_only_its_calls() {
+        let limiter = Limiter::new(None, 100);
+        limiter.recall(1000.0);
+        for _ in 0..970 {
+            tokio::time::advance(Duration::from_millis(61)).await;
+            limiter.succeeded();
+        }
+        limiter.slow_down(); // lowered: halved, and searching
+        let halved = limiter.learnt_per_minute().unwrap();
+        assert!(halved < 500.0, "{halved}");
+        // Refusals while the minute still holds the old quota's calls teach nothing.
+        tokio::time::advance(Duration::from_secs(5)).await;
+        limiter.slow_down();
+        assert_eq!(limiter.learnt_per_minute(), Some(halved));
+        // Searching, the rate goes up without waiting for a quiet minute.
+        let before = limiter.rate_per_minute();
+        for _ in 0..600 {
+            tokio::time::advance(Duration::from_millis(100)).await;
+            limiter.succeeded();
+        }
+        assert!(limiter.rate_per_minute() > before * 1.5, "searched upwards");
+        // Past the minute: what Google admitted in the last one is the new quota.
+        limiter.slow_down();
+        assert_eq!(limiter.learnt_per_minute(), Some(600.0));
+        assert_eq!(limiter.rate_per_minute(), 600.0 * TARGET_SHARE);
     }
 
     #[tokio::test(start_paused = true)]
