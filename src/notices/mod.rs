@@ -205,7 +205,9 @@ pub async fn deliver(store: &Store, config: &Config, today: Date) -> Result<Deli
         for step in batch {
             match step {
                 Step::Send(notice) => send(store, &relay, *notice, &mut delivery).await?,
-                Step::Forget(notice) => forget(store, &notice).map_err(|e| e.to_string())?,
+                Step::Forget(notice, why) => {
+                    forget(store, &notice, why).map_err(|e| e.to_string())?
+                }
             }
         }
         match next {
@@ -218,8 +220,9 @@ pub async fn deliver(store: &Store, config: &Config, today: Date) -> Result<Deli
 /// What is done with one notice of the outbox.
 enum Step {
     Send(Box<Notice>),
-    /// Its suspension day has passed: the history keeps it, the outbox need not.
-    Forget(Notice),
+    /// Its suspension day has passed, or the account no longer retires on that day: the
+    /// history keeps it, the outbox need not. Why, for one never sent.
+    Forget(Notice, &'static str),
 }
 
 /// Notices looked at per batch.
@@ -247,9 +250,16 @@ fn next_batch(
         }
         last = Some(key);
         if notice.suspend_on < today {
-            steps.push(Step::Forget(notice));
+            steps.push(Step::Forget(notice, "the suspension day came first"));
         } else if notice.sendable(now) {
-            steps.push(Step::Send(Box::new(notice)));
+            // Reinstated, or listed again, since it was queued: nothing to tell.
+            let still = audit::notices(store, &notice.account)?
+                .is_some_and(|n| n.suspend_on == notice.suspend_on);
+            steps.push(if still {
+                Step::Send(Box::new(notice))
+            } else {
+                Step::Forget(notice, "the account no longer retires on that day")
+            });
         }
     }
     Ok((steps, None))
@@ -318,9 +328,9 @@ async fn send(
     changes.commit().map_err(|e| e.to_string())
 }
 
-/// Removes a notice whose suspension day has passed from the outbox (one never sent is
-/// recorded as such in the account's history).
-fn forget(store: &Store, notice: &Notice) -> Result<(), StoreError> {
+/// Removes a notice from the outbox (one never sent is recorded as such, and `why`, in the
+/// account's history).
+fn forget(store: &Store, notice: &Notice, why: &str) -> Result<(), StoreError> {
     let mut changes = store.changes(false);
     match notice.state {
         State::Sent { .. } => {}
@@ -334,10 +344,7 @@ fn forget(store: &Store, notice: &Notice) -> Result<(), StoreError> {
                 &notice.account,
                 Timestamp::now(),
                 "notice",
-                format!(
-                    "{}-day notice never sent: the suspension day came first",
-                    notice.days
-                ),
+                format!("{}-day notice never sent: {why}", notice.days),
             )?;
         }
     }
@@ -430,7 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn the_outbox_is_read_in_batches_and_forgets_what_the_suspension_day_passed() {
+    fn the_outbox_is_read_in_batches_and_forgets_what_is_past_or_no_longer_true() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store"), 8).unwrap();
         let today = jiff::civil::date(2027, 1, 10);
@@ -440,7 +447,13 @@ mod tests {
             let n = notice(&format!("sd:nisn:{i:010}"), coming, State::Queued);
             changes.put_json(OUTBOX, n.key(), &n);
             changes.count(WAITING_COUNTER, 1);
+            let schedule = Notices::new("a@sd.belajar.id", coming);
+            audit::set_notices(&mut changes, &n.account, Some(&schedule));
         }
+        // Queued, then reinstated (its schedule removed): never sent.
+        let reinstated = notice("sd:nisn:9000000003", coming, State::Queued);
+        changes.put_json(OUTBOX, reinstated.key(), &reinstated);
+        changes.count(WAITING_COUNTER, 1);
         let sent = notice(
             "sd:nisn:9000000001",
             past,
@@ -463,8 +476,8 @@ mod tests {
             for step in steps {
                 match step {
                     Step::Send(_) => sends += 1,
-                    Step::Forget(n) => {
-                        forget(&store, &n).unwrap();
+                    Step::Forget(n, why) => {
+                        forget(&store, &n, why).unwrap();
                         forgotten += 1;
                     }
                 }
@@ -475,10 +488,15 @@ mod tests {
             }
         }
         assert_eq!(sends, BATCH * 2 + 10, "every coming notice once");
-        assert_eq!(forgotten, 2);
+        assert_eq!(forgotten, 3);
         assert_eq!(counts(&store).unwrap().waiting, BATCH as u64 * 2 + 10);
         let history = audit::history(&store, "sd:nisn:9000000002").unwrap();
         assert!(history[0].detail.contains("never sent"), "{history:?}");
+        let history = audit::history(&store, "sd:nisn:9000000003").unwrap();
+        assert!(
+            history[0].detail.contains("no longer retires"),
+            "{history:?}"
+        );
         assert!(
             audit::history(&store, "sd:nisn:9000000001")
                 .unwrap()
