@@ -115,10 +115,22 @@ fn run(setting: &Setting, secs: u64) {
             }
         }
     }
-    // What the quota allowed over the run (a changed quota counts from the change).
+    // What the quota allowed over the run: a lowered quota counts from the change, and
+    // a rolling minute admits nothing new until the old quota's calls of the last minute
+    // fall under it (within the first minute after the change, the new quota less what
+    // the old one admitted in the part of that minute before the change).
     let allowed = match setting.changed_to {
         None => f64::from(setting.quota) * elapsed / 60.0,
-        Some(new) => f64::from(setting.quota + new) / 2.0 * elapsed / 60.0,
+        Some(new) => {
+            let (old, new) = (f64::from(setting.quota), f64::from(new));
+            let (before, after) = (elapsed / 2.0, elapsed / 2.0);
+            let after_change = if after >= 60.0 {
+                new * after / 60.0
+            } else {
+                (new - old * (60.0 - after) / 60.0).max(0.0)
+            };
+            old * before / 60.0 + after_change
+        }
     };
     let allowed = match setting.ceiling {
         Some(c) if c < setting.quota => f64::from(c) * elapsed / 60.0,
