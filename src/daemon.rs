@@ -230,6 +230,10 @@ fn effective_uid() -> Option<u32> {
 /// How often the daemon looks for notices to send when no sync ran.
 const NOTICES_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
+/// How long one round may spend sending notices (the journal's pushes and a stop wait
+/// for it); what is left goes at the next round.
+const NOTICES_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Runs until `shutdown` fires (or a second signal ends the process).
 pub async fn run(
     shared: Arc<Shared>,
@@ -243,6 +247,7 @@ pub async fn run(
 
     let mut changed = true; // plan once at start
     let mut notices_at: Option<tokio::time::Instant> = None;
+    let mut notices_left = false;
     loop {
         control.beat();
         if *shutdown.borrow() {
@@ -321,24 +326,25 @@ pub async fn run(
         // Notices to retiring accounts: after a sync, and at least every NOTICES_EVERY (a
         // new day brings new ones; failed ones are tried again).
         if config.mail.enabled()
-            && (synced || notices_at.is_none_or(|at| at.elapsed() >= NOTICES_EVERY))
+            && (synced || notices_left || notices_at.is_none_or(|at| at.elapsed() >= NOTICES_EVERY))
         {
-            notices_at = Some(tokio::time::Instant::now());
+            let started = tokio::time::Instant::now();
+            notices_at = Some(started);
             let store = shared.store();
-            match crate::notices::deliver(&store, &config, reconciler::today()).await {
-                Ok(crate::notices::Delivery {
-                    not_sent: Some(error),
-                    ..
-                }) => tracing::warn!(%error, "notices not sent"),
-                Ok(d) if d.queued + d.sent + d.failed > 0 => tracing::info!(
+            let until = Some(started + NOTICES_BUDGET);
+            let d = crate::notices::deliver(&store, &config, reconciler::today(), until).await;
+            notices_left = d.cut_short;
+            match d.not_sent {
+                Some(error) => tracing::warn!(%error, "notices not sent"),
+                None if d.queued + d.sent + d.failed > 0 => tracing::info!(
                     queued = d.queued,
                     sent = d.sent,
                     failed = d.failed,
                     last_error = d.last_error,
+                    more = d.cut_short,
                     "notices"
                 ),
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "notices not sent"),
+                None => {}
             }
         }
         // A copy of the store a day, when a backup folder is set.

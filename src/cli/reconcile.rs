@@ -300,11 +300,17 @@ pub fn sync(s: &mut Session, args: &SyncArgs) -> Result<u8, Failure> {
             ))
         })?;
         if config.mail.enabled() && report.distrusted.is_none() {
-            report.notices = Some(
-                crate::notices::deliver(store, config, reconciler::today())
-                    .await
-                    .map_err(|e| Failure::Runtime(format!("notices: {e}")))?,
-            );
+            let deliver = crate::notices::deliver(store, config, reconciler::today(), None);
+            tokio::pin!(deliver);
+            report.notices = Some(tokio::select! {
+                delivery = &mut deliver => delivery,
+                // Ctrl-C: the message being handed over is not marked sent (the next run
+                // sends it), nor are the rest.
+                _ = tokio::signal::ctrl_c(), if direct => crate::notices::Delivery {
+                    not_sent: Some("stopped (Ctrl-C)".into()),
+                    ..Default::default()
+                },
+            });
         }
         Ok::<_, Failure>(report)
     })?;
@@ -313,7 +319,8 @@ pub fn sync(s: &mut Session, args: &SyncArgs) -> Result<u8, Failure> {
     }
     let report = report?;
     print_as(s.out, args.json, &report, print_sync);
-    // A relay that cannot be used at all is a failure of the run (the sync itself is done).
+    // Notices stopped by the relay's settings or the store are a failure of the run (the
+    // sync itself is done).
     let relay_unusable = report
         .notices
         .as_ref()

@@ -173,29 +173,44 @@ pub struct Delivery {
     /// The last failure, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
-    /// Why nothing could be sent at all (the relay's settings or credentials file).
+    /// What stopped the run (the relay's settings or credentials file, the store).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_sent: Option<String>,
+    /// The run's time was up before the outbox was: the rest goes at the next run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cut_short: bool,
 }
 
-/// Queues the notices due `today`, then sends what the outbox holds to send. Off (nothing
-/// done) when `[mail]` has no relay. Fails only when the store does; a relay that cannot
-/// be used is said in [`Delivery::not_sent`] (the notices stay queued).
-pub async fn deliver(store: &Store, config: &Config, today: Date) -> Result<Delivery, String> {
-    if !config.mail.enabled() {
-        return Ok(Delivery::default());
+/// Queues the notices due `today`, then sends what the outbox holds to send, until
+/// `until` if given (the rest waits for the next call: [`Delivery::cut_short`]). Off
+/// (nothing done) when `[mail]` has no relay. Never fails: what stopped it (the relay's
+/// settings, the store) is said in [`Delivery::not_sent`], and the notices stay queued. A
+/// relay that fails a message for a reason that may pass (down, slow) ends the run: the
+/// others are not tried against it one by one.
+pub async fn deliver(
+    store: &Store,
+    config: &Config,
+    today: Date,
+    until: Option<tokio::time::Instant>,
+) -> Delivery {
+    let mut delivery = Delivery::default();
+    if config.mail.enabled()
+        && let Err(reason) = run(store, config, today, until, &mut delivery).await
+    {
+        delivery.not_sent = Some(reason);
     }
-    let mut delivery = Delivery {
-        queued: queue_due(store, today).map_err(|e| e.to_string())?,
-        ..Delivery::default()
-    };
-    let relay = match Relay::new(&config.mail) {
-        Ok(relay) => relay,
-        Err(reason) => {
-            delivery.not_sent = Some(reason);
-            return Ok(delivery);
-        }
-    };
+    delivery
+}
+
+async fn run(
+    store: &Store,
+    config: &Config,
+    today: Date,
+    until: Option<tokio::time::Instant>,
+    delivery: &mut Delivery,
+) -> Result<(), String> {
+    delivery.queued = queue_due(store, today).map_err(|e| e.to_string())?;
+    let relay = Relay::new(&config.mail)?;
     // The outbox is read a batch at a time (it may hold millions at the end of a school
     // year), each batch after the key the last one ended on.
     let mut after = b"o:".to_vec();
@@ -203,8 +218,16 @@ pub async fn deliver(store: &Store, config: &Config, today: Date) -> Result<Deli
         let now = Timestamp::now();
         let (batch, next) = next_batch(store, &after, today, now).map_err(|e| e.to_string())?;
         for step in batch {
+            if until.is_some_and(|until| tokio::time::Instant::now() >= until) {
+                delivery.cut_short = true;
+                return Ok(());
+            }
             match step {
-                Step::Send(notice) => send(store, &relay, *notice, &mut delivery).await?,
+                Step::Send(notice) => {
+                    if send(store, &relay, *notice, delivery).await? == Sent::LaterPerhaps {
+                        return Ok(());
+                    }
+                }
                 Step::Forget(notice, why) => {
                     forget(store, &notice, why).map_err(|e| e.to_string())?
                 }
@@ -212,9 +235,18 @@ pub async fn deliver(store: &Store, config: &Config, today: Date) -> Result<Deli
         }
         match next {
             Some(key) => after = key,
-            None => return Ok(delivery),
+            None => return Ok(()),
         }
     }
+}
+
+/// How the hand-over of one notice went.
+#[derive(Debug, PartialEq, Eq)]
+enum Sent {
+    /// Accepted, or refused for good: the next one may go.
+    Done,
+    /// Failed for a reason that may pass: it is tried again later, and so are the others.
+    LaterPerhaps,
 }
 
 /// What is done with one notice of the outbox.
@@ -271,10 +303,11 @@ async fn send(
     relay: &Relay,
     mut notice: Notice,
     delivery: &mut Delivery,
-) -> Result<(), String> {
+) -> Result<Sent, String> {
     let Some(letter) = notice.letter.clone() else {
-        return Ok(());
+        return Ok(Sent::Done);
     };
+    let mut outcome = Sent::Done;
     let sent = relay.send(&notice.to, &letter, &notice.message_id()).await;
     let at = Timestamp::now();
     let mut changes = store.changes(false);
@@ -298,6 +331,8 @@ async fn send(
             if e.permanent {
                 changes.count(WAITING_COUNTER, -1);
                 changes.count(REFUSED_COUNTER, 1);
+            } else {
+                outcome = Sent::LaterPerhaps;
             }
             let tries = match &notice.state {
                 State::Failed { tries, .. } => tries + 1,
@@ -325,7 +360,8 @@ async fn send(
     };
     changes.put_json(OUTBOX, notice.key(), &notice);
     audit::log(&mut changes, &notice.account, at, "notice", detail).map_err(|e| e.to_string())?;
-    changes.commit().map_err(|e| e.to_string())
+    changes.commit().map_err(|e| e.to_string())?;
+    Ok(outcome)
 }
 
 /// Removes a notice from the outbox (one never sent is recorded as such, and `why`, in the
