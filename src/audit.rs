@@ -166,7 +166,7 @@ pub fn set_guard(changes: &mut Changes, held: Option<&GuardHeld>) {
 }
 
 /// The notices of a retiring account: the day it is suspended and the days its holder is
-/// told (30 and 3 days before), for whatever sends them.
+/// told (30 and 3 days before), from which `notices` sends them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notices {
     pub email: String,
