@@ -700,4 +700,29 @@ mod tests {
         let missing = Config::load(&dir.path().join("nope.toml")).unwrap_err();
         assert!(matches!(missing, ConfigError::Missing { .. }));
     }
+
+    #[test]
+    fn mail_and_display_settings_are_checked_and_name_the_key() {
+        let ok = Config::parse(
+            "[mail]\nrelay = \"smtp.example.id\"\n[display]\ntime_zone = \"Asia/Makassar\"\n",
+        )
+        .unwrap();
+        assert!(ok.mail.enabled());
+        assert_eq!(ok.mail.security, MailSecurity::Starttls);
+        assert!(!Config::default().mail.enabled(), "off by default");
+        let err = Config::parse("[mail]\nrelay = \"smtp.example.id\"\nsecurity = \"none\"\n")
+            .unwrap_err();
+        assert!(
+            err.starts_with("mail.security"),
+            "clear text off loopback: {err}"
+        );
+        assert!(
+            Config::parse("[mail]\nrelay = \"127.0.0.1\"\nsecurity = \"none\"\n").is_ok(),
+            "clear text to a relay on loopback"
+        );
+        let err = Config::parse("[mail]\nrelay = \"x\"\nfrom = \"not an address\"\n").unwrap_err();
+        assert!(err.starts_with("mail.from"), "{err}");
+        let err = Config::parse("[display]\ntime_zone = \"Mars/Olympus\"\n").unwrap_err();
+        assert!(err.starts_with("display.time_zone"), "{err}");
+    }
 }

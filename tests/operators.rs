@@ -445,6 +445,9 @@ fn school_reports_lists_and_the_health_check_through_the_binary_and_the_socket()
         0,
     );
     assert_eq!(teachers.lines().count(), 1);
+    let out = run(&config, &["list", "--school", "2010000"]);
+    assert_eq!(out.status.code(), Some(2), "a mistyped school is said");
+    assert!(said(&out).contains("no accounts of school \"2010000\""));
     let out = run(&config, &["list", "--jenjang", "tk"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -119,12 +119,20 @@ pub fn run(s: &mut Session, args: &ListArgs) -> Result<u8, Failure> {
     let store = s.store;
     // One school: its index; otherwise every account, in key order.
     let accounts: Box<dyn Iterator<Item = Result<Account, StoreError>>> = match &args.school {
-        Some(npsn) => Box::new(
-            store
-                .school_members(npsn.trim())?
-                .into_iter()
-                .filter_map(move |key| store.account(&key).transpose()),
-        ),
+        Some(npsn) => {
+            let members = store.school_members(npsn.trim())?;
+            if members.is_empty() {
+                return Err(Failure::BadInput(format!(
+                    "no accounts of school {:?} in the directory (`belajar-sync report school --all` lists the schools)",
+                    npsn.trim()
+                )));
+            }
+            Box::new(
+                members
+                    .into_iter()
+                    .filter_map(move |key| store.account(&key).transpose()),
+            )
+        }
         None => Box::new(store.accounts()),
     };
     let mut sink = match args.format {
