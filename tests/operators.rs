@@ -54,7 +54,7 @@ impl World {
                 "data_dir = \"store\"\n\
                  [lifecycle]\ngrace_days = {grace_days}\n\
                  [google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\n\
-                 [daemon]\ncontrol_socket = {socket:?}\nmetrics_listen = \"\"\n\
+                 [daemon]\ncontrol_socket = {socket:?}\nmetrics_listen = \"127.0.0.1:0\"\n\
                  [mail]\n{mail}security = \"none\"\nfrom = \"Akun belajar.id <noreply@belajar.id>\"\n\
                  [display]\ntime_zone = \"Asia/Jakarta\"\n",
                 key = self.key,
@@ -464,7 +464,30 @@ fn school_reports_lists_and_the_health_check_through_the_binary_and_the_socket()
     let direct_table = table;
     let direct_list = retiring;
     let (_daemon, mut lines) = start_daemon(&config);
+    let started = wait_for(&mut lines, "metrics served at ");
+    let metrics_url = started
+        .last()
+        .and_then(|l| l.split("metrics served at ").nth(1))
+        .unwrap()
+        .trim()
+        .to_owned();
     wait_for(&mut lines, "sync finished");
+    // The four 30-day notices were sent by the syncs above: counted for Prometheus.
+    let metrics = runtime.block_on(async {
+        reqwest::get(&metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    for wanted in [
+        "belajar_sync_notices_sent_total 4",
+        "belajar_sync_notices_failed_total 0",
+        "belajar_sync_notices_waiting 0",
+    ] {
+        assert!(metrics.contains(wanted), "{wanted} in:\n{metrics}");
+    }
     let through = expect(&config, &["report", "school", "20100001"], 0);
     assert_eq!(
         through.lines().skip(1).collect::<Vec<_>>(),
