@@ -227,8 +227,9 @@ fn effective_uid() -> Option<u32> {
     line.split_whitespace().nth(2)?.parse().ok()
 }
 
-/// How often the daemon looks for notices to send when no sync ran.
+/// How often the daemon looks for notices to send when no sync ran, and at most after one.
 const NOTICES_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+const NOTICES_AFTER_SYNC: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How long one round may spend sending notices (the journal's pushes and a stop wait
 /// for it); what is left goes at the next round.
@@ -323,10 +324,17 @@ pub async fn run(
             }
             shared.set_phase(&after);
         }
-        // Notices to retiring accounts: after a sync, and at least every NOTICES_EVERY (a
-        // new day brings new ones; failed ones are tried again).
+        // Notices to retiring accounts: after a sync (it may have retired accounts) but at
+        // most once a minute, since the due ones are found by reading every retiring
+        // account's schedule; and at least every NOTICES_EVERY (a new day brings new ones,
+        // failed ones are tried again); at once while a round's budget left some.
+        let every = if synced {
+            NOTICES_AFTER_SYNC
+        } else {
+            NOTICES_EVERY
+        };
         if config.mail.enabled()
-            && (synced || notices_left || notices_at.is_none_or(|at| at.elapsed() >= NOTICES_EVERY))
+            && (notices_left || notices_at.is_none_or(|at| at.elapsed() >= every))
         {
             let started = tokio::time::Instant::now();
             notices_at = Some(started);
