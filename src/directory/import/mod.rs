@@ -247,6 +247,18 @@ pub fn run(
     options: Options,
     progress: &ProgressBar,
 ) -> Result<Summary, ImportError> {
+    run_in_chunks(store, naming, source, options, progress, APPLY_CHUNK)
+}
+
+/// [`run`], applying `chunk` picked rows at a time.
+fn run_in_chunks(
+    store: &Store,
+    naming: &Naming,
+    source: &Source,
+    options: Options,
+    progress: &ProgressBar,
+    chunk: usize,
+) -> Result<Summary, ImportError> {
     let mut summary = Summary {
         file: source.name.display().to_string(),
         mode: if options.delta { "delta" } else { "snapshot" },
@@ -277,6 +289,8 @@ pub fn run(
         options: &options,
         progress,
         started: marker.started,
+        chunk,
+        fresh: store.counts()?.total == 0,
     };
     if options.dry_run {
         return apply(&pass, &survey, summary);
@@ -297,6 +311,19 @@ pub fn run(
 /// Picked rows applied at a time: their address requests and allocated addresses take
 /// about 100 bytes each.
 const APPLY_CHUNK: usize = 250_000;
+
+/// The local part of the address the Google user carrying `key`'s marker has, when it is
+/// in `domain` (the account keeps it).
+fn kept_local_part(
+    store: &Store,
+    key: &AccountKey,
+    domain: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(remote::marked_address(store, key)?.and_then(|email| {
+        let (local, in_domain) = email.split_once('@')?;
+        (in_domain == domain).then(|| local.to_owned())
+    }))
+}
 
 /// What the first look at a picked row found in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,6 +346,10 @@ struct Pass<'a> {
     progress: &'a ProgressBar,
     /// When the import started (its history lines say so).
     started: jiff::Timestamp,
+    /// Picked rows applied at a time ([`APPLY_CHUNK`]).
+    chunk: usize,
+    /// The store held no account before: every row makes a new one.
+    fresh: bool,
 }
 
 /// The second pass: applies the rows picked by the survey (see the module's comment).
@@ -330,6 +361,8 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
         options,
         progress,
         started,
+        chunk,
+        fresh,
     } = *pass;
     let mut rows = source.row_reader(survey.layout.clone())?;
     let mut read_row = |pick: &Pick| {
@@ -344,10 +377,38 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
             })
     };
     let mut changes = store.changes(options.dry_run).undoable();
+    // Once Google was scanned, a new account whose Google user carries its marker (a lost
+    // store made again) keeps the address that user has where it is free.
+    let google_known = remote::last_scan(store)?.finished.is_some();
+    if google_known && fresh && survey.picks.len() > chunk {
+        // A store made again holds none of the file's accounts: every address a new
+        // account keeps is reserved before any chunk allocates a fresh one, so that no
+        // account of an earlier chunk takes the address a namesake of a later chunk has in
+        // Google (within a chunk, the addresses kept are given first anyway).
+        progress.set_message("reserving the addresses Google has");
+        for picks in survey.picks.chunks(chunk) {
+            let mut keeps = Requests::default();
+            for (packed, pick) in picks {
+                let row = read_row(pick)?;
+                if let Some(mut request) = address_request(None, &row, naming) {
+                    request.keep = kept_local_part(store, &row.key, &request.domain)?;
+                    if request.keep.is_some() {
+                        keeps.push(request, *packed);
+                    }
+                }
+            }
+            for (request, packed) in keeps.in_address_order() {
+                allocate(&mut changes, &request, &AccountKey::from_packed(packed))?;
+                if changes.pending_bytes() >= Changes::BATCH_BYTES {
+                    changes.commit()?;
+                }
+            }
+        }
+    }
 
     // A chunk of the picked rows at a time: what the two looks keep (addresses to find,
     // addresses found) stays the size of a chunk, whatever the size of the file.
-    for picks in survey.picks.chunks(APPLY_CHUNK) {
+    for picks in survey.picks.chunks(chunk) {
         progress.set_message("planning");
         // Which rows need an address (and which change nothing, so need no second look),
         // then the addresses in address order.
@@ -355,9 +416,6 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
         // What the first look found of each picked account: the second look skips the
         // settled ones and does not look up again the ones that are new.
         let mut found = vec![Found::Stored; picks.len()];
-        // Once Google was scanned, a new account whose Google user carries its marker (a lost
-        // store made again) keeps the address that user has where it is free.
-        let google_known = remote::last_scan(store)?.finished.is_some();
         for (i, (packed, pick)) in picks.iter().enumerate() {
             progress.inc(u64::from(pick.span().len));
             let row = read_row(pick)?;
@@ -366,10 +424,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
                 (Some(mut request), None) => {
                     found[i] = Found::New;
                     if google_known {
-                        request.keep = remote::marked_address(store, &row.key)?.and_then(|email| {
-                            let (local, domain) = email.split_once('@')?;
-                            (domain == request.domain).then(|| local.to_owned())
-                        });
+                        request.keep = kept_local_part(store, &row.key, &request.domain)?;
                     }
                     requests.push(request, *packed)
                 }
@@ -691,6 +746,58 @@ fn sort_picks(picks: &mut Vec<(u64, Pick)>, summary: &mut Summary) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A lost store made again in chunks of one row: the second Siti Aminah's Google user
+    /// (carrying her marker) has the plain address; the first Siti, new to Google and in
+    /// the earlier chunk, must not take it.
+    #[test]
+    fn a_store_made_again_keeps_the_addresses_google_has_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store"), 8).unwrap();
+        let now = jiff::Timestamp::now();
+        let user: crate::google::types::User = serde_json::from_value(serde_json::json!({
+            "id": "g2",
+            "primaryEmail": "siti.aminah@sd.belajar.id",
+            "externalIds": [{"type": "organization", "value": "sd:nisn:0000000002"}],
+        }))
+        .unwrap();
+        let mut changes = store.changes(false);
+        remote::record(&mut changes, &user, now).unwrap();
+        let scan = remote::ScanRecord {
+            id: 1,
+            started: Some(now),
+            finished: Some(now),
+            ..remote::ScanRecord::default()
+        };
+        remote::set_last_scan(&mut changes, &scan);
+        changes.commit().unwrap();
+        let path = dir.path().join("export.csv");
+        std::fs::write(
+            &path,
+            "id_type,id,full_name,role,jenjang,npsn\n\
+             nisn,0000000001,Siti Aminah,peserta_didik,sd,20100001\n\
+             nisn,0000000002,Siti Aminah,peserta_didik,sd,20100001\n",
+        )
+        .unwrap();
+        let options = Options {
+            delta: false,
+            skip_invalid: false,
+            dry_run: false,
+            today: jiff::civil::date(2026, 12, 3),
+            actor: "test".into(),
+            max_retire_share: None,
+            min_free_disk: 0,
+        };
+        let source = Source::new(&path, None).unwrap();
+        let naming = Naming::default();
+        run_in_chunks(&store, &naming, &source, options, &ProgressBar::hidden(), 1).unwrap();
+        let email = |key: &str| {
+            let key = AccountKey::parse(key).unwrap();
+            store.account(&key).unwrap().unwrap().email
+        };
+        assert_eq!(email("sd:nisn:0000000002"), "siti.aminah@sd.belajar.id");
+        assert_eq!(email("sd:nisn:0000000001"), "siti.aminah2@sd.belajar.id");
+    }
 
     #[test]
     fn a_pick_keeps_its_place_line_role_and_rank_in_16_bytes() {
