@@ -231,6 +231,9 @@ fn effective_uid() -> Option<u32> {
 const NOTICES_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 const NOTICES_AFTER_SYNC: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How long after a failed daily backup the next is tried.
+const BACKUP_RETRY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// How long one round may spend sending notices (the journal's pushes and a stop wait
 /// for it); what is left goes at the next round.
 const NOTICES_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
@@ -249,6 +252,7 @@ pub async fn run(
     let mut changed = true; // plan once at start
     let mut notices_at: Option<tokio::time::Instant> = None;
     let mut notices_left = false;
+    let mut backup_failed_at: Option<tokio::time::Instant> = None;
     loop {
         control.beat();
         if *shutdown.borrow() {
@@ -355,20 +359,26 @@ pub async fn run(
                 None => {}
             }
         }
-        // A copy of the store a day, when a backup folder is set.
-        if !config.daemon.backup_dir.as_os_str().is_empty() {
+        // A copy of the store a day, when a backup folder is set; after a failure, not
+        // tried again (nor logged again) for BACKUP_RETRY.
+        if !config.daemon.backup_dir.as_os_str().is_empty()
+            && backup_failed_at.is_none_or(|at| at.elapsed() >= BACKUP_RETRY)
+        {
             let (store, config) = (shared.store(), config.clone());
             let backup =
                 tokio::task::spawn_blocking(move || crate::cli::daily_backup(&store, &config))
-                    .await;
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|done| done);
+            backup_failed_at = None;
             match backup {
-                Ok(Ok(Some(path))) => {
-                    tracing::info!(path = %path.display(), "daily backup written")
+                Ok(Some(path)) => tracing::info!(path = %path.display(), "daily backup written"),
+                Ok(None) => {}
+                // Not fatal: the store is whole.
+                Err(error) => {
+                    tracing::warn!(%error, "the daily backup failed; tried again in an hour");
+                    backup_failed_at = Some(tokio::time::Instant::now());
                 }
-                Ok(Ok(None)) => {}
-                // Not fatal: the store is whole; the next round tries again.
-                Ok(Err(error)) => tracing::warn!(%error, "the daily backup failed"),
-                Err(error) => tracing::warn!(%error, "the daily backup failed"),
             }
         }
         tokio::select! {

@@ -505,3 +505,42 @@ fn the_daemon_backs_up_the_store_and_restore_makes_it_again() {
     assert_eq!(after["accounts"], before["accounts"]);
     assert_eq!(after["last_scan"], before["last_scan"]);
 }
+
+#[test]
+fn a_failing_daily_backup_is_said_once_not_every_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, url, key) = spawn_emulator(&[]);
+    let _emulator = KillOnDrop(emulator);
+    // The backup folder cannot be made: a file is in the way.
+    std::fs::write(dir.path().join("blocked"), "").unwrap();
+    let config = write_config(
+        dir.path(),
+        &url,
+        &key,
+        "push_interval = \"1s\"\nmetrics_listen = \"\"\ncontrol_socket = \"run/control.sock\"\nbackup_dir = \"blocked/backups\"\n",
+    );
+    let (_daemon, mut lines) = start_daemon(&config);
+    let first = wait_for(&mut lines, "the daily backup failed");
+    assert!(
+        first.last().unwrap().contains("tried again in an hour"),
+        "{first:?}"
+    );
+    // Three rounds later (each an import through the socket), it was not tried again.
+    let mut after = Vec::new();
+    for n in 0..3 {
+        let export = dir.path().join(format!("sekolah-{n}.csv"));
+        std::fs::write(
+            &export,
+            format!("id_type,id,full_name,role,jenjang,npsn\nnisn,001234567{n},Siti Aminah,peserta_didik,sd,20100001\n"),
+        )
+        .unwrap();
+        let (code, out, err) = belajar(&config, &["import", "--delta", export.to_str().unwrap()]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        after.extend(wait_for(&mut lines, "sync finished"));
+    }
+    let again = after
+        .iter()
+        .filter(|l| l.contains("daily backup failed"))
+        .count();
+    assert_eq!(again, 0, "{after:#?}");
+}
