@@ -53,6 +53,8 @@ pub struct Shared {
     wake: tokio::sync::Notify,
     /// What the loop is doing, for `status`.
     phase: Mutex<String>,
+    /// The inbox export waiting for disk space, once said (it is not said every round).
+    inbox_waiting: Mutex<Option<PathBuf>>,
 }
 
 impl Shared {
@@ -66,6 +68,7 @@ impl Shared {
             imports: Mutex::new(()),
             changed: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
+            inbox_waiting: Mutex::new(None),
             phase: Mutex::new("starting".into()),
         }
     }
@@ -81,6 +84,11 @@ impl Shared {
 
     pub fn phase(&self) -> String {
         self.phase.lock().expect("phase lock").clone()
+    }
+
+    /// The inbox export that waits for disk space, if one does.
+    pub fn inbox_waiting(&self) -> Option<PathBuf> {
+        self.inbox_waiting.lock().expect("inbox lock").clone()
     }
 
     /// Tells systemd (when it is listening), the log and `status` what the daemon does.
@@ -628,10 +636,16 @@ fn imported_inbox(
                     lines.join("\n")
                 ))
             });
+        let mut waiting = shared.inbox_waiting.lock().expect("inbox lock");
         if let Some(error) = out_of_space {
-            tracing::warn!(file = %file.display(), %error, "export left in the inbox until there is disk space");
+            if waiting.as_ref() != Some(&file) {
+                tracing::warn!(file = %file.display(), %error, "export left in the inbox until there is disk space");
+                *waiting = Some(file);
+            }
             break;
         }
+        *waiting = None;
+        drop(waiting);
         match outcome {
             Ok(summary) => {
                 changed |= !summary.changed_nothing();

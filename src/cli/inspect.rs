@@ -440,6 +440,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             "store": store.path(),
             "disk_free_bytes": store.free_space()?,
             "daemon": s.daemon.map(|d| d.phase()),
+            "inbox_waiting_for_space": s.daemon.and_then(|d| d.inbox_waiting()),
             "google_unreachable": s.daemon.and_then(|d| d.client.circuit.outage()),
             "interrupted_import": interrupted,
             "outbox": {"depth": outbox, "in_flight": in_flight},
@@ -463,6 +464,13 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
     match s.daemon {
         Some(daemon) => {
             say!(s.out, "daemon    running: {}", daemon.phase());
+            if let Some(file) = daemon.inbox_waiting() {
+                say!(
+                    s.out,
+                    "INBOX     {} waits in the inbox for disk space (imported once there is room)",
+                    file.display()
+                );
+            }
             if let Some(outage) = daemon.client.circuit.outage() {
                 say!(
                     s.out,
