@@ -463,9 +463,24 @@ fn the_daemon_backs_up_the_store_and_restore_makes_it_again() {
         &key,
         "push_interval = \"1s\"\nmetrics_listen = \"\"\ncontrol_socket = \"run/control.sock\"\nbackup_dir = \"backups\"\n",
     );
+    // What a backup killed half-way two days ago left, and one under way now.
+    let backups = dir.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    let (stale, busy) = (backups.join(".backup-killed"), backups.join(".backup-busy"));
+    std::fs::write(&stale, "half").unwrap();
+    std::fs::write(&busy, "half").unwrap();
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2 days ago"])
+        .arg(&stale)
+        .status()
+        .unwrap();
+    assert!(touched.success());
     let (mut daemon, mut lines) = start_daemon(&config);
     wait_for(&mut lines, "daily backup written");
-    let daily: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
+    assert!(!stale.exists(), "a day-old leftover is removed");
+    assert!(busy.exists(), "a backup under way is left alone");
+    std::fs::remove_file(&busy).unwrap();
+    let daily: Vec<_> = std::fs::read_dir(&backups)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();

@@ -98,17 +98,24 @@ pub fn daily(store: &Store, config: &Config) -> Result<Option<PathBuf>, Failure>
     let cannot =
         |e: std::io::Error| Failure::Runtime(format!("backup folder {}: {e}", folder.display()));
     std::fs::create_dir_all(folder).map_err(cannot)?;
-    let mut backups: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(folder)
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let mut backups: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(folder)
         .map_err(cannot)?
         .filter_map(Result::ok)
-        .filter(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.starts_with("belajar-sync-") && name.ends_with(".backup")
-        })
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .collect();
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(modified) = entry.metadata().ok().and_then(|m| m.modified().ok()) else {
+            continue;
+        };
+        if name.starts_with("belajar-sync-") && name.ends_with(".backup") {
+            backups.push((modified, entry.path()));
+        } else if name.starts_with(".backup-") && modified.elapsed().is_ok_and(|age| age > day) {
+            // What a backup killed half-way left (one under way is never a day old).
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
     backups.sort();
-    let day = std::time::Duration::from_secs(24 * 3600);
     if backups
         .last()
         .is_some_and(|(at, _)| at.elapsed().is_ok_and(|age| age < day))
