@@ -191,6 +191,8 @@ fn notice_of(message: &Received) -> (String, u32) {
 fn retiring_accounts_get_one_30_day_and_one_3_day_notice_across_a_kill_of_the_sender() {
     let w = World::new();
     let config = w.config(30, false);
+    let check = expect(&config, &["check"], 0);
+    assert!(check.contains("ok    mail relay: 127.0.0.1:"), "{check}");
     w.four_leave(&config);
     assert!(w.smtp.received().is_empty(), "nobody was told before");
     // Planned before anything is sent: four 30-day notices are due.
@@ -540,6 +542,13 @@ fn a_relay_that_is_down_or_set_up_wrong_loses_no_notice_and_no_secret() {
         30,
         false,
         &format!("relay = \"127.0.0.1\"\nport = {closed}\n"),
+    );
+    let check = run(&config, &["check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", said(&check));
+    assert!(
+        said(&check).contains(&format!("FAIL  mail relay 127.0.0.1:{closed}:")),
+        "{}",
+        said(&check)
     );
     w.four_leave(&config);
     // The first failure ends the run: the others are not tried against a relay that is down.

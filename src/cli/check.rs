@@ -104,6 +104,22 @@ pub async fn check(config: &Config) -> Result<ExitCode, Failure> {
             root.map(|u| u.value.org_unit_id.unwrap_or_default()),
         );
     }
+    if config.mail.enabled() {
+        let mail = &config.mail;
+        match crate::notices::check_relay(mail).await {
+            Ok(()) => println!(
+                "ok    mail relay: {}:{} answers ({:?})",
+                mail.relay, mail.port, mail.security
+            ),
+            Err(error) => {
+                failed += 1;
+                println!(
+                    "FAIL  mail relay {}:{}: {error}; fix [mail]",
+                    mail.relay, mail.port
+                );
+            }
+        }
+    }
     if failed == 0 {
         println!("everything works");
         Ok(ExitCode::SUCCESS)

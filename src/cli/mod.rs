@@ -129,7 +129,8 @@ pub enum Command {
     #[command(after_help = SYNC_CODES)]
     Demo(demo::DemoArgs),
     /// Check that the configuration reaches Google: the key, a token for the delegated
-    /// admin, one user of each managed domain, the root org unit. Says what to fix.
+    /// admin, one user of each managed domain, the root org unit; and that the mail relay
+    /// answers when [mail] is set. Says what to fix.
     #[command(after_help = PLAIN_CODES)]
     Check(check::CheckArgs),
     /// Run a local emulator of Google's Directory API and token endpoint (plain HTTP, for

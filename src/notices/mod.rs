@@ -164,6 +164,11 @@ pub fn check(mail: &crate::config::Mail) -> Result<(), String> {
     relay::check(mail)
 }
 
+/// Connects to the relay of `[mail]` and greets it (for `check`): whether it answers.
+pub async fn check_relay(mail: &crate::config::Mail) -> Result<(), String> {
+    Relay::new(mail)?.answers().await
+}
+
 /// What one delivery did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Delivery {

@@ -64,6 +64,15 @@ impl Relay {
         })
     }
 
+    /// Whether the relay answers (connects, greets, and with credentials logs in).
+    pub async fn answers(&self) -> Result<(), String> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the relay did not answer the greeting".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// Hands one message over; `id` becomes its Message-ID (the same for every attempt,
     /// so a mail system that got it twice can tell).
     pub async fn send(&self, to: &[String], letter: &Letter, id: &str) -> Result<(), SendError> {
