@@ -5,7 +5,7 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use support::daemon::{signal, start_daemon, wait_for};
+use support::daemon::{signal, start_daemon, wait_for, wait_for_metrics_url};
 use support::google::{Api, KillOnDrop, spawn_emulator, token_from_key};
 
 /// The test configuration: the emulator at `url` with `key`, the store in `store/`, and
@@ -41,13 +41,7 @@ fn the_daemon_imports_the_inbox_pushes_to_google_rejects_bad_exports_and_stops_o
         "inbox_dir = \"inbox\"\npush_interval = \"1s\"\nmetrics_listen = \"127.0.0.1:0\"\ncontrol_socket = \"\"\n",
     );
     let (mut daemon, mut lines) = start_daemon(&config);
-    let started = wait_for(&mut lines, "metrics served at ");
-    let metrics_url = started
-        .last()
-        .and_then(|l| l.split("metrics served at ").nth(1))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let metrics_url = wait_for_metrics_url(&mut lines);
     wait_for(&mut lines, "sync finished"); // the first round: an empty directory, a scan
 
     // An export is moved into the inbox (written beside it first, as operators should).

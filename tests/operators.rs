@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use support::daemon::{start_daemon, wait_for};
+use support::daemon::{start_daemon, wait_for, wait_for_metrics_url};
 use support::export_gen::write;
 use support::google::{Api, KillOnDrop, spawn_emulator, token_from_key};
 use support::smtp::{Received, SmtpServer};
@@ -466,13 +466,7 @@ fn school_reports_lists_and_the_health_check_through_the_binary_and_the_socket()
     let direct_table = table;
     let direct_list = retiring;
     let (_daemon, mut lines) = start_daemon(&config);
-    let started = wait_for(&mut lines, "metrics served at ");
-    let metrics_url = started
-        .last()
-        .and_then(|l| l.split("metrics served at ").nth(1))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let metrics_url = wait_for_metrics_url(&mut lines);
     wait_for(&mut lines, "sync finished");
     // The four 30-day notices were sent by the syncs above: counted for Prometheus.
     let metrics = runtime.block_on(async {

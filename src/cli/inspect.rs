@@ -85,7 +85,7 @@ impl Health {
             why.push("the mass-suspension guard holds".to_owned());
         }
         if self.retirements_held > 0 {
-            why.push(crate::display::count(
+            why.push(count(
                 self.retirements_held as u64,
                 "school's retirements are held",
                 "schools' retirements are held",
@@ -100,7 +100,7 @@ impl Health {
         if self.held > 0 {
             return (
                 3,
-                vec![crate::display::count(
+                vec![count(
                     self.held as u64,
                     "account or org unit is held for a person",
                     "accounts or org units are held for a person",
@@ -211,11 +211,7 @@ pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
         ("name", account.full_name.clone()),
         (
             "role",
-            format!(
-                "{} ({})",
-                account.role.as_str().replace('_', " "),
-                account.role.group()
-            ),
+            format!("{} ({})", account.role.words(), account.role.group()),
         ),
         ("jenjang", account.jenjang.to_string()),
         ("school", account.npsn.clone()),
@@ -370,11 +366,7 @@ pub fn retirement(
     let mut text = format!(
         "suspended on {day} ({when}) unless Dapodik lists it again; it retires because it was {why}"
     );
-    if let Some(next) = store
-        .accounts_of_person(account.id_type, &account.id)?
-        .into_iter()
-        .find(|a| a.jenjang != account.jenjang && a.state == DesiredState::Active)
-    {
+    if let Some(next) = store.active_elsewhere(account)? {
         text.push_str(&format!(
             "; the person's account on {} is {}",
             next.jenjang.as_str().to_uppercase(),
@@ -410,9 +402,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
     let mut notices_due = 0u64;
     for entry in audit::all_notices(store) {
         let (account, notices) = entry?;
-        if let Some(days) = crate::notices::due(&notices, today)
-            && !crate::notices::queued(store, &account, notices.suspend_on, days)?
-        {
+        if crate::notices::unqueued_due(store, &account, &notices, today)?.is_some() {
             notices_due += 1;
         }
     }
@@ -429,8 +419,8 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
         retirements_held: retire_held.len(),
         distrusted: distrusted.is_some(),
     };
-    let (code, why) = health.verdict();
-    let code = if args.check { code } else { 0 };
+    let (verdict, why) = health.verdict();
+    let code = if args.check { verdict } else { 0 };
     if args.json {
         let value = json!({
             "accounts": counts,
@@ -452,7 +442,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             "notices_due": notices_due,
             "notices": notices,
             "scan_distrusted": distrusted,
-            "check": {"code": health.verdict().0, "why": why},
+            "check": {"code": verdict, "why": why},
         });
         say!(s.out, "{value}");
         return Ok(code);
@@ -546,7 +536,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
         let mut line = format!(
             "{} sent, {}, {} waiting",
             notices.sent,
-            crate::display::count(notices.failed as u64, "failed attempt", "failed attempts"),
+            count(notices.failed as u64, "failed attempt", "failed attempts"),
             notices.waiting
         );
         if notices.refused > 0 {
@@ -558,7 +548,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
         if notices_due > 0 {
             line.push_str(&format!(
                 "; {} still to be told{}",
-                crate::display::count(notices_due, "retiring account is", "retiring accounts are"),
+                count(notices_due, "retiring account is", "retiring accounts are"),
                 if s.config.mail.enabled() {
                     ""
                 } else {

@@ -199,12 +199,16 @@ fn text_line(line: &PlanLine) -> String {
     } else {
         format!(" [{}]", line.fields.join(", "))
     };
-    let action =
-        ActionKind::parse(&line.action).map_or_else(|| line.action.clone(), ActionKind::verb);
+    let action = action_words(&line.action);
     format!(
         "{:<16}{:<28}{}{}: {}",
         action, line.account, line.email, fields, line.reason
     )
+}
+
+/// An action's name (`create_org_unit`) in words (`create org unit`).
+fn action_words(name: &str) -> String {
+    ActionKind::parse(name).map_or_else(|| name.to_owned(), ActionKind::verb)
 }
 
 fn print_totals(
@@ -221,7 +225,7 @@ fn print_totals(
         totals.in_step
     );
     for (action, n) in &totals.actions {
-        let action = ActionKind::parse(action).map_or_else(|| action.clone(), ActionKind::verb);
+        let action = action_words(action);
         say!(out, "  {action:<16}{n}");
     }
     for (label, n) in [
@@ -501,7 +505,7 @@ fn repair_command(s: &mut Session, args: &AccountArgs, repair: Repair) -> Result
     }
     let account = resolve(store, &args.account, args.jenjang)?;
     let today = reconciler::today();
-    let report = s.runtime.block_on(async {
+    let mut report = s.runtime.block_on(async {
         let client = google.client(config).await?;
         match repair {
             Repair::Resync => repair::resync(store, client, config, &account, today, actor).await,
@@ -514,7 +518,6 @@ fn repair_command(s: &mut Session, args: &AccountArgs, repair: Repair) -> Result
         }
         .map_err(|e| Failure::Runtime(e.to_string()))
     })??;
-    let mut report = report;
     say_retirement(store, config, &mut report, &account.key(), today)?;
     print_as(s.out, args.json, &report, print_report);
     Ok(if report.healthy { 0 } else { EXIT_PERSON })

@@ -11,7 +11,7 @@
 //! them; they extend [`Store`] and [`Changes`] so that one commit can change an account
 //! and what other modules keep about it.
 
-use super::model::{Account, AccountKey, IdType, Jenjang};
+use super::model::{Account, AccountKey, DesiredState, IdType, Jenjang};
 use super::naming;
 use crate::store::{Changes, Keyspace, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -73,6 +73,15 @@ impl Store {
                 self.account(&key)
             }
         }
+    }
+
+    /// The person's active account on another level than `account`'s (a student who
+    /// moved up), if any.
+    pub fn active_elsewhere(&self, account: &Account) -> Result<Option<Account>, StoreError> {
+        Ok(self
+            .accounts_of_person(account.id_type, &account.id)?
+            .into_iter()
+            .find(|a| a.jenjang != account.jenjang && a.state == DesiredState::Active))
     }
 
     /// Every account of the person `id_type:id`, one per level.

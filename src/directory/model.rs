@@ -97,6 +97,11 @@ named_enum!(Role {
 });
 
 impl Role {
+    /// The role in words, for people: `peserta didik`.
+    pub fn words(self) -> String {
+        self.as_str().replace('_', " ")
+    }
+
     /// Which address domain family the role belongs to.
     pub fn group(self) -> RoleGroup {
         match self {

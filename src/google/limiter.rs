@@ -176,28 +176,29 @@ impl Limiter {
         }
         forget_older(&mut pace.admitted, now);
         let mut quota = pace.admitted.len() as f64;
-        match (pace.relearn_until, pace.learnt) {
+        let learn = match (pace.relearn_until, pace.learnt) {
             // The minute still mixes the old quota's calls: wait, learn nothing.
-            (Some(until), _) if now < until => {
-                pace.limited_at = Some(now);
-                drop(pace);
-                self.slowed.send_modify(|n| *n += 1);
-                return;
-            }
+            (Some(until), _) if now < until => false,
             // The minute holds only calls made under the new quota: it is what was admitted.
-            (Some(_), _) => pace.relearn_until = None,
+            (Some(_), _) => {
+                pace.relearn_until = None;
+                true
+            }
             (None, Some(learnt)) if quota <= learnt * TARGET_SHARE + 1.0 => {
                 quota = quota.min(learnt) * LOWERED;
                 pace.relearn_until = Some(now + MINUTE);
+                true
             }
-            (None, _) => {}
+            (None, _) => true,
+        };
+        if learn {
+            pace.learnt = Some(quota.max(FLOOR_PER_MINUTE));
+            pace.rate = self.capped(quota * TARGET_SHARE);
+            // The calls waiting for slots given at the old rate hand them back and queue
+            // again from now, at the new one.
+            pace.next_slot = now + Duration::from_secs_f64(60.0 / pace.rate);
         }
-        pace.learnt = Some(quota.max(FLOOR_PER_MINUTE));
-        pace.rate = self.capped(quota * TARGET_SHARE);
         pace.limited_at = Some(now);
-        // The calls waiting for slots given at the old rate hand them back and queue again
-        // from now, at the new one.
-        pace.next_slot = now + Duration::from_secs_f64(60.0 / pace.rate);
         drop(pace);
         self.slowed.send_modify(|n| *n += 1);
     }

@@ -17,7 +17,7 @@ mod relay;
 
 use crate::audit::{self, NOTICE_DAYS, Notices};
 use crate::config::Config;
-use crate::directory::model::{AccountKey, DesiredState};
+use crate::directory::model::AccountKey;
 use crate::store::{Keyspace, Store, StoreError};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
@@ -125,16 +125,21 @@ pub fn due(notices: &Notices, today: Date) -> Option<i64> {
         .min()
 }
 
-/// Whether the notice `days` before `suspend_on` of `account` is in the outbox.
-pub fn queued(
+/// The notice of `account` due `today` (see [`due`]) that the outbox does not hold yet.
+pub fn unqueued_due(
     store: &Store,
     account: &str,
-    suspend_on: Date,
-    days: i64,
-) -> Result<bool, StoreError> {
+    notices: &Notices,
+    today: Date,
+) -> Result<Option<i64>, StoreError> {
+    let Some(days) = due(notices, today) else {
+        return Ok(None);
+    };
+    let key = outbox_key(account, notices.suspend_on, days);
     Ok(store
-        .get_json::<Notice>(OUTBOX, &outbox_key(account, suspend_on, days))?
-        .is_some())
+        .get_json::<Notice>(OUTBOX, &key)?
+        .is_none()
+        .then_some(days))
 }
 
 /// What the outbox holds, for `status` and the metrics.
@@ -399,13 +404,10 @@ fn queue_due(store: &Store, today: Date) -> Result<u64, StoreError> {
     let mut changes = store.changes(false);
     for entry in audit::all_notices(store) {
         let (subject, notices) = entry?;
-        let Some(days) = due(&notices, today) else {
+        // Each account is met once: what this walk queued needs no looking for.
+        let Some(days) = unqueued_due(store, &subject, &notices, today)? else {
             continue;
         };
-        let key = outbox_key(&subject, notices.suspend_on, days);
-        if changes.get_json::<Notice>(OUTBOX, &key)?.is_some() {
-            continue;
-        }
         let Some(account) = AccountKey::parse(&subject)
             .map(|k| store.account(&k))
             .transpose()?
@@ -413,11 +415,7 @@ fn queue_due(store: &Store, today: Date) -> Result<u64, StoreError> {
         else {
             continue;
         };
-        // The person's active account on another level (a student who moved up).
-        let successor = store
-            .accounts_of_person(account.id_type, &account.id)?
-            .into_iter()
-            .find(|a| a.jenjang != account.jenjang && a.state == DesiredState::Active);
+        let successor = store.active_elsewhere(&account)?;
         let mut to = vec![account.email.clone()];
         to.extend(account.personal_email.clone());
         let notice = Notice {
@@ -434,7 +432,7 @@ fn queue_due(store: &Store, today: Date) -> Result<u64, StoreError> {
             )),
             state: State::Queued,
         };
-        changes.put_json(OUTBOX, key, &notice);
+        changes.put_json(OUTBOX, notice.key(), &notice);
         changes.count(WAITING_COUNTER, 1);
         queued += 1;
         if changes.pending_bytes() > crate::store::Changes::BATCH_BYTES {

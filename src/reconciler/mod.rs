@@ -369,8 +369,7 @@ pub fn enqueue(
                     audit::set_notices(&mut changes, &subject, due.as_ref());
                 }
                 if let Some(due) = &due
-                    && let Some(days) = crate::notices::due(due, today)
-                    && !crate::notices::queued(store, &subject, due.suspend_on, days)?
+                    && let Some(days) = crate::notices::unqueued_due(store, &subject, due, today)?
                 {
                     *totals.notices_due.entry(days).or_default() += 1;
                 }

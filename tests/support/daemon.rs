@@ -21,6 +21,17 @@ pub fn wait_for(lines: &mut Lines<BufReader<ChildStderr>>, wanted: &str) -> Vec<
     panic!("the daemon ended before {wanted:?}:\n{}", seen.join("\n"));
 }
 
+/// Reads log lines until the daemon says where its metrics are served; their URL.
+pub fn wait_for_metrics_url(lines: &mut Lines<BufReader<ChildStderr>>) -> String {
+    let started = wait_for(lines, "metrics served at ");
+    started
+        .last()
+        .and_then(|l| l.split("metrics served at ").nth(1))
+        .expect("the line names the address")
+        .trim()
+        .to_owned()
+}
+
 /// Starts `belajar-sync run` with `config` (as its own user would; no systemd listening);
 /// the daemon and its log lines.
 pub fn start_daemon(config: &std::path::Path) -> (KillOnDrop, Lines<BufReader<ChildStderr>>) {

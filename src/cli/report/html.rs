@@ -174,7 +174,7 @@ fn lists(html: &mut String, school: &School) {
             let _ = writeln!(
                 html,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                role.as_str().replace('_', " "),
+                role.words(),
                 st.active,
                 st.retiring,
                 st.suspended

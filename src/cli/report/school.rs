@@ -276,11 +276,6 @@ fn json(value: &impl Serialize) -> String {
     serde_json::to_string(value).expect("reports serialise")
 }
 
-/// The role's name in words: `peserta didik`.
-fn role_words(role: &str) -> String {
-    role.replace('_', " ")
-}
-
 pub(super) fn percent(share: f64) -> String {
     format!("{:.1}%", share * 100.0)
 }
@@ -315,7 +310,7 @@ fn detail_table(s: &mut Session, school: &School, scanned: Option<Timestamp>) {
             say!(
                 s.out,
                 "{:<22}{:>8}{:>10}{:>11}",
-                role_words(role.as_str()),
+                role.words(),
                 st.active,
                 st.retiring,
                 st.suspended
