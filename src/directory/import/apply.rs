@@ -71,19 +71,33 @@ pub fn allocate(
     Ok(email)
 }
 
+/// What applying a row did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub effect: Effect,
+    /// Something an operator should read (a role change, a return).
+    pub note: Option<String>,
+    /// Whether the account is active afterwards (a snapshot's retirements count them
+    /// without reading the account again).
+    pub active: bool,
+}
+
 /// Applies one row to the stored account `old` (read by the caller), with the address
-/// allocated for it when it needed one; returns its effect and, when something happened
-/// that an operator should read (a role change, a return), a note.
+/// allocated for it when it needed one.
 pub fn apply_row(
     changes: &mut Changes<'_>,
     old: Option<Account>,
     row: &Row,
     address: Option<String>,
     today: Date,
-) -> Result<(Effect, Option<String>), StoreError> {
+) -> Result<Applied, StoreError> {
     let Some(old) = old else {
         if row.status == RowStatus::Keluar {
-            return Ok((Effect::UnknownLeaver, None));
+            return Ok(Applied {
+                effect: Effect::UnknownLeaver,
+                note: None,
+                active: false,
+            });
         }
         let email = address.expect("an address was allocated for a new account");
         let account = Account {
@@ -101,7 +115,11 @@ pub fn apply_row(
             google: None,
         };
         changes.put_account_reserved(None, &account, Some(&account.email))?;
-        return Ok((Effect::Created, None));
+        return Ok(Applied {
+            effect: Effect::Created,
+            note: None,
+            active: true,
+        });
     };
 
     let reserved = address.clone();
@@ -109,7 +127,11 @@ pub fn apply_row(
     if effect != Effect::Unchanged {
         changes.put_account_reserved(Some(&old), &new, reserved.as_deref())?;
     }
-    Ok((effect, note))
+    Ok(Applied {
+        effect,
+        note,
+        active: new.state == DesiredState::Active,
+    })
 }
 
 /// What `row` makes of the stored account `old` (with the address allocated for a role

@@ -406,36 +406,52 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
         }
     }
 
-    // A chunk of the picked rows at a time: what the two looks keep (addresses to find,
-    // addresses found) stays the size of a chunk, whatever the size of the file.
-    for picks in survey.picks.chunks(chunk) {
+    // Whether each picked row's account is active once applied: a snapshot's retirements
+    // count the active accounts of a school without reading the picked ones again.
+    let mut active_after = vec![false; survey.picks.len()];
+    // A chunk of the picked rows at a time: what the two looks keep (the rows, addresses
+    // to find, addresses found) stays the size of a chunk, whatever the size of the file.
+    for (first, picks) in (0..).step_by(chunk).zip(survey.picks.chunks(chunk)) {
         progress.set_message("planning");
         // Which rows need an address (and which change nothing, so need no second look),
         // then the addresses in address order.
         let mut requests = Requests::default();
-        // What the first look found of each picked account: the second look skips the
-        // settled ones and does not look up again the ones that are new.
-        let mut found = vec![Found::Stored; picks.len()];
+        // What the first look found of each picked account, and the row when the second
+        // look applies it: the second look skips the settled ones and does not look up
+        // again the ones that are new.
+        let mut looked: Vec<(Found, Option<Row>)> = Vec::with_capacity(picks.len());
         for (i, (packed, pick)) in picks.iter().enumerate() {
             progress.inc(u64::from(pick.span().len));
             let row = read_row(pick)?;
-            let old = changes.account(&row.key)?;
-            match (address_request(old.as_ref(), &row, naming), old) {
+            // Into a store that held no account, every picked row (one per account) is new.
+            let old = if fresh {
+                None
+            } else {
+                changes.account(&row.key)?
+            };
+            let found = match (address_request(old.as_ref(), &row, naming), old) {
                 (Some(mut request), None) => {
-                    found[i] = Found::New;
                     if google_known {
                         request.keep = kept_local_part(store, &row.key, &request.domain)?;
                     }
-                    requests.push(request, *packed)
+                    requests.push(request, *packed);
+                    Found::New
                 }
-                (Some(request), Some(_)) => requests.push(request, *packed),
+                (Some(request), Some(_)) => {
+                    requests.push(request, *packed);
+                    Found::Stored
+                }
                 (None, Some(old)) => {
                     if merge(&old, &row, None, options.today).1 == Effect::Unchanged {
-                        found[i] = Found::Settled;
+                        active_after[first + i] = old.state == DesiredState::Active;
+                        Found::Settled
+                    } else {
+                        Found::Stored
                     }
                 }
-                (None, None) => found[i] = Found::New,
-            }
+                (None, None) => Found::New,
+            };
+            looked.push((found, (found != Found::Settled).then_some(row)));
         }
         progress.set_message("allocating addresses");
         // Only the local part: the domain follows from the row again.
@@ -451,13 +467,12 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
             std::cmp::Reverse(AccountKey::packed_text_order(*key))
         });
 
-        for ((packed, pick), found) in picks.iter().zip(found) {
+        for (i, ((packed, pick), (found, row))) in picks.iter().zip(looked).enumerate() {
             progress.inc(u64::from(pick.span().len));
-            if found == Found::Settled {
+            let Some(row) = row else {
                 summary.unchanged += 1;
                 continue;
-            }
-            let row = read_row(pick)?;
+            };
             let old = match found {
                 Found::New => None,
                 _ => changes.account(&row.key)?,
@@ -469,8 +484,9 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
                 }),
                 _ => None,
             };
-            let (effect, note) = apply_row(&mut changes, old, &row, address, options.today)?;
-            let what = match effect {
+            let applied = apply_row(&mut changes, old, &row, address, options.today)?;
+            active_after[first + i] = applied.active;
+            let what = match applied.effect {
                 Effect::Created => Some("created"),
                 Effect::Updated => Some("updated"),
                 Effect::Retiring => Some("retiring: listed as keluar"),
@@ -483,19 +499,21 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
                 );
                 audit::log(&mut changes, &row.key.to_string(), started, "import", line)?;
             }
-            match effect {
+            match applied.effect {
                 Effect::Created => summary.created += 1,
                 Effect::Updated => summary.updated += 1,
                 Effect::Unchanged => summary.unchanged += 1,
                 Effect::Retiring => summary.retiring += 1,
                 Effect::UnknownLeaver => summary.unknown_leavers += 1,
             }
-            summary.notes.extend(note);
+            summary.notes.extend(applied.note);
             if changes.pending_bytes() >= Changes::BATCH_BYTES {
                 changes.commit()?;
             }
         }
     }
+    // The school index read below is the store's: what is pending goes in first.
+    changes.commit()?;
 
     if !options.delta {
         progress.set_message("retiring the unlisted");
@@ -508,6 +526,16 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
             }
             let (mut active, mut absent) = (0u64, Vec::new());
             for key in store.school_members(npsn)? {
+                let packed = key.packed();
+                let picked = survey
+                    .picks
+                    .binary_search_by_key(&AccountKey::packed_text_order(packed), |(k, _)| {
+                        AccountKey::packed_text_order(*k)
+                    });
+                if let Ok(i) = picked {
+                    active += u64::from(active_after[i]);
+                    continue;
+                }
                 if changes
                     .account(&key)?
                     .is_none_or(|a| a.state != DesiredState::Active)
@@ -515,14 +543,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
                     continue;
                 }
                 active += 1;
-                let packed = key.packed();
-                let picked = survey
-                    .picks
-                    .binary_search_by_key(&AccountKey::packed_text_order(packed), |(k, _)| {
-                        AccountKey::packed_text_order(*k)
-                    })
-                    .is_ok();
-                if !picked && !survey.shielded.contains(&packed) {
+                if !survey.shielded.contains(&packed) {
                     absent.push(key);
                 }
             }
@@ -710,8 +731,9 @@ fn pick(survey: &mut Survey, row: &Row) {
 /// of one account, the one that speaks for it: a row that says the person is present beats
 /// one that says they left, then the role of highest precedence, then the first row.
 fn sort_picks(picks: &mut Vec<(u64, Pick)>, summary: &mut Summary) {
-    // Stable: the rows of one account stay in file order.
-    picks.sort_by_key(|(key, _)| AccountKey::packed_text_order(*key));
+    // The rows of one account stay in file order (an unstable sort needs no scratch
+    // space the size of the picks).
+    picks.sort_unstable_by_key(|(key, pick)| (AccountKey::packed_text_order(*key), pick.offset));
     picks.dedup_by(|(key, candidate), (kept_key, current)| {
         if key != kept_key {
             return false;
