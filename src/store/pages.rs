@@ -87,9 +87,9 @@ pub fn plain(stored: &[u8]) -> sled::Result<Cow<'_, [u8]>> {
 }
 
 /// Decoded pages kept for lookups, per keyspace (each shares its bytes with sled's own
-/// cache). Lookups come in key order (imports, plans), so a few hundred suffice; an
-/// import touches half a dozen keyspaces.
-const CACHED_PAGES: usize = 256;
+/// cache). Lookups come in key order (imports, plans), so a few dozen suffice; an import
+/// touches half a dozen keyspaces.
+const CACHED_PAGES: usize = 64;
 
 /// The entries of one page, decoded.
 type Entries = BTreeMap<Vec<u8>, Vec<u8>>;

@@ -308,9 +308,11 @@ fn run_in_chunks(
     }
 }
 
-/// Picked rows applied at a time: their address requests and allocated addresses take
-/// about 100 bytes each.
-const APPLY_CHUNK: usize = 250_000;
+/// Picked rows applied at a time: each is held between the two looks (about 200 bytes)
+/// with its address request and allocated address (about 100 bytes). A chunk's addresses
+/// are written in address order, so each chunk rewrites the address index's pages once:
+/// fewer, bigger chunks write less and hold more.
+const APPLY_CHUNK: usize = 125_000;
 
 /// The local part of the address the Google user carrying `key`'s marker has, when it is
 /// in `domain` (the account keeps it).
@@ -683,7 +685,9 @@ fn survey(
     }
     let mut survey = Survey {
         layout: rows.layout,
-        picks: Vec::new(),
+        // Room for every row at once: a vector of millions grown by doubling would hold
+        // the old and the new copy together.
+        picks: Vec::with_capacity(usize::try_from(source.count_lines()?).unwrap_or(0)),
         schools: BTreeSet::new(),
         shielded: HashSet::new(),
         unsure_schools: BTreeSet::new(),
