@@ -4,11 +4,13 @@
 //! input: the first checks every row and picks, for each account, the row that speaks for
 //! it (one account per person per level), remembering where it lies in the file; only when
 //! no row is invalid (or `--skip-invalid`) are the picked rows read again, in the store's
-//! key order (so each page of accounts is read and written once), a quarter of a million
-//! at a time (so memory does not grow with the file): first to see which need an address,
-//! which are then allocated in address order (so each page of the address index is read
-//! and written once per chunk), then to apply them. A snapshot then starts the grace
-//! period of the accounts of its schools that it no longer lists.
+//! key order (so each page of accounts is read and written once), 125,000 at a time (so
+//! memory does not grow with the file): a first look reads each row and its account and
+//! sees which need an address, which are then allocated in address order (so each page of
+//! the address index is read and written once per chunk), then the rows the first look
+//! kept are applied. A snapshot then starts the grace period of the accounts of its
+//! schools that it no longer lists (the picked ones are known active from what was
+//! applied; only the unlisted are read).
 //!
 //! The changes are written in small transactions (sled keeps what a transaction touches
 //! until it ends), each recording what it replaced: an import that fails, or whose
