@@ -5,7 +5,7 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use support::daemon::{signal, start_daemon, wait_for, wait_for_metrics_url};
+use support::daemon::{fetch_metrics, signal, start_daemon, wait_for, wait_for_metrics_url};
 use support::google::{Api, KillOnDrop, spawn_emulator, token_from_key};
 
 /// The test configuration: the emulator at `url` with `key`, the store in `store/`, and
@@ -87,14 +87,7 @@ fn the_daemon_imports_the_inbox_pushes_to_google_rejects_bad_exports_and_stops_o
         users[1]["externalIds"][0]["value"],
         "sd:nuptk:1234567890123456"
     );
-    let metrics = runtime.block_on(async {
-        reqwest::get(&metrics_url)
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let metrics = fetch_metrics(&runtime, &metrics_url);
     for wanted in [
         "belajar_sync_accounts{state=\"active\"} 2",
         "belajar_sync_outbox_entries 0",

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use support::daemon::{start_daemon, wait_for, wait_for_metrics_url};
+use support::daemon::{fetch_metrics, start_daemon, wait_for, wait_for_metrics_url};
 use support::export_gen::write;
 use support::google::{Api, KillOnDrop, spawn_emulator, token_from_key};
 use support::smtp::{Received, SmtpServer};
@@ -469,14 +469,7 @@ fn school_reports_lists_and_the_health_check_through_the_binary_and_the_socket()
     let metrics_url = wait_for_metrics_url(&mut lines);
     wait_for(&mut lines, "sync finished");
     // The four 30-day notices were sent by the syncs above: counted for Prometheus.
-    let metrics = runtime.block_on(async {
-        reqwest::get(&metrics_url)
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let metrics = fetch_metrics(&runtime, &metrics_url);
     for wanted in [
         "belajar_sync_notices_sent_total 4",
         "belajar_sync_notices_failed_total 0",

@@ -319,14 +319,20 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_lowered_quota_is_followed_down() {
-        let limiter = Limiter::new(None, 100);
+    /// A limiter that learnt a quota of 1,000 a minute, after a minute of 970 calls that
+    /// Google accepted.
+    async fn hold_970_a_minute_under_1000(limiter: &Limiter) {
         limiter.recall(1000.0);
         for _ in 0..970 {
             tokio::time::advance(Duration::from_millis(61)).await;
             limiter.succeeded();
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lowered_quota_is_followed_down() {
+        let limiter = Limiter::new(None, 100);
+        hold_970_a_minute_under_1000(&limiter).await;
         // Kept under 1,000 a minute and still refused: Google lowered the quota.
         limiter.slow_down();
         let lowered = limiter.learnt_per_minute().unwrap();
@@ -344,11 +350,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_call_waiting_when_google_says_too_fast_waits_for_the_new_pace() {
         let limiter = std::sync::Arc::new(Limiter::new(None, 100));
-        limiter.recall(1000.0);
-        for _ in 0..970 {
-            tokio::time::advance(Duration::from_millis(61)).await;
-            limiter.succeeded();
-        }
+        hold_970_a_minute_under_1000(&limiter).await;
         // Slots given at 970 a minute: the tenth is ~0.6 s away.
         for _ in 0..9 {
             drop(limiter.acquire().await);
@@ -370,11 +372,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_lowered_quota_is_learnt_once_the_minute_holds_only_its_calls() {
         let limiter = Limiter::new(None, 100);
-        limiter.recall(1000.0);
-        for _ in 0..970 {
-            tokio::time::advance(Duration::from_millis(61)).await;
-            limiter.succeeded();
-        }
+        hold_970_a_minute_under_1000(&limiter).await;
         limiter.slow_down(); // lowered: halved, and searching
         let halved = limiter.learnt_per_minute().unwrap();
         assert!(halved < 500.0, "{halved}");

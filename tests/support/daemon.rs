@@ -32,6 +32,11 @@ pub fn wait_for_metrics_url(lines: &mut Lines<BufReader<ChildStderr>>) -> String
         .to_owned()
 }
 
+/// The text the daemon serves at `url` (its `/metrics`).
+pub fn fetch_metrics(runtime: &tokio::runtime::Runtime, url: &str) -> String {
+    runtime.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
+}
+
 /// Starts `belajar-sync run` with `config` (as its own user would; no systemd listening);
 /// the daemon and its log lines.
 pub fn start_daemon(config: &std::path::Path) -> (KillOnDrop, Lines<BufReader<ChildStderr>>) {
