@@ -14,8 +14,10 @@
 //! - `m:distrusted` → the last scan not believed, until one is ([`Distrusted`])
 //! - `m:quota` → Google's quota as the limiter last learnt it (calls a minute)
 //!
-//! Every record carries the time it was observed: once a scan has listed every domain and
-//! is believed, the records observed before it started (users that are gone) are removed.
+//! Every record carries the time it was observed as it is. A scan gathers what it lists
+//! aside ([`sightings`]) and, once it has listed every domain and is believed, applies it:
+//! records it found changed are written, those it did not find (users that are gone) are
+//! removed.
 
 use crate::access;
 use crate::directory::model::{Account, AccountKey};
@@ -25,6 +27,8 @@ use crate::store::{Changes, Keyspace, Store, StoreError};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+pub mod sightings;
 
 const REMOTE: Keyspace = Keyspace::new("remote");
 const SCAN_KEY: &[u8] = b"m:scan";
@@ -36,7 +40,8 @@ const DISTRUSTED_KEY: &[u8] = b"m:distrusted";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observed {
     pub user: User,
-    /// When it was observed.
+    /// When it was observed so (a scan that finds a user unchanged leaves its record, and
+    /// this time, as they were).
     pub at: Timestamp,
 }
 
@@ -128,6 +133,12 @@ fn managed_key(key: &AccountKey, id: &str) -> Vec<u8> {
     format!("r:{key}:{id}").into_bytes()
 }
 
+/// The account a `r:` key names.
+fn managed_account(key: &[u8]) -> Option<AccountKey> {
+    let rest = std::str::from_utf8(key.strip_prefix(b"r:")?).ok()?;
+    AccountKey::parse(rest.rsplit_once(':')?.0)
+}
+
 fn address_key(address: &str) -> Vec<u8> {
     format!("u:{}", address.to_ascii_lowercase()).into_bytes()
 }
@@ -173,18 +184,6 @@ pub fn record(changes: &mut Changes, user: &User, at: Timestamp) -> Result<(), S
 
 fn deleted_key(key: &AccountKey, id: &str) -> Vec<u8> {
     format!("d:{key}:{id}").into_bytes()
-}
-
-/// Records a deleted user seen by a scan, when it carries a marker: the account it names
-/// is restored from it rather than given a new, empty user.
-pub fn record_deleted(changes: &mut Changes, user: &User, at: Timestamp) {
-    if let (Some(key), Some(id)) = (marked_key(user), user.id.as_deref()) {
-        let observed = Observed {
-            user: user.clone(),
-            at,
-        };
-        changes.put_json(REMOTE, deleted_key(&key, id), &observed);
-    }
 }
 
 /// Forgets the deleted user `id` of `key` (restored, or Google can no longer restore it).
@@ -296,49 +295,23 @@ pub fn users_by_domain(store: &Store) -> Result<BTreeMap<String, u64>, StoreErro
     Ok(counts)
 }
 
-/// Removes the records observed before `started` (the start of a believed scan): users,
-/// deleted users and org units the scan no longer found; except, with `unindexed_since`,
-/// users created since then (a search listing may not show them yet). Returns how many
-/// were removed.
-pub fn forget_observed_before(
-    store: &Store,
-    started: Timestamp,
-    unindexed_since: Option<Timestamp>,
-) -> Result<u64, StoreError> {
-    // Collected first: the map is not written while it is being scanned.
+/// Removes the org units observed before `started` (the start of a believed scan): those
+/// the scan no longer found. Returns how many were removed.
+pub fn forget_org_units_before(store: &Store, started: Timestamp) -> Result<u64, StoreError> {
+    // Collected first (org units are few): the map is not written while it is scanned.
     let mut stale = Vec::new();
-    for prefix in [&b"r:"[..], b"u:", b"d:"] {
-        for entry in store.scan_json::<Observed>(REMOTE, prefix) {
-            let (key, observed) = entry?;
-            // Parsed only for a scan made of parts.
-            let unindexed = unindexed_since.is_some_and(|since| {
-                observed
-                    .user
-                    .creation_time
-                    .as_deref()
-                    .and_then(|t| t.parse::<Timestamp>().ok())
-                    .is_some_and(|created| created >= since)
-            });
-            if observed.at < started && !unindexed {
-                stale.push(key);
-            }
-        }
-    }
     for entry in store.scan_json::<Timestamp>(REMOTE, b"o:") {
         let (key, at) = entry?;
         if at < started {
             stale.push(key);
         }
     }
-    let removed = stale.len() as u64;
-    for chunk in stale.chunks(50_000) {
-        let mut changes = store.changes(false);
-        for key in chunk {
-            changes.delete(REMOTE, key.clone());
-        }
-        changes.commit()?;
+    let mut changes = store.changes(false);
+    for key in &stale {
+        changes.delete(REMOTE, key.clone());
     }
-    Ok(removed)
+    changes.commit()?;
+    Ok(stale.len() as u64)
 }
 
 /// The users carrying the marker, and the deleted ones, of the accounts whose key lies in

@@ -1,8 +1,10 @@
-//! The full scan: every org unit, and every user of every managed domain page by page into
-//! the remote records (memory stays flat), then the deleted users that carry a marker
-//! (so that their accounts are restored, not replaced). Believed only when no domain, and
-//! no part of one, shrank past `sync.min_scan_share` of the last scan and no page token
-//! came back: only then are the users it did not find forgotten.
+//! The full scan: every org unit, and every user of every managed domain page by page
+//! (memory stays flat: what a page shows is set aside as sightings, written sorted a few
+//! megabytes at a time), then the deleted users that carry a marker (so that their
+//! accounts are restored, not replaced). Once every part is listed, the sightings are
+//! applied to the remote records in key order. Believed only when no domain, and no part
+//! of one, shrank past `sync.min_scan_share` of the last scan and no page token came
+//! back: only then are the users it did not find forgotten.
 //!
 //! A scan survives: Google ends a listing that pages for more than 60 minutes, and a scan
 //! of a domain of millions takes hours, so a big domain is listed in *parts* (the users
@@ -17,6 +19,7 @@
 use crate::config::Config;
 use crate::google::types::User;
 use crate::google::{CallFailure, DirectoryClient};
+use crate::remote::sightings::{self, Forget, Sightings};
 use crate::remote::{self, ScanProgress, ScanRecord};
 use crate::store::{Store, StoreError};
 use futures_util::StreamExt;
@@ -155,11 +158,15 @@ pub async fn run(
             );
             cut
         }
-        _ => ScanProgress {
-            id: last.id + 1,
-            started: now,
-            ..ScanProgress::default()
-        },
+        _ => {
+            // What a scan cut short long ago had seen is not this one's.
+            sightings::clear(store)?;
+            ScanProgress {
+                id: last.id + 1,
+                started: now,
+                ..ScanProgress::default()
+            }
+        }
     };
     let started = state.started;
     let google = |what: String| move |failure| ScanError::Google { what, failure };
@@ -204,15 +211,19 @@ pub async fn run(
         .into_iter()
         .filter(|p| !state.done.contains_key(&p.name()))
         .collect();
+    // Shared by the parts listed side by side (one task: never borrowed at once).
+    let seen = std::cell::RefCell::new(Sightings::default());
     let mut listed = futures_util::stream::iter(todo)
-        .map(|part| list_part(store, client, part, started, &progress))
+        .map(|part| list_part(store, client, part, started, &seen, &progress))
         .buffer_unordered(PARTS_AT_ONCE);
     let mut failed = None;
     while let Some(outcome) = listed.next().await {
         match outcome {
             Ok((part, found)) => {
                 state.done.insert(part.name(), found);
+                // The part is recorded with all it saw (and what other parts saw so far).
                 let mut changes = store.changes(false);
+                seen.borrow_mut().write_run(&mut changes);
                 remote::set_scan_progress(&mut changes, Some(&state));
                 changes.commit()?;
                 tracing::debug!(part = %part.name(), found, "part of the scan recorded");
@@ -222,6 +233,8 @@ pub async fn run(
         }
     }
     drop(listed);
+    // Sightings not written belong to parts that failed: they are listed again.
+    drop(seen);
     if let Some(e) = failed {
         return Err(e);
     }
@@ -261,12 +274,15 @@ pub async fn run(
         }));
     for (part, before, found) in compared {
         if before > 0 && (found as f64) < before as f64 * share {
-            // Not believed: listed again from the start next time.
+            // Not believed: what it saw is recorded, nothing forgotten; listed again from
+            // the start next time.
             let shrunk = ScanError::Shrunk {
                 part,
                 found,
                 before,
             };
+            sightings::apply(store, None)?;
+            sightings::clear(store)?;
             let mut changes = store.changes(false);
             remote::set_scan_progress(&mut changes, None);
             remote::set_distrusted(
@@ -282,7 +298,16 @@ pub async fn run(
     }
     // Users a search listing may not show yet are not forgotten for being missed.
     let unindexed_since = split.then(|| started - INDEX_LAG);
-    let forgotten = remote::forget_observed_before(store, started, unindexed_since)?;
+    let applied = sightings::apply(
+        store,
+        Some(Forget {
+            started,
+            unindexed_since,
+        }),
+    )?;
+    let forgotten = applied.forgotten + remote::forget_org_units_before(store, started)?;
+    // Cut short from here, the scan is applied again (to the same end) by the next sync.
+    sightings::clear(store)?;
     record.finished = Some(Timestamp::now());
     let mut changes = store.changes(false);
     remote::set_last_scan(&mut changes, &record);
@@ -292,19 +317,21 @@ pub async fn run(
         scan = record.id,
         users = record.users.values().sum::<u64>(),
         parts = state.done.len(),
+        written = applied.written,
         forgotten,
         "scan finished"
     );
     Ok(record)
 }
 
-/// Lists one part into the remote records, a page per commit; returns how many users
-/// it holds.
+/// Lists one part into `seen` (written as a run whenever it is full); returns how many
+/// users the part holds.
 async fn list_part(
     store: &Store,
     client: &DirectoryClient,
     part: Part,
     started: Timestamp,
+    seen: &std::cell::RefCell<Sightings>,
     progress: &dyn Fn(&str, u64),
 ) -> Result<(Part, u64), ScanError> {
     let query = part.prefix.as_ref().map(|p| format!("email:{p}*"));
@@ -324,16 +351,21 @@ async fn list_part(
             })?;
         let Some(users) = page else { break };
         let now = Timestamp::now().max(started);
-        let mut changes = store.changes(false);
+        let mut seen = seen.borrow_mut();
         for user in &users {
             if part.deleted {
-                remote::record_deleted(&mut changes, user, now);
+                seen.saw_deleted(user, now);
             } else {
-                remote::record(&mut changes, user, now)?;
+                seen.saw(user, now);
                 found += u64::from(part.counts(user));
             }
         }
-        changes.commit()?;
+        if seen.is_full() {
+            let mut changes = store.changes(false);
+            seen.write_run(&mut changes);
+            changes.commit()?;
+        }
+        drop(seen);
         progress(&part.name(), found);
     }
     Ok((part, found))

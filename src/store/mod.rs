@@ -342,11 +342,11 @@ impl Store {
     }
 
     /// The JSON record `value` stored at `key` of `space`.
-    fn parse_json<T: DeserializeOwned>(
+    pub(crate) fn parse_json<'de, T: Deserialize<'de>>(
         &self,
         space: Keyspace,
         key: &[u8],
-        value: &[u8],
+        value: &'de [u8],
     ) -> Result<T, StoreError> {
         serde_json::from_slice(value).map_err(|e| {
             self.corrupt(format!(
@@ -540,6 +540,16 @@ impl Store {
         }
     }
 
+    /// Removes every record of `space` at once (not undoable: for keyspaces that hold
+    /// work in progress, never the directory).
+    pub(crate) fn clear(&self, space: Keyspace) -> Result<(), StoreError> {
+        self.with(space, |pages| {
+            pages.tree().clear()?;
+            pages.written();
+            Ok(())
+        })
+    }
+
     /// The stored value of the counter `name` (see [`Changes::count`]).
     pub fn counter(&self, name: &str) -> Result<i64, StoreError> {
         let what = format!("counter of {name}");
@@ -551,13 +561,7 @@ impl Store {
     /// end was recorded but not its clearing must not be mistaken for this one's) and
     /// after its end is recorded (a crash in between then rolls back nothing).
     pub fn set_import_marker(&self, marker: Option<&ImportMarker>) -> Result<(), StoreError> {
-        let clear_undo = || {
-            self.with(UNDO, |pages| {
-                pages.tree().clear()?;
-                pages.written();
-                Ok(())
-            })
-        };
+        let clear_undo = || self.clear(UNDO);
         let mut changes = self.changes(false);
         match marker {
             Some(m) => {
