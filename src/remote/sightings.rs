@@ -320,7 +320,12 @@ fn decide(
         return Ok(Decision::Keep);
     }
     let held: Observed = serde_json::from_slice(held)?;
-    if held.user.id.as_ref().is_some_and(|id| claimed_by.contains(id)) {
+    if held
+        .user
+        .id
+        .as_ref()
+        .is_some_and(|id| claimed_by.contains(id))
+    {
         return Ok(Decision::Remove { forgotten: false });
     }
     let Some(forget) = forget else {
@@ -340,14 +345,20 @@ fn decide(
     })
 }
 
-type Entries<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a>;
+/// A remote key and what was seen there (a serialised [`Sighting`]).
+type Entry = (Vec<u8>, Vec<u8>);
+
+type Entries<'a> = Box<dyn Iterator<Item = Result<Entry, StoreError>> + 'a>;
+
+/// The next sighting of a run: key, the run's place, sighting.
+type Head = Reverse<(Vec<u8>, usize, Vec<u8>)>;
 
 /// The sightings of every run, merged in key order: one per key, later runs winning.
 struct Merged<'a> {
     store: &'a Store,
     runs: Vec<Entries<'a>>,
-    /// The next sighting of each run not yet given: key, run's place, sighting.
-    heads: BinaryHeap<Reverse<(Vec<u8>, usize, Vec<u8>)>>,
+    /// The next sighting of each run not yet given.
+    heads: BinaryHeap<Head>,
 }
 
 impl<'a> Merged<'a> {
@@ -390,7 +401,7 @@ impl<'a> Merged<'a> {
         Ok(())
     }
 
-    fn next_sighting(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn next_sighting(&mut self) -> Result<Option<Entry>, StoreError> {
         let Some(Reverse((key, i, value))) = self.heads.pop() else {
             return Ok(None);
         };
@@ -418,9 +429,226 @@ impl<'a> Merged<'a> {
 }
 
 impl Iterator for Merged<'_> {
-    type Item = Result<(Vec<u8>, Vec<u8>), StoreError>;
+    type Item = Result<Entry, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         self.next_sighting().transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::model::AccountKey;
+    use crate::planner::marker;
+    use jiff::SignedDuration;
+
+    fn user(id: &str, email: &str, key: Option<&str>) -> User {
+        User {
+            id: Some(id.into()),
+            primary_email: Some(email.into()),
+            external_ids: key.map(|k| vec![marker(&AccountKey::parse(k).unwrap())]),
+            ..User::default()
+        }
+    }
+
+    fn observed(user: &User, at: Timestamp) -> Vec<u8> {
+        serde_json::to_vec(&Observed {
+            user: user.clone(),
+            at,
+        })
+        .unwrap()
+    }
+
+    fn sighting(user: Option<&User>, at: Timestamp, claimed_by: &[&str]) -> Vec<u8> {
+        serde_json::to_vec(&Sighting {
+            seen: user.map(|u| Observed {
+                user: u.clone(),
+                at,
+            }),
+            claimed_by: claimed_by.iter().map(|c| c.to_string()).collect(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_record_is_written_only_when_the_scan_saw_it_changed_since() {
+        let t0: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+        let t1 = t0 + SignedDuration::from_hours(1);
+        let siti = user("1", "siti@sd.belajar.id", Some("sd:nisn:0012345678"));
+        let renamed = User {
+            primary_email: Some("siti.a@sd.belajar.id".into()),
+            ..siti.clone()
+        };
+        let decide = |seen: &[u8], held: &[u8]| decide(Some(seen), Some(held), None).unwrap();
+        assert_eq!(
+            decide(&sighting(Some(&siti), t1, &[]), &observed(&siti, t0)),
+            Decision::Keep,
+            "unchanged: its record and its time stay"
+        );
+        assert_eq!(
+            decide(&sighting(Some(&renamed), t1, &[]), &observed(&siti, t0)),
+            Decision::Write(observed(&renamed, t1))
+        );
+        assert_eq!(
+            decide(&sighting(Some(&siti), t0, &[]), &observed(&renamed, t1)),
+            Decision::Keep,
+            "written by an action after the scan listed it"
+        );
+        assert_eq!(
+            super::decide(Some(&sighting(Some(&siti), t1, &[])), None, None).unwrap(),
+            Decision::Write(observed(&siti, t1))
+        );
+    }
+
+    #[test]
+    fn a_record_not_seen_goes_only_from_a_believed_scan_and_not_when_too_new_to_be_indexed() {
+        let started: Timestamp = "2026-12-02T00:00:00Z".parse().unwrap();
+        let before = started - SignedDuration::from_hours(1);
+        let forget = Forget {
+            started,
+            unindexed_since: None,
+        };
+        let budi = user("2", "budi@sd.belajar.id", None);
+        let held = observed(&budi, before);
+        assert_eq!(
+            decide(None, Some(&held), Some(&forget)).unwrap(),
+            Decision::Remove { forgotten: true }
+        );
+        assert_eq!(decide(None, Some(&held), None).unwrap(), Decision::Keep);
+        let since_started = observed(&budi, started + SignedDuration::from_secs(5));
+        assert_eq!(
+            decide(None, Some(&since_started), Some(&forget)).unwrap(),
+            Decision::Keep,
+            "recorded by an action during the scan"
+        );
+        let new = User {
+            creation_time: Some("2026-12-01T12:00:00Z".into()),
+            ..budi.clone()
+        };
+        let split = Forget {
+            unindexed_since: Some(started - SignedDuration::from_hours(36)),
+            ..forget
+        };
+        assert_eq!(
+            decide(None, Some(&observed(&new, before)), Some(&split)).unwrap(),
+            Decision::Keep,
+            "created in the last 36 hours: a search listing may miss it"
+        );
+        assert_eq!(
+            decide(None, Some(&observed(&new, before)), Some(&forget)).unwrap(),
+            Decision::Remove { forgotten: true },
+            "a whole listing does not miss it"
+        );
+    }
+
+    #[test]
+    fn an_unmarked_record_goes_when_its_user_is_seen_carrying_a_marker() {
+        let budi = user("2", "budi@sd.belajar.id", None);
+        let held = observed(&budi, "2026-12-01T00:00:00Z".parse().unwrap());
+        let at = "2026-12-02T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            decide(Some(&sighting(None, at, &["2"])), Some(&held), None).unwrap(),
+            Decision::Remove { forgotten: false }
+        );
+        assert_eq!(
+            decide(Some(&sighting(None, at, &["9"])), Some(&held), None).unwrap(),
+            Decision::Keep,
+            "another user claims the address"
+        );
+    }
+
+    #[test]
+    fn runs_are_merged_in_key_order_the_later_winning_and_unseen_users_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let t0: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+        let started = t0 + SignedDuration::from_hours(1);
+        let siti = user("1", "siti@sd.belajar.id", Some("sd:nisn:0012345678"));
+        let gone = user("3", "gone@sd.belajar.id", Some("sd:nisn:0099999999"));
+        let adopted = user("4", "rina@sd.belajar.id", None);
+        let mut changes = store.changes(false);
+        for held in [&siti, &gone, &adopted] {
+            super::super::record(&mut changes, held, t0).unwrap();
+        }
+        changes.commit().unwrap();
+
+        // Two runs see Siti renamed (the later run's name wins); the second sees Rina
+        // adopted and a new user.
+        let first = User {
+            name: Some(crate::google::types::UserName {
+                given_name: Some("Siti".into()),
+                family_name: Some("A".into()),
+                ..Default::default()
+            }),
+            ..siti.clone()
+        };
+        let second = User {
+            name: Some(crate::google::types::UserName {
+                given_name: Some("Siti".into()),
+                family_name: Some("B".into()),
+                ..Default::default()
+            }),
+            ..siti.clone()
+        };
+        let adopted_now = user("4", "rina@sd.belajar.id", Some("sd:nisn:0011111111"));
+        let new = user("5", "new@sd.belajar.id", None);
+        let mut seen = Sightings::default();
+        seen.saw(&first, started);
+        let mut changes = store.changes(false);
+        seen.write_run(&mut changes);
+        changes.commit().unwrap();
+        for later in [&second, &adopted_now, &new] {
+            seen.saw(later, started + SignedDuration::from_secs(1));
+        }
+        let mut changes = store.changes(false);
+        seen.write_run(&mut changes);
+        changes.commit().unwrap();
+
+        let forget = Forget {
+            started,
+            unindexed_since: None,
+        };
+        let applied = apply(&store, Some(forget)).unwrap();
+        assert_eq!(
+            applied,
+            Applied {
+                written: 4,
+                forgotten: 1
+            },
+            "Siti, Rina's marked record, her unmarked one removed, the new user; the gone one"
+        );
+        let siti_key = AccountKey::parse("sd:nisn:0012345678").unwrap();
+        let marked = super::super::marked_users(&store, &siti_key).unwrap();
+        assert_eq!(marked.len(), 1);
+        assert_eq!(marked[0].user, second, "the later run wins");
+        let gone_key = AccountKey::parse("sd:nisn:0099999999").unwrap();
+        assert!(
+            super::super::marked_users(&store, &gone_key)
+                .unwrap()
+                .is_empty()
+        );
+        let rina = AccountKey::parse("sd:nisn:0011111111").unwrap();
+        assert_eq!(super::super::marked_users(&store, &rina).unwrap().len(), 1);
+        let changes = store.changes(true);
+        assert!(
+            super::super::user_at(&changes, "rina@sd.belajar.id")
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            super::super::user_at(&changes, "new@sd.belajar.id")
+                .unwrap()
+                .is_some()
+        );
+
+        // Applied again (a scan cut short after applying), nothing more changes.
+        assert_eq!(
+            apply(&store, Some(forget)).unwrap(),
+            Applied::default(),
+            "applying twice does what applying once did"
+        );
+        clear(&store).unwrap();
+        assert_eq!(apply(&store, None).unwrap(), Applied::default());
     }
 }
