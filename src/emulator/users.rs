@@ -10,7 +10,8 @@ use super::query::Clause;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -206,7 +207,8 @@ pub struct Users {
     by_id: BTreeMap<String, User>,
     /// Primary address → id, in address order (for `orderBy=email`).
     primaries: BTreeMap<String, String>,
-    aliases: HashMap<String, String>,
+    /// Alias → id, in address order (for `email:PREFIX*`).
+    aliases: BTreeMap<String, String>,
     deleted: BTreeMap<String, User>,
 }
 
@@ -574,32 +576,41 @@ impl Users {
             [clause] if fast && !params.show_deleted => clause.email_prefix(),
             _ => None,
         };
+        // Where the page's last user was found, when not by its sort key (a prefix
+        // listing goes in address order).
+        let mut last_address = None;
         if let Some(prefix) = by_prefix {
-            let mut ids: Vec<&String> = self
-                .primaries
-                .range(prefix.to_owned()..)
-                .take_while(|(email, _)| email.starts_with(prefix))
-                .map(|(_, id)| id)
-                .chain(
-                    self.aliases
-                        .iter()
-                        .filter(|(alias, _)| alias.starts_with(prefix))
-                        .map(|(_, id)| id),
-                )
-                .filter(|id| {
-                    after
-                        .as_ref()
-                        .is_none_or(|(_, after)| id.as_str() > after.as_str())
-                })
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            page.extend(
-                ids.into_iter()
-                    .filter_map(|id| source.get(id))
-                    .filter(visible)
-                    .take(params.max_results + 1),
-            );
+            // In address order from the token on (each page costs its size): primaries
+            // and aliases merged, a user found by an alias only when its primary address
+            // does not match too (it is listed there).
+            let from = after.as_ref().map(|(address, _)| address.as_str());
+            let mut primaries = matching(&self.primaries, prefix, from).peekable();
+            let mut aliases = matching(&self.aliases, prefix, from).peekable();
+            while page.len() <= params.max_results {
+                let by_primary = match (primaries.peek(), aliases.peek()) {
+                    (None, None) => break,
+                    (Some(p), Some(a)) => p.0 < a.0,
+                    (p, _) => p.is_some(),
+                };
+                let next = if by_primary {
+                    &mut primaries
+                } else {
+                    &mut aliases
+                };
+                let Some((address, id)) = next.next() else {
+                    break;
+                };
+                let Some(user) = source.get(id) else { continue };
+                if !by_primary && user.primary().starts_with(prefix) {
+                    continue;
+                }
+                if visible(&user) {
+                    page.push(user);
+                    if page.len() <= params.max_results {
+                        last_address = Some(address.clone());
+                    }
+                }
+            }
         } else if fast {
             // Id order ascending: walk the index from the token on.
             let start = after.as_ref().map_or(String::new(), |(_, id)| id.clone());
@@ -643,7 +654,7 @@ impl Users {
         }
         if more && let Some(last) = page.last() {
             let token = PageToken {
-                key: sort_key(last, params.order),
+                key: last_address.unwrap_or_else(|| sort_key(last, params.order)),
                 id: last.id().to_owned(),
                 started,
             };
@@ -733,6 +744,21 @@ fn set_full_name(resource: &mut Map<String, Value>) {
         let full = format!("{} {}", part("givenName"), part("familyName"));
         name.insert("fullName".into(), json!(full.trim()));
     }
+}
+
+/// The entries of an address index that start with `prefix`, after the address `from`.
+fn matching<'a>(
+    index: &'a BTreeMap<String, String>,
+    prefix: &'a str,
+    from: Option<&str>,
+) -> impl Iterator<Item = (&'a String, &'a String)> + use<'a> {
+    let start = match from {
+        Some(from) if from >= prefix => Bound::Excluded(from),
+        _ => Bound::Included(prefix),
+    };
+    index
+        .range::<str, _>((start, Bound::Unbounded))
+        .take_while(move |(address, _)| address.starts_with(prefix))
 }
 
 fn sort_key(user: &User, order: Order) -> String {
@@ -1249,7 +1275,7 @@ mod tests {
     }
 
     /// `email:PREFIX*` is served from the address indexes: page by page, the same users
-    /// (aliases included) as reading every user would give, each once, in id order.
+    /// (aliases included) as reading every user would give, each once, in address order.
     #[test]
     fn an_email_prefix_listing_pages_through_exactly_the_matching_users() {
         let mut f = Fixture::new();
@@ -1286,10 +1312,10 @@ mod tests {
                 None => break,
             }
         }
-        seen.sort();
         assert_eq!(
             seen,
-            ["ana", "andi", "ani", "anto", "anwar", "zed"].map(|n| format!("{n}@sd.belajar.id"))
+            // Zed by its old address, kept as an alias.
+            ["ana", "andi", "ani", "zed", "anto", "anwar"].map(|n| format!("{n}@sd.belajar.id"))
         );
     }
 
