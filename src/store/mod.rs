@@ -888,7 +888,8 @@ impl<'a> Changes<'a> {
         let mut undo = pages::Changes::new();
         for (space, changes) in pending {
             let pages = handles.pages(space).map_err(|e| store.err(e))?;
-            let sorted: pages::Changes = changes.into_iter().collect();
+            let mut sorted: Vec<_> = changes.into_iter().collect();
+            sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let prepared = pages
                 .prepare(sorted, Merge::Overwrite)
                 .map_err(|e| store.err(e))?;

@@ -91,9 +91,6 @@ pub fn plain(stored: &[u8]) -> sled::Result<Cow<'_, [u8]>> {
 /// touches half a dozen keyspaces.
 const CACHED_PAGES: usize = 64;
 
-/// The entries of one page, decoded.
-type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
-
 /// A page read for lookups, with its key range: `fence <= key < upper` (no upper for the
 /// last page), and where each entry starts, for a binary search without copying.
 struct Page {
@@ -273,11 +270,16 @@ impl Pages {
             .and_then(|page| page.get(key).map(<[u8]>::to_vec)))
     }
 
-    /// Makes `changes` ready to write: each touched page is read once, merged, and split
-    /// when too big. Nothing is written; the caller applies the batch (alone or in a
+    /// Makes `changes` (in key order, each key once) ready to write: each touched page is
+    /// read once, its entries and the changes merged in one ordered pass, and split when
+    /// too big. Nothing is written; the caller applies the batch (alone or in a
     /// transaction with other trees) and then calls [`written`](Self::written). One writer
     /// at a time: the caller holds a lock (the store's commit does).
-    pub fn prepare(&self, changes: Changes, merge: Merge) -> sled::Result<Prepared> {
+    pub fn prepare(
+        &self,
+        changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+        merge: Merge,
+    ) -> sled::Result<Prepared> {
         let mut prepared = Prepared {
             batch: sled::Batch::default(),
             old: Vec::new(),
@@ -285,34 +287,58 @@ impl Pages {
         };
         let mut changes = changes.into_iter().peekable();
         while let Some((first_key, _)) = changes.peek() {
-            let (fence, mut entries) = match self.locate(first_key)? {
-                Some((fence, bytes)) => (fence.to_vec(), decode(&plain(&bytes)?)),
-                None => (Vec::new(), Entries::new()),
+            let (fence, stored) = match self.locate(first_key)? {
+                Some((fence, stored)) => (fence.to_vec(), Some(stored)),
+                None => (Vec::new(), None),
+            };
+            let plain_page = match &stored {
+                Some(stored) => plain(stored)?,
+                None => Cow::Borrowed(&[][..]),
             };
             let upper = self.next_fence(&fence)?;
-            while let Some((key, _)) = changes.peek() {
-                if upper.as_ref().is_some_and(|u| key >= u) {
-                    break;
-                }
-                let (key, value) = changes.next().expect("peeked");
-                if merge == Merge::KeepExisting && entries.contains_key(&key) {
+            let mut existing = entries(&plain_page).peekable();
+            let mut out = Splitter::default();
+            loop {
+                let change = changes
+                    .peek()
+                    .filter(|(key, _)| upper.as_ref().is_none_or(|u| key < u));
+                let order = match (existing.peek(), change) {
+                    (None, None) => break,
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (Some((held, _)), Some((key, _))) => (*held).cmp(key.as_slice()),
+                };
+                if order.is_lt() {
+                    let (key, value) = existing.next().expect("peeked");
+                    out.push(key, value);
                     continue;
                 }
-                let old = match value {
-                    Some(value) => entries.insert(key.clone(), value),
-                    None => entries.remove(&key),
+                let (key, value) = changes.next().expect("peeked");
+                let old = if order.is_eq() {
+                    let (_, held) = existing.next().expect("peeked");
+                    if merge == Merge::KeepExisting {
+                        out.push(&key, held);
+                        continue;
+                    }
+                    Some(held.to_vec())
+                } else {
+                    None
                 };
+                if let Some(value) = &value {
+                    out.push(&key, value);
+                }
                 prepared.old.push((key, old));
             }
-            if entries.is_empty() {
+            let pages = out.pages;
+            if pages.is_empty() {
                 prepared.batch.remove(fence);
                 continue;
             }
-            for (i, (chunk_fence, bytes)) in split(entries).into_iter().enumerate() {
-                let chunk_fence = if i == 0 { fence.clone() } else { chunk_fence };
+            for (i, (page_fence, bytes)) in pages.into_iter().enumerate() {
+                let page_fence = if i == 0 { fence.clone() } else { page_fence };
                 let stored = self.codec.encode(bytes);
                 prepared.bytes += stored.len();
-                prepared.batch.insert(chunk_fence, stored);
+                prepared.batch.insert(page_fence, stored);
             }
         }
         Ok(prepared)
@@ -412,24 +438,27 @@ impl Cursor {
     }
 }
 
-/// Encodes entries into pages of at most [`MAX_PAGE_BYTES`] (a single larger entry gets a
-/// page of its own), each with the key of its first entry.
-fn split(entries: Entries) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut pages = Vec::new();
-    let mut current: Option<(Vec<u8>, Vec<u8>)> = None;
-    for (key, value) in entries {
+/// Entries, given in key order, encoded into pages of at most [`MAX_PAGE_BYTES`] (a
+/// single larger entry gets a page of its own), each with the key of its first entry.
+#[derive(Default)]
+struct Splitter {
+    pages: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Splitter {
+    fn push(&mut self, key: &[u8], value: &[u8]) {
         let size = 8 + key.len() + value.len();
-        if let Some((_, bytes)) = &current
-            && bytes.len() + size > MAX_PAGE_BYTES
-        {
-            pages.extend(current.take());
+        let full = self
+            .pages
+            .last()
+            .is_none_or(|(_, bytes)| bytes.len() + size > MAX_PAGE_BYTES);
+        if full {
+            self.pages
+                .push((key.to_vec(), Vec::with_capacity(MAX_PAGE_BYTES)));
         }
-        let (_, bytes) =
-            current.get_or_insert_with(|| (key.clone(), Vec::with_capacity(MAX_PAGE_BYTES)));
-        encode_entry(bytes, &key, &value);
+        let (_, bytes) = self.pages.last_mut().expect("a page is open");
+        encode_entry(bytes, key, value);
     }
-    pages.extend(current);
-    pages
 }
 
 fn encode_entry(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
@@ -441,13 +470,6 @@ fn encode_entry(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
         );
         out.extend_from_slice(part);
     }
-}
-
-/// Decodes a page; a truncated tail (which sled's atomic writes never leave) is ignored.
-fn decode(bytes: &[u8]) -> Entries {
-    entries(bytes)
-        .map(|(key, value)| (key.to_vec(), value.to_vec()))
-        .collect()
 }
 
 #[cfg(test)]
