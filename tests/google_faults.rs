@@ -665,7 +665,7 @@ fn a_scan_in_parts_stays_inside_the_listing_limit_and_goes_on_after_a_failure() 
 
 /// A scan in parts killed (SIGKILL) after a seeded number of its parts were recorded: the
 /// next scan goes on with the parts left (no part listed twice over the runs) and counts
-/// every user once.
+/// every user once. Then one killed while it applies what it saw: the next ends it.
 #[test]
 fn a_scan_killed_at_seeded_points_goes_on_with_the_parts_left_and_counts_every_user_once() {
     let world = World::new();
@@ -719,8 +719,36 @@ fn a_scan_killed_at_seeded_points_goes_on_with_the_parts_left_and_counts_every_u
         listings <= parts + 2 * 4,
         "parts recorded before a kill are not listed again: {listings} listings of {parts} parts"
     );
-    let plan = world.run(&config, &["plan", "--json"]);
-    let first_line = plan.stdout.split(|&b| b == b'\n').next().unwrap();
-    let plan: Value = serde_json::from_slice(first_line).unwrap();
-    assert_eq!(plan["plan"]["in_step"], 600, "{plan}");
+    let in_step = |world: &World| {
+        let plan = world.run(&config, &["plan", "--json"]);
+        let first_line = plan.stdout.split(|&b| b == b'\n').next().unwrap();
+        let plan: Value = serde_json::from_slice(first_line).unwrap();
+        plan["plan"]["in_step"].clone()
+    };
+    assert_eq!(in_step(&world), 600);
+
+    // Killed once it applies what it saw to the records (wherever the kill lands: in the
+    // middle, or once done): the next scan ends it, and every record is right.
+    let mut child = world
+        .command(&config, &["sync", "--scan"])
+        .env("RUST_LOG", "belajar_sync=info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let applying = lines
+        .map_while(Result::ok)
+        .any(|l| l.contains("applying what the scan saw"));
+    assert!(applying, "the scan applies what it saw");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = world.run(&config, &["sync", "--scan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let status = world.status(&config);
+    assert_eq!(
+        status["last_scan"]["users"]["sd.belajar.id"], 600,
+        "{status}"
+    );
+    assert_eq!(in_step(&world), 600, "each user recorded once, none lost");
 }

@@ -221,6 +221,7 @@ enum Decision {
 /// does is the same the second time). The runs are left for [`clear`].
 pub fn apply(store: &Store, forget: Option<Forget>) -> Result<Applied, StoreError> {
     let mut sightings = Merged::new(store)?;
+    tracing::info!(runs = sightings.runs.len(), "applying what the scan saw");
     // Written behind the scan as it goes: a scan of the store sees each entry once.
     let mut records = [&b"d:"[..], b"r:", b"u:"].into_iter().flat_map(|prefix| {
         store.scan(REMOTE, prefix, prefix.to_vec(), |key, value| {
