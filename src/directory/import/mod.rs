@@ -181,50 +181,52 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-/// The row that speaks for an account, chosen in the first pass; 16 bytes, since an
-/// import keeps one for each of millions of accounts.
+/// The row that speaks for an account, chosen in the first pass; 8 bytes, since an import
+/// keeps one for each of millions of accounts (with its key, 16): where the row lies in the
+/// file (bits 0 to 39: files up to 1 TiB), its length (bits 40 to 56: lines are at most
+/// 64 KiB), its role's index (bits 57 to 62) and whether it says the person is present
+/// (bit 63). Its line number is found again from its place when a message needs it.
 #[derive(Debug, Clone, Copy)]
-struct Pick {
-    offset: u64,
-    /// The row's length (lines are at most 64 KiB: 24 bits), its role's index (bits 24 to
-    /// 30) and whether it says the person is present (bit 31).
-    len_role: u32,
-    line: u32,
-}
+struct Pick(u64);
+
+/// The largest file an import takes (a pick's place has 40 bits).
+const MAX_FILE_BYTES: u64 = 1 << 40;
 
 impl Pick {
     fn new(row: &Row) -> Pick {
         let role = Role::ALL
             .iter()
             .position(|r| *r == row.role)
-            .expect("a role") as u32;
-        let present = u32::from(row.status == RowStatus::Aktif);
-        Pick {
-            offset: row.span.offset,
-            len_role: row.span.len.min(0xff_ffff) | role << 24 | present << 31,
-            line: u32::try_from(row.line).unwrap_or(u32::MAX),
-        }
+            .expect("a role") as u64;
+        let present = u64::from(row.status == RowStatus::Aktif);
+        debug_assert!(row.span.offset < MAX_FILE_BYTES, "checked by the survey");
+        Pick(
+            row.span.offset & (MAX_FILE_BYTES - 1)
+                | u64::from(row.span.len.min(0x1_ffff)) << 40
+                | role << 57
+                | present << 63,
+        )
+    }
+
+    fn offset(&self) -> u64 {
+        self.0 & (MAX_FILE_BYTES - 1)
     }
 
     fn span(&self) -> Span {
         Span {
-            offset: self.offset,
-            len: self.len_role & 0xff_ffff,
+            offset: self.offset(),
+            len: (self.0 >> 40 & 0x1_ffff) as u32,
         }
     }
 
-    fn line(&self) -> u64 {
-        u64::from(self.line)
-    }
-
     fn role(&self) -> Role {
-        Role::ALL[((self.len_role >> 24) & 0x7f) as usize]
+        Role::ALL[(self.0 >> 57 & 0x3f) as usize]
     }
 
     /// A row that says the person is present beats one that says they left; then the
     /// role of highest precedence wins; on a tie the first row.
     fn rank(&self) -> (bool, u8) {
-        (self.len_role >> 31 == 1, self.role().precedence())
+        (self.0 >> 63 == 1, self.role().precedence())
     }
 }
 
@@ -371,13 +373,21 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
     let mut rows = source.row_reader(survey.layout.clone())?;
     let mut read_row = |pick: &Pick| {
         // The file was checked in the first pass: a row that now fails to read or check
-        // means the file changed under the import.
-        rows.read(pick.line(), pick.span())
+        // means the file changed under the import. (Picks hold no line: the row is read as
+        // line 1, and its line counted only for the message.)
+        rows.read(1, pick.span())
             .map_err(|e| vec![e])
             .and_then(|raw| validate(&raw, options.today))
-            .map_err(|errors| FileError::Changed {
-                path: source.name.clone(),
-                detail: errors.first().map(ToString::to_string).unwrap_or_default(),
+            .map_err(|errors| {
+                let mut first = errors.into_iter().next();
+                let line = source.lines_at(&[pick.offset()]).ok();
+                if let (Some(first), Some(&line)) = (&mut first, line.iter().flatten().next()) {
+                    first.line = line;
+                }
+                FileError::Changed {
+                    path: source.name.clone(),
+                    detail: first.map(|e| e.to_string()).unwrap_or_default(),
+                }
             })
     };
     let mut changes = store.changes(options.dry_run).undoable();
@@ -705,7 +715,7 @@ fn survey(
             }
         };
         match validate(&raw, today) {
-            Ok(row) => pick(&mut survey, &row),
+            Ok(row) => pick(&mut survey, &row, source)?,
             Err(errors) => {
                 summary.invalid += 1;
                 summary.errors.extend(errors);
@@ -722,24 +732,41 @@ fn survey(
         }
     }
     finished()?;
-    sort_picks(&mut survey.picks, summary);
+    let merged = sort_picks(&mut survey.picks, summary);
+    note_merged(source, merged, summary)?;
     Ok(survey)
 }
 
-fn pick(survey: &mut Survey, row: &Row) {
+fn pick(survey: &mut Survey, row: &Row, source: &Source) -> Result<(), FileError> {
+    if row.span.end() > MAX_FILE_BYTES {
+        return Err(FileError::TooBig {
+            path: source.name.clone(),
+            limit: MAX_FILE_BYTES,
+        });
+    }
     if !survey.schools.contains(&row.npsn) {
         survey.schools.insert(row.npsn.clone());
     }
     survey.picks.push((row.key.packed(), Pick::new(row)));
+    Ok(())
+}
+
+/// Rows of one account, one of them used (see [`sort_picks`]).
+struct Merged {
+    key: u64,
+    kept: Pick,
+    dropped: Pick,
 }
 
 /// Sorts the rows picked by the survey into the store's key order and keeps, of the rows
 /// of one account, the one that speaks for it: a row that says the person is present beats
 /// one that says they left, then the role of highest precedence, then the first row.
-fn sort_picks(picks: &mut Vec<(u64, Pick)>, summary: &mut Summary) {
+/// Returns the rows merged so, for the notes.
+fn sort_picks(picks: &mut Vec<(u64, Pick)>, summary: &mut Summary) -> Vec<Merged> {
     // The rows of one account stay in file order (an unstable sort needs no scratch
     // space the size of the picks).
-    picks.sort_unstable_by_key(|(key, pick)| (AccountKey::packed_text_order(*key), pick.offset));
+    picks.sort_unstable_by_key(|(key, pick)| (AccountKey::packed_text_order(*key), pick.offset()));
+    let mut merged = Vec::new();
     picks.dedup_by(|(key, candidate), (kept_key, current)| {
         if key != kept_key {
             return false;
@@ -750,6 +777,36 @@ fn sort_picks(picks: &mut Vec<(u64, Pick)>, summary: &mut Summary) {
         } else {
             (*current, *candidate)
         };
+        merged.push(Merged {
+            key: *key,
+            kept,
+            dropped,
+        });
+        true
+    });
+    picks.shrink_to_fit();
+    merged
+}
+
+/// Notes, for each account listed on several rows, which rows and which one is used (their
+/// lines counted in one read of the file).
+fn note_merged(
+    source: &Source,
+    merged: Vec<Merged>,
+    summary: &mut Summary,
+) -> Result<(), FileError> {
+    let mut offsets: Vec<u64> = merged
+        .iter()
+        .flat_map(|m| [m.kept.offset(), m.dropped.offset()])
+        .collect();
+    offsets.sort_unstable();
+    offsets.dedup();
+    let lines = source.lines_at(&offsets)?;
+    let line = |pick: &Pick| {
+        let at = offsets.binary_search(&pick.offset()).expect("counted");
+        lines[at]
+    };
+    for Merged { key, kept, dropped } in merged {
         let why = if kept.role() != dropped.role() {
             format!(
                 "the account takes the role {} over {}",
@@ -759,16 +816,15 @@ fn sort_picks(picks: &mut Vec<(u64, Pick)>, summary: &mut Summary) {
         } else {
             "one account per person per level".to_owned()
         };
+        let (kept_line, dropped_line) = (line(&kept), line(&dropped));
         summary.notes.push(format!(
-            "{}: lines {} and {} are one account: line {} is used ({why})",
-            AccountKey::from_packed(*key),
-            kept.line().min(dropped.line()),
-            kept.line().max(dropped.line()),
-            kept.line()
+            "{}: lines {} and {} are one account: line {kept_line} is used ({why})",
+            AccountKey::from_packed(key),
+            kept_line.min(dropped_line),
+            kept_line.max(dropped_line),
         ));
-        true
-    });
-    picks.shrink_to_fit();
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -827,9 +883,56 @@ mod tests {
         assert_eq!(email("sd:nisn:0000000001"), "siti.aminah2@sd.belajar.id");
     }
 
+    /// The rows of one account are named by their lines (counted again from their places,
+    /// a multi-line quoted cell included), and the one used is said.
     #[test]
-    fn a_pick_keeps_its_place_line_role_and_rank_in_16_bytes() {
-        assert_eq!(std::mem::size_of::<Pick>(), 16);
+    fn rows_of_one_account_are_noted_with_their_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store"), 8).unwrap();
+        let path = dir.path().join("export.csv");
+        std::fs::write(
+            &path,
+            "id_type,id,full_name,role,jenjang,npsn\n\
+             nik,3201010101900001,Budi Santoso,pendidik,sd,20100001\n\
+             nisn,0000000002,\"Siti\nAminah\",peserta_didik,sd,20100001\n\
+             nik,3201010101900001,Budi Santoso,kepala_sekolah,sd,20100001\n",
+        )
+        .unwrap();
+        let options = Options {
+            delta: false,
+            skip_invalid: false,
+            dry_run: false,
+            today: jiff::civil::date(2026, 12, 3),
+            actor: "test".into(),
+            max_retire_share: None,
+            min_free_disk: 0,
+        };
+        let source = Source::new(&path, None).unwrap();
+        let summary = run(
+            &store,
+            &Naming::default(),
+            &source,
+            options,
+            &ProgressBar::hidden(),
+        )
+        .unwrap();
+        assert_eq!(summary.merged, 1, "{summary:?}");
+        let note = summary
+            .notes
+            .iter()
+            .find(|n| n.contains("are one account"))
+            .expect("a note");
+        assert!(
+            note.starts_with(
+                "sd:nik:3201010101900001: lines 2 and 5 are one account: line 5 is used"
+            ),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn a_pick_keeps_its_place_role_and_rank_in_8_bytes() {
+        assert_eq!(std::mem::size_of::<Pick>(), 8);
         for (role, status) in [
             (Role::KepalaSekolah, RowStatus::Aktif),
             (Role::PesertaDidik, RowStatus::Keluar),
@@ -849,8 +952,8 @@ mod tests {
                 personal_email: None,
             };
             let pick = Pick::new(&row);
+            assert_eq!(std::mem::size_of::<(u64, Pick)>(), 16);
             assert_eq!(pick.span(), row.span);
-            assert_eq!(pick.line(), row.line);
             assert_eq!(pick.role(), role);
             assert_eq!(pick.rank(), (status == RowStatus::Aktif, role.precedence()));
         }

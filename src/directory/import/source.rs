@@ -52,6 +52,13 @@ pub struct Span {
     pub len: u32,
 }
 
+impl Span {
+    /// Where the row ends in the file.
+    pub fn end(&self) -> u64 {
+        self.offset + u64::from(self.len)
+    }
+}
+
 /// One row as read: each column's text, `None` when the file has no such column (or the
 /// JSON object no such key), the empty string when the cell is empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -97,6 +104,8 @@ pub enum FileError {
         MAX_LINE_BYTES / 1024
     )]
     LongLine { path: PathBuf, line: u64 },
+    #[error("{path} is larger than {} GiB, the most an import takes: split it by level or province", limit >> 30)]
+    TooBig { path: PathBuf, limit: u64 },
 }
 
 /// The longest line an export may have: a longer one makes the whole file refused, read
@@ -212,15 +221,33 @@ impl Source {
 
     /// How many lines the file has (at least as many as its rows), read at disk speed.
     pub fn count_lines(&self) -> Result<u64, FileError> {
+        Ok(self.lines_at(&[u64::MAX])?[0])
+    }
+
+    /// The line of the file each of `offsets` (in increasing order) lies on, from 1, read
+    /// at disk speed.
+    pub fn lines_at(&self, offsets: &[u64]) -> Result<Vec<u64>, FileError> {
+        let mut lines = Vec::with_capacity(offsets.len());
+        if offsets.is_empty() {
+            return Ok(lines);
+        }
         let mut file = File::open(&self.path).map_err(|e| self.unreadable(e))?;
         let mut buffer = vec![0u8; 1 << 18];
-        let mut lines = 1;
+        let (mut line, mut at) = (1, 0u64);
+        let mut wanted = offsets.iter().peekable();
         loop {
             let read = file.read(&mut buffer).map_err(|e| self.unreadable(e))?;
-            if read == 0 {
+            for (i, byte) in buffer[..read].iter().enumerate() {
+                while wanted.next_if(|&&o| o <= at + i as u64).is_some() {
+                    lines.push(line);
+                }
+                line += u64::from(*byte == b'\n');
+            }
+            at += read as u64;
+            if read == 0 || wanted.peek().is_none() {
+                lines.extend(wanted.map(|_| line));
                 return Ok(lines);
             }
-            lines += buffer[..read].iter().filter(|&&b| b == b'\n').count() as u64;
         }
     }
 
@@ -521,6 +548,20 @@ mod tests {
         let read = rows.rows.collect();
         finished()?;
         Ok((read, rows.unknown_columns))
+    }
+
+    #[test]
+    fn the_line_of_a_place_in_the_file_is_counted_from_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(&path, "ab\ncd\n\nef").unwrap();
+        let source = Source::new(&path, None).unwrap();
+        assert_eq!(
+            source.lines_at(&[0, 2, 3, 5, 6, 7, 99]).unwrap(),
+            [1, 1, 2, 2, 3, 4, 4]
+        );
+        assert_eq!(source.lines_at(&[]).unwrap(), Vec::<u64>::new());
+        assert_eq!(source.count_lines().unwrap(), 4);
     }
 
     #[test]
