@@ -1,6 +1,7 @@
 //! A scan and sync of a large directory that Google already holds: the binary's wall
 //! time and peak memory for `sync --scan` (the first links every account found by its
-//! marker; the second finds nothing to do), then the daemon's idle memory on that store.
+//! marker; the second finds nothing to do), the store's size on disk, then the daemon's
+//! idle memory on that store.
 //! `cargo bench --bench scan` (ROWS=1000000 by default). Figures, not assertions.
 //!
 //! The export is imported in this process; the emulator runs in this process too, seeded
@@ -152,6 +153,13 @@ fn main() {
             report["plan"]["relinked"]
         );
     }
+
+    let disk = bench::dir_size(&dir.path().join("store"));
+    println!(
+        "store on disk after the import, the syncs and the scans: {:.0} MB, {:.0} bytes an account",
+        disk as f64 / 1e6,
+        disk as f64 / accounts as f64
+    );
 
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
         .arg("--config")

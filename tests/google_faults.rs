@@ -663,6 +663,26 @@ fn a_scan_in_parts_stays_inside_the_listing_limit_and_goes_on_after_a_failure() 
     );
 }
 
+/// `sync --scan` started with `RUST_LOG=filter`, and the lines it logs.
+fn scan_logging(
+    world: &World,
+    config: &std::path::Path,
+    filter: &str,
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+) {
+    let mut child = world
+        .command(config, &["sync", "--scan"])
+        .env("RUST_LOG", filter)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    (child, std::io::BufRead::lines(stderr))
+}
+
 /// A scan in parts killed (SIGKILL) after a seeded number of its parts were recorded: the
 /// next scan goes on with the parts left (no part listed twice over the runs) and counts
 /// every user once. Then one killed while it applies what it saw: the next ends it.
@@ -680,14 +700,7 @@ fn a_scan_killed_at_seeded_points_goes_on_with_the_parts_left_and_counts_every_u
 
     let listings_before = listed(&world.url);
     for kill_after in [5usize, 30] {
-        let mut child = world
-            .command(&config, &["sync", "--scan"])
-            .env("RUST_LOG", "belajar_sync::reconciler=debug")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+        let (mut child, lines) = scan_logging(&world, &config, "belajar_sync::reconciler=debug");
         let recorded = lines
             .map_while(Result::ok)
             .filter(|l| l.contains("part of the scan recorded"))
@@ -729,14 +742,7 @@ fn a_scan_killed_at_seeded_points_goes_on_with_the_parts_left_and_counts_every_u
 
     // Killed once it applies what it saw to the records (wherever the kill lands: in the
     // middle, or once done): the next scan ends it, and every record is right.
-    let mut child = world
-        .command(&config, &["sync", "--scan"])
-        .env("RUST_LOG", "belajar_sync=info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let (mut child, lines) = scan_logging(&world, &config, "belajar_sync=info");
     let applying = lines
         .map_while(Result::ok)
         .any(|l| l.contains("applying what the scan saw"));

@@ -578,22 +578,15 @@ mod tests {
 
         // Two runs see Siti renamed (the later run's name wins); the second sees Rina
         // adopted and a new user.
-        let first = User {
+        let named = |family: &str| User {
             name: Some(crate::google::types::UserName {
                 given_name: Some("Siti".into()),
-                family_name: Some("A".into()),
+                family_name: Some(family.into()),
                 ..Default::default()
             }),
             ..siti.clone()
         };
-        let second = User {
-            name: Some(crate::google::types::UserName {
-                given_name: Some("Siti".into()),
-                family_name: Some("B".into()),
-                ..Default::default()
-            }),
-            ..siti.clone()
-        };
+        let (first, second) = (named("A"), named("B"));
         let adopted_now = user("4", "rina@sd.belajar.id", Some("sd:nisn:0011111111"));
         let new = user("5", "new@sd.belajar.id", None);
         let mut seen = Sightings::default();

@@ -831,6 +831,19 @@ fn note_merged(
 mod tests {
     use super::*;
 
+    /// A snapshot import by a test, with no limit on retirements.
+    fn snapshot() -> Options {
+        Options {
+            delta: false,
+            skip_invalid: false,
+            dry_run: false,
+            today: jiff::civil::date(2026, 12, 3),
+            actor: "test".into(),
+            max_retire_share: None,
+            min_free_disk: 0,
+        }
+    }
+
     /// A lost store made again in chunks of one row: the second Siti Aminah's Google user
     /// (carrying her marker) has the plain address; the first Siti, new to Google and in
     /// the earlier chunk, must not take it.
@@ -863,18 +876,17 @@ mod tests {
              nisn,0000000002,Siti Aminah,peserta_didik,sd,20100001\n",
         )
         .unwrap();
-        let options = Options {
-            delta: false,
-            skip_invalid: false,
-            dry_run: false,
-            today: jiff::civil::date(2026, 12, 3),
-            actor: "test".into(),
-            max_retire_share: None,
-            min_free_disk: 0,
-        };
         let source = Source::new(&path, None).unwrap();
         let naming = Naming::default();
-        run_in_chunks(&store, &naming, &source, options, &ProgressBar::hidden(), 1).unwrap();
+        run_in_chunks(
+            &store,
+            &naming,
+            &source,
+            snapshot(),
+            &ProgressBar::hidden(),
+            1,
+        )
+        .unwrap();
         let email = |key: &str| {
             let key = AccountKey::parse(key).unwrap();
             store.account(&key).unwrap().unwrap().email
@@ -898,21 +910,12 @@ mod tests {
              nik,3201010101900001,Budi Santoso,kepala_sekolah,sd,20100001\n",
         )
         .unwrap();
-        let options = Options {
-            delta: false,
-            skip_invalid: false,
-            dry_run: false,
-            today: jiff::civil::date(2026, 12, 3),
-            actor: "test".into(),
-            max_retire_share: None,
-            min_free_disk: 0,
-        };
         let source = Source::new(&path, None).unwrap();
         let summary = run(
             &store,
             &Naming::default(),
             &source,
-            options,
+            snapshot(),
             &ProgressBar::hidden(),
         )
         .unwrap();
