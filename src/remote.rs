@@ -156,10 +156,7 @@ pub fn record(changes: &mut Changes, user: &User, at: Timestamp) -> Result<(), S
         user: user.clone(),
         at,
     };
-    let addresses = user
-        .primary_email
-        .iter()
-        .chain(user.aliases.iter().flatten());
+    let addresses = addresses(user);
     match marked_key(user) {
         Some(key) => {
             for address in addresses {
@@ -180,6 +177,13 @@ pub fn record(changes: &mut Changes, user: &User, at: Timestamp) -> Result<(), S
         }
     }
     Ok(())
+}
+
+/// The addresses of `user`: its primary, then its aliases.
+fn addresses(user: &User) -> impl Iterator<Item = &String> {
+    user.primary_email
+        .iter()
+        .chain(user.aliases.iter().flatten())
 }
 
 fn deleted_key(key: &AccountKey, id: &str) -> Vec<u8> {

@@ -18,7 +18,7 @@
 //! parts it had under way are listed again and their sightings, seen twice, are merged);
 //! a new scan starts by clearing them.
 
-use super::{Observed, REMOTE, address_key, deleted_key, managed_key};
+use super::{Observed, REMOTE, address_key, addresses, deleted_key, managed_key};
 use crate::access;
 use crate::google::types::User;
 use crate::planner::marked_key;
@@ -51,6 +51,17 @@ struct Sighting {
 }
 
 impl Sighting {
+    /// `user`, listed at `at`.
+    fn of(user: &User, at: Timestamp) -> Sighting {
+        Sighting {
+            seen: Some(Observed {
+                user: user.clone(),
+                at,
+            }),
+            claimed_by: Vec::new(),
+        }
+    }
+
     /// `self` then `later`, as one sighting.
     fn and(mut self, later: Sighting) -> Sighting {
         self.seen = later.seen.or(self.seen);
@@ -104,31 +115,20 @@ impl Sightings {
     /// Notes that `user` was listed at `at`.
     pub fn saw(&mut self, user: &User, at: Timestamp) {
         let id = user.id.clone().unwrap_or_default();
-        let addresses = user
-            .primary_email
-            .iter()
-            .chain(user.aliases.iter().flatten());
-        let seen = || Sighting {
-            seen: Some(Observed {
-                user: user.clone(),
-                at,
-            }),
-            claimed_by: Vec::new(),
-        };
         match marked_key(user) {
             Some(key) => {
-                for address in addresses {
+                for address in addresses(user) {
                     let claim = Sighting {
                         seen: None,
                         claimed_by: vec![id.clone()],
                     };
                     self.hold(address_key(address), claim);
                 }
-                self.hold(managed_key(&key, &id), seen());
+                self.hold(managed_key(&key, &id), Sighting::of(user, at));
             }
             None => {
-                for address in addresses {
-                    self.hold(address_key(address), seen());
+                for address in addresses(user) {
+                    self.hold(address_key(address), Sighting::of(user, at));
                 }
             }
         }
@@ -138,14 +138,7 @@ impl Sightings {
     /// marker: its account is restored from it).
     pub fn saw_deleted(&mut self, user: &User, at: Timestamp) {
         if let (Some(key), Some(id)) = (marked_key(user), user.id.as_deref()) {
-            let seen = Sighting {
-                seen: Some(Observed {
-                    user: user.clone(),
-                    at,
-                }),
-                claimed_by: Vec::new(),
-            };
-            self.hold(deleted_key(&key, id), seen);
+            self.hold(deleted_key(&key, id), Sighting::of(user, at));
         }
     }
 

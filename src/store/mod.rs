@@ -890,10 +890,11 @@ impl<'a> Changes<'a> {
             let pages = handles.pages(space).map_err(|e| store.err(e))?;
             let mut sorted: Vec<_> = changes.into_iter().collect();
             sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            let undoable = self.undoable && space != UNDO;
             let prepared = pages
-                .prepare(sorted, Merge::Overwrite)
+                .prepare(sorted, Merge::Overwrite, undoable)
                 .map_err(|e| store.err(e))?;
-            if self.undoable && space != UNDO {
+            if undoable {
                 for (key, old) in prepared.old {
                     if space == META && key == SEQ_KEY {
                         continue;
@@ -908,7 +909,7 @@ impl<'a> Changes<'a> {
         if !undo.is_empty() {
             let pages = handles.pages(UNDO).map_err(|e| store.err(e))?;
             let prepared = pages
-                .prepare(undo, Merge::KeepExisting)
+                .prepare(undo, Merge::KeepExisting, false)
                 .map_err(|e| store.err(e))?;
             bytes += prepared.bytes;
             written.push(pages);

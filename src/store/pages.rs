@@ -179,6 +179,7 @@ pub enum Merge {
 /// changed key held before.
 pub struct Prepared {
     pub batch: sled::Batch,
+    /// What each changed key held before (when asked for).
     pub old: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Bytes of the pages written.
     pub bytes: usize,
@@ -272,13 +273,15 @@ impl Pages {
 
     /// Makes `changes` (in key order, each key once) ready to write: each touched page is
     /// read once, its entries and the changes merged in one ordered pass, and split when
-    /// too big. Nothing is written; the caller applies the batch (alone or in a
+    /// too big. With `record_old`, what each changed key held is kept in
+    /// [`Prepared::old`] (for an undoable change; a copy per key otherwise spared). Nothing is written; the caller applies the batch (alone or in a
     /// transaction with other trees) and then calls [`written`](Self::written). One writer
     /// at a time: the caller holds a lock (the store's commit does).
     pub fn prepare(
         &self,
         changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
         merge: Merge,
+        record_old: bool,
     ) -> sled::Result<Prepared> {
         let mut prepared = Prepared {
             batch: sled::Batch::default(),
@@ -314,20 +317,22 @@ impl Pages {
                     continue;
                 }
                 let (key, value) = changes.next().expect("peeked");
-                let old = if order.is_eq() {
+                let held = if order.is_eq() {
                     let (_, held) = existing.next().expect("peeked");
                     if merge == Merge::KeepExisting {
                         out.push(&key, held);
                         continue;
                     }
-                    Some(held.to_vec())
+                    Some(held)
                 } else {
                     None
                 };
                 if let Some(value) = &value {
                     out.push(&key, value);
                 }
-                prepared.old.push((key, old));
+                if record_old {
+                    prepared.old.push((key, held.map(<[u8]>::to_vec)));
+                }
             }
             let pages = out.pages;
             if pages.is_empty() {
@@ -357,7 +362,7 @@ impl Pages {
         if changes.is_empty() {
             return Ok(());
         }
-        let prepared = self.prepare(changes, Merge::Overwrite)?;
+        let prepared = self.prepare(changes, Merge::Overwrite, false)?;
         self.tree.apply_batch(prepared.batch)?;
         self.written();
         Ok(())
