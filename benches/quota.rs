@@ -9,6 +9,7 @@
 mod bench;
 #[path = "../tests/support/mod.rs"]
 mod support;
+use belajar_sync::emulator::faults::rolling_minute_allows;
 use bench::env_or;
 
 use serde_json::Value;
@@ -91,10 +92,11 @@ fn run(setting: &Setting, secs: u64) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    if let Some(new_quota) = setting.changed_to {
+    let changed = setting.changed_to.map(|new_quota| {
         std::thread::sleep(Duration::from_secs(secs / 2));
         put_quota(&url, new_quota);
-    }
+        (started.elapsed().as_secs_f64(), new_quota)
+    });
     let left = Duration::from_secs(secs).saturating_sub(started.elapsed());
     std::thread::sleep(left);
     let counters = get(&format!("{url}/emulator/counters"));
@@ -115,23 +117,9 @@ fn run(setting: &Setting, secs: u64) {
             }
         }
     }
-    // What the quota allowed over the run: a lowered quota counts from the change, and
-    // a rolling minute admits nothing new until the old quota's calls of the last minute
-    // fall under it (within the first minute after the change, the new quota less what
-    // the old one admitted in the part of that minute before the change).
-    let allowed = match setting.changed_to {
-        None => f64::from(setting.quota) * elapsed / 60.0,
-        Some(new) => {
-            let (old, new) = (f64::from(setting.quota), f64::from(new));
-            let (before, after) = (elapsed / 2.0, elapsed / 2.0);
-            let after_change = if after >= 60.0 {
-                new * after / 60.0
-            } else {
-                (new - old * (60.0 - after) / 60.0).max(0.0)
-            };
-            old * before / 60.0 + after_change
-        }
-    };
+    // What the quota allowed over the run: a lowered quota leaves room only as the old
+    // quota's calls leave the rolling minute.
+    let allowed = rolling_minute_allows(setting.quota, changed, elapsed);
     let allowed = match setting.ceiling {
         Some(c) if c < setting.quota => f64::from(c) * elapsed / 60.0,
         _ => allowed,

@@ -161,6 +161,32 @@ impl FaultState {
     }
 }
 
+/// What the emulator's rolling minute lets a client send over `secs` seconds at most,
+/// its quota `quota` a minute, changed to `then` after `changed_after` seconds: the
+/// measure of the quota governor. A client that keeps the minute full sends `quota` a
+/// minute; after a change it sends what the minute has room for. A raised quota has room
+/// at once. A lowered one has none until the old calls fall under it (`d` seconds: the
+/// minute's share above the new quota); from then on the client can only follow the old
+/// calls out, at the old pace, so each minute after the change it sends the new quota
+/// between its `d`-th second and its end.
+pub fn rolling_minute_allows(quota: u32, then: Option<(f64, u32)>, secs: f64) -> f64 {
+    let old = f64::from(quota);
+    let Some((before, new)) = then else {
+        return old * secs / 60.0;
+    };
+    let new = f64::from(new);
+    let after = (secs - before).max(0.0);
+    let followed = if new >= old {
+        new * after / 60.0
+    } else {
+        let d = 60.0 * (1.0 - new / old);
+        let minutes = (after / 60.0).floor();
+        let into = after - minutes * 60.0;
+        new * minutes + old * (into - d).max(0.0) / 60.0
+    };
+    old * before.min(secs) / 60.0 + followed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +246,26 @@ mod tests {
             "no burst at a window's edge"
         );
         assert!(state.admit(Some("a@x"), at(90)).is_ok());
+    }
+
+    #[test]
+    fn a_lowered_quota_lets_through_what_the_old_calls_leave_room_for() {
+        // 2,400 a minute for 150 s: 6,000 calls.
+        assert_eq!(rolling_minute_allows(2400, None, 150.0), 6000.0);
+        let lowered = |secs| rolling_minute_allows(2400, Some((150.0, 1200)), secs);
+        // Lowered to 1,200: the last minute holds 2,400 until half of it leaves (30 s).
+        assert_eq!(lowered(180.0), 6000.0);
+        // Then the old calls leave at 40 a second, and as many can be sent.
+        assert_eq!(lowered(195.0), 6600.0);
+        assert_eq!(lowered(210.0), 7200.0);
+        // The calls sent then fill the next minute until they leave in turn.
+        assert_eq!(lowered(240.0), 7200.0);
+        assert_eq!(lowered(300.0), 8400.0);
+        // A raised quota has room at once.
+        assert_eq!(
+            rolling_minute_allows(1200, Some((60.0, 2400)), 90.0),
+            2400.0
+        );
     }
 
     #[test]

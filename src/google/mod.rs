@@ -416,7 +416,6 @@ impl DirectoryClient {
             }
             let error = match outcome {
                 Ok(value) => {
-                    self.limiter.succeeded();
                     return Ok(Called {
                         value,
                         attempts,
@@ -425,9 +424,6 @@ impl DirectoryClient {
                 }
                 Err(error) => error,
             };
-            if error.is_quota_signal() {
-                self.limiter.slow_down();
-            }
             if error.is_rate_limit() {
                 self.stats
                     .rate_limited
@@ -461,7 +457,7 @@ impl DirectoryClient {
         }
     }
 
-    /// One attempt. `fresh_token` asks yup-oauth2 for a new token (after a 401).
+    /// One attempt in a slot of the limiter, which learns from the answer.
     async fn attempt<T: DeserializeOwned>(
         &self,
         method: &Method,
@@ -470,7 +466,25 @@ impl DirectoryClient {
         fresh_token: bool,
         timeout: Duration,
     ) -> Result<T, CallError> {
-        let _permit = self.limiter.acquire().await;
+        let slot = self.limiter.acquire().await;
+        let outcome = self.send(method, url, body, fresh_token, timeout).await;
+        match &outcome {
+            Ok(_) => slot.admitted(),
+            Err(error) if error.is_quota_signal() => slot.refused(),
+            Err(_) => drop(slot),
+        }
+        outcome
+    }
+
+    /// One request. `fresh_token` asks yup-oauth2 for a new token (after a 401).
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&impl Serialize>,
+        fresh_token: bool,
+        timeout: Duration,
+    ) -> Result<T, CallError> {
         let token = if fresh_token {
             self.auth.force_refreshed_token(&SCOPES).await
         } else {

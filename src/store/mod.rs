@@ -35,7 +35,7 @@ use sled::Transactional;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 /// The layout version this build writes. Version 1 kept every record in one tree;
@@ -156,8 +156,22 @@ impl Handles {
     }
 }
 
-/// The store on disk.
-pub struct Store {
+/// The store on disk. Cheap to clone: clones share the open database, so that a commit
+/// can be written by another thread while the next changes are made
+/// ([`Changes::commit_behind`]).
+#[derive(Clone)]
+pub struct Store(Arc<Open>);
+
+impl std::ops::Deref for Store {
+    type Target = Open;
+
+    fn deref(&self) -> &Open {
+        &self.0
+    }
+}
+
+/// What a [`Store`] and its clones share.
+pub struct Open {
     path: PathBuf,
     /// Bytes a scan reads before the store is reopened to give back sled's cache.
     relief_bytes: u64,
@@ -228,7 +242,7 @@ impl Store {
         make_private_dir(path).map_err(|e| StoreError::sled(path, e.into()))?;
         // A store just closed by a command that ended is let go of within moments.
         let handles = open_db(path, cache_mb, Duration::from_secs(2))?;
-        let store = Store {
+        let store = Store(Arc::new(Open {
             path: path.into(),
             relief_bytes: cache_mb.max(1) * 1024 * 1024,
             handles: RwLock::new(Some(handles)),
@@ -238,7 +252,7 @@ impl Store {
             seq: AtomicU64::new(0),
             sending: Mutex::default(),
             rolled_back: Mutex::default(),
-        };
+        }));
         store.check_schema()?;
         let seq = store.number(SEQ_KEY, "the sequence counter")?;
         store.seq.store(u64::from_be_bytes(seq), Ordering::SeqCst);
@@ -378,6 +392,7 @@ impl Store {
             pending_bytes: 0,
             dry_run,
             undoable: false,
+            behind: None,
         }
     }
 
@@ -761,13 +776,16 @@ impl<T, F: FnMut(&[u8], &[u8]) -> Result<T, StoreError>> Iterator for Scan<'_, T
     }
 }
 
+/// Changes held in memory, by keyspace, then key (`None` removes the key): looked up for
+/// every row, sorted only when written.
+type Pending = BTreeMap<Keyspace, HashMap<Vec<u8>, Option<Vec<u8>>>>;
+
 /// Changes to the store, held in memory and read back through, then written in one
 /// transaction by [`Changes::commit`]. In a dry run `commit` writes nothing and keeps the
 /// changes, so later reads still see them.
 pub struct Changes<'a> {
     store: &'a Store,
-    /// By keyspace, then key: looked up for every row, sorted only when written.
-    pending: BTreeMap<Keyspace, HashMap<Vec<u8>, Option<Vec<u8>>>>,
+    pending: Pending,
     /// What these changes add to each counter: added to the stored counter when written,
     /// so that changes built at once by two threads both count.
     counted: BTreeMap<&'static str, i64>,
@@ -777,6 +795,78 @@ pub struct Changes<'a> {
     pending_bytes: usize,
     dry_run: bool,
     /// Record what each change replaces (see [`Changes::undoable`]).
+    undoable: bool,
+    /// The thread writing what [`Changes::commit_behind`] handed it (started by the first).
+    behind: Option<Behind>,
+}
+
+/// The thread that writes what [`Changes::commit_behind`] hands it, one transaction after
+/// the other (one thread for all of them, so that its compression contexts are made once).
+struct Behind {
+    transactions: std::sync::mpsc::Sender<Transaction>,
+    results: std::sync::mpsc::Receiver<Result<(), StoreError>>,
+    thread: std::thread::JoinHandle<()>,
+    /// The changes being written, read through until they land.
+    landing: Option<Arc<Pending>>,
+}
+
+impl Behind {
+    fn start(store: &Store) -> Result<Behind, StoreError> {
+        let (transactions, to_write) = std::sync::mpsc::channel::<Transaction>();
+        let (answer, results) = std::sync::mpsc::channel();
+        let writer = store.clone();
+        let thread = std::thread::Builder::new()
+            .name("commit".into())
+            .spawn(move || {
+                for transaction in to_write {
+                    if answer.send(transaction.write(&writer)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| store.err(sled::Error::Io(e)))?;
+        Ok(Behind {
+            transactions,
+            results,
+            thread,
+            landing: None,
+        })
+    }
+
+    /// Hands `transaction` to the thread (the one before must have landed).
+    fn write(&mut self, transaction: Transaction) {
+        self.landing = Some(transaction.pending.clone());
+        // A thread that ended has panicked: `land` says so.
+        let _ = self.transactions.send(transaction);
+    }
+
+    /// Waits for the changes being written to land.
+    fn land(&mut self) -> Result<(), StoreError> {
+        if self.landing.take().is_none() {
+            return Ok(());
+        }
+        self.results
+            .recv()
+            .expect("the thread writing the changes panicked")
+    }
+
+    /// Waits for the changes being written, and for the thread to end.
+    fn stop(mut self) -> Result<(), StoreError> {
+        let landed = self.land();
+        drop(self.transactions);
+        let _ = self.thread.join();
+        landed
+    }
+}
+
+/// One change of a transaction: a key and its new value (`None` removes it).
+type Change<'a> = (&'a [u8], Option<&'a [u8]>);
+
+/// What one transaction writes.
+struct Transaction {
+    pending: Arc<Pending>,
+    counted: BTreeMap<&'static str, i64>,
+    numbered: bool,
     undoable: bool,
 }
 
@@ -797,10 +887,12 @@ impl<'a> Changes<'a> {
         self
     }
 
-    /// The bytes at `key` of `space`, read through the held changes.
+    /// The bytes at `key` of `space`, read through the held changes and those landing.
     pub(crate) fn get(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.pending.get(&space).and_then(|p| p.get(key)) {
-            Some(value) => Ok(value.clone()),
+        let held = |pending: &Pending| pending.get(&space).and_then(|p| p.get(key)).cloned();
+        let landing = || self.behind.as_ref()?.landing.as_deref().and_then(held);
+        match held(&self.pending).or_else(landing) {
+            Some(value) => Ok(value),
             None => self.store.get(space, key),
         }
     }
@@ -862,34 +954,105 @@ impl<'a> Changes<'a> {
         self.pending_bytes
     }
 
-    /// Writes the held changes in one transaction (nothing in a dry run).
+    /// Writes the held changes in one transaction (nothing in a dry run), once those
+    /// handed to [`commit_behind`](Self::commit_behind) landed.
     pub fn commit(&mut self) -> Result<(), StoreError> {
-        if self.dry_run {
+        self.land()?;
+        match self.take() {
+            Some(transaction) => transaction.write(self.store),
+            None => Ok(()),
+        }
+    }
+
+    /// Like [`commit`](Self::commit), but the transaction is written by another thread
+    /// while the caller goes on making changes (read through it until it lands): a big
+    /// change (an import) makes its next batch on one core while the last is compressed
+    /// and written on the other. The transactions still land one after the other, in
+    /// order; an error is answered by the next `commit` or `commit_behind`, and dropping
+    /// the changes waits for the last one.
+    pub fn commit_behind(&mut self) -> Result<(), StoreError> {
+        self.land()?;
+        let Some(transaction) = self.take() else {
             return Ok(());
+        };
+        let behind = match &mut self.behind {
+            Some(behind) => behind,
+            None => self.behind.insert(Behind::start(self.store)?),
+        };
+        behind.write(transaction);
+        Ok(())
+    }
+
+    /// Waits for the changes handed to [`commit_behind`](Self::commit_behind) to land.
+    fn land(&mut self) -> Result<(), StoreError> {
+        self.behind.as_mut().map_or(Ok(()), Behind::land)
+    }
+
+    /// The held changes as a transaction (`None` when nothing is held, and in a dry run,
+    /// which keeps them).
+    fn take(&mut self) -> Option<Transaction> {
+        if self.dry_run || self.is_empty() && !self.numbered {
+            return None;
         }
         self.pending_bytes = 0;
-        let store = self.store;
+        Some(Transaction {
+            pending: Arc::new(std::mem::take(&mut self.pending)),
+            counted: std::mem::take(&mut self.counted),
+            numbered: std::mem::take(&mut self.numbered),
+            undoable: self.undoable,
+        })
+    }
+}
+
+impl Drop for Changes<'_> {
+    /// Changes dropped while some land (an import ending on an error) wait for them: what
+    /// comes next (rolling the import back) must see them written.
+    fn drop(&mut self) {
+        if let Some(Err(error)) = self.behind.take().map(Behind::stop) {
+            tracing::warn!(%error, "changes written in the background failed");
+        }
+    }
+}
+
+impl Transaction {
+    /// Writes the changes in one transaction over their keyspaces: each keyspace's changes
+    /// sorted and merged into its pages, the counters folded in and, for an undoable
+    /// change, what each key held recorded in `undo`.
+    fn write(self, store: &Store) -> Result<(), StoreError> {
         let _writer = store.writer.lock().expect("writer lock");
-        for (name, delta) in std::mem::take(&mut self.counted) {
+        let mut meta: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for (name, delta) in &self.counted {
             let value = store.counter(name)? + delta;
-            self.put(META, counter_key(name), value.to_be_bytes().to_vec());
+            meta.push((counter_key(name), value.to_be_bytes().to_vec()));
         }
-        if std::mem::take(&mut self.numbered) {
+        if self.numbered {
             let seq = store.seq.load(Ordering::SeqCst);
-            self.put(META, SEQ_KEY.to_vec(), seq.to_be_bytes().to_vec());
+            meta.push((SEQ_KEY.to_vec(), seq.to_be_bytes().to_vec()));
         }
-        let pending = std::mem::take(&mut self.pending);
-        if pending.is_empty() {
+        let mut spaces: BTreeMap<Keyspace, Vec<Change>> = BTreeMap::new();
+        for (space, changes) in self.pending.iter() {
+            let sorted = changes
+                .iter()
+                .filter(|(key, _)| *space != META || !meta.iter().any(|(m, _)| m == *key))
+                .map(|(key, value)| (key.as_slice(), value.as_deref()));
+            spaces.entry(*space).or_default().extend(sorted);
+        }
+        if !meta.is_empty() {
+            let folded = meta
+                .iter()
+                .map(|(key, value)| (key.as_slice(), Some(value.as_slice())));
+            spaces.entry(META).or_default().extend(folded);
+        }
+        if spaces.is_empty() {
             return Ok(());
         }
         let handles = store.handles()?;
         let (mut written, mut batches): (Vec<Pages>, Vec<sled::Batch>) = Default::default();
         let mut bytes = 0;
         let mut undo = pages::Changes::new();
-        for (space, changes) in pending {
+        for (space, mut sorted) in spaces {
             let pages = handles.pages(space).map_err(|e| store.err(e))?;
-            let mut sorted: Vec<_> = changes.into_iter().collect();
-            sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
             let undoable = self.undoable && space != UNDO;
             let prepared = pages
                 .prepare(sorted, Merge::Overwrite, undoable)

@@ -277,9 +277,9 @@ impl Pages {
     /// [`Prepared::old`] (for an undoable change; a copy per key otherwise spared). Nothing is written; the caller applies the batch (alone or in a
     /// transaction with other trees) and then calls [`written`](Self::written). One writer
     /// at a time: the caller holds a lock (the store's commit does).
-    pub fn prepare(
+    pub fn prepare<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         &self,
-        changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+        changes: impl IntoIterator<Item = (K, Option<V>)>,
         merge: Merge,
         record_old: bool,
     ) -> sled::Result<Prepared> {
@@ -290,7 +290,7 @@ impl Pages {
         };
         let mut changes = changes.into_iter().peekable();
         while let Some((first_key, _)) = changes.peek() {
-            let (fence, stored) = match self.locate(first_key)? {
+            let (fence, stored) = match self.locate(first_key.as_ref())? {
                 Some((fence, stored)) => (fence.to_vec(), Some(stored)),
                 None => (Vec::new(), None),
             };
@@ -304,12 +304,12 @@ impl Pages {
             loop {
                 let change = changes
                     .peek()
-                    .filter(|(key, _)| upper.as_ref().is_none_or(|u| key < u));
+                    .filter(|(key, _)| upper.as_ref().is_none_or(|u| key.as_ref() < u.as_slice()));
                 let order = match (existing.peek(), change) {
                     (None, None) => break,
                     (Some(_), None) => std::cmp::Ordering::Less,
                     (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (Some((held, _)), Some((key, _))) => (*held).cmp(key.as_slice()),
+                    (Some((held, _)), Some((key, _))) => (*held).cmp(key.as_ref()),
                 };
                 if order.is_lt() {
                     let (key, value) = existing.next().expect("peeked");
@@ -317,10 +317,11 @@ impl Pages {
                     continue;
                 }
                 let (key, value) = changes.next().expect("peeked");
+                let key = key.as_ref();
                 let held = if order.is_eq() {
                     let (_, held) = existing.next().expect("peeked");
                     if merge == Merge::KeepExisting {
-                        out.push(&key, held);
+                        out.push(key, held);
                         continue;
                     }
                     Some(held)
@@ -328,10 +329,10 @@ impl Pages {
                     None
                 };
                 if let Some(value) = &value {
-                    out.push(&key, value);
+                    out.push(key, value.as_ref());
                 }
                 if record_old {
-                    prepared.old.push((key, held.map(<[u8]>::to_vec)));
+                    prepared.old.push((key.to_vec(), held.map(<[u8]>::to_vec)));
                 }
             }
             let pages = out.pages;

@@ -174,6 +174,7 @@ fn an_import_that_ends_keeps_its_changes() {
     changes.put(ONE, key(1), b"imported".to_vec());
     changes.commit().unwrap();
     store.set_import_marker(None).unwrap();
+    drop(changes);
     drop(store);
     let store = Store::open(dir.path(), 8).unwrap();
     assert_eq!(store.rolled_back_import(), None);
@@ -418,4 +419,42 @@ fn a_backup_restores_every_keyspace_and_a_damaged_one_restores_nothing() {
     std::fs::write(&damaged, &bytes[..middle]).unwrap();
     let error = Store::restore(&at, &damaged, 8).unwrap_err().to_string();
     assert!(error.contains("ends too early"), "{error}");
+}
+
+/// Changes written behind (by the commit thread) are read through until they land, land
+/// in order with their counters, and a store dropped after its changes opens again.
+#[test]
+fn changes_committed_behind_are_read_through_and_land_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 8).unwrap();
+    let mut changes = store.changes(false).undoable();
+    for round in 0..50u32 {
+        changes.put(ONE, key(round), round.to_be_bytes().to_vec());
+        changes.put(ONE, key(1000), round.to_be_bytes().to_vec());
+        changes.count("rounds", 1);
+        changes.commit_behind().unwrap();
+        assert_eq!(
+            changes.get(ONE, &key(1000)).unwrap().unwrap(),
+            round.to_be_bytes(),
+            "the last value, landed or not"
+        );
+        assert!(changes.get(ONE, &key(round)).unwrap().is_some());
+    }
+    changes.commit().unwrap();
+    assert_eq!(store.counter("rounds").unwrap(), 50);
+    assert_eq!(
+        store.get(ONE, &key(1000)).unwrap().unwrap(),
+        49u32.to_be_bytes()
+    );
+    changes.put(ONE, key(2000), b"last".to_vec());
+    changes.commit_behind().unwrap();
+    // Dropped while the last lands: it lands, and the thread lets go of the store.
+    drop(changes);
+    drop(store);
+    let store = Store::open(dir.path(), 8).unwrap();
+    assert_eq!(store.get(ONE, &key(2000)).unwrap().unwrap(), b"last");
+    assert_eq!(
+        store.get(ONE, &key(0)).unwrap().unwrap(),
+        0u32.to_be_bytes()
+    );
 }

@@ -358,6 +358,64 @@ struct Pass<'a> {
     fresh: bool,
 }
 
+/// Reads picked rows again and checks them (the second pass holds no row between chunks).
+struct Reread<'a> {
+    rows: source::RowReader,
+    source: &'a Source,
+    today: Date,
+}
+
+/// Rows read again and sent to the thread that applies them at a time.
+const REREAD_BATCH: usize = 512;
+
+impl Reread<'_> {
+    /// The row of `pick`. The file was checked in the first pass: a row that now fails to
+    /// read or check means the file changed under the import. (Picks hold no line: the row
+    /// is read as line 1, and its line counted only for the message.)
+    fn row(&mut self, pick: &Pick) -> Result<Row, ImportError> {
+        let read = self
+            .rows
+            .read(1, pick.span())
+            .map_err(|e| vec![e])
+            .and_then(|raw| validate(&raw, self.today));
+        read.map_err(|errors| {
+            let mut first = errors.into_iter().next();
+            let line = self.source.lines_at(&[pick.offset()]).ok();
+            if let (Some(first), Some(&line)) = (&mut first, line.iter().flatten().next()) {
+                first.line = line;
+            }
+            ImportError::from(FileError::Changed {
+                path: self.source.name.clone(),
+                detail: first.map(|e| e.to_string()).unwrap_or_default(),
+            })
+        })
+    }
+
+    /// Sends the rows of `picks`, in order, in batches; stops at the first that fails (sent
+    /// too) or when nobody receives any more.
+    fn send_rows(
+        &mut self,
+        picks: &[(u64, Pick)],
+        rows: std::sync::mpsc::SyncSender<Vec<Result<Row, ImportError>>>,
+    ) {
+        for batch in picks.chunks(REREAD_BATCH) {
+            let mut read = Vec::with_capacity(batch.len());
+            for (_, pick) in batch {
+                let row = self.row(pick);
+                let failed = row.is_err();
+                read.push(row);
+                if failed {
+                    let _ = rows.send(read);
+                    return;
+                }
+            }
+            if rows.send(read).is_err() {
+                return;
+            }
+        }
+    }
+}
+
 /// The second pass: applies the rows picked by the survey (see the module's comment).
 fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, ImportError> {
     let Pass {
@@ -370,25 +428,10 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
         chunk,
         fresh,
     } = *pass;
-    let mut rows = source.row_reader(survey.layout.clone())?;
-    let mut read_row = |pick: &Pick| {
-        // The file was checked in the first pass: a row that now fails to read or check
-        // means the file changed under the import. (Picks hold no line: the row is read as
-        // line 1, and its line counted only for the message.)
-        rows.read(1, pick.span())
-            .map_err(|e| vec![e])
-            .and_then(|raw| validate(&raw, options.today))
-            .map_err(|errors| {
-                let mut first = errors.into_iter().next();
-                let line = source.lines_at(&[pick.offset()]).ok();
-                if let (Some(first), Some(&line)) = (&mut first, line.iter().flatten().next()) {
-                    first.line = line;
-                }
-                FileError::Changed {
-                    path: source.name.clone(),
-                    detail: first.map(|e| e.to_string()).unwrap_or_default(),
-                }
-            })
+    let mut reread = Reread {
+        rows: source.row_reader(survey.layout.clone())?,
+        source,
+        today: options.today,
     };
     let mut changes = store.changes(options.dry_run).undoable();
     // Once Google was scanned, a new account whose Google user carries its marker (a lost
@@ -403,7 +446,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
         for picks in survey.picks.chunks(chunk) {
             let mut keeps = Requests::default();
             for (packed, pick) in picks {
-                let row = read_row(pick)?;
+                let row = reread.row(pick)?;
                 if let Some(mut request) = address_request(None, &row, naming) {
                     request.keep = kept_local_part(store, &row.key, &request.domain)?;
                     if request.keep.is_some() {
@@ -414,7 +457,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
             for (request, packed) in keeps.in_address_order() {
                 allocate(&mut changes, &request, &AccountKey::from_packed(packed))?;
                 if changes.pending_bytes() >= Changes::BATCH_BYTES {
-                    changes.commit()?;
+                    changes.commit_behind()?;
                 }
             }
         }
@@ -434,39 +477,47 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
         // look applies it: the second look skips the settled ones and does not look up
         // again the ones that are new.
         let mut looked: Vec<(Found, Option<Row>)> = Vec::with_capacity(picks.len());
-        for (i, (packed, pick)) in picks.iter().enumerate() {
-            progress.inc(u64::from(pick.span().len));
-            let row = read_row(pick)?;
-            // Into a store that held no account, every picked row (one per account) is new.
-            let old = if fresh {
-                None
-            } else {
-                changes.account(&row.key)?
-            };
-            let found = match (address_request(old.as_ref(), &row, naming), old) {
-                (Some(mut request), None) => {
-                    if google_known {
-                        request.keep = kept_local_part(store, &row.key, &request.domain)?;
+        // The rows are read and checked again on another core, while this one looks them up.
+        let (rows, read) = std::sync::mpsc::sync_channel(4);
+        let reread = &mut reread;
+        std::thread::scope(|scope| -> Result<(), ImportError> {
+            scope.spawn(move || reread.send_rows(picks, rows));
+            let mut read = read.iter().flatten();
+            for (i, (packed, pick)) in picks.iter().enumerate() {
+                progress.inc(u64::from(pick.span().len));
+                let row = read.next().expect("a row for each pick")?;
+                // Into a store that held no account, every picked row (one per account) is new.
+                let old = if fresh {
+                    None
+                } else {
+                    changes.account(&row.key)?
+                };
+                let found = match (address_request(old.as_ref(), &row, naming), old) {
+                    (Some(mut request), None) => {
+                        if google_known {
+                            request.keep = kept_local_part(store, &row.key, &request.domain)?;
+                        }
+                        requests.push(request, *packed);
+                        Found::New
                     }
-                    requests.push(request, *packed);
-                    Found::New
-                }
-                (Some(request), Some(_)) => {
-                    requests.push(request, *packed);
-                    Found::Stored
-                }
-                (None, Some(old)) => {
-                    if merge(&old, &row, None, options.today).1 == Effect::Unchanged {
-                        active_after[first + i] = old.state == DesiredState::Active;
-                        Found::Settled
-                    } else {
+                    (Some(request), Some(_)) => {
+                        requests.push(request, *packed);
                         Found::Stored
                     }
-                }
-                (None, None) => Found::New,
-            };
-            looked.push((found, (found != Found::Settled).then_some(row)));
-        }
+                    (None, Some(old)) => {
+                        if merge(&old, &row, None, options.today).1 == Effect::Unchanged {
+                            active_after[first + i] = old.state == DesiredState::Active;
+                            Found::Settled
+                        } else {
+                            Found::Stored
+                        }
+                    }
+                    (None, None) => Found::New,
+                };
+                looked.push((found, (found != Found::Settled).then_some(row)));
+            }
+            Ok(())
+        })?;
         progress.set_message("allocating addresses");
         // Only the local part: the domain follows from the row again.
         let mut addresses: Vec<(u64, Box<str>)> = Vec::with_capacity(requests.len());
@@ -474,7 +525,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
             let email = allocate(&mut changes, &request, &AccountKey::from_packed(packed))?;
             addresses.push((packed, local_part(&email).into()));
             if changes.pending_bytes() >= Changes::BATCH_BYTES {
-                changes.commit()?;
+                changes.commit_behind()?;
             }
         }
         addresses.sort_unstable_by_key(|(key, _)| {
@@ -522,7 +573,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
             }
             summary.notes.extend(applied.note);
             if changes.pending_bytes() >= Changes::BATCH_BYTES {
-                changes.commit()?;
+                changes.commit_behind()?;
             }
         }
     }
