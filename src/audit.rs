@@ -81,17 +81,33 @@ pub fn log(
     what: &str,
     detail: impl Into<String>,
 ) -> Result<(), StoreError> {
-    let seq = changes.next_seq();
-    changes.put_json(
-        HISTORY,
-        format!("h:{subject}:{seq:020}").into_bytes(),
-        &Event {
+    Line::new(at, what, detail).log(changes, subject);
+    Ok(())
+}
+
+/// A history line to append to the histories of many subjects (an import's "created by the
+/// import of …"), made once.
+pub struct Line(Vec<u8>);
+
+impl Line {
+    pub fn new(at: Timestamp, what: &str, detail: impl Into<String>) -> Line {
+        let event = Event {
             at,
             what: what.to_owned(),
             detail: detail.into(),
-        },
-    );
-    Ok(())
+        };
+        Line(serde_json::to_vec(&event).expect("events serialise"))
+    }
+
+    /// Appends the line to the history of `subject`.
+    pub fn log(&self, changes: &mut Changes, subject: &str) {
+        let seq = changes.next_seq();
+        changes.put(
+            HISTORY,
+            format!("h:{subject}:{seq:020}").into_bytes(),
+            self.0.clone(),
+        );
+    }
 }
 
 /// The history of `subject`, oldest first.

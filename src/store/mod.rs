@@ -806,9 +806,13 @@ struct Behind {
     transactions: std::sync::mpsc::Sender<Transaction>,
     results: std::sync::mpsc::Receiver<Result<(), StoreError>>,
     thread: std::thread::JoinHandle<()>,
-    /// The changes being written, read through until they land.
-    landing: Option<Arc<Pending>>,
+    /// The changes being written, oldest first: read through until they land.
+    landing: std::collections::VecDeque<Arc<Pending>>,
 }
+
+/// Transactions handed to the commit thread and not landed yet, at most: two let the
+/// thread take a slow one (big records) while the next is made.
+const IN_FLIGHT: usize = 2;
 
 impl Behind {
     fn start(store: &Store) -> Result<Behind, StoreError> {
@@ -829,25 +833,53 @@ impl Behind {
             transactions,
             results,
             thread,
-            landing: None,
+            landing: Default::default(),
         })
     }
 
-    /// Hands `transaction` to the thread (the one before must have landed).
+    /// Waits until fewer than [`IN_FLIGHT`] transactions are being written.
+    fn make_room(&mut self) -> Result<(), StoreError> {
+        while self.landing.len() >= IN_FLIGHT {
+            self.land_oldest()?;
+        }
+        Ok(())
+    }
+
+    /// Hands `transaction` to the thread.
     fn write(&mut self, transaction: Transaction) {
-        self.landing = Some(transaction.pending.clone());
-        // A thread that ended has panicked: `land` says so.
+        self.landing.push_back(transaction.pending.clone());
+        // A thread that ended has panicked: `land_oldest` says so.
         let _ = self.transactions.send(transaction);
     }
 
-    /// Waits for the changes being written to land.
-    fn land(&mut self) -> Result<(), StoreError> {
-        if self.landing.take().is_none() {
+    /// Waits for the oldest transaction being written to land.
+    fn land_oldest(&mut self) -> Result<(), StoreError> {
+        if self.landing.pop_front().is_none() {
             return Ok(());
         }
         self.results
             .recv()
             .expect("the thread writing the changes panicked")
+    }
+
+    /// Waits for every transaction being written to land; the first error, if any.
+    fn land(&mut self) -> Result<(), StoreError> {
+        let mut landed = Ok(());
+        while !self.landing.is_empty() {
+            let result = self.land_oldest();
+            if landed.is_ok() {
+                landed = result;
+            }
+        }
+        landed
+    }
+
+    /// The value `key` of `space` takes in the transactions being written, newest first.
+    fn get(&self, space: Keyspace, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        self.landing
+            .iter()
+            .rev()
+            .find_map(|pending| pending.get(&space)?.get(key).cloned())
     }
 
     /// Waits for the changes being written, and for the thread to end.
@@ -889,9 +921,9 @@ impl<'a> Changes<'a> {
 
     /// The bytes at `key` of `space`, read through the held changes and those landing.
     pub(crate) fn get(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let held = |pending: &Pending| pending.get(&space).and_then(|p| p.get(key)).cloned();
-        let landing = || self.behind.as_ref()?.landing.as_deref().and_then(held);
-        match held(&self.pending).or_else(landing) {
+        let held = self.pending.get(&space).and_then(|p| p.get(key)).cloned();
+        let landing = || self.behind.as_ref()?.get(space, key);
+        match held.or_else(landing) {
             Some(value) => Ok(value),
             None => self.store.get(space, key),
         }
@@ -968,18 +1000,20 @@ impl<'a> Changes<'a> {
     /// while the caller goes on making changes (read through it until it lands): a big
     /// change (an import) makes its next batch on one core while the last is compressed
     /// and written on the other. The transactions still land one after the other, in
-    /// order; an error is answered by the next `commit` or `commit_behind`, and dropping
-    /// the changes waits for the last one.
+    /// order; an error is answered by a later `commit` or `commit_behind` (the changes
+    /// held then are kept), and dropping the changes waits for those being written.
     pub fn commit_behind(&mut self) -> Result<(), StoreError> {
-        self.land()?;
-        let Some(transaction) = self.take() else {
+        if self.dry_run {
             return Ok(());
-        };
+        }
         let behind = match &mut self.behind {
             Some(behind) => behind,
             None => self.behind.insert(Behind::start(self.store)?),
         };
-        behind.write(transaction);
+        behind.make_room()?;
+        if let Some(transaction) = self.take() {
+            self.behind.as_mut().expect("started").write(transaction);
+        }
         Ok(())
     }
 

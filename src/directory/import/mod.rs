@@ -358,6 +358,27 @@ struct Pass<'a> {
     fresh: bool,
 }
 
+/// The history lines an import appends to the accounts it creates, updates or retires.
+struct Lines {
+    created: audit::Line,
+    updated: audit::Line,
+    retiring: audit::Line,
+}
+
+impl Lines {
+    fn new(file: &str, actor: &str, at: jiff::Timestamp) -> Lines {
+        let line = |what| {
+            let detail = format!("{what} by the import of {file}, asked by {actor}");
+            audit::Line::new(at, "import", detail)
+        };
+        Lines {
+            created: line("created"),
+            updated: line("updated"),
+            retiring: line("retiring: listed as keluar"),
+        }
+    }
+}
+
 /// Reads picked rows again and checks them (the second pass holds no row between chunks).
 struct Reread<'a> {
     rows: source::RowReader,
@@ -463,6 +484,8 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
         }
     }
 
+    // The history lines of the rows applied, made once.
+    let lines = Lines::new(&summary.file, &options.actor, started);
     // Whether each picked row's account is active once applied: a snapshot's retirements
     // count the active accounts of a school without reading the picked ones again.
     let mut active_after = vec![false; survey.picks.len()];
@@ -551,18 +574,14 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
             };
             let applied = apply_row(&mut changes, old, &row, address, options.today)?;
             active_after[first + i] = applied.active;
-            let what = match applied.effect {
-                Effect::Created => Some("created"),
-                Effect::Updated => Some("updated"),
-                Effect::Retiring => Some("retiring: listed as keluar"),
+            let line = match applied.effect {
+                Effect::Created => Some(&lines.created),
+                Effect::Updated => Some(&lines.updated),
+                Effect::Retiring => Some(&lines.retiring),
                 Effect::Unchanged | Effect::UnknownLeaver => None,
             };
-            if let Some(what) = what {
-                let line = format!(
-                    "{what} by the import of {}, asked by {}",
-                    summary.file, options.actor
-                );
-                audit::log(&mut changes, &row.key.to_string(), started, "import", line)?;
+            if let Some(line) = line {
+                line.log(&mut changes, &row.key.to_string());
             }
             match applied.effect {
                 Effect::Created => summary.created += 1,
