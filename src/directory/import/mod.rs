@@ -501,9 +501,10 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
         // again the ones that are new.
         let mut looked: Vec<(Found, Option<Row>)> = Vec::with_capacity(picks.len());
         // The rows are read and checked again on another core, while this one looks them up.
-        let (rows, read) = std::sync::mpsc::sync_channel(4);
+        // (The receiver is the scope's: returned early, it is dropped, and the reader stops.)
         let reread = &mut reread;
         std::thread::scope(|scope| -> Result<(), ImportError> {
+            let (rows, read) = std::sync::mpsc::sync_channel(4);
             scope.spawn(move || reread.send_rows(picks, rows));
             let mut read = read.iter().flatten();
             for (i, (packed, pick)) in picks.iter().enumerate() {
@@ -757,16 +758,8 @@ fn survey(
     progress: &ProgressBar,
     summary: &mut Summary,
 ) -> Result<Survey, ImportError> {
-    let rows = source.rows(|f| Box::new(progress.wrap_read(f)))?;
-    let finished = rows.finished();
-    for column in &rows.unknown_columns {
-        summary.notes.push(format!(
-            "column {:?} is not one belajar-sync knows: ignored",
-            summarised(column)
-        ));
-    }
     let mut survey = Survey {
-        layout: rows.layout,
+        layout: Layout::Jsonl,
         // Room for every row at once: a vector of millions grown by doubling would hold
         // the old and the new copy together.
         picks: Vec::with_capacity(usize::try_from(source.count_lines()?).unwrap_or(0)),
@@ -774,37 +767,78 @@ fn survey(
         shielded: HashSet::new(),
         unsure_schools: BTreeSet::new(),
     };
-    for raw in rows.rows {
-        summary.rows_read += 1;
-        let raw = match raw {
-            Ok(raw) => raw,
-            Err(invalid) => {
-                summary.invalid += 1;
-                summary.errors.push(invalid);
-                continue;
-            }
-        };
-        match validate(&raw, today) {
-            Ok(row) => pick(&mut survey, &row, source)?,
-            Err(errors) => {
-                summary.invalid += 1;
-                summary.errors.extend(errors);
-                match partial_identity(&raw) {
-                    (Some(key), _) => {
-                        survey.shielded.insert(key.packed());
+    // The file is read on another core while this one checks and picks its rows. (The
+    // receiver is the scope's: returned early, it is dropped, and the reader stops.)
+    let (layout, unknown_columns) = std::thread::scope(|scope| {
+        let (batches, read) = std::sync::mpsc::sync_channel(4);
+        let reader = scope.spawn(move || read_rows(source, progress, batches));
+        for raw in read.iter().flatten() {
+            summary.rows_read += 1;
+            let raw = match raw {
+                Ok(raw) => raw,
+                Err(invalid) => {
+                    summary.invalid += 1;
+                    summary.errors.push(invalid);
+                    continue;
+                }
+            };
+            match validate(&raw, today) {
+                Ok(row) => pick(&mut survey, &row, source)?,
+                Err(errors) => {
+                    summary.invalid += 1;
+                    summary.errors.extend(errors);
+                    match partial_identity(&raw) {
+                        (Some(key), _) => {
+                            survey.shielded.insert(key.packed());
+                        }
+                        (None, Some(npsn)) => {
+                            survey.unsure_schools.insert(npsn);
+                        }
+                        (None, None) => {}
                     }
-                    (None, Some(npsn)) => {
-                        survey.unsure_schools.insert(npsn);
-                    }
-                    (None, None) => {}
                 }
             }
         }
+        reader.join().expect("the reading thread panicked")
+    })?;
+    survey.layout = layout;
+    for column in &unknown_columns {
+        summary.notes.push(format!(
+            "column {:?} is not one belajar-sync knows: ignored",
+            summarised(column)
+        ));
     }
-    finished()?;
     let merged = sort_picks(&mut survey.picks, summary);
     note_merged(source, merged, summary)?;
     Ok(survey)
+}
+
+/// Rows read at a time and handed from the reading thread to the checking one.
+const READ_BATCH: usize = 512;
+
+/// The first pass's reading of the file, on a thread of its own: sends its rows in order,
+/// in batches; answers how to read a row again and the columns it does not know, or why
+/// the file could not be read to its end. Stops early when nobody receives any more.
+fn read_rows(
+    source: &Source,
+    progress: &ProgressBar,
+    batches: std::sync::mpsc::SyncSender<Vec<Result<source::RawRow, Invalid>>>,
+) -> Result<(Layout, BTreeSet<String>), FileError> {
+    let rows = source.rows(|f| Box::new(progress.wrap_read(f)))?;
+    let finished = rows.finished();
+    let mut batch = Vec::with_capacity(READ_BATCH);
+    for raw in rows.rows {
+        batch.push(raw);
+        if batch.len() == READ_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(READ_BATCH));
+            if batches.send(full).is_err() {
+                break;
+            }
+        }
+    }
+    let _ = batches.send(batch);
+    finished()?;
+    Ok((rows.layout, rows.unknown_columns))
 }
 
 fn pick(survey: &mut Survey, row: &Row, source: &Source) -> Result<(), FileError> {
