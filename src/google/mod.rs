@@ -457,7 +457,8 @@ impl DirectoryClient {
         }
     }
 
-    /// One attempt in a slot of the limiter, which learns from the answer.
+    /// One attempt, in a slot of the limiter, which learns from the answer. `fresh_token`
+    /// asks yup-oauth2 for a new token (after a 401).
     async fn attempt<T: DeserializeOwned>(
         &self,
         method: &Method,
@@ -467,65 +468,56 @@ impl DirectoryClient {
         timeout: Duration,
     ) -> Result<T, CallError> {
         let slot = self.limiter.acquire().await;
-        let outcome = self.send(method, url, body, fresh_token, timeout).await;
+        let outcome: Result<T, CallError> = async {
+            let token = if fresh_token {
+                self.auth.force_refreshed_token(&SCOPES).await
+            } else {
+                self.auth.token(&SCOPES).await
+            }
+            .map_err(|e| CallError::Token(e.to_string()))?;
+            let token = token.token().ok_or_else(|| {
+                CallError::Token("the token endpoint gave no access token".into())
+            })?;
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .timeout(timeout)
+                .bearer_auth(token);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(|e| {
+                if e.is_connect() {
+                    CallError::Unreachable(e.to_string())
+                } else {
+                    CallError::NoAnswer(e.to_string())
+                }
+            })?;
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| CallError::NoAnswer(e.to_string()))?;
+            if !(200..300).contains(&status) {
+                return Err(from_answer(status, &bytes, retry_after));
+            }
+            // An empty answer (204) reads as null: what `()` expects.
+            let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+            serde_json::from_slice(body).map_err(|e| CallError::Unreadable(e.to_string()))
+        }
+        .await;
         match &outcome {
             Ok(_) => slot.admitted(),
             Err(error) if error.is_quota_signal() => slot.refused(),
             Err(_) => drop(slot),
         }
         outcome
-    }
-
-    /// One request. `fresh_token` asks yup-oauth2 for a new token (after a 401).
-    async fn send<T: DeserializeOwned>(
-        &self,
-        method: &Method,
-        url: &Url,
-        body: Option<&impl Serialize>,
-        fresh_token: bool,
-        timeout: Duration,
-    ) -> Result<T, CallError> {
-        let token = if fresh_token {
-            self.auth.force_refreshed_token(&SCOPES).await
-        } else {
-            self.auth.token(&SCOPES).await
-        }
-        .map_err(|e| CallError::Token(e.to_string()))?;
-        let token = token
-            .token()
-            .ok_or_else(|| CallError::Token("the token endpoint gave no access token".into()))?;
-        let mut request = self
-            .http
-            .request(method.clone(), url.clone())
-            .timeout(timeout)
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.map_err(|e| {
-            if e.is_connect() {
-                CallError::Unreachable(e.to_string())
-            } else {
-                CallError::NoAnswer(e.to_string())
-            }
-        })?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| CallError::NoAnswer(e.to_string()))?;
-        if !(200..300).contains(&status) {
-            return Err(from_answer(status, &bytes, retry_after));
-        }
-        // An empty answer (204) reads as null: what `()` expects.
-        let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-        serde_json::from_slice(body).map_err(|e| CallError::Unreadable(e.to_string()))
     }
 }
 

@@ -803,6 +803,7 @@ pub struct Changes<'a> {
 /// The thread that writes what [`Changes::commit_behind`] hands it, one transaction after
 /// the other (one thread for all of them, so that its compression contexts are made once).
 struct Behind {
+    store: Store,
     transactions: std::sync::mpsc::Sender<Transaction>,
     results: std::sync::mpsc::Receiver<Result<(), StoreError>>,
     thread: std::thread::JoinHandle<()>,
@@ -830,6 +831,7 @@ impl Behind {
             })
             .map_err(|e| store.err(sled::Error::Io(e)))?;
         Ok(Behind {
+            store: store.clone(),
             transactions,
             results,
             thread,
@@ -848,7 +850,8 @@ impl Behind {
     /// Hands `transaction` to the thread.
     fn write(&mut self, transaction: Transaction) {
         self.landing.push_back(transaction.pending.clone());
-        // A thread that ended has panicked: `land_oldest` says so.
+        // A thread that ended has panicked: `land_oldest` says so (an error, not a second
+        // panic while the changes are dropped).
         let _ = self.transactions.send(transaction);
     }
 
@@ -857,9 +860,10 @@ impl Behind {
         if self.landing.pop_front().is_none() {
             return Ok(());
         }
-        self.results
-            .recv()
-            .expect("the thread writing the changes panicked")
+        self.results.recv().unwrap_or_else(|_| {
+            let ended = sled::Error::ReportableBug("the thread writing changes panicked".into());
+            Err(self.store.err(ended))
+        })
     }
 
     /// Waits for every transaction being written to land; the first error, if any.

@@ -386,9 +386,6 @@ struct Reread<'a> {
     today: Date,
 }
 
-/// Rows read again and sent to the thread that applies them at a time.
-const REREAD_BATCH: usize = 512;
-
 impl Reread<'_> {
     /// The row of `pick`. The file was checked in the first pass: a row that now fails to
     /// read or check means the file changed under the import. (Picks hold no line: the row
@@ -419,22 +416,36 @@ impl Reread<'_> {
         picks: &[(u64, Pick)],
         rows: std::sync::mpsc::SyncSender<Vec<Result<Row, ImportError>>>,
     ) {
-        for batch in picks.chunks(REREAD_BATCH) {
-            let mut read = Vec::with_capacity(batch.len());
-            for (_, pick) in batch {
-                let row = self.row(pick);
-                let failed = row.is_err();
-                read.push(row);
-                if failed {
-                    let _ = rows.send(read);
-                    return;
-                }
-            }
-            if rows.send(read).is_err() {
+        let read = picks.iter().map(|(_, pick)| self.row(pick));
+        send_in_batches(read, Result::is_err, &rows);
+    }
+}
+
+/// Rows handed from a thread that reads them to the one that uses them at a time.
+const ROW_BATCH: usize = 512;
+
+/// Sends `items` through `batches` in order, [`ROW_BATCH`] at a time; stops after an item
+/// that `last` says ends them, or when nobody receives any more.
+fn send_in_batches<T>(
+    items: impl Iterator<Item = T>,
+    last: impl Fn(&T) -> bool,
+    batches: &std::sync::mpsc::SyncSender<Vec<T>>,
+) {
+    let mut batch = Vec::with_capacity(ROW_BATCH);
+    for item in items {
+        let ends = last(&item);
+        batch.push(item);
+        if ends {
+            break;
+        }
+        if batch.len() == ROW_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH));
+            if batches.send(full).is_err() {
                 return;
             }
         }
     }
+    let _ = batches.send(batch);
 }
 
 /// The second pass: applies the rows picked by the survey (see the module's comment).
@@ -813,9 +824,6 @@ fn survey(
     Ok(survey)
 }
 
-/// Rows read at a time and handed from the reading thread to the checking one.
-const READ_BATCH: usize = 512;
-
 /// The first pass's reading of the file, on a thread of its own: sends its rows in order,
 /// in batches; answers how to read a row again and the columns it does not know, or why
 /// the file could not be read to its end. Stops early when nobody receives any more.
@@ -826,17 +834,7 @@ fn read_rows(
 ) -> Result<(Layout, BTreeSet<String>), FileError> {
     let rows = source.rows(|f| Box::new(progress.wrap_read(f)))?;
     let finished = rows.finished();
-    let mut batch = Vec::with_capacity(READ_BATCH);
-    for raw in rows.rows {
-        batch.push(raw);
-        if batch.len() == READ_BATCH {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(READ_BATCH));
-            if batches.send(full).is_err() {
-                break;
-            }
-        }
-    }
-    let _ = batches.send(batch);
+    send_in_batches(rows.rows, |_| false, &batches);
     finished()?;
     Ok((rows.layout, rows.unknown_columns))
 }
@@ -1035,6 +1033,21 @@ mod tests {
             ),
             "{note}"
         );
+    }
+
+    #[test]
+    fn rows_are_handed_over_in_order_up_to_the_last() {
+        let (batches, received) = std::sync::mpsc::sync_channel(16);
+        send_in_batches(0..1500u32, |&n| n == 1000, &batches);
+        drop(batches);
+        let batches: Vec<Vec<u32>> = received.iter().collect();
+        assert!(batches.iter().all(|b| b.len() <= ROW_BATCH));
+        let items: Vec<u32> = batches.into_iter().flatten().collect();
+        assert_eq!(items, (0..=1000).collect::<Vec<_>>());
+        // Nobody receiving: the sender stops instead of blocking.
+        let (batches, received) = std::sync::mpsc::sync_channel(0);
+        drop(received);
+        send_in_batches(0..1500u32, |_| false, &batches);
     }
 
     #[test]
