@@ -179,9 +179,15 @@ impl Limiter {
     pub fn recall(&self, quota_per_minute: f64) {
         let mut pace = self.pace.lock().expect("limiter lock");
         if pace.learnt.is_none() && quota_per_minute > 0.0 {
-            pace.learnt = Some(quota_per_minute);
-            pace.rate = self.capped(quota_per_minute * TARGET_SHARE);
+            self.learn(&mut pace, quota_per_minute);
         }
+    }
+
+    /// Takes `quota` as Google's: the pace is set to its target share.
+    fn learn(&self, pace: &mut Pace, quota: f64) {
+        let quota = quota.max(FLOOR_PER_MINUTE);
+        pace.learnt = Some(quota);
+        pace.rate = self.capped(quota * TARGET_SHARE);
     }
 
     fn capped(&self, rate: f64) -> f64 {
@@ -219,9 +225,6 @@ impl Limiter {
         let mut pace = self.pace.lock().expect("limiter lock");
         let now = Instant::now();
         pace.forget_older(now);
-        if pace.refill_until.is_some_and(|until| now >= until) {
-            pace.refill_until = None;
-        }
         let mut slot = pace.next_slot.max(now);
         if pace.probe.is_none() {
             let budget = pace.rate.ceil() as usize;
@@ -237,7 +240,7 @@ impl Limiter {
         }
         pace.record(slot);
         let spacing = 60.0 / pace.rate;
-        let spacing = if pace.refill_until.is_some() {
+        let spacing = if pace.refill_until.is_some_and(|until| now < until) {
             spacing / REFILL
         } else {
             spacing
@@ -279,9 +282,7 @@ impl Limiter {
             });
             pace.rate = self.capped(FLOOR_PER_MINUTE);
         } else {
-            let quota = (held as f64).max(FLOOR_PER_MINUTE);
-            pace.learnt = Some(quota);
-            pace.rate = self.capped(quota * TARGET_SHARE);
+            self.learn(&mut pace, held as f64);
         }
         pace.refill_until = None;
         pace.next_slot = now + Duration::from_secs_f64(60.0 / pace.rate);
@@ -307,9 +308,7 @@ impl Limiter {
                 } else {
                     held as f64
                 };
-                let quota = quota.max(FLOOR_PER_MINUTE);
-                pace.learnt = Some(quota);
-                pace.rate = self.capped(quota * TARGET_SHARE);
+                self.learn(&mut pace, quota);
                 pace.probe = None;
                 pace.refill_until = Some(now + MINUTE);
                 pace.next_slot = now;
