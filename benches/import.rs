@@ -63,7 +63,7 @@ fn main() {
             max_retire_share: None,
             min_free_disk: 0,
         };
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), bench::cpu_secs());
         let summary = import::run(
             &store,
             &config.naming,
@@ -74,8 +74,9 @@ fn main() {
         .unwrap();
         let secs = started.elapsed().as_secs_f64();
         println!(
-            "{label}: {:.2} s wall, {:.0} rows/s, created {}, unchanged {}, peak RSS {:.0} MB",
+            "{label}: {:.2} s wall, {:.1} s CPU, {:.0} rows/s, created {}, unchanged {}, peak RSS {:.0} MB",
             secs,
+            bench::cpu_secs() - cpu,
             made.rows as f64 / secs,
             summary.created,
             summary.unchanged,

@@ -17,24 +17,20 @@ fn killed_syncs_converge_with_every_account_exactly_once() {
 }
 
 /// An import killed (SIGKILL) after a seeded number of its transactions: the next command
-/// rolls it back whole and says so; run again, it finishes, and every count agrees.
+/// rolls it back whole and says so; run again, it finishes, and every count agrees. The
+/// first import into an empty store (which records no undo per key) and a later one.
 #[test]
 fn an_import_killed_mid_way_is_rolled_back_and_finished_by_running_it_again() {
     use support::crash::{binary_in, plan_json, status_json};
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, "data_dir = \"store\"\n").unwrap();
-    let first = dir.path().join("first.csv");
-    support::export_gen::ExportGen::new(7).write_csv(&first, 2_000);
     let run = |args: &[&str]| binary_in(&config).args(args).output().unwrap();
-    assert!(run(&["import", first.to_str().unwrap()]).status.success());
-    let before = status_json(&config);
-
-    let second = dir.path().join("second.csv");
-    support::export_gen::ExportGen::new(8).write_csv(&second, 20_000);
-    for kill_after in [1usize, 3] {
+    // Imports `file`, killed once `kill_after` transactions are written; the next command
+    // says which import it rolled back. Returns what `status` says then.
+    let kill_import = |file: &std::path::Path, kill_after: usize| {
         let mut child = binary_in(&config)
-            .args(["import", second.to_str().unwrap(), "--allow-mass-retire"])
+            .args(["import", file.to_str().unwrap(), "--allow-mass-retire"])
             .env("RUST_LOG", "belajar_sync::store=trace")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -51,12 +47,35 @@ fn an_import_killed_mid_way_is_rolled_back_and_finished_by_running_it_again() {
         child.wait().unwrap();
 
         let after = status_json(&config);
-        assert_eq!(after["accounts"], before["accounts"], "rolled back whole");
         assert_eq!(
             after["interrupted_import"]["file"],
-            second.display().to_string(),
+            file.display().to_string(),
             "{after}"
         );
+        after
+    };
+
+    // Killed after its first batch of accounts landed (the start of an import is a
+    // transaction too).
+    let big_first = dir.path().join("big-first.csv");
+    support::export_gen::ExportGen::new(7).write_csv(&big_first, 20_000);
+    let after = kill_import(&big_first, 2);
+    assert_eq!(after["accounts"]["total"], 0, "rolled back whole: {after}");
+
+    let first = dir.path().join("first.csv");
+    support::export_gen::ExportGen::new(7).write_csv(&first, 2_000);
+    assert!(run(&["import", first.to_str().unwrap()]).status.success());
+    let before = status_json(&config);
+    assert!(
+        before["accounts"]["total"].as_u64().unwrap() > 1_500,
+        "{before}"
+    );
+
+    let second = dir.path().join("second.csv");
+    support::export_gen::ExportGen::new(8).write_csv(&second, 20_000);
+    for kill_after in [1usize, 3] {
+        let after = kill_import(&second, kill_after);
+        assert_eq!(after["accounts"], before["accounts"], "rolled back whole");
     }
     // The same schools as the first export: updates, role changes and retirements too.
     let out = run(&[

@@ -556,7 +556,7 @@ impl Store {
     }
 
     /// Removes every record of `space` at once (not undoable: for keyspaces that hold
-    /// work in progress, never the directory).
+    /// work in progress, and to roll back an import into a keyspace it found empty).
     pub(crate) fn clear(&self, space: Keyspace) -> Result<(), StoreError> {
         self.with(space, |pages| {
             pages.tree().clear()?;
@@ -604,8 +604,21 @@ impl Store {
 
     /// Puts back what the changes of the import in progress replaced, in small
     /// transactions (each also removing the undo records it used, so a rollback cut short
-    /// goes on where it stopped), then ends the import.
+    /// goes on where it stopped), then ends the import. The keyspaces the import found
+    /// empty are emptied first, each before its record goes (emptied again by a rollback
+    /// cut short), so that undo records of keys it held then put them back.
     pub fn roll_back_import(&self) -> Result<(), StoreError> {
+        let emptied: Vec<Vec<u8>> = self
+            .scan(UNDO, &[0], Vec::new(), |key, _| Ok(key.to_vec()))
+            .collect::<Result<_, _>>()?;
+        for key in emptied {
+            let space = undo::parse_emptied(&key)
+                .ok_or_else(|| self.corrupt("an undo record names no keyspace"))?;
+            self.clear(space)?;
+            let mut done = self.changes(false);
+            done.delete(UNDO, key);
+            done.commit()?;
+        }
         loop {
             let mut restore = self.changes(false);
             let mut used = 0;
@@ -1060,13 +1073,17 @@ impl Transaction {
             return Ok(());
         }
         let handles = store.handles()?;
+        let undo_pages = handles.pages(UNDO).map_err(|e| store.err(e))?;
         let (mut written, mut batches): (Vec<Pages>, Vec<sled::Batch>) = Default::default();
         let mut bytes = 0;
         let mut undo = pages::Changes::new();
         for (space, mut sorted) in spaces {
             let pages = handles.pages(space).map_err(|e| store.err(e))?;
             sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            let undoable = self.undoable && space != UNDO;
+            let undoable = self.undoable
+                && space != UNDO
+                && !undo::found_empty(&undo_pages, &pages, space, &mut undo)
+                    .map_err(|e| store.err(e))?;
             let prepared = pages
                 .prepare(sorted, Merge::Overwrite, undoable)
                 .map_err(|e| store.err(e))?;
@@ -1083,12 +1100,11 @@ impl Transaction {
             batches.push(prepared.batch);
         }
         if !undo.is_empty() {
-            let pages = handles.pages(UNDO).map_err(|e| store.err(e))?;
-            let prepared = pages
+            let prepared = undo_pages
                 .prepare(undo, Merge::KeepExisting, false)
                 .map_err(|e| store.err(e))?;
             bytes += prepared.bytes;
-            written.push(pages);
+            written.push(undo_pages.clone());
             batches.push(prepared.batch);
         }
         let result = if let [pages] = written.as_slice() {
@@ -1118,15 +1134,56 @@ impl Transaction {
         result.map_err(|e| store.err(e))?;
         handles.db.flush().map_err(|e| store.err(e))?;
         tracing::trace!(keyspaces = written.len(), "transaction written");
-        drop((written, handles, _writer));
+        // Every handle on the database goes before `relieve` may reopen it.
+        drop((written, undo_pages, handles, _writer));
         store.relieve(bytes)
     }
 }
 
 /// The records of `undo`: keyed by keyspace and key, holding what the key held before the
-/// import (or that it held nothing).
+/// import (or that it held nothing); and, keyed by a zero byte and a keyspace's name, that
+/// the import found the keyspace empty (a first import: a million accounts, their
+/// addresses, schools and history record nothing each, and a rollback empties them).
 mod undo {
     use super::Keyspace;
+    use super::pages::{self, Pages};
+
+    /// Whether the import found `space` empty, so that its changes need no undo record:
+    /// recorded by the first transaction that writes it (in `undo`, with that
+    /// transaction's changes). A keyspace the import itself emptied counts too: rolling
+    /// back empties it, then puts back what its undo records held. Not for `meta`, which
+    /// holds the record of the import itself.
+    pub fn found_empty(
+        undo_pages: &Pages,
+        pages: &Pages,
+        space: Keyspace,
+        undo: &mut pages::Changes,
+    ) -> sled::Result<bool> {
+        if space == super::META {
+            return Ok(false);
+        }
+        let key = emptied_key(space);
+        if undo_pages.get(&key)?.is_some() {
+            return Ok(true);
+        }
+        if !pages.tree().is_empty() {
+            return Ok(false);
+        }
+        undo.insert(key, Some(Vec::new()));
+        Ok(true)
+    }
+
+    /// The key recording that the import found `space` empty. Sorts before every undo
+    /// record of a key (keyspace names are not empty), so a rollback meets it first.
+    pub fn emptied_key(space: Keyspace) -> Vec<u8> {
+        [&[0u8][..], space.0.as_bytes()].concat()
+    }
+
+    /// The keyspace an [`emptied_key`] names.
+    pub fn parse_emptied(key: &[u8]) -> Option<Keyspace> {
+        let name = std::str::from_utf8(key.strip_prefix(&[0u8])?).ok()?;
+        Some(Keyspace::named(name))
+    }
 
     pub fn key(space: Keyspace, key: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(space.0.len() + 1 + key.len());

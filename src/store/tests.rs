@@ -129,6 +129,58 @@ fn an_interrupted_import_is_rolled_back_by_the_next_opening() {
     assert_eq!(again.rolled_back_import(), None, "rolled back once");
 }
 
+/// A keyspace the import found empty (a first import's accounts) records no undo per key
+/// and is emptied by a rollback; one the import emptied itself gets back what it held.
+#[test]
+fn keyspaces_an_import_found_empty_are_emptied_by_its_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), 8).unwrap();
+        let mut before = store.changes(false);
+        for i in 0..10 {
+            before.put(ONE, key(i), b"before".to_vec());
+        }
+        before.commit().unwrap();
+        let marker = ImportMarker {
+            file: "export.csv".into(),
+            started: jiff::Timestamp::now(),
+        };
+        store.set_import_marker(Some(&marker)).unwrap();
+        let mut emptying = store.changes(false).undoable();
+        for i in 0..10 {
+            emptying.delete(ONE, key(i));
+        }
+        for i in 0..500 {
+            emptying.put(TWO, key(i), b"new".to_vec());
+        }
+        emptying.commit().unwrap();
+        let mut filling = store.changes(false).undoable();
+        for i in 100..200 {
+            filling.put(ONE, key(i), b"new".to_vec());
+        }
+        for i in 500..1_000 {
+            filling.put(TWO, key(i), b"new".to_vec());
+        }
+        filling.commit().unwrap();
+        let per_key = store
+            .scan(UNDO, b"", Vec::new(), |k, _| Ok(k.first() != Some(&0)))
+            .filter(|k| *k.as_ref().unwrap())
+            .count();
+        assert_eq!(per_key, 10, "only the removals of what ONE held");
+        // The process dies here.
+    }
+    let store = Store::open(dir.path(), 8).unwrap();
+    assert!(store.rolled_back_import().is_some());
+    let ones: Vec<(Vec<u8>, Vec<u8>)> = store
+        .scan(ONE, b"", Vec::new(), |k, v| Ok((k.to_vec(), v.to_vec())))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let before: Vec<(Vec<u8>, Vec<u8>)> = (0..10).map(|i| (key(i), b"before".to_vec())).collect();
+    assert_eq!(ones, before);
+    assert_eq!(store.scan(TWO, b"", Vec::new(), |_, _| Ok(())).count(), 0);
+    assert_eq!(store.scan(UNDO, b"", Vec::new(), |_, _| Ok(())).count(), 0);
+}
+
 #[test]
 fn undo_records_left_by_an_earlier_import_never_roll_back_a_later_one() {
     let dir = tempfile::tempdir().unwrap();

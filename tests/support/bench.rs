@@ -9,6 +9,16 @@ pub fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// CPU seconds this process has used so far, on every thread (user and system): on two
+/// cores, a wall time above half of it is time some thread waited.
+#[allow(dead_code)] // not every bench reports it
+pub fn cpu_secs() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage of this process");
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    secs(usage.user_time()) + secs(usage.system_time())
+}
+
 /// Bytes the files under `path` take.
 #[allow(dead_code)] // not every bench reports it
 pub fn dir_size(path: &std::path::Path) -> u64 {
