@@ -31,18 +31,18 @@ pub struct StateCounts {
 }
 
 fn account_key(key: &AccountKey) -> Vec<u8> {
-    key.to_string().into_bytes()
+    key.text().into_bytes()
 }
 
 /// The index key of an address: domain first, so that the addresses of one domain, and
 /// the numbered variants of one base, lie together in the index's pages.
 fn email_key(email: &str) -> Vec<u8> {
     let (local, domain) = email.rsplit_once('@').unwrap_or((email, ""));
-    format!("e:{domain}:{local}").into_bytes()
+    ["e:", domain, ":", local].concat().into_bytes()
 }
 
 fn school_key(npsn: &str, key: &AccountKey) -> Vec<u8> {
-    format!("{npsn}:{key}").into_bytes()
+    [npsn, ":", &key.text()].concat().into_bytes()
 }
 
 fn parse_account(
@@ -188,7 +188,7 @@ impl Changes<'_> {
         reserved: Option<&str>,
     ) -> Result<(), StoreError> {
         let key = account.key();
-        let owner = key.to_string();
+        let owner = key.text();
         for email in std::iter::once(&account.email).chain(&account.former_emails) {
             let held_before = reserved == Some(email.as_str())
                 || old.is_some_and(|o| o.email == *email || o.former_emails.contains(email));
@@ -218,7 +218,7 @@ impl Changes<'_> {
 
     /// Reserves `email` for `key` in the address index.
     pub fn reserve_email(&mut self, email: &str, key: &AccountKey) {
-        self.put(ADDRESSES, email_key(email), key.to_string().into_bytes());
+        self.put(ADDRESSES, email_key(email), key.text().into_bytes());
     }
 
     /// Finds a free address for `key` in `domain` from `base` (see
@@ -233,12 +233,12 @@ impl Changes<'_> {
         key: &AccountKey,
     ) -> Result<String, StoreError> {
         if let Some(local) = naming::candidate(base, 0) {
-            let email = format!("{local}@{domain}");
+            let email = [&local, "@", domain].concat();
             if self.email_free_for(&email, key)? {
                 return Ok(email);
             }
         }
-        let counter_key = format!("n:{domain}:{base}").into_bytes();
+        let counter_key = ["n:", domain, ":", base].concat().into_bytes();
         let mut n = match self.get(ADDRESSES, &counter_key)? {
             Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
                 .map(u64::from_be_bytes)
@@ -250,7 +250,7 @@ impl Changes<'_> {
         };
         let email = loop {
             if let Some(local) = naming::candidate(base, n) {
-                let email = format!("{local}@{domain}");
+                let email = [&local, "@", domain].concat();
                 if self.email_free_for(&email, key)? {
                     break email;
                 }
@@ -265,7 +265,7 @@ impl Changes<'_> {
     pub fn email_free_for(&self, email: &str, key: &AccountKey) -> Result<bool, StoreError> {
         Ok(self
             .email_owner(email)?
-            .is_none_or(|owner| owner == key.to_string()))
+            .is_none_or(|owner| owner == key.text()))
     }
 }
 

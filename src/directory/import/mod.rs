@@ -593,7 +593,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
                 Effect::Unchanged | Effect::UnknownLeaver => None,
             };
             if let Some(line) = line {
-                line.log(&mut changes, &row.key.to_string());
+                line.log(&mut changes, &row.key.text());
             }
             match applied.effect {
                 Effect::Created => summary.created += 1,
