@@ -65,13 +65,36 @@ impl Span {
 pub struct RawRow {
     pub line: u64,
     pub span: Span,
-    pub cells: [Option<String>; COLUMNS.len()],
+    /// The cells' texts one after the other: one allocation a row, not one a cell (an
+    /// import reads millions of rows, twice).
+    text: String,
+    /// Where each column's cell lies in `text` (in the order of [`COLUMNS`]).
+    cells: [Option<(u32, u32)>; COLUMNS.len()],
 }
 
 impl RawRow {
+    /// A row with no cell yet, with room for `bytes` of text.
+    pub fn new(line: u64, span: Span, bytes: usize) -> RawRow {
+        RawRow {
+            line,
+            span,
+            text: String::with_capacity(bytes),
+            cells: Default::default(),
+        }
+    }
+
     pub fn cell(&self, column: &str) -> Option<&str> {
         let i = COLUMNS.iter().position(|c| *c == column)?;
-        self.cells[i].as_deref()
+        let (start, end) = self.cells[i]?;
+        Some(&self.text[start as usize..end as usize])
+    }
+
+    /// Sets the cell of the `i`th column (of [`COLUMNS`]); a row's text stays under 4 GiB
+    /// (lines are at most 64 KiB).
+    pub fn set(&mut self, i: usize, value: &str) {
+        let start = self.text.len() as u32;
+        self.text.push_str(value);
+        self.cells[i] = Some((start, self.text.len() as u32));
     }
 }
 
@@ -378,16 +401,12 @@ impl Source {
 }
 
 fn csv_row(record: &csv::StringRecord, index: &[Option<usize>], line: u64, span: Span) -> RawRow {
-    let mut row = RawRow {
-        line,
-        span,
-        ..RawRow::default()
-    };
-    for (cell, i) in row.cells.iter_mut().zip(index) {
-        *cell = i.map(|i| {
-            let text = record.get(i).unwrap_or_default();
-            text.strip_suffix('\r').unwrap_or(text).to_owned()
-        });
+    let mut row = RawRow::new(line, span, record.as_slice().len());
+    for (column, i) in index.iter().enumerate() {
+        if let Some(i) = i {
+            let text = record.get(*i).unwrap_or_default();
+            row.set(column, text.strip_suffix('\r').unwrap_or(text));
+        }
     }
     row
 }
@@ -516,14 +535,11 @@ fn jsonl_row(line: u64, bytes: &[u8]) -> Result<RawRow, Invalid> {
                 format!("not a JSON object: {}", super::summarised(&e.to_string())),
             )
         })?;
-    let mut row = RawRow {
-        line,
-        ..RawRow::default()
-    };
-    for (cell, column) in row.cells.iter_mut().zip(COLUMNS) {
-        *cell = match object.get(column) {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
+    let mut row = RawRow::new(line, Span::default(), bytes.len());
+    for (i, column) in COLUMNS.iter().enumerate() {
+        match object.get(*column) {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(s)) => row.set(i, s),
             Some(other) => {
                 return Err(Invalid::new(
                     line,
@@ -532,7 +548,7 @@ fn jsonl_row(line: u64, bytes: &[u8]) -> Result<RawRow, Invalid> {
                     "must be a JSON string (numbers lose leading zeros)",
                 ));
             }
-        };
+        }
     }
     Ok(row)
 }

@@ -218,10 +218,7 @@ mod tests {
     const TODAY: Date = jiff::civil::date(2026, 11, 28);
 
     fn raw(cells: &[(&str, &str)]) -> RawRow {
-        let mut row = RawRow {
-            line: 7,
-            ..RawRow::default()
-        };
+        let mut row = RawRow::new(7, Span::default(), 0);
         let defaults = [
             ("id_type", "nisn"),
             ("id", "0012345678"),
@@ -232,7 +229,7 @@ mod tests {
         ];
         for (column, value) in defaults.iter().chain(cells) {
             let i = COLUMNS.iter().position(|c| c == column).unwrap();
-            row.cells[i] = Some((*value).to_owned());
+            row.set(i, value);
         }
         row
     }
