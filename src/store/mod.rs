@@ -1151,8 +1151,10 @@ mod undo {
     /// Whether the import found `space` empty, so that its changes need no undo record:
     /// recorded by the first transaction that writes it (in `undo`, with that
     /// transaction's changes). A keyspace the import itself emptied counts too: rolling
-    /// back empties it, then puts back what its undo records held. Not for `meta`, which
-    /// holds the record of the import itself.
+    /// back empties it, then puts back what its undo records held (and what another writer
+    /// put there meanwhile goes too: an import into an empty store comes before anything
+    /// else is written of its accounts). Not for `meta`, which holds the record of the
+    /// import itself.
     pub fn found_empty(
         undo_pages: &Pages,
         pages: &Pages,

@@ -59,6 +59,14 @@ fn open_locked_store_helper() {
 const ONE: Keyspace = Keyspace::new("one");
 const TWO: Keyspace = Keyspace::new("two");
 
+/// The record of an import of `file` starting now.
+fn marker(file: &str) -> ImportMarker {
+    ImportMarker {
+        file: file.into(),
+        started: jiff::Timestamp::now(),
+    }
+}
+
 fn key(i: u32) -> Vec<u8> {
     format!("k{i:06}").into_bytes()
 }
@@ -88,11 +96,9 @@ fn an_interrupted_import_is_rolled_back_by_the_next_opening() {
         }
         before.count("things", 1_000);
         before.commit().unwrap();
-        let marker = ImportMarker {
-            file: "export.csv".into(),
-            started: jiff::Timestamp::now(),
-        };
-        store.set_import_marker(Some(&marker)).unwrap();
+        store
+            .set_import_marker(Some(&marker("export.csv")))
+            .unwrap();
         // Many small commits: each key changed (some twice), new keys, removals.
         for round in 0..3 {
             let mut changes = store.changes(false).undoable();
@@ -141,11 +147,9 @@ fn keyspaces_an_import_found_empty_are_emptied_by_its_rollback() {
             before.put(ONE, key(i), b"before".to_vec());
         }
         before.commit().unwrap();
-        let marker = ImportMarker {
-            file: "export.csv".into(),
-            started: jiff::Timestamp::now(),
-        };
-        store.set_import_marker(Some(&marker)).unwrap();
+        store
+            .set_import_marker(Some(&marker("export.csv")))
+            .unwrap();
         let mut emptying = store.changes(false).undoable();
         for i in 0..10 {
             emptying.delete(ONE, key(i));
@@ -184,10 +188,6 @@ fn keyspaces_an_import_found_empty_are_emptied_by_its_rollback() {
 #[test]
 fn undo_records_left_by_an_earlier_import_never_roll_back_a_later_one() {
     let dir = tempfile::tempdir().unwrap();
-    let marker = |file: &str| ImportMarker {
-        file: file.into(),
-        started: jiff::Timestamp::now(),
-    };
     {
         let store = Store::open(dir.path(), 8).unwrap();
         store.set_import_marker(Some(&marker("a.csv"))).unwrap();
@@ -217,11 +217,9 @@ fn undo_records_left_by_an_earlier_import_never_roll_back_a_later_one() {
 fn an_import_that_ends_keeps_its_changes() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), 8).unwrap();
-    let marker = ImportMarker {
-        file: "export.csv".into(),
-        started: jiff::Timestamp::now(),
-    };
-    store.set_import_marker(Some(&marker)).unwrap();
+    store
+        .set_import_marker(Some(&marker("export.csv")))
+        .unwrap();
     let mut changes = store.changes(false).undoable();
     changes.put(ONE, key(1), b"imported".to_vec());
     changes.commit().unwrap();
