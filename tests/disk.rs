@@ -1,5 +1,6 @@
-//! A full disk with the real binary, on a small tmpfs: an import refused before it starts,
-//! an import whose disk fills in the middle (another process takes the space), and one
+//! A full disk with the real binary, on a small tmpfs: a first import into a new store
+//! whose disk fills in the middle, an import refused before it starts, an import whose
+//! disk fills in the middle (another process takes the space), and one
 //! whose disk fills at its last commit. Each time the command ends with exit 1 and a clear
 //! message, the store opens afterwards with everything committed before, and the import
 //! run again finishes with `status` and `plan` agreeing.
@@ -121,6 +122,29 @@ fn a_full_disk_before_during_and_at_the_end_of_an_import_loses_nothing() {
     };
     let config = fs.path().join("config.toml");
     std::fs::write(&config, "data_dir = \"store\"\nmin_free_disk_mb = 1\n").unwrap();
+    // The second export lives off the tmpfs, so only the store takes its space.
+    let scratch = tempfile::tempdir().unwrap();
+    let second = scratch.path().join("second.csv");
+    support::export_gen::ExportGen::new(8).write_csv(&second, 40_000);
+    let size = std::fs::metadata(&second).unwrap().len();
+
+    // A first import into a new store (which records no undo per key: its rollback
+    // empties what it wrote) whose disk fills once its first accounts landed (after its
+    // start and a batch of addresses).
+    let mut filler = None;
+    let (code, log) = import_paused_after(&config, &second, 3, || {
+        filler = Some(fs.fill(0));
+    });
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.contains("is full"), "{log}");
+    std::fs::remove_file(filler.unwrap()).unwrap();
+    let status = status_json(&config);
+    assert_eq!(
+        status["accounts"]["total"], 0,
+        "rolled back whole: {status}"
+    );
+    assert_eq!(counts(&config), (0, 0));
+
     let first = fs.path().join("first.csv");
     support::export_gen::ExportGen::new(7).write_csv(&first, 2_000);
     let out = binary_in(&config)
@@ -134,12 +158,6 @@ fn a_full_disk_before_during_and_at_the_end_of_an_import_loses_nothing() {
     );
     let before = counts(&config);
     assert_eq!(before.0, before.1);
-
-    // The second export lives off the tmpfs, so only the store takes its space.
-    let scratch = tempfile::tempdir().unwrap();
-    let second = scratch.path().join("second.csv");
-    support::export_gen::ExportGen::new(8).write_csv(&second, 40_000);
-    let size = std::fs::metadata(&second).unwrap().len();
 
     // Before: too little space for what the import needs; refused, nothing written.
     let filler = fs.fill(size * 2);
