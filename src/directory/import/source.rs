@@ -61,7 +61,7 @@ impl Span {
 
 /// One row as read: each column's text, `None` when the file has no such column (or the
 /// JSON object no such key), the empty string when the cell is empty.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRow {
     pub line: u64,
     pub span: Span,
