@@ -28,6 +28,59 @@ pub struct Access {
     /// The last first password issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued: Option<Issued>,
+    /// Wrong answers in a row to the identity check (a birth date) before a reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_checks: Option<FailedChecks>,
+}
+
+/// Wrong answers in a row to an account's identity check: what makes the next check wait.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FailedChecks {
+    pub count: u32,
+    pub last: Timestamp,
+}
+
+/// Wrong answers after which the next check waits (a person may mistype a date twice).
+const FREE_CHECKS: u32 = 3;
+
+/// The longest wait between two checks.
+const LONGEST_WAIT: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// Until when an account's identity check refuses to be tried, after `failed` (`None`:
+/// it may be tried now). Two wrong answers are free; the third makes the next check wait a
+/// minute, and each one after doubles the wait, up to a day; a day after the last wrong
+/// answer the count starts over.
+/// Pure.
+pub fn check_wait(failed: Option<&FailedChecks>, now: Timestamp) -> Option<Timestamp> {
+    let failed = failed?;
+    if failed.count < FREE_CHECKS || now.duration_since(failed.last) >= LONGEST_WAIT {
+        return None;
+    }
+    let doublings = (failed.count - FREE_CHECKS).min(11);
+    let wait = jiff::SignedDuration::from_mins(1 << doublings).min(LONGEST_WAIT);
+    let until = failed.last + wait;
+    (until > now).then_some(until)
+}
+
+/// Records a wrong answer to the identity check of `account`; the wrong answers in a row
+/// now.
+pub fn failed_check(
+    changes: &mut Changes,
+    account: &AccountKey,
+    at: Timestamp,
+) -> Result<FailedChecks, StoreError> {
+    let mut access = get(changes, account)?.unwrap_or_default();
+    let earlier = access
+        .failed_checks
+        .filter(|f| at.duration_since(f.last) < LONGEST_WAIT)
+        .map_or(0, |f| f.count);
+    let failed = FailedChecks {
+        count: earlier + 1,
+        last: at,
+    };
+    access.failed_checks = Some(failed);
+    changes.put_json(ACCESS, key_of(account), &access);
+    Ok(failed)
 }
 
 impl Access {
@@ -90,6 +143,9 @@ pub fn set_issued(
     issued: Issued,
 ) -> Result<(), StoreError> {
     let mut access = get(changes, account)?.unwrap_or_default();
+    if issued.how == "reset" {
+        access.failed_checks = None; // the check held
+    }
     access.issued = Some(issued);
     changes.put_json(ACCESS, key_of(account), &access);
     Ok(())
@@ -112,6 +168,32 @@ pub fn all(store: &Store) -> impl Iterator<Item = Result<(String, Access), Store
 mod tests {
     use super::*;
     use crate::directory::model::Account;
+
+    #[test]
+    fn wrong_identity_checks_wait_longer_each_time_and_are_forgotten_after_a_day() {
+        let t0: Timestamp = "2026-12-04T08:00:00Z".parse().unwrap();
+        let failed = |count, last| Some(FailedChecks { count, last });
+        let min = jiff::SignedDuration::from_mins;
+        assert_eq!(check_wait(None, t0), None);
+        assert_eq!(
+            check_wait(failed(2, t0).as_ref(), t0),
+            None,
+            "a typo is free"
+        );
+        assert_eq!(check_wait(failed(3, t0).as_ref(), t0), Some(t0 + min(1)));
+        assert_eq!(check_wait(failed(4, t0).as_ref(), t0), Some(t0 + min(2)));
+        assert_eq!(check_wait(failed(8, t0).as_ref(), t0), Some(t0 + min(32)));
+        assert_eq!(
+            check_wait(failed(40, t0).as_ref(), t0),
+            Some(t0 + min(24 * 60))
+        );
+        assert_eq!(check_wait(failed(4, t0).as_ref(), t0 + min(2)), None);
+        assert_eq!(
+            check_wait(failed(40, t0).as_ref(), t0 + min(24 * 60)),
+            None,
+            "a day later it starts over"
+        );
+    }
 
     #[test]
     fn sign_ins_are_counted_once_per_account_of_the_directory() {

@@ -30,7 +30,8 @@ pub const NOTICE_DAYS: [i64; 2] = [30, 3];
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub at: Timestamp,
-    /// `observed`, `decided`, `sent`, `answered`, `failed`, `conflict`, `local`.
+    /// `observed`, `decided`, `sent`, `answered`, `failed`, `conflict`, `local`,
+    /// `password`, `identity` (a wrong answer to an identity check).
     pub what: String,
     pub detail: String,
 }
@@ -41,6 +42,10 @@ pub struct Held {
     pub subject: String,
     pub at: Timestamp,
     pub reason: String,
+    /// The org unit Google lacks that the account was held for: released once a scan
+    /// finds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_unit: Option<String>,
 }
 
 /// Which list of held accounts.
@@ -139,15 +144,25 @@ pub fn account_event_times(
 
 /// Holds `subject` on `list` with `reason`.
 pub fn hold(changes: &mut Changes, list: HeldList, subject: &str, at: Timestamp, reason: &str) {
-    changes.put_json(
-        HELD,
-        list.key(subject),
-        &Held {
-            subject: subject.to_owned(),
-            at,
-            reason: reason.to_owned(),
-        },
-    );
+    hold_for(changes, list, subject, at, reason, None);
+}
+
+/// Holds `subject` on `list` with `reason`, until a scan finds `org_unit` when given.
+pub fn hold_for(
+    changes: &mut Changes,
+    list: HeldList,
+    subject: &str,
+    at: Timestamp,
+    reason: &str,
+    org_unit: Option<&str>,
+) {
+    let held = Held {
+        subject: subject.to_owned(),
+        at,
+        reason: reason.to_owned(),
+        org_unit: org_unit.map(str::to_owned),
+    };
+    changes.put_json(HELD, list.key(subject), &held);
 }
 
 /// Takes `subject` off `list` (it converged, or a person asked to try again).

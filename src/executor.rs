@@ -280,11 +280,13 @@ fn defer(
     Ok(())
 }
 
-/// The entry cannot succeed: it leaves the journal and the account is quarantined.
+/// The entry cannot succeed: it leaves the journal and the account is quarantined (until a
+/// scan finds `org_unit`, when that is what it lacks).
 fn quarantine(
     changes: &mut Changes,
     entry: &Entry,
     error: &str,
+    org_unit: Option<&str>,
     now: Timestamp,
     drained: &mut Drained,
 ) -> Result<(), StoreError> {
@@ -293,7 +295,20 @@ fn quarantine(
         0 | 1 => format!("{kind}: {error}"),
         sends => format!("{kind}, sent {sends} times: {error}"),
     };
-    audit::hold(changes, HeldList::Quarantine, subject, now, &reason);
+    let reason = match org_unit {
+        Some(path) => {
+            format!("{reason} (Google lacks the org unit {path}; released once a scan finds it)")
+        }
+        None => reason,
+    };
+    audit::hold_for(
+        changes,
+        HeldList::Quarantine,
+        subject,
+        now,
+        &reason,
+        org_unit,
+    );
     audit::log(changes, subject, now, "failed", reason)?;
     journal::finish(changes, entry);
     tracing::warn!(account = %subject, action = kind, outcome = "quarantined", %error, "failed");
@@ -544,7 +559,7 @@ impl Executor<'_> {
             ));
         }
         match action.kind {
-            ActionKind::CreateOrgUnit => self.create_org_unit(&entry.subject).await,
+            ActionKind::CreateOrgUnit => self.create_org_unit(&entry.subject, uncertain).await,
             ActionKind::Create => self.create(entry, uncertain).await,
             ActionKind::Undelete => self.undelete(entry).await,
             _ => self.update(entry).await,
@@ -570,15 +585,33 @@ impl Executor<'_> {
         }
     }
 
-    async fn create_org_unit(&self, path: &str) -> Answer {
+    /// An org unit create. One sent before without a known outcome, or answered now with
+    /// none, is read back (`orgunits.get`): an org unit Google has is what was wanted,
+    /// whoever made it.
+    async fn create_org_unit(&self, path: &str, uncertain: bool) -> Answer {
+        if uncertain && self.org_unit_exists(path).await {
+            return Answer::OrgUnit;
+        }
         let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
         let parent = if parent.is_empty() { "/" } else { parent };
         match self.client.insert_org_unit(name, parent).await {
             Ok(_) => Answer::OrgUnit,
             // Already there (made by a crashed run, or by hand): what was wanted.
             Err(f) if f.status() == Some(409) => Answer::OrgUnit,
-            Err(f) => judge(&f, false),
+            Err(f) => match judge(&f, false) {
+                Answer::Unknown(_) if self.org_unit_exists(path).await => Answer::OrgUnit,
+                answer => answer,
+            },
         }
+    }
+
+    /// Whether Google has the org unit `path`, as `orgunits.get` answers (no answer: not
+    /// known to exist).
+    async fn org_unit_exists(&self, path: &str) -> bool {
+        self.client
+            .get_org_unit(path)
+            .await
+            .is_ok_and(|called| called.value.org_unit_path.is_some())
     }
 
     /// A create, checked first by its address when an earlier send may have landed: the
@@ -763,7 +796,9 @@ impl Executor<'_> {
                     entry.last_error = Some(error);
                     journal::save(&mut changes, &entry);
                 }
-                Answer::Failed(error) => quarantine(&mut changes, &entry, &error, now, drained)?,
+                Answer::Failed(error) => {
+                    quarantine(&mut changes, &entry, &error, None, now, drained)?;
+                }
                 Answer::NoOrgUnit(error) => match recreate_org_units(&mut changes, &entry, now)? {
                     Some(wait) => defer(
                         &mut changes,
@@ -774,7 +809,14 @@ impl Executor<'_> {
                         now,
                         drained,
                     )?,
-                    None => quarantine(&mut changes, &entry, &error, now, drained)?,
+                    None => {
+                        let lacking = match entry.action.kind {
+                            ActionKind::CreateOrgUnit => None,
+                            _ => entry.action.body.org_unit_path.clone(),
+                        };
+                        let lacking = lacking.as_deref();
+                        quarantine(&mut changes, &entry, &error, lacking, now, drained)?;
+                    }
                 },
                 Answer::Stop(error) => {
                     // Nothing was applied: the entry waits as it was before this send.

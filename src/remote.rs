@@ -21,6 +21,7 @@
 
 use crate::access;
 use crate::directory::model::{Account, AccountKey};
+use crate::google::circuit::Outage;
 use crate::google::types::User;
 use crate::planner::{Seen, marked_key};
 use crate::store::{Changes, Keyspace, Store, StoreError};
@@ -35,6 +36,7 @@ const SCAN_KEY: &[u8] = b"m:scan";
 const PROGRESS_KEY: &[u8] = b"m:scan:progress";
 const QUOTA_KEY: &[u8] = b"m:quota";
 const DISTRUSTED_KEY: &[u8] = b"m:distrusted";
+const OUTAGE_KEY: &[u8] = b"m:outage";
 
 /// One observed Google user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +80,10 @@ pub struct ScanProgress {
     /// The number the scan will have once believed.
     pub id: u64,
     pub started: Timestamp,
+    /// The Google it lists: customer and API base. A scan cut short is taken up only
+    /// against the same one.
+    #[serde(default)]
+    pub google: String,
     pub org_units_done: bool,
     pub org_units: u64,
     /// Users found in each part listed, by part name.
@@ -118,6 +124,25 @@ pub fn set_distrusted(changes: &mut Changes, distrusted: &Distrusted) {
 /// The last scan not believed, if no scan was believed since.
 pub fn distrusted(store: &Store) -> Result<Option<Distrusted>, StoreError> {
     store.get_json(REMOTE, DISTRUSTED_KEY)
+}
+
+/// Google as the last sync run by hand left it: unreachable since when and why (`None`:
+/// it answered). What `status` says when no daemon runs to ask.
+pub fn last_outage(store: &Store) -> Result<Option<Outage>, StoreError> {
+    store.get_json(REMOTE, OUTAGE_KEY)
+}
+
+/// Records how a sync run by hand left Google (written only when that changed).
+pub fn record_outage(store: &Store, outage: Option<&Outage>) -> Result<(), StoreError> {
+    if last_outage(store)?.as_ref() == outage {
+        return Ok(());
+    }
+    let mut changes = store.changes(false);
+    match outage {
+        Some(outage) => changes.put_json(REMOTE, OUTAGE_KEY.to_vec(), outage),
+        None => changes.delete(REMOTE, OUTAGE_KEY.to_vec()),
+    }
+    changes.commit()
 }
 
 /// Google's quota as last learnt (calls a minute), kept across restarts.

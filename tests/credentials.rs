@@ -12,7 +12,7 @@ use support::google::{KillOnDrop, spawn_emulator};
 
 const EXPORT: &str = "id_type,id,full_name,role,jenjang,npsn,birth_date\n\
 nisn,0010000001,Siti Aminah,peserta_didik,sd,20100001,2015-03-01\n\
-nisn,0010000002,Agus Salim,peserta_didik,sd,20100001,\n\
+nisn,0010000002,Agus Salim,peserta_didik,sd,20100001,2015-01-01\n\
 nisn,0010000003,Yusuf Hamka,peserta_didik,sd,20100001,\n\
 nisn,0010000004,Dewi Lestari,peserta_didik,sd,20100001,\n\
 nuptk,1000000000000005,Budi Santoso,pendidik,sd,20100001,\n\
@@ -497,7 +497,7 @@ fn through_the_daemon_the_sheet_is_written_by_the_operators_own_client() {
             "reset-password",
             &rows[0].0,
             "--birth-date",
-            "2015-03-01",
+            "2015-01-01",
             "--json",
         ],
     );
@@ -526,4 +526,73 @@ fn through_the_daemon_the_sheet_is_written_by_the_operators_own_client() {
         !store.iter().any(|(p, _)| p.ends_with("akun.csv")),
         "the daemon never writes the sheet"
     );
+}
+
+#[test]
+fn an_identity_check_fails_closed_and_slows_down_guessing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, url, key) = spawn_emulator(&[]);
+    let _emulator = KillOnDrop(emulator);
+    let config = config(dir.path(), &url, &key, "");
+    let cwd = dir.path();
+    let export = dir.path().join("export.csv");
+    std::fs::write(&export, EXPORT).unwrap();
+    ok(&run(&config, cwd, &["import", export.to_str().unwrap()]));
+    ok(&run(&config, cwd, &["sync"]));
+    let reset =
+        |who: &str, born: &str| run(&config, cwd, &["reset-password", who, "--birth-date", born]);
+
+    // Nothing on file: nothing to check, so no reset, whatever date is given.
+    let out = reset("yusuf.hamka@sd.belajar.id", "1900-01-01");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no birth date is recorded"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Two wrong dates are free; the third makes the next check wait, and while it
+    // waits even the right date is refused.
+    for n in 1..=3 {
+        let out = reset("siti.aminah@sd.belajar.id", &format!("2015-04-0{n}"));
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("does not match"), "{stderr}");
+        assert_eq!(stderr.contains("waits until"), n >= 3, "try {n}: {stderr}");
+        assert!(!stderr.contains(&format!("2015-04-0{n}")), "{stderr}");
+    }
+    let out = reset("siti.aminah@sd.belajar.id", "2015-03-01");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("3 wrong birth dates in a row"),
+        "{}",
+        text(&out.stderr)
+    );
+    let shown: Value = serde_json::from_str(&ok(&run(
+        &config,
+        cwd,
+        &["show", "siti.aminah@sd.belajar.id", "--json"],
+    )))
+    .unwrap();
+    let refused = shown["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["what"] == "identity")
+        .count();
+    assert_eq!(refused, 3, "each wrong date is in the history: {shown}");
+
+    // Another account is not slowed down by Siti's.
+    let out = run(
+        &config,
+        cwd,
+        &[
+            "reset-password",
+            "agus.salim@sd.belajar.id",
+            "--birth-date",
+            "2015-01-01",
+            "--json",
+        ],
+    );
+    ok(&out);
 }

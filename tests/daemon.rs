@@ -408,6 +408,11 @@ fn uploads_cut_short_paths_and_other_versions_are_refused_with_nothing_changed()
             (30.into(), 0.into()),
             "nothing retired by a cut upload"
         );
+        let logged = wait_for(&mut lines, "control socket: command failed");
+        assert!(
+            logged.last().unwrap().contains("the upload was cut short"),
+            "the service's log says why: {logged:?}"
+        );
     }
     let mut body = bytes.to_vec();
     body.extend_from_slice(b"{\"sha256\":\"00\"}\n");
@@ -434,6 +439,34 @@ fn uploads_cut_short_paths_and_other_versions_are_refused_with_nothing_changed()
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("max_upload_mb = 1"), "{err}");
     assert_eq!(active(), (30.into(), 0.into()));
+
+    // An export from a pipe is read to its end and sent whole: the snapshot with a 31st
+    // pupil adds one, and retires nobody.
+    let mut piped = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+        .arg("--config")
+        .arg(&config)
+        .args(["import", "/dev/stdin", "--format", "csv"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = piped.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, export.as_bytes()).unwrap();
+    std::io::Write::write_all(
+        &mut stdin,
+        b"nisn,0000000031,Murid Nomor30,peserta_didik,sd,20100001\n",
+    )
+    .unwrap();
+    drop(stdin);
+    let out = piped.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert_eq!(active(), (31.into(), 0.into()), "{said}");
 }
 
 /// Backups while the daemon runs: one a day on its own, one asked through the socket
@@ -506,6 +539,27 @@ fn the_daemon_backs_up_the_store_and_restore_makes_it_again() {
     let after: serde_json::Value = serde_json::from_str(&after).unwrap();
     assert_eq!(after["accounts"], before["accounts"]);
     assert_eq!(after["last_scan"], before["last_scan"]);
+
+    // Another installation (another Workspace customer) refuses the backup by name,
+    // and takes it only when told it is meant.
+    let other = dir.path().join("other.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("data_dir = \"store\"", "data_dir = \"other-store\"")
+        .replace("[google]\n", "[google]\ncustomer = \"C03other\"\n");
+    std::fs::write(&other, text).unwrap();
+    let (code, out, err) = belajar(&other, &["restore", written.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        err.contains("another installation") && err.contains("customer my_customer"),
+        "{err}"
+    );
+    assert!(!dir.path().join("other-store").exists(), "nothing was made");
+    let (code, out, err) = belajar(
+        &other,
+        &["restore", "--other-installation", written.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
 }
 
 #[test]

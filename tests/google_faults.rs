@@ -108,15 +108,43 @@ impl World {
 
 /// One call to the Directory API at `url` as the emulator's admin: status and body.
 fn admin_call(url: &str, key: &Path, method: &str, path: &str) -> (u16, Value) {
+    admin_write(url, key, method, path, None)
+}
+
+/// The same with a body.
+fn admin_write(
+    url: &str,
+    key: &Path,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let token = support::google::token_from_key(key, "admin@belajar.id").await;
         support::google::Api::new(url, token)
-            .ok(method, path, None)
+            .ok(method, path, body)
             .await
     })
 }
+
+/// How many org units (below the root) the Google at `url` has.
+fn org_units_in(url: &str, key: &Path) -> usize {
+    let (_, listed) = admin_call(url, key, "GET", "customer/my_customer/orgunits?type=all");
+    listed["organizationUnits"].as_array().map_or(0, Vec::len)
+}
+
+/// Schools `from..=to` of `n` students each, in one export.
+fn schools(from: u32, to: u32, n: u32) -> String {
+    let mut rows = school(from, n);
+    for number in from + 1..=to {
+        rows.extend(school(number, n).lines().skip(1).map(|l| format!("{l}\n")));
+    }
+    rows
+}
+
+const ORG_UNITS: &str = "/admin/directory/v1/customer/my_customer/orgunits";
 
 /// How many users of `sd.belajar.id` the Google at `url` has in `org_unit`.
 fn users_in(url: &str, key: &Path, org_unit: &str) -> usize {
@@ -164,6 +192,16 @@ fn an_outage_ends_the_round_at_once_and_loses_nothing() {
         status["outbox"]["in_flight"], 0,
         "nothing was sent: {status}"
     );
+    let outage = &status["google_unreachable"];
+    assert!(
+        outage["reason"].as_str().is_some_and(|r| !r.is_empty()) && outage["since"].is_string(),
+        "the outage the sync met is said without a daemon: {status}"
+    );
+    let said = text(&w.run(&good, &["status"]).stdout);
+    assert!(
+        said.contains("GOOGLE    unreachable at the last sync"),
+        "{said}"
+    );
 
     // Back: everything is created, once.
     let out = w.run(&good, &["sync"]);
@@ -174,7 +212,9 @@ fn an_outage_ends_the_round_at_once_and_loses_nothing() {
         all_output(&out)
     );
     assert_eq!(w.users_of(2), 40);
-    assert_eq!(w.status(&good)["outbox"]["depth"], 0);
+    let status = w.status(&good);
+    assert_eq!(status["outbox"]["depth"], 0);
+    assert_eq!(status["google_unreachable"], Value::Null, "{status}");
 }
 
 #[test]
@@ -646,9 +686,10 @@ fn a_scan_in_parts_stays_inside_the_listing_limit_and_goes_on_after_a_failure() 
     );
     let before = world.status(&direct)["last_scan"].clone();
 
+    // The same Google answers again (a scan goes on only against the API base it began on).
     world.proxy.rules.set(vec![]);
     let listings_before = listed(&world.url);
-    let out = world.run(&direct, &["sync", "--scan"]);
+    let out = world.run(&hostile, &["sync", "--scan"]);
     assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
     let listings = listed(&world.url) - listings_before;
     assert!(
@@ -757,4 +798,151 @@ fn a_scan_killed_at_seeded_points_goes_on_with_the_parts_left_and_counts_every_u
         "{status}"
     );
     assert_eq!(in_step(&world), 600, "each user recorded once, none lost");
+}
+
+/// Org unit creates Google made but answered unreadably are read back (`orgunits.get`)
+/// and believed, never quarantined; an org unit held for a refusal is released by the
+/// first scan that sees it.
+#[test]
+fn org_unit_creates_answered_unreadably_are_read_back_and_a_scan_releases_a_held_one() {
+    let w = World::new();
+    let config = w.hostile();
+    w.proxy.rules.set(vec![Rule {
+        method: Some("POST"),
+        path: ORG_UNITS,
+        query: None,
+        what: Misbehaviour::InvalidJsonAlways,
+    }]);
+    w.import(&config, &schools(1, 16, 2));
+    let out = w.run(&config, &["sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let status = w.status(&config);
+    assert_eq!(status["quarantine"], serde_json::json!([]), "{status}");
+    assert_eq!(status["outbox"]["depth"], 0, "{status}");
+    assert!(
+        w.proxy.rules.caught() >= 18,
+        "/student, /student/sd and 16 schools"
+    );
+    for number in 1..=16 {
+        assert_eq!(w.users_of(number), 2, "school {number}");
+    }
+
+    // Refused for good: held. An admin then makes it by hand; the scan that sees it
+    // releases it, and its accounts follow.
+    w.proxy.rules.set(vec![Rule {
+        method: Some("POST"),
+        path: ORG_UNITS,
+        query: None,
+        what: Misbehaviour::Invalid400,
+    }]);
+    w.import(&config, &school(17, 3));
+    let out = w.run(&config, &["sync"]);
+    assert_eq!(out.status.code(), Some(3), "{}", all_output(&out));
+    let held = w.status(&config)["quarantine"].to_string();
+    assert!(held.contains("/student/sd/20100017"), "{held}");
+    let (made, unit) = admin_write(
+        &w.url,
+        &w.key,
+        "POST",
+        "customer/my_customer/orgunits",
+        Some(serde_json::json!({"name": "20100017", "parentOrgUnitPath": "/student/sd"})),
+    );
+    assert_eq!(made, 200, "{unit}");
+    w.proxy.rules.set(vec![]);
+    let out = w.run(&config, &["sync", "--scan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let status = w.status(&config);
+    assert_eq!(status["quarantine"], serde_json::json!([]), "{status}");
+    assert_eq!(w.users_of(17), 3);
+}
+
+/// An answer that echoes the request's password (and other secret-looking fields) is
+/// read without them: none reaches the store's record of the user, the history, the
+/// output or a log line at `RUST_LOG=trace`.
+#[test]
+fn secrets_echoed_in_answers_are_never_stored_or_logged() {
+    let w = World::new();
+    let config = w.hostile();
+    w.proxy.rules.set(vec![Rule {
+        method: None,
+        path: "/admin/directory/v1/users",
+        query: None,
+        what: Misbehaviour::EchoSecrets,
+    }]);
+    w.import(&config, &school(1, 20));
+    let traced = |args: &[&str]| {
+        let out = w
+            .command(&config, args)
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", all_output(&out));
+        all_output(&out)
+    };
+    let mut seen = traced(&["sync"]);
+    let sheet = w.dir.path().join("akun.csv");
+    seen += &traced(&[
+        "credentials",
+        "--school",
+        "20100001",
+        "--out",
+        sheet.to_str().unwrap(),
+    ]);
+    let echoed = w.proxy.rules.echoed();
+    assert_eq!(echoed.len(), 40, "20 creates and 20 first passwords echoed");
+    for n in 0..20 {
+        let shown = w.run(
+            &config,
+            &["show", &format!("nisn:{:010}", 1000 + n), "--json"],
+        );
+        assert_eq!(shown.status.code(), Some(0), "{}", all_output(&shown));
+        seen += &all_output(&shown);
+    }
+    seen += &traced(&["list", "--format", "jsonl"]);
+    seen += &traced(&["status", "--json"]);
+    assert!(seen.contains("google_observed"), "the records were shown");
+    for password in &echoed {
+        assert!(
+            !seen.contains(password.as_str()),
+            "{password} was kept or logged"
+        );
+    }
+    assert!(!seen.contains("hashFunction") && !seen.contains("recoveryToken"));
+}
+
+/// A scan cut short against one Google is not taken up against another: the scan of
+/// the second lists its org units itself.
+#[test]
+fn a_scan_cut_short_against_another_google_starts_over() {
+    let w = World::new();
+    let config = w.hostile();
+    w.import(&config, &schools(1, 5, 2));
+    let out = w.run(&config, &["sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let units = org_units_in(&w.url, &w.key);
+    assert_eq!(units, 7, "/student, /student/sd and 5 schools");
+
+    // Another Google (an empty one, no org units), whose user listing fails half-way.
+    let (other, other_url, other_key) = spawn_emulator(&[]);
+    let _other = KillOnDrop(other);
+    let other_proxy = hostile::start(&other_url);
+    other_proxy.rules.set(vec![Rule {
+        method: Some("GET"),
+        path: "/admin/directory/v1/users",
+        query: None,
+        what: Misbehaviour::Html502,
+    }]);
+    let elsewhere = w.dir.path().join("elsewhere.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&w.proxy.base_url, &other_proxy.base_url)
+        .replace(&format!("{:?}", w.key), &format!("{other_key:?}"));
+    std::fs::write(&elsewhere, text).unwrap();
+    let out = w.run(&elsewhere, &["sync", "--scan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+
+    let out = w.run(&config, &["sync", "--scan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let status = w.status(&config);
+    assert_eq!(status["last_scan"]["org_units"], units, "{status}");
 }

@@ -5,7 +5,7 @@ use super::Failure;
 use super::session::{Session, say};
 use crate::config::Config;
 use crate::store::Store;
-use crate::store::backup::{BackupError, Copied};
+use crate::store::backup::{BackupError, Copied, Installation};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -21,6 +21,18 @@ pub struct BackupArgs {
 pub struct RestoreArgs {
     /// A backup written by `belajar-sync backup` (or the daemon's daily one).
     pub file: PathBuf,
+    /// Restore a backup that says it belongs to another installation (another customer or
+    /// other managed domains than this configuration's); by default it is refused.
+    #[arg(long)]
+    pub other_installation: bool,
+}
+
+/// The installation this configuration manages, as a backup records it.
+pub fn installation(config: &Config) -> Installation {
+    Installation {
+        customer: config.google.customer.clone(),
+        domains: config.naming.domains(),
+    }
 }
 
 impl From<BackupError> for Failure {
@@ -62,7 +74,7 @@ pub fn backup(s: &mut Session, args: &BackupArgs) -> Result<u8, Failure> {
         }
     };
     let started = Instant::now();
-    let copied = s.store.backup(&path)?;
+    let copied = s.store.backup(&path, &installation(s.config))?;
     say!(
         s.out,
         "backup written: {}",
@@ -75,7 +87,9 @@ pub fn backup(s: &mut Session, args: &BackupArgs) -> Result<u8, Failure> {
 /// store).
 pub fn restore(config: &Config, args: &RestoreArgs) -> Result<u8, Failure> {
     let started = Instant::now();
-    let copied = Store::restore(&config.data_dir, &args.file, config.store_cache_mb)?;
+    let ours = installation(config);
+    let check = (!args.other_installation).then_some(&ours);
+    let copied = Store::restore(&config.data_dir, &args.file, config.store_cache_mb, check)?;
     // Opening it checks its schema and rolls back an import the backup caught mid-way.
     let store = Store::open_existing(&config.data_dir, config.store_cache_mb)?;
     let counts = store.counts()?;
@@ -127,7 +141,7 @@ pub fn daily(store: &Store, config: &Config) -> Result<Option<PathBuf>, Failure>
         jiff::Zoned::now().strftime("%Y-%m-%dT%H%M%S")
     );
     let path = folder.join(name);
-    store.backup(&path)?;
+    store.backup(&path, &installation(config))?;
     backups.push((std::time::SystemTime::now(), path.clone()));
     let keep = config.daemon.backup_keep.max(1) as usize;
     let excess = backups.len().saturating_sub(keep);

@@ -264,9 +264,11 @@ impl Deliver for ToClient<'_> {
 fn answer(stream: &UnixStream, shared: &Shared, actor: String) {
     let mut out = LineWriter::new(FrameWriter { stream, err: false });
     let mut err = LineWriter::new(FrameWriter { stream, err: true });
-    let code = match run_request(stream, shared, actor, &mut out, &mut err) {
+    let code = match run_request(stream, shared, actor.clone(), &mut out, &mut err) {
         Ok(code) => code,
         Err(failure) => {
+            // The operator sees it; the service's log keeps it (a cut upload, a refusal).
+            tracing::warn!(%actor, code = failure.code(), error = failure.message(), "control socket: command failed");
             say!(err, "belajar-sync: {}", failure.message());
             failure.code()
         }

@@ -59,8 +59,10 @@ impl SheetFormat {
 pub struct ResetArgs {
     #[command(flatten)]
     pub target: AccountArgs,
-    /// The birth date the person gives (YYYY-MM-DD): when the directory holds one and it
-    /// differs, nothing is changed.
+    /// The birth date the person gives (YYYY-MM-DD), checked against the directory's:
+    /// nothing is changed when it differs or when the directory records none. Each wrong
+    /// one goes into the account's history; after three in a row the next check waits a
+    /// minute, and twice as long after each further one (up to a day).
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub birth_date: jiff::civil::Date,
 }
@@ -306,7 +308,11 @@ pub fn reset_password(s: &mut Session, args: &ResetArgs) -> Result<u8, Failure> 
     })??;
     let secret = match reset {
         Ok(secret) => secret,
-        Err(e @ ResetError::BirthDate) => return Err(Failure::BadInput(e.to_string())),
+        Err(
+            e @ (ResetError::BirthDate { .. }
+            | ResetError::NoBirthDate
+            | ResetError::TooManyChecks { .. }),
+        ) => return Err(Failure::BadInput(e.to_string())),
         Err(ResetError::Refused(why)) => {
             say!(s.err, "belajar-sync: not reset: {why}");
             return Ok(EXIT_PERSON);

@@ -12,7 +12,9 @@ const NOTES_SHOWN: usize = 20;
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
-    /// The export: .csv (header row) or .jsonl (one JSON object per line).
+    /// The export: .csv (header row) or .jsonl (one JSON object per line). A stream works
+    /// too (`zcat export.csv.gz | belajar-sync import /dev/stdin --format csv`): it is read
+    /// to its end into $TMPDIR first.
     pub file: PathBuf,
     /// Format of the file, when its extension does not say.
     #[arg(long, value_enum)]
@@ -78,6 +80,38 @@ pub fn run(s: &mut Session, args: &ImportArgs) -> Result<u8, Failure> {
     } else {
         0
     })
+}
+
+/// When `path` is not a regular file (a pipe, `/dev/stdin`, a FIFO), reads it to its end
+/// into a private temporary file (in `$TMPDIR`) and returns that; `None` for a file.
+pub fn spool_stream(path: &std::path::Path) -> Result<Option<tempfile::TempPath>, Failure> {
+    let cannot_read =
+        |e: std::io::Error| Failure::BadInput(format!("cannot read {}: {e}", path.display()));
+    if std::fs::metadata(path).map_err(cannot_read)?.is_file() {
+        return Ok(None);
+    }
+    let mut stream = std::fs::File::open(path).map_err(cannot_read)?;
+    let cannot_keep = |e: std::io::Error| {
+        Failure::Runtime(format!(
+            "cannot keep what {} gives in {}: {e} (set TMPDIR to a folder with room for the export)",
+            path.display(),
+            std::env::temp_dir().display()
+        ))
+    };
+    let mut kept = tempfile::NamedTempFile::new().map_err(cannot_keep)?;
+    // A read error is the stream's; a write error is the temporary file's.
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = match std::io::Read::read(&mut stream, &mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(cannot_read(e)),
+        };
+        std::io::Write::write_all(&mut kept, &buffer[..read]).map_err(cannot_keep)?;
+    }
+    std::io::Write::flush(&mut kept).map_err(cannot_keep)?;
+    Ok(Some(kept.into_temp_path()))
 }
 
 /// A bar on standard error when it is a terminal; hidden otherwise or when asked.

@@ -408,6 +408,11 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
     }
     let notices = crate::notices::counts(store)?;
     let distrusted = remote::distrusted(store)?;
+    // The daemon's client knows now; without it, the last sync run by hand said.
+    let outage = match s.daemon {
+        Some(daemon) => daemon.client.circuit.outage(),
+        None => remote::last_outage(store)?,
+    };
     let health = Health {
         daemon_down: s.daemon.is_none() && !s.config.daemon.control_socket.as_os_str().is_empty(),
         scan_age: scan
@@ -431,7 +436,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             "disk_free_bytes": store.free_space()?,
             "daemon": s.daemon.map(|d| d.phase()),
             "inbox_waiting_for_space": s.daemon.and_then(|d| d.inbox_waiting()),
-            "google_unreachable": s.daemon.and_then(|d| d.client.circuit.outage()),
+            "google_unreachable": outage,
             "interrupted_import": interrupted,
             "outbox": {"depth": outbox, "in_flight": in_flight},
             "quarantine": quarantine,
@@ -461,7 +466,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
                     file.display()
                 );
             }
-            if let Some(outage) = daemon.client.circuit.outage() {
+            if let Some(outage) = &outage {
                 say!(
                     s.out,
                     "GOOGLE    unreachable since {}: {} (nothing is lost: the journal keeps the work; calls resume when a probe gets an answer)",
@@ -470,10 +475,20 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
                 );
             }
         }
-        None => say!(
-            s.out,
-            "daemon    not running (this command opened the store)"
-        ),
+        None => {
+            say!(
+                s.out,
+                "daemon    not running (this command opened the store)"
+            );
+            if let Some(outage) = &outage {
+                say!(
+                    s.out,
+                    "GOOGLE    unreachable at the last sync, since {}: {} (nothing is lost: the journal keeps the work; the next sync tries again)",
+                    time(outage.since),
+                    outage.reason
+                );
+            }
+        }
     }
     say!(
         s.out,

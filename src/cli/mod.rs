@@ -213,7 +213,8 @@ pub enum Operator {
     /// The helpdesk resets one account's password ("I cannot sign in"): after the
     /// birth date the person gives is checked against the directory's, a new first
     /// password is set and printed once. Refused (exit 3, nothing sent) for accounts
-    /// suspended here or in Google, admins and conflicts; a wrong birth date exits 2.
+    /// suspended here or in Google, admins and conflicts; a wrong birth date, none on
+    /// record, or too many wrong ones in a row exit 2.
     #[command(name = "reset-password", after_help = PASSWORD_CODES)]
     ResetPassword(credentials::ResetArgs),
     /// Take accounts and org units out of quarantine once the cause is fixed (the next sync
@@ -309,8 +310,14 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
     match &cli.command {
         Command::Operator(command) => {
             let config = config()?;
+            // An export read from a pipe (or any stream) is kept whole first: an import
+            // reads its file twice, and an upload says its length before it is sent.
+            let spooled = match command {
+                Operator::Import(args) => import::spool_stream(&args.file)?,
+                _ => None,
+            };
             let upload = match command {
-                Operator::Import(args) => Some(args.file.as_path()),
+                Operator::Import(args) => Some(spooled.as_deref().unwrap_or(&args.file)),
                 _ => None,
             };
             if let Operator::Credentials(args) = command {
@@ -327,6 +334,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             };
             let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
             let mut session = Session::direct(&config, &store, &mut out, &mut err, !cli.quiet);
+            session.upload = spooled.as_deref();
             Ok(ExitCode::from(execute(&mut session, command)?))
         }
         Command::Demo(_) => demo::run(),

@@ -297,6 +297,10 @@ pub fn sync(s: &mut Session, args: &SyncArgs) -> Result<u8, Failure> {
                 sync.await
             }
         };
+        // Said by `status` while no daemon runs (the daemon's status asks its own client).
+        if direct {
+            crate::remote::record_outage(store, client.circuit.outage().as_ref())?;
+        }
         let mut report = synced.map_err(|e| {
             let queued = crate::journal::depth(store).map_or(0, |(depth, _)| depth);
             Failure::Runtime(format!(

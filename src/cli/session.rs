@@ -33,7 +33,8 @@ pub struct Session<'a> {
     pub progress: bool,
     /// Set when the daemon runs the command: its locks, its stop, its wake-up.
     pub daemon: Option<&'a Shared>,
-    /// For `import` through the socket: where the daemon put the file it received.
+    /// For `import`: where the file to read was put (what the daemon received through the
+    /// socket, or an export read from a pipe), when not at the path the operator named.
     pub upload: Option<&'a Path>,
     /// Who asked: the operator's Unix user (this process's, or the socket client's from
     /// its peer credentials), recorded in the history of what the command changes.

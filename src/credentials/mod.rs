@@ -270,9 +270,24 @@ pub fn record_issued(
 #[derive(Debug, thiserror::Error)]
 pub enum ResetError {
     #[error(
-        "the birth date does not match the directory's: nothing was changed (check the person's identity)"
+        "the birth date does not match the directory's: nothing was changed (check the person's identity){}",
+        wait_note(.count, .until)
     )]
-    BirthDate,
+    BirthDate {
+        /// Wrong birth dates in a row for this account, this one included.
+        count: u32,
+        /// Until when the next check waits, if it does.
+        until: Option<Timestamp>,
+    },
+    #[error(
+        "no birth date is recorded for this account, so the person's identity cannot be checked: nothing was changed. The school operator must correct the record in Dapodik (then import it), or reset the password in the console"
+    )]
+    NoBirthDate,
+    #[error(
+        "{count} wrong birth dates in a row for this account: the next check is possible at {}; nothing was changed",
+        crate::display::time(*.until)
+    )]
+    TooManyChecks { count: u32, until: Timestamp },
     #[error("{0}")]
     Refused(String),
     #[error("cannot read the account's Google user: {0}")]
@@ -287,8 +302,61 @@ pub enum ResetError {
     Store(#[from] StoreError),
 }
 
+fn wait_note(count: &u32, until: &Option<Timestamp>) -> String {
+    match until {
+        Some(until) => format!(
+            "; {count} wrong in a row: the next check waits until {}",
+            crate::display::time(*until)
+        ),
+        None => String::new(),
+    }
+}
+
+/// Checks the birth date a person gives for `account` against the directory's, failing
+/// closed when none is recorded; a wrong one is recorded in the account's history and
+/// makes the next check wait ([`access::check_wait`]).
+fn check_identity(
+    store: &Store,
+    account: &Account,
+    birth_date: Date,
+    actor: &str,
+) -> Result<(), ResetError> {
+    let Some(known) = account.birth_date else {
+        return Err(ResetError::NoBirthDate);
+    };
+    let key = account.key();
+    let now = Timestamp::now();
+    let failed = access::of(store, &key)?.and_then(|a| a.failed_checks);
+    if let Some(until) = access::check_wait(failed.as_ref(), now) {
+        let count = failed.map_or(0, |f| f.count);
+        return Err(ResetError::TooManyChecks { count, until });
+    }
+    if known == birth_date {
+        return Ok(());
+    }
+    let mut changes = store.changes(false);
+    let failed = access::failed_check(&mut changes, &key, now)?;
+    audit::log(
+        &mut changes,
+        &key.to_string(),
+        now,
+        "identity",
+        format!(
+            "reset refused: a wrong birth date, asked by {actor} ({} in a row)",
+            failed.count
+        ),
+    )?;
+    changes.commit()?;
+    tracing::warn!(account = %key, %actor, wrong_in_a_row = failed.count, "identity check failed");
+    Err(ResetError::BirthDate {
+        count: failed.count,
+        until: access::check_wait(Some(&failed), now),
+    })
+}
+
 /// The helpdesk resets one account's password after checking the person's identity:
-/// refused for a birth date that differs from the directory's, for an account not active
+/// refused for a birth date that differs from the directory's (or none recorded), after
+/// too many wrong ones in a row, for an account not active
 /// here, held as a conflict, absent from Google, an admin or suspended in Google. The new
 /// first password is returned to be shown once.
 pub async fn reset(
@@ -298,9 +366,7 @@ pub async fn reset(
     birth_date: Date,
     actor: &str,
 ) -> Result<Secret, ResetError> {
-    if account.birth_date.is_some_and(|known| known != birth_date) {
-        return Err(ResetError::BirthDate);
-    }
+    check_identity(store, account, birth_date, actor)?;
     let refused = |why: String| Err(ResetError::Refused(why));
     match &account.state {
         DesiredState::Suspended { reason, .. } => {

@@ -5,7 +5,7 @@
 //! the first answer of any kind closes the circuit again.
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -14,7 +14,7 @@ use tokio::time::Instant;
 pub const PROBE_EVERY: Duration = Duration::from_secs(30);
 
 /// Google cannot be reached, since when and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outage {
     pub since: Timestamp,
     pub reason: String,

@@ -509,7 +509,7 @@ impl DirectoryClient {
             }
             // An empty answer (204) reads as null: what `()` expects.
             let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-            serde_json::from_slice(body).map_err(|e| CallError::Unreadable(e.to_string()))
+            serde_json::from_slice(body).map_err(|e| CallError::Unreadable(unreadable(&e)))
         }
         .await;
         match &outcome {
@@ -519,6 +519,19 @@ impl DirectoryClient {
         }
         outcome
     }
+}
+
+/// Why an answer could not be read, without quoting it: serde's own message may quote a
+/// value of the answer, and an answer is not trusted to hold no secret.
+fn unreadable(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match error.classify() {
+        Category::Eof => "the answer ends early",
+        Category::Syntax => "the answer is not JSON",
+        Category::Data => "the answer is JSON of another shape than the API's",
+        Category::Io => "the answer could not be read",
+    };
+    format!("{what} (line {}, column {})", error.line(), error.column())
 }
 
 /// The pages of a `users.list`, read one at a time so memory stays flat.
@@ -583,6 +596,16 @@ impl UserPages<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_answer_is_described_without_quoting_it() {
+        let error =
+            serde_json::from_str::<types::User>(r#"{"suspended": "rahasia-123"}"#).unwrap_err();
+        assert!(error.to_string().contains("rahasia-123"), "serde quotes it");
+        let described = unreadable(&error);
+        assert!(!described.contains("rahasia"), "{described}");
+        assert!(described.contains("another shape"), "{described}");
+    }
 
     #[test]
     fn keys_readable_by_others_are_refused() {

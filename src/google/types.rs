@@ -13,8 +13,11 @@ pub struct User {
     pub primary_email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<UserName>,
-    /// Write-only: never returned by Google.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Write-only: sent, never read. Google documents that it never returns a password;
+    /// should an answer carry one anyway, it is not read, so it can reach neither the
+    /// store nor a log (fields this type does not name, `hashFunction` among them, are
+    /// never read either).
+    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
     pub password: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change_password_at_next_login: Option<bool>,
@@ -142,6 +145,16 @@ mod tests {
             at("2026-07-14T01:02:03.000Z").last_sign_in(),
             Some("2026-07-14T01:02:03Z".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn secrets_in_an_answer_are_never_read() {
+        let answer = json!({"id": "1", "primaryEmail": "siti@sd.belajar.id",
+            "password": "rahasia-123", "hashFunction": "SHA-1", "secretToken": "x"});
+        let user: User = serde_json::from_value(answer).unwrap();
+        assert_eq!(user.password, None);
+        let kept = serde_json::to_string(&user).unwrap();
+        assert_eq!(kept, r#"{"id":"1","primaryEmail":"siti@sd.belajar.id"}"#);
     }
 
     #[test]

@@ -11,11 +11,13 @@
 //! whose address starts with one or two characters, through `query`), each small enough
 //! to finish well inside the limit. Parts are listed side by side, and each one listed is
 //! recorded: a scan cut short (a crash, a restart, Google failing) goes on with the parts
-//! still to do at the next sync, keeping its start, for a day.
+//! still to do at the next sync, keeping its start, for a day, and only against the same
+//! Google (customer and API base): a scan of another one starts over.
 //!
 //! `query` listings come from Google's search index, which may miss users created in the
 //! last 36 hours: in a scan made of parts, such a user is not forgotten for being missed.
 
+use crate::audit::{self, HeldList};
 use crate::config::Config;
 use crate::google::types::User;
 use crate::google::{CallFailure, DirectoryClient};
@@ -149,8 +151,13 @@ pub async fn run(
     let last = remote::last_scan(store)?;
     let known = remote::users_by_domain(store)?;
     let now = Timestamp::now();
+    let listing = format!("{} at {}", config.google.customer, config.google.api_base);
     let mut state = match remote::scan_progress(store)? {
-        Some(cut) if cut.id == last.id + 1 && now.duration_since(cut.started) < RESUME_WITHIN => {
+        Some(cut)
+            if cut.id == last.id + 1
+                && now.duration_since(cut.started) < RESUME_WITHIN
+                && cut.google == listing =>
+        {
             tracing::info!(
                 scan = cut.id,
                 parts_done = cut.done.len(),
@@ -158,12 +165,21 @@ pub async fn run(
             );
             cut
         }
-        _ => {
-            // What a scan cut short long ago had seen is not this one's.
+        cut => {
+            if let Some(cut) = cut.filter(|cut| cut.google != listing) {
+                tracing::info!(
+                    was = %cut.google,
+                    now = %listing,
+                    "a scan cut short listed another Google: this one starts over"
+                );
+            }
+            // What a scan cut short long ago, or of another Google, had seen is not this
+            // one's.
             sightings::clear(store)?;
             ScanProgress {
                 id: last.id + 1,
                 started: now,
+                google: listing,
                 ..ScanProgress::default()
             }
         }
@@ -178,10 +194,26 @@ pub async fn run(
             .map_err(google("org units".into()))?
             .value
             .organization_units;
+        // Held in quarantine for an org unit Google lacked (its create failed, or the
+        // accounts in it): released once the org unit is seen.
+        let mut held: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for entry in audit::all_held(store, HeldList::Quarantine) {
+            let entry = entry?;
+            let lacking = match entry.org_unit {
+                Some(path) => path,
+                None if entry.subject.starts_with('/') => entry.subject.clone(),
+                None => continue,
+            };
+            held.entry(lacking).or_default().push(entry.subject);
+        }
         let mut changes = store.changes(false);
         for unit in &units {
             if let Some(path) = &unit.org_unit_path {
                 remote::record_org_unit(&mut changes, path, started);
+                for subject in held.get(path).into_iter().flatten() {
+                    audit::release(&mut changes, HeldList::Quarantine, subject);
+                    tracing::info!(%subject, org_unit = %path, "the scan found the org unit: released");
+                }
             }
         }
         state.org_units = units.len() as u64;

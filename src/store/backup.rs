@@ -2,10 +2,12 @@
 //! consistent moment, taken while the daemon keeps working), into one file ending in its
 //! SHA-256; and a store made from such a file.
 //!
-//! Format: the line `belajar-sync backup 1\n`, then for each tree a frame `T`, its name,
-//! and its entries as frames `E` key value (lengths `u32` little-endian before each
-//! string), then `Z` and the 32 bytes of the SHA-256 of everything before. The pages are
-//! copied as stored (compressed), so a backup is about the size of the store.
+//! Format: the line `belajar-sync backup 2\n`, a frame `I` holding the [`Installation`]
+//! the store belongs to (JSON), then for each tree a frame `T`, its name, and its entries
+//! as frames `E` key value (lengths `u32` little-endian before each string), then `Z` and
+//! the 32 bytes of the SHA-256 of everything before. The pages are copied as stored
+//! (compressed), so a backup is about the size of the store. A backup of version 1 is the
+//! same without the `I` frame (it does not say whose it is).
 
 use super::{Store, StoreError, make_private_dir, open_db};
 use crate::hashing::Hashing;
@@ -13,7 +15,35 @@ use sha2::{Digest, Sha256};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8] = b"belajar-sync backup 1\n";
+const MAGIC: &[u8] = b"belajar-sync backup 2\n";
+
+/// Backups written before they carried their installation.
+const MAGIC_V1: &[u8] = b"belajar-sync backup 1\n";
+
+/// What a store belongs to: the Workspace customer and the managed domains. A backup
+/// carries it, so that one installation's backup does not silently become another's store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Installation {
+    pub customer: String,
+    pub domains: Vec<String>,
+}
+
+impl std::fmt::Display for Installation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<&str> = self.domains.iter().take(3).map(String::as_str).collect();
+        let more = self.domains.len().saturating_sub(shown.len());
+        write!(
+            f,
+            "customer {}, domains {}",
+            self.customer,
+            shown.join(", ")
+        )?;
+        if more > 0 {
+            write!(f, " and {more} more")?;
+        }
+        Ok(())
+    }
+}
 
 /// What a backup or a restore copied.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,6 +68,14 @@ pub enum BackupError {
     Damaged { path: PathBuf, why: String },
     #[error("a store exists at {path}: restore makes a new store (move this one away first)")]
     StoreExists { path: PathBuf },
+    #[error(
+        "{path} is a backup of another installation ({theirs}; this configuration manages {ours}): nothing was restored. Check that it is the right file; to make this installation's store from it all the same, restore --other-installation"
+    )]
+    OtherInstallation {
+        path: PathBuf,
+        theirs: Box<Installation>,
+        ours: Box<Installation>,
+    },
 }
 
 fn write_part(out: &mut impl Write, part: &[u8]) -> std::io::Result<()> {
@@ -49,7 +87,7 @@ fn write_part(out: &mut impl Write, part: &[u8]) -> std::io::Result<()> {
 impl Store {
     /// Writes a backup of the whole store to `path` (through a temporary file beside it,
     /// mode 0600, renamed when complete). Commits wait while the trees are copied.
-    pub fn backup(&self, path: &Path) -> Result<Copied, BackupError> {
+    pub fn backup(&self, path: &Path, installation: &Installation) -> Result<Copied, BackupError> {
         let io = |source| BackupError::Io {
             path: path.into(),
             source,
@@ -59,7 +97,7 @@ impl Store {
             .prefix(".backup-")
             .tempfile_in(folder.unwrap_or(Path::new(".")))
             .map_err(io)?;
-        let copied = self.copy_trees(temp.as_file(), &io)?;
+        let copied = self.copy_trees(temp.as_file(), installation, &io)?;
         temp.as_file().sync_all().map_err(io)?;
         temp.persist(path).map_err(|e| io(e.error))?;
         Ok(copied)
@@ -69,6 +107,7 @@ impl Store {
     fn copy_trees(
         &self,
         file: &std::fs::File,
+        installation: &Installation,
         io: &dyn Fn(std::io::Error) -> BackupError,
     ) -> Result<Copied, BackupError> {
         let mut out = Hashing::new(BufWriter::new(file));
@@ -78,6 +117,9 @@ impl Store {
             let _writer = self.writer.lock().expect("writer lock");
             let handles = self.handles()?;
             out.write_all(MAGIC).map_err(io)?;
+            out.write_all(b"I").map_err(io)?;
+            let whose = serde_json::to_vec(installation).expect("an installation serialises");
+            write_part(&mut out, &whose).map_err(io)?;
             for name in handles.db.tree_names() {
                 let tree = handles.db.open_tree(&name).map_err(|e| self.err(e))?;
                 out.write_all(b"T").map_err(io)?;
@@ -102,9 +144,26 @@ impl Store {
 
     /// Makes a store at `path` from the backup at `backup`: written into a folder beside
     /// it and moved in place only once the whole backup was read and its checksum holds.
-    pub fn restore(path: &Path, backup: &Path, cache_mb: u64) -> Result<Copied, BackupError> {
+    /// A backup of another installation than `ours` is refused, unless `ours` is `None`
+    /// (the operator said it is meant).
+    pub fn restore(
+        path: &Path,
+        backup: &Path,
+        cache_mb: u64,
+        ours: Option<&Installation>,
+    ) -> Result<Copied, BackupError> {
         if path.exists() && std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_some()) {
             return Err(BackupError::StoreExists { path: path.into() });
+        }
+        if let Some(ours) = ours
+            && let Some(theirs) = installation_of(backup)?
+            && theirs != *ours
+        {
+            return Err(BackupError::OtherInstallation {
+                path: backup.into(),
+                theirs: Box::new(theirs),
+                ours: Box::new(ours.clone()),
+            });
         }
         let file = std::fs::File::open(backup).map_err(|source| BackupError::Io {
             path: backup.into(),
@@ -138,6 +197,34 @@ impl Store {
     }
 }
 
+/// The installation a backup says it belongs to (`None` for a backup of version 1, which
+/// does not say). Only its start is read; the checksum is checked by the restore.
+pub fn installation_of(backup: &Path) -> Result<Option<Installation>, BackupError> {
+    let io = |source| BackupError::Io {
+        path: backup.into(),
+        source,
+    };
+    let not_a_backup = || BackupError::NotABackup {
+        path: backup.into(),
+    };
+    let mut input = BufReader::new(std::fs::File::open(backup).map_err(io)?);
+    let mut magic = vec![0; MAGIC.len()];
+    input.read_exact(&mut magic).map_err(|_| not_a_backup())?;
+    if magic == MAGIC_V1 {
+        return Ok(None);
+    }
+    let mut frame = [0u8; 5];
+    if magic != MAGIC || input.read_exact(&mut frame).is_err() || frame[0] != b'I' {
+        return Err(not_a_backup());
+    }
+    let len = u32::from_le_bytes(frame[1..].try_into().expect("4 bytes")) as usize;
+    let mut whose = vec![0; len.min(1 << 20)];
+    input.read_exact(&mut whose).map_err(|_| not_a_backup())?;
+    serde_json::from_slice(&whose)
+        .map(Some)
+        .map_err(|_| not_a_backup())
+}
+
 /// Reads the backup in `file` into a new database at `folder`.
 fn read_into(
     folder: &Path,
@@ -159,7 +246,8 @@ fn read_into(
         hasher.update(&buf);
         Ok(buf)
     };
-    if read(MAGIC.len(), &mut hasher).ok().as_deref() != Some(MAGIC) {
+    let magic = read(MAGIC.len(), &mut hasher).ok();
+    if magic.as_deref() != Some(MAGIC) && magic.as_deref() != Some(MAGIC_V1) {
         return Err(BackupError::NotABackup {
             path: backup.into(),
         });
@@ -204,6 +292,10 @@ fn read_into(
                         .map_err(sled_err)?;
                     batch_bytes = 0;
                 }
+            }
+            // Whose it is: checked before the restore began.
+            b'I' if tree.is_none() => {
+                part(&mut hasher)?;
             }
             b'Z' => break,
             _ => return Err(damaged("an unknown frame")),

@@ -1,4 +1,6 @@
+use super::backup::{BackupError, Installation};
 use super::*;
+use sha2::Digest;
 
 #[test]
 fn a_store_dropped_can_be_opened_again_at_once() {
@@ -429,11 +431,12 @@ fn a_backup_restores_every_keyspace_and_a_damaged_one_restores_nothing() {
     changes.count("active", 5_000);
     changes.commit().unwrap();
     let backup = dir.path().join("store.backup");
-    let copied = store.backup(&backup).unwrap();
+    let ours = installation("belajar.id");
+    let copied = store.backup(&backup, &ours).unwrap();
     assert!(copied.entries > 3 && copied.trees >= 3, "{copied:?}");
 
     let restored_at = dir.path().join("restored");
-    Store::restore(&restored_at, &backup, 8).unwrap();
+    Store::restore(&restored_at, &backup, 8, Some(&ours)).unwrap();
     let restored = Store::open_existing(&restored_at, 8).unwrap();
     let all = |s: &Store, space| -> Vec<(Vec<u8>, Vec<u8>)> {
         s.scan(space, b"", Vec::new(), |k, v| Ok((k.to_vec(), v.to_vec())))
@@ -448,7 +451,7 @@ fn a_backup_restores_every_keyspace_and_a_damaged_one_restores_nothing() {
     assert_eq!(mode & 0o077, 0, "backup readable by others: {mode:o}");
 
     // Over an existing store: refused.
-    let refused = Store::restore(&restored_at, &backup, 8).unwrap_err();
+    let refused = Store::restore(&restored_at, &backup, 8, Some(&ours)).unwrap_err();
     assert!(
         refused.to_string().contains("move this one away"),
         "{refused}"
@@ -461,14 +464,81 @@ fn a_backup_restores_every_keyspace_and_a_damaged_one_restores_nothing() {
     let damaged = dir.path().join("damaged.backup");
     std::fs::write(&damaged, &bytes).unwrap();
     let at = dir.path().join("from-damaged");
-    let error = Store::restore(&at, &damaged, 8).unwrap_err().to_string();
+    let error = Store::restore(&at, &damaged, 8, Some(&ours))
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("is damaged"), "{error}");
     assert!(!at.exists());
     assert!(!dir.path().join("from-damaged.restoring").exists());
     // Cut short: refused too.
     std::fs::write(&damaged, &bytes[..middle]).unwrap();
-    let error = Store::restore(&at, &damaged, 8).unwrap_err().to_string();
+    let error = Store::restore(&at, &damaged, 8, Some(&ours))
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("ends too early"), "{error}");
+}
+
+fn installation(domain: &str) -> Installation {
+    Installation {
+        customer: "my_customer".into(),
+        domains: vec![format!("sd.{domain}"), format!("smp.{domain}")],
+    }
+}
+
+/// A backup says whose store it is: another installation's is refused unless the
+/// operator says it is meant; one of version 1 (which does not say) restores.
+#[test]
+fn a_backup_of_another_installation_is_refused_unless_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store"), 8).unwrap();
+    let mut changes = store.changes(false);
+    changes.put(ONE, key(1), b"one".to_vec());
+    changes.commit().unwrap();
+    let backup = dir.path().join("theirs.backup");
+    store.backup(&backup, &installation("belajar.id")).unwrap();
+
+    let ours = installation("sekolah.example");
+    let at = dir.path().join("restored");
+    let error = Store::restore(&at, &backup, 8, Some(&ours)).unwrap_err();
+    assert!(
+        matches!(error, BackupError::OtherInstallation { .. }),
+        "{error}"
+    );
+    let said = error.to_string();
+    assert!(
+        said.contains("sd.belajar.id") && said.contains("sd.sekolah.example"),
+        "{said}"
+    );
+    assert!(said.contains("--other-installation"), "{said}");
+    assert!(!at.exists(), "nothing was made");
+    Store::restore(&at, &backup, 8, None).unwrap();
+    assert_eq!(
+        Store::open_existing(&at, 8)
+            .unwrap()
+            .get(ONE, &key(1))
+            .unwrap(),
+        Some(b"one".to_vec())
+    );
+
+    // Version 1: the same file without its installation, its checksum made again.
+    let bytes = std::fs::read(&backup).unwrap();
+    let magic = b"belajar-sync backup 2\n".len();
+    let len = u32::from_le_bytes(bytes[magic + 1..magic + 5].try_into().unwrap()) as usize;
+    let mut old = b"belajar-sync backup 1\n".to_vec();
+    old.extend_from_slice(&bytes[magic + 5 + len..bytes.len() - 32]);
+    let digest = sha2::Sha256::digest(&old);
+    old.extend_from_slice(&digest);
+    let v1 = dir.path().join("v1.backup");
+    std::fs::write(&v1, &old).unwrap();
+    let at = dir.path().join("from-v1");
+    Store::restore(&at, &v1, 8, Some(&ours)).unwrap();
+    assert_eq!(
+        Store::open_existing(&at, 8)
+            .unwrap()
+            .get(ONE, &key(1))
+            .unwrap(),
+        Some(b"one".to_vec())
+    );
 }
 
 /// Changes written behind (by the commit thread) are read through until they land, land

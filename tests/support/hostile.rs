@@ -19,6 +19,9 @@ pub enum Misbehaviour {
     Html502,
     /// The call is applied, then answered 200 with JSON that is not JSON.
     InvalidJson,
+    /// The call is passed on, then answered 200 with JSON that is not JSON whatever
+    /// Google said (a broken proxy: a refusal reads like the rest).
+    InvalidJsonAlways,
     /// The call is applied, then answered 200 with half of Google's answer.
     TruncatedJson,
     /// The call is applied, then answered 200 with an empty body.
@@ -33,6 +36,10 @@ pub enum Misbehaviour {
     RetryAfterHour,
     /// No answer for this long, then the call is passed on.
     Hang(Duration),
+    /// The call is applied, then answered with Google's answer plus the request's
+    /// `password` and `hashFunction` echoed and an unknown secret-looking field (each
+    /// password echoed is kept in [`Rules::echoed`]).
+    EchoSecrets,
 }
 
 /// Which calls a rule catches.
@@ -53,6 +60,8 @@ pub struct Rules {
     rules: Mutex<Vec<Rule>>,
     /// Calls caught so far.
     caught: Mutex<u64>,
+    /// The passwords an [`Misbehaviour::EchoSecrets`] answer carried back.
+    echoed: Mutex<Vec<String>>,
 }
 
 impl Rules {
@@ -62,6 +71,10 @@ impl Rules {
 
     pub fn caught(&self) -> u64 {
         *self.caught.lock().unwrap()
+    }
+
+    pub fn echoed(&self) -> Vec<String> {
+        self.echoed.lock().unwrap().clone()
     }
 
     fn catch(&self, method: &str, path_and_query: &str) -> Option<Misbehaviour> {
@@ -177,6 +190,7 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         Some(Misbehaviour::Hang(how_long)) => tokio::time::sleep(how_long).await,
         _ => {}
     }
+    let request_body = body.clone();
     let (status, answer) = match pass(&proxy, &method, &path_and_query, &headers, body).await {
         Ok(answered) => answered,
         Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
@@ -187,10 +201,15 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         }
         Some(Misbehaviour::TruncatedJson) => Some(answer.slice(..answer.len() / 2)),
         Some(Misbehaviour::Empty200) => Some(Bytes::new()),
+        Some(Misbehaviour::EchoSecrets) => echo_secrets(&proxy.rules, &request_body, &answer),
         _ => None,
     };
+    let always = caught == Some(Misbehaviour::InvalidJsonAlways);
+    let mangled = mangled.or_else(|| always.then(|| Bytes::from_static(b"{\"kind\": admin#")));
     match mangled {
-        Some(body) if status.is_success() => (StatusCode::OK, Body::from(body)).into_response(),
+        Some(body) if status.is_success() || always => {
+            (StatusCode::OK, Body::from(body)).into_response()
+        }
         _ => (
             status,
             [("content-type", "application/json; charset=UTF-8")],
@@ -198,6 +217,19 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         )
             .into_response(),
     }
+}
+
+/// Google's `answer` with the request's password and hash function added, and a field
+/// Google never sends that looks like a secret.
+fn echo_secrets(rules: &Rules, request: &[u8], answer: &[u8]) -> Option<Bytes> {
+    let request: serde_json::Value = serde_json::from_slice(request).ok()?;
+    let mut answer: serde_json::Value = serde_json::from_slice(answer).ok()?;
+    let password = request["password"].as_str()?.to_owned();
+    answer["password"] = password.clone().into();
+    answer["hashFunction"] = "SHA-1".into();
+    answer["recoveryToken"] = format!("token-{password}").into();
+    rules.echoed.lock().unwrap().push(password);
+    Some(Bytes::from(answer.to_string()))
 }
 
 async fn pass(
