@@ -650,13 +650,15 @@ async fn an_org_unit_gone_from_google_is_created_again_and_the_account_moved_int
         "nisn,0000000001,Siti Aminah,peserta_didik,sd,20100009",
     );
     w.import("day2.csv", &moved, DAY1);
-    let mut changes = w.store.changes(false);
-    belajar_sync::remote::record_org_unit(
-        &mut changes,
-        "/student/sd/20100009",
-        jiff::Timestamp::now(),
-    );
-    changes.commit().unwrap();
+    {
+        let mut changes = w.store.changes(false);
+        belajar_sync::remote::record_org_unit(
+            &mut changes,
+            "/student/sd/20100009",
+            jiff::Timestamp::now(),
+        );
+        changes.commit().unwrap();
+    }
 
     let report = w.sync(false).await;
     assert_eq!(report.exit_code(), 0, "{report:?}");

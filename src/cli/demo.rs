@@ -125,15 +125,17 @@ async fn demo() -> Result<ExitCode, Failure> {
         },
     )
     .await?;
-    let mut changes = store.changes(false);
-    changes.put_account(
-        Some(&unlinked),
-        &Account {
-            google: None,
-            ..unlinked.clone()
-        },
-    )?;
-    changes.commit()?;
+    {
+        let mut changes = store.changes(false);
+        changes.put_account(
+            Some(&unlinked),
+            &Account {
+                google: None,
+                ..unlinked.clone()
+            },
+        )?;
+        changes.commit()?;
+    }
     println!(
         "- {} ({}) is appointed principal",
         teacher.full_name, teacher.email

@@ -321,6 +321,9 @@ pub fn enqueue(
         Mode::DryRun => Suspensions::Guarded,
         Mode::Write(s) => s,
     };
+    // A plan that is written is made under the write lease whole: from one moment of the
+    // directory (never half an import), and its guard sees every suspension it queues.
+    let _lease = (!dry_run).then(|| store.lease());
     let now = Timestamp::now();
     let mut totals = Totals::default();
     let mut guard = Guard::default();

@@ -77,59 +77,62 @@ pub async fn resync(
     let undeleting = matches!(&decision.outcome, Outcome::Act(a) if a.kind == ActionKind::Undelete);
     report.problems = decision.problems.clone();
 
-    // A person asked: what was held is tried again.
-    let mut changes = store.changes(false);
-    audit::release(&mut changes, HeldList::Quarantine, &subject);
-    audit::release(&mut changes, HeldList::Conflicts, &subject);
-    audit::log(
-        &mut changes,
-        &subject,
-        started,
-        "resync",
-        format!("asked by {actor}; observed: {}", report.observed.join("; ")),
-    )?;
-    if let Some(link) = &decision.link
-        && !matches!(decision.outcome, Outcome::Conflict(_))
-        && let Some(stored) = changes.account(&account.key())?
-    {
-        let mut relinked = stored.clone();
-        relinked.google = Some(link.clone());
-        changes.put_account(Some(&stored), &relinked)?;
-        report
-            .sent
-            .push(format!("link recorded here: Google user {}", link.id));
-    }
+    // A person asked: what was held is tried again. (In a block: the changes hold the
+    // write lease, let go before Google is called.)
     let mut subjects: HashSet<String> = HashSet::from([subject.clone()]);
-    match decision.outcome {
-        Outcome::InStep => {}
-        Outcome::Conflict(reason) => {
-            audit::hold(
-                &mut changes,
-                HeldList::Conflicts,
-                &subject,
-                started,
-                &reason,
-            );
-            audit::log(&mut changes, &subject, started, "conflict", reason.clone())?;
-            changes.commit()?;
-            report.to_do = Some(reason);
-            return Ok(report);
+    {
+        let mut changes = store.changes(false);
+        audit::release(&mut changes, HeldList::Quarantine, &subject);
+        audit::release(&mut changes, HeldList::Conflicts, &subject);
+        audit::log(
+            &mut changes,
+            &subject,
+            started,
+            "resync",
+            format!("asked by {actor}; observed: {}", report.observed.join("; ")),
+        )?;
+        if let Some(link) = &decision.link
+            && !matches!(decision.outcome, Outcome::Conflict(_))
+            && let Some(stored) = changes.account(&account.key())?
+        {
+            let mut relinked = stored.clone();
+            relinked.google = Some(link.clone());
+            changes.put_account(Some(&stored), &relinked)?;
+            report
+                .sent
+                .push(format!("link recorded here: Google user {}", link.id));
         }
-        Outcome::Act(action) => {
-            if let Some(path) = &action.body.org_unit_path {
-                let known = known_prefixes(store, path)?;
-                queue_org_units(&mut changes, path, &known, started, &mut subjects)?;
+        match decision.outcome {
+            Outcome::InStep => {}
+            Outcome::Conflict(reason) => {
+                audit::hold(
+                    &mut changes,
+                    HeldList::Conflicts,
+                    &subject,
+                    started,
+                    &reason,
+                );
+                audit::log(&mut changes, &subject, started, "conflict", reason.clone())?;
+                changes.commit()?;
+                report.to_do = Some(reason);
+                return Ok(report);
             }
-            report.sent.push(format!(
-                "{} ({}): {}",
-                action.kind.as_str(),
-                action.fields.join(", "),
-                action.reason
-            ));
-            queue(&mut changes, Lane::Person, &subject, *action, started)?;
+            Outcome::Act(action) => {
+                if let Some(path) = &action.body.org_unit_path {
+                    let known = known_prefixes(store, path)?;
+                    queue_org_units(&mut changes, path, &known, started, &mut subjects)?;
+                }
+                report.sent.push(format!(
+                    "{} ({}): {}",
+                    action.kind.as_str(),
+                    action.fields.join(", "),
+                    action.reason
+                ));
+                queue(&mut changes, Lane::Person, &subject, *action, started)?;
+            }
         }
+        changes.commit()?;
     }
-    changes.commit()?;
 
     let executor = Executor {
         store,
@@ -390,31 +393,35 @@ pub async fn resync_org_unit(
         ..Report::default()
     };
     let started = Timestamp::now();
-    let mut changes = store.changes(false);
-    if let Some(held) = audit::held(&changes, HeldList::Quarantine, path)? {
-        report
-            .problems
-            .push(format!("held in quarantine: {}", held.reason));
+    {
+        let mut changes = store.changes(false);
+        if let Some(held) = audit::held(&changes, HeldList::Quarantine, path)? {
+            report
+                .problems
+                .push(format!("held in quarantine: {}", held.reason));
+        }
+        audit::release(&mut changes, HeldList::Quarantine, path);
+        audit::log(
+            &mut changes,
+            path,
+            started,
+            "resync",
+            format!("asked by {actor}"),
+        )?;
+        changes.commit()?;
     }
-    audit::release(&mut changes, HeldList::Quarantine, path);
-    audit::log(
-        &mut changes,
-        path,
-        started,
-        "resync",
-        format!("asked by {actor}"),
-    )?;
-    changes.commit()?;
     if read_org_unit(store, client, path, &mut report.observed).await? {
         report.healthy = true;
         return Ok(report);
     }
     report.problems.push("Google does not have it".into());
-    let mut changes = store.changes(false);
     let mut subjects = HashSet::new();
-    // Every level: those that exist answer 409, which is what is wanted.
-    queue_org_units(&mut changes, path, &BTreeSet::new(), started, &mut subjects)?;
-    changes.commit()?;
+    {
+        let mut changes = store.changes(false);
+        // Every level: those that exist answer 409, which is what is wanted.
+        queue_org_units(&mut changes, path, &BTreeSet::new(), started, &mut subjects)?;
+        changes.commit()?;
+    }
     report
         .sent
         .push(format!("create_org_unit of {path} and its parents"));
@@ -444,8 +451,9 @@ async fn read_org_unit(
     path: &str,
     lines: &mut Vec<String>,
 ) -> Result<bool, RepairError> {
+    let found = client.get_org_unit(path).await;
     let mut changes = store.changes(false);
-    let exists = match client.get_org_unit(path).await {
+    let exists = match found {
         Ok(_) => {
             remote::record_org_unit(&mut changes, path, Timestamp::now());
             lines.push(format!("org unit {path}: in Google"));

@@ -14,6 +14,16 @@
 //! A set of [`Changes`] may span keyspaces: it is written in one sled transaction over
 //! their trees, so a reader never sees half of it.
 //!
+//! One writer: a set of changes that may be written holds the store's *write lease* from
+//! the moment it is made until it is dropped, so whatever it read before writing is still
+//! what the store holds when it commits: no change is lost to a stale read, whoever
+//! writes (an import, a round, a repair, a sheet). Work made of several sets of changes
+//! that must see no other writer between them holds the lease around them all
+//! ([`Store::lease`]): an import from start to end (so a round never plans from half an
+//! import, and its rollback never removes another writer's change), a round's plan. The
+//! lease may be taken again by the thread holding it; it is never held across a call to
+//! Google.
+//!
 //! Memory: sled 0.34 keeps in its cache every page a scan reads (it only considers
 //! evicting after many touches of one of its 256 cache shards, which a scan never makes).
 //! A scan here therefore holds no sled handle between pages, and once it has read
@@ -181,6 +191,11 @@ pub struct Open {
     touched: AtomicU64,
     /// How many times the store was reopened to give back memory.
     reopens: AtomicU64,
+    /// The write lease: every set of [`Changes`] that may be written holds it from the
+    /// moment it is made (before its first read) until it is dropped, so a change that
+    /// depends on what it read is never built on a stale read; an import holds it from
+    /// start to end. Taken again freely by its holder's thread.
+    lease: parking_lot::ReentrantMutex<()>,
     /// Held while a commit folds its counters and writes: the daemon's loop and the
     /// commands of its control socket write the same store from several threads.
     writer: Mutex<()>,
@@ -248,6 +263,7 @@ impl Store {
             handles: RwLock::new(Some(handles)),
             touched: AtomicU64::new(0),
             reopens: AtomicU64::new(0),
+            lease: parking_lot::ReentrantMutex::new(()),
             writer: Mutex::default(),
             seq: AtomicU64::new(0),
             sending: Mutex::default(),
@@ -382,9 +398,18 @@ impl Store {
         f(&pages).map_err(|e| self.err(e))
     }
 
-    /// Starts a set of changes; nothing is written until [`Changes::commit`].
+    /// The write lease (see [`Open::lease`]), held while the returned guard lives: for
+    /// work that spans several sets of changes and must see no other writer between them
+    /// (an import, a round's plan).
+    pub fn lease(&self) -> Lease<'_> {
+        Lease(self.lease.lock())
+    }
+
+    /// Starts a set of changes; nothing is written until [`Changes::commit`]. Unless a dry
+    /// run, it holds the write lease until dropped: another writer waits meanwhile.
     pub fn changes(&self, dry_run: bool) -> Changes<'_> {
         Changes {
+            lease: (!dry_run).then(|| self.lease()),
             store: self,
             pending: BTreeMap::new(),
             counted: BTreeMap::new(),
@@ -654,6 +679,10 @@ impl Store {
     }
 }
 
+/// The store's write lease, held while it lives (on one thread: it is not `Send`, so it
+/// cannot be held across an `.await` of a task that may move).
+pub struct Lease<'a>(#[allow(dead_code)] parking_lot::ReentrantMutexGuard<'a, ()>);
+
 /// A read guard on the open database.
 struct HandlesGuard<'a>(RwLockReadGuard<'a, Option<Handles>>);
 
@@ -797,6 +826,9 @@ type Pending = BTreeMap<Keyspace, HashMap<Vec<u8>, Option<Vec<u8>>>>;
 /// transaction by [`Changes::commit`]. In a dry run `commit` writes nothing and keeps the
 /// changes, so later reads still see them.
 pub struct Changes<'a> {
+    /// The write lease, held by changes that may be written.
+    #[allow(dead_code)]
+    lease: Option<Lease<'a>>,
     store: &'a Store,
     pending: Pending,
     /// What these changes add to each counter: added to the stored counter when written,

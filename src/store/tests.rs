@@ -578,3 +578,89 @@ fn changes_committed_behind_are_read_through_and_land_in_order() {
         0u32.to_be_bytes()
     );
 }
+
+/// How long a test gives another thread to do what the lease should keep it from doing:
+/// with the lease it never happens (the assertions hold however slow the machine); without
+/// it, it happens well within this and the test fails.
+const CHANCE: Duration = Duration::from_millis(300);
+
+/// Two writers that each read a record and write it back changed: the second waits for
+/// the first (it holds the write lease from its first read), so neither change is lost.
+#[test]
+fn a_change_built_on_a_read_is_never_lost_to_another_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 8).unwrap();
+    let count =
+        |changes: &Changes| -> u64 { changes.get_json::<u64>(ONE, b"count").unwrap().unwrap_or(0) };
+    let (read, go) = std::sync::mpsc::channel();
+    let (committed, heard) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let mut first = store.changes(false);
+        let seen = count(&first);
+        let other = store.clone();
+        scope.spawn(move || {
+            go.recv().unwrap();
+            let mut second = other.changes(false);
+            let seen = count(&second);
+            second.put_json(ONE, b"count".to_vec(), &(seen + 1));
+            second.commit().unwrap();
+            let _ = committed.send(());
+        });
+        read.send(()).unwrap();
+        let overtaken = heard.recv_timeout(CHANCE).is_ok();
+        first.put_json(ONE, b"count".to_vec(), &(seen + 1));
+        first.commit().unwrap();
+        drop(first);
+        assert!(
+            !overtaken,
+            "the second writer committed inside the first one's change"
+        );
+    });
+    assert_eq!(store.get_json::<u64>(ONE, b"count").unwrap(), Some(2));
+}
+
+/// A write asked while an import runs waits for it; the import rolled back then puts back
+/// only what it replaced, so the write survives (even in a keyspace the import found
+/// empty, which its rollback empties).
+#[test]
+fn an_import_rolled_back_never_removes_what_another_writer_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 8).unwrap();
+    let (started, go) = std::sync::mpsc::channel();
+    let (committed, heard) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let lease = store.lease();
+        store
+            .set_import_marker(Some(&marker("export.csv")))
+            .unwrap();
+        let mut import = store.changes(false).undoable();
+        for i in 0..100 {
+            import.put(TWO, key(i), b"imported".to_vec());
+        }
+        import.commit().unwrap();
+        let other = store.clone();
+        scope.spawn(move || {
+            go.recv().unwrap();
+            let mut helpdesk = other.changes(false);
+            helpdesk.put(TWO, b"held".to_vec(), b"by the helpdesk".to_vec());
+            helpdesk.commit().unwrap();
+            let _ = committed.send(());
+        });
+        started.send(()).unwrap();
+        let overtaken = heard.recv_timeout(CHANCE).is_ok();
+        drop(import);
+        store.roll_back_import().unwrap();
+        drop(lease);
+        assert!(!overtaken, "a write landed inside the import");
+    });
+    assert_eq!(
+        store.get(TWO, &key(0)).unwrap(),
+        None,
+        "the import is undone"
+    );
+    assert_eq!(
+        store.get(TWO, b"held").unwrap(),
+        Some(b"by the helpdesk".to_vec()),
+        "the other writer's change survives"
+    );
+}

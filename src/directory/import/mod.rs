@@ -282,6 +282,9 @@ fn run_in_chunks(
 
     progress.set_position(size);
     progress.set_message("planning");
+    // From here to its end (or its rollback) the import is the store's one writer: no
+    // round plans from half of it, and a rollback puts back only what it replaced.
+    let _lease = (!options.dry_run).then(|| store.lease());
     let marker = ImportMarker {
         file: summary.file.clone(),
         started: jiff::Timestamp::now(),
