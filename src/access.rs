@@ -31,6 +31,18 @@ pub struct Access {
     /// Wrong answers in a row to the identity check (a birth date) before a reset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_checks: Option<FailedChecks>,
+    /// When belajar-sync created the account's Google user, with a random password nobody
+    /// was ever told; gone once a first password is issued. Until then nobody can have
+    /// signed in, so a sheet sets the first password without reading the user first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_here: Option<Timestamp>,
+}
+
+impl Access {
+    /// Whether nobody can know the user's password: created here, never given one since.
+    pub fn password_unseen(&self) -> bool {
+        self.created_here.is_some() && self.issued.is_none() && !self.signed_in()
+    }
 }
 
 /// Wrong answers in a row to an account's identity check: what makes the next check wait.
@@ -87,6 +99,20 @@ impl Access {
     pub fn signed_in(&self) -> bool {
         self.last_sign_in.is_some()
     }
+}
+
+/// Records that belajar-sync created the Google user of `account` at `at`, with a
+/// password nobody is told.
+pub fn created_here(
+    changes: &mut Changes,
+    account: &AccountKey,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    let mut access = get(changes, account)?.unwrap_or_default();
+    access.created_here = Some(at);
+    access.issued = None;
+    changes.put_json(ACCESS, key_of(account), &access);
+    Ok(())
 }
 
 /// A first password given out: on a school's sheet or by a helpdesk reset.

@@ -730,6 +730,12 @@ impl Executor<'_> {
                     {
                         remote::forget_deleted(&mut changes, &key, id);
                     }
+                    if entry.action.kind == ActionKind::Create
+                        && let Some(key) = AccountKey::parse(&subject)
+                    {
+                        // Its password was random and shown to nobody.
+                        crate::access::created_here(&mut changes, &key, now)?;
+                    }
                     if let Some(key) = AccountKey::parse(&subject)
                         && let Some(old) = changes.account(&key)?
                     {

@@ -118,7 +118,10 @@ pub fn credentials(s: &mut Session, args: &CredentialsArgs) -> Result<u8, Failur
     let (store, config, google, err) = (s.store, s.config, &s.google, &mut *s.err);
     let progress = s.progress && !args.json;
     if progress {
-        say!(err, "reading {total} accounts of {npsn} in Google…");
+        say!(
+            err,
+            "issuing first passwords to {total} accounts of {npsn} in Google…"
+        );
     }
     let mut rows = s.runtime.block_on(async {
         let client = google.client(config).await?;

@@ -130,11 +130,7 @@ async fn read_linked(
     };
     match client.get_user(&link.id).await {
         Ok(called) => {
-            let mut changes = store.changes(false);
-            // What was read is only a cache of Google: a failed write loses nothing.
-            if remote::record(&mut changes, &called.value, Timestamp::now()).is_ok() {
-                let _ = changes.commit();
-            }
+            record_observed(store, &called.value);
             Ok(Some(called.value))
         }
         Err(f) if f.status() == Some(404) => Ok(None),
@@ -194,9 +190,20 @@ async fn issue_one(
     if let Some(at) = access.as_ref().and_then(|a| a.last_sign_in) {
         return Ok(Line::SignedIn(at));
     }
-    let user = match read_linked(store, client, account).await {
-        Ok(user) => user,
-        Err(f) => return Ok(Line::Failed(describe_failure(&f))),
+    // A user created here whose password nobody was told cannot have been signed into:
+    // what was last observed of it stands in for a read (the write's answer is checked).
+    let stored = if access.as_ref().is_some_and(Access::password_unseen) {
+        observed_linked(store, account)?
+    } else {
+        None
+    };
+    let read = stored.is_none();
+    let user = match stored {
+        Some(user) => Some(user),
+        None => match read_linked(store, client, account).await {
+            Ok(user) => user,
+            Err(f) => return Ok(Line::Failed(describe_failure(&f))),
+        },
     };
     if let Some(line) = verdict(account, user.as_ref(), access.as_ref(), reissue) {
         return Ok(line);
@@ -205,10 +212,39 @@ async fn issue_one(
     let secret = password::generate();
     Ok(
         match client.update_user(&id, &first_password(&secret)).await {
+            // Not read first: the answer is Google's user now, judged as a read would be
+            // (an admin may have suspended it since it was last seen).
+            Ok(called) if !read => {
+                record_observed(store, &called.value);
+                match verdict(account, Some(&called.value), None, true) {
+                    Some(line) => line,
+                    None => Line::Issued(secret),
+                }
+            }
             Ok(_) => Line::Issued(secret),
             Err(f) => Line::Failed(describe_failure(&f)),
         },
     )
+}
+
+/// The account's linked Google user as last observed here, if it was.
+fn observed_linked(store: &Store, account: &Account) -> Result<Option<User>, StoreError> {
+    let Some(link) = &account.google else {
+        return Ok(None);
+    };
+    Ok(remote::marked_users(store, &account.key())?
+        .into_iter()
+        .map(|observed| observed.user)
+        .find(|user| user.id.as_deref() == Some(link.id.as_str())))
+}
+
+/// Records a user just read or written (only a cache of Google: a failed write loses
+/// nothing).
+fn record_observed(store: &Store, user: &User) {
+    let mut changes = store.changes(false);
+    if remote::record(&mut changes, user, Timestamp::now()).is_ok() {
+        let _ = changes.commit();
+    }
 }
 
 /// Whether a write may have been applied although it failed: no answer came, or one that
@@ -326,7 +362,9 @@ fn check_identity(
     };
     let key = account.key();
     let now = Timestamp::now();
-    let failed = access::of(store, &key)?.and_then(|a| a.failed_checks);
+    // Read and counted under the write lease: two guesses at once both count.
+    let mut changes = store.changes(false);
+    let failed = access::get(&changes, &key)?.and_then(|a| a.failed_checks);
     if let Some(until) = access::check_wait(failed.as_ref(), now) {
         let count = failed.map_or(0, |f| f.count);
         return Err(ResetError::TooManyChecks { count, until });
@@ -334,7 +372,6 @@ fn check_identity(
     if known == birth_date {
         return Ok(());
     }
-    let mut changes = store.changes(false);
     let failed = access::failed_check(&mut changes, &key, now)?;
     audit::log(
         &mut changes,
