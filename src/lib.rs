@@ -10,6 +10,9 @@ pub mod credentials;
 pub mod daemon;
 pub mod directory;
 pub mod display;
+/// The emulator of Google's side (tests, benchmarks, `demo`): left out of a build without
+/// the `emulator` feature (`cargo build --release --no-default-features`).
+#[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod executor;
 pub mod google;

@@ -4,7 +4,9 @@ mod backup;
 mod check;
 mod control;
 mod credentials;
+#[cfg(feature = "emulator")]
 mod demo;
+#[cfg(feature = "emulator")]
 mod emulator;
 mod import;
 mod inspect;
@@ -126,6 +128,7 @@ pub enum Command {
     /// then a helpdesk morning (an admin suspends an account by hand, another is moved,
     /// a third loses its link, a teacher becomes principal, a student moves up to SMP),
     /// each repaired with resync, and the status. Needs no configuration.
+    #[cfg(feature = "emulator")]
     #[command(after_help = SYNC_CODES)]
     Demo(demo::DemoArgs),
     /// Check that the configuration reaches Google: the key, a token for the delegated
@@ -136,6 +139,7 @@ pub enum Command {
     /// Run a local emulator of Google's Directory API and token endpoint (plain HTTP, for
     /// tests, benchmarks and trying belajar-sync out); prints its URL and key file, stops
     /// on Ctrl-C or SIGTERM. Needs no configuration.
+    #[cfg(feature = "emulator")]
     #[command(after_help = PLAIN_CODES)]
     Emulator(emulator::EmulatorArgs),
     /// Make the store at data_dir from a backup (`belajar-sync backup`, or the daemon's
@@ -337,9 +341,11 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             session.upload = spooled.as_deref();
             Ok(ExitCode::from(execute(&mut session, command)?))
         }
+        #[cfg(feature = "emulator")]
         Command::Demo(_) => demo::run(),
         Command::Run(args) => run::run(&cli.config, config()?, args),
         Command::Check(_) => check::run(&cli.config, &config()?),
+        #[cfg(feature = "emulator")]
         Command::Emulator(args) => emulator::run(args),
         Command::Restore(args) => backup::restore(&config()?, args).map(ExitCode::from),
     }

@@ -507,7 +507,7 @@ mod tests {
 /// paused time: 32 tasks push calls for five minutes. Deterministic, so the shares of the
 /// quota used and of calls refused are asserted; `cargo bench --bench quota` measures the
 /// same through the binary and HTTP.
-#[cfg(test)]
+#[cfg(all(test, feature = "emulator"))]
 mod against_the_emulator {
     use super::*;
     use crate::emulator::faults::{FaultState, Faults, rolling_minute_allows};
