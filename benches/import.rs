@@ -9,7 +9,7 @@ mod export_gen;
 use bench::env_or;
 
 use belajar_sync::config::Config;
-use belajar_sync::directory::import::{self, Options, source::Source};
+use belajar_sync::import::{self, Options, source::Source};
 use belajar_sync::store::Store;
 use indicatif::ProgressBar;
 use std::time::Instant;

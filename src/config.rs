@@ -389,6 +389,15 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The installation this configuration manages (the customer and its domains), as a
+    /// backup records it.
+    pub fn installation(&self) -> crate::store::backup::Installation {
+        crate::store::backup::Installation {
+            customer: self.google.customer.clone(),
+            domains: self.naming.domains(),
+        }
+    }
+
     /// Reads and checks the configuration at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| {

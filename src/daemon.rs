@@ -6,10 +6,10 @@
 //! abrupt end safe.
 
 use crate::config::{Config, ConfigError};
-use crate::directory::import::{self, Options, source::Source};
 use crate::executor::DrainError;
 use crate::executor::{Executor, RunControl};
 use crate::google::DirectoryClient;
+use crate::import::{self, Options, source::Source};
 use crate::reconciler::{self, Suspensions, SyncOptions};
 use crate::store::Store;
 use crate::{journal, remote};
@@ -373,11 +373,14 @@ pub async fn run(
             && backup_failed_at.is_none_or(|at| at.elapsed() >= BACKUP_RETRY)
         {
             let (store, config) = (shared.store(), config.clone());
-            let backup =
-                tokio::task::spawn_blocking(move || crate::cli::daily_backup(&store, &config))
-                    .await
+            let backup = tokio::task::spawn_blocking(move || {
+                let (folder, keep) = (&config.daemon.backup_dir, config.daemon.backup_keep);
+                crate::store::backup::daily(&store, folder, keep, &config.installation())
                     .map_err(|e| e.to_string())
-                    .and_then(|done| done);
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|done| done);
             backup_failed_at = None;
             match backup {
                 Ok(Some(path)) => tracing::info!(path = %path.display(), "daily backup written"),

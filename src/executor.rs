@@ -5,12 +5,12 @@
 //! tested on its own.
 
 use crate::audit::{self, HeldList};
-use crate::credentials::password;
 use crate::directory::model::{Account, AccountKey, GoogleLink};
 use crate::google::errors::CallError;
 use crate::google::types::User;
 use crate::google::{CallFailure, DirectoryClient};
 use crate::journal::{self, Entry, Lane};
+use crate::password;
 use crate::planner::{ActionKind, marked_key};
 use crate::remote;
 use crate::store::{Changes, Store, StoreError};

@@ -599,6 +599,7 @@ fn an_identity_check_fails_closed_and_slows_down_guessing() {
 
 /// Calls of the Directory API method `method` the emulator at `url` has answered.
 fn calls(url: &str, method: &str) -> u64 {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let counters = runtime.block_on(support::google::emulator_counters(url));
     counters["calls"][method]

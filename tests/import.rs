@@ -3,8 +3,8 @@
 mod support;
 
 use belajar_sync::config::Naming;
-use belajar_sync::directory::import::{self, Options, Summary, source::Source};
 use belajar_sync::directory::model::{AccountKey, DesiredState, Role};
+use belajar_sync::import::{self, Options, Summary, source::Source};
 use belajar_sync::store::Store;
 use indicatif::ProgressBar;
 use jiff::civil::{Date, date};

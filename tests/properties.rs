@@ -4,7 +4,7 @@
 mod support;
 
 use belajar_sync::config::Naming;
-use belajar_sync::directory::import::{self, Options, source::Source};
+use belajar_sync::import::{self, Options, source::Source};
 use belajar_sync::store::Store;
 use indicatif::ProgressBar;
 use proptest::prelude::*;

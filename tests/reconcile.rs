@@ -4,10 +4,10 @@
 mod support;
 
 use belajar_sync::config::Config;
-use belajar_sync::directory::import::{self, Options, source::Source};
 use belajar_sync::directory::model::{Account, AccountKey, DesiredState};
 use belajar_sync::emulator::{Emulator, Options as EmulatorOptions};
 use belajar_sync::google::DirectoryClient;
+use belajar_sync::import::{self, Options, source::Source};
 use belajar_sync::reconciler::{self, Suspensions, SyncOptions, SyncReport, repair};
 use belajar_sync::store::Store;
 use belajar_sync::{audit, journal};

@@ -5,7 +5,7 @@ use super::Failure;
 use super::session::{Session, say};
 use crate::config::Config;
 use crate::store::Store;
-use crate::store::backup::{BackupError, Copied, Installation};
+use crate::store::backup::{BackupError, Copied};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -25,14 +25,6 @@ pub struct RestoreArgs {
     /// other managed domains than this configuration's); by default it is refused.
     #[arg(long)]
     pub other_installation: bool,
-}
-
-/// The installation this configuration manages, as a backup records it.
-pub fn installation(config: &Config) -> Installation {
-    Installation {
-        customer: config.google.customer.clone(),
-        domains: config.naming.domains(),
-    }
 }
 
 impl From<BackupError> for Failure {
@@ -74,7 +66,7 @@ pub fn backup(s: &mut Session, args: &BackupArgs) -> Result<u8, Failure> {
         }
     };
     let started = Instant::now();
-    let copied = s.store.backup(&path, &installation(s.config))?;
+    let copied = s.store.backup(&path, &s.config.installation())?;
     say!(
         s.out,
         "backup written: {}",
@@ -87,7 +79,7 @@ pub fn backup(s: &mut Session, args: &BackupArgs) -> Result<u8, Failure> {
 /// store).
 pub fn restore(config: &Config, args: &RestoreArgs) -> Result<u8, Failure> {
     let started = Instant::now();
-    let ours = installation(config);
+    let ours = config.installation();
     let check = (!args.other_installation).then_some(&ours);
     let copied = Store::restore(&config.data_dir, &args.file, config.store_cache_mb, check)?;
     // Opening it checks its schema and rolls back an import the backup caught mid-way.
@@ -100,53 +92,4 @@ pub fn restore(config: &Config, args: &RestoreArgs) -> Result<u8, Failure> {
         crate::display::count(counts.total, "account", "accounts")
     );
     Ok(0)
-}
-
-/// The daemon's daily backup: when the newest file in `backup_dir` is a day old (or there
-/// is none), writes `belajar-sync-DATE.backup` and keeps the `keep` newest.
-pub fn daily(store: &Store, config: &Config) -> Result<Option<PathBuf>, Failure> {
-    let folder = &config.daemon.backup_dir;
-    if folder.as_os_str().is_empty() {
-        return Ok(None);
-    }
-    let cannot =
-        |e: std::io::Error| Failure::Runtime(format!("backup folder {}: {e}", folder.display()));
-    std::fs::create_dir_all(folder).map_err(cannot)?;
-    let day = std::time::Duration::from_secs(24 * 3600);
-    let mut backups: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
-    for entry in std::fs::read_dir(folder)
-        .map_err(cannot)?
-        .filter_map(Result::ok)
-    {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(modified) = entry.metadata().ok().and_then(|m| m.modified().ok()) else {
-            continue;
-        };
-        if name.starts_with("belajar-sync-") && name.ends_with(".backup") {
-            backups.push((modified, entry.path()));
-        } else if name.starts_with(".backup-") && modified.elapsed().is_ok_and(|age| age > day) {
-            // What a backup killed half-way left (one under way is never a day old).
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-    backups.sort();
-    if backups
-        .last()
-        .is_some_and(|(at, _)| at.elapsed().is_ok_and(|age| age < day))
-    {
-        return Ok(None);
-    }
-    let name = format!(
-        "belajar-sync-{}.backup",
-        jiff::Zoned::now().strftime("%Y-%m-%dT%H%M%S")
-    );
-    let path = folder.join(name);
-    store.backup(&path, &installation(config))?;
-    backups.push((std::time::SystemTime::now(), path.clone()));
-    let keep = config.daemon.backup_keep.max(1) as usize;
-    let excess = backups.len().saturating_sub(keep);
-    for (_, old) in backups.drain(..excess) {
-        let _ = std::fs::remove_file(old);
-    }
-    Ok(Some(path))
 }

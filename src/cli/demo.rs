@@ -5,11 +5,11 @@
 use super::Failure;
 use super::reconcile::{print_report, print_sync};
 use crate::config::Config;
-use crate::directory::import::{self, Options, source::Source};
 use crate::directory::model::{Account, DesiredState, Jenjang, Role};
 use crate::emulator;
 use crate::google::DirectoryClient;
 use crate::google::types::User;
+use crate::import::{self, Options, source::Source};
 use crate::reconciler::{self, Suspensions, SyncOptions, repair};
 use crate::store::Store;
 use std::path::Path;

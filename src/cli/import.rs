@@ -2,7 +2,7 @@
 
 use super::Failure;
 use super::session::{Session, say};
-use crate::directory::import::{self, Options, Summary, source::Format, source::Source};
+use crate::import::{self, Options, Summary, source::Format, source::Source};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -19,7 +19,7 @@ mod run;
 mod session;
 
 use crate::config::{self, Config, ConfigError};
-use crate::directory::import::ImportError;
+use crate::import::ImportError;
 use crate::store::{Store, StoreError};
 use clap::{Parser, Subcommand};
 use session::Session;
@@ -288,11 +288,6 @@ impl From<ImportError> for Failure {
             ImportError::Store(e) => e.into(),
         }
     }
-}
-
-/// The daemon's daily backup (see [`backup::daily`]): the file written, if one was due.
-pub fn daily_backup(store: &Store, config: &Config) -> Result<Option<PathBuf>, String> {
-    backup::daily(store, config).map_err(|f| f.message().to_owned())
 }
 
 /// Parses the command line, runs the command, and returns its exit code.

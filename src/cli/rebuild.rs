@@ -6,7 +6,7 @@
 use super::Failure;
 use super::import::{self, ImportArgs};
 use super::session::{Session, say};
-use crate::directory::import::source::Format;
+use crate::import::source::Format;
 use crate::reconciler::scan;
 use std::path::PathBuf;
 

@@ -7,7 +7,6 @@
 //! whom ([`access::Issued`]), written only after the sheet exists, so that a crash before
 //! then leaves nothing behind and the next run issues new passwords.
 
-pub mod password;
 pub mod sheet;
 
 use crate::access::{self, Access, Issued};
@@ -16,13 +15,14 @@ use crate::directory::model::{Account, DesiredState};
 use crate::google::errors::CallError;
 use crate::google::types::User;
 use crate::google::{CallFailure, DirectoryClient};
+use crate::password;
+pub use crate::password::Secret;
 use crate::planner::{ADMIN_SUSPENSION, marked_key};
 use crate::remote;
 use crate::store::{Store, StoreError};
 use futures_util::StreamExt;
 use jiff::Timestamp;
 use jiff::civil::Date;
-pub use password::Secret;
 use std::collections::BTreeSet;
 
 /// Accounts whose first password is set at once (each is a read and a write).

@@ -246,8 +246,8 @@ pub fn html(heading: &Heading, rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::password;
     use crate::directory::model::Account;
+    use crate::password;
 
     fn row(id: &str, name: &str, line: Line) -> Row {
         let email = format!("{}@sd.belajar.id", name.to_lowercase().replace(' ', "."));

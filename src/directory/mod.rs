@@ -1,7 +1,6 @@
 //! The local account directory: the source of truth for which accounts should exist and
-//! how they should look, fed by Dapodik exports.
+//! how they should look. Fed by Dapodik exports through [`crate::import`].
 
 pub mod accounts;
-pub mod import;
 pub mod model;
 pub mod naming;

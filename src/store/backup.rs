@@ -225,6 +225,59 @@ pub fn installation_of(backup: &Path) -> Result<Option<Installation>, BackupErro
         .map_err(|_| not_a_backup())
 }
 
+/// The daemon's daily backup into `folder`: when the newest `belajar-sync-*.backup` there is
+/// a day old (or there is none), writes `belajar-sync-DATE.backup` and keeps the `keep`
+/// newest; removes what a backup killed half-way left (a day old). The file written, if
+/// one was due.
+pub fn daily(
+    store: &Store,
+    folder: &Path,
+    keep: u32,
+    installation: &Installation,
+) -> Result<Option<PathBuf>, BackupError> {
+    let cannot = |source| BackupError::Io {
+        path: folder.into(),
+        source,
+    };
+    std::fs::create_dir_all(folder).map_err(cannot)?;
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let mut backups: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(folder)
+        .map_err(cannot)?
+        .filter_map(Result::ok)
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(modified) = entry.metadata().ok().and_then(|m| m.modified().ok()) else {
+            continue;
+        };
+        if name.starts_with("belajar-sync-") && name.ends_with(".backup") {
+            backups.push((modified, entry.path()));
+        } else if name.starts_with(".backup-") && modified.elapsed().is_ok_and(|age| age > day) {
+            // What a backup killed half-way left (one under way is never a day old).
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    backups.sort();
+    if backups
+        .last()
+        .is_some_and(|(at, _)| at.elapsed().is_ok_and(|age| age < day))
+    {
+        return Ok(None);
+    }
+    let name = format!(
+        "belajar-sync-{}.backup",
+        jiff::Zoned::now().strftime("%Y-%m-%dT%H%M%S")
+    );
+    let path = folder.join(name);
+    store.backup(&path, installation)?;
+    backups.push((std::time::SystemTime::now(), path.clone()));
+    let excess = backups.len().saturating_sub(keep.max(1) as usize);
+    for (_, old) in backups.drain(..excess) {
+        let _ = std::fs::remove_file(old);
+    }
+    Ok(Some(path))
+}
+
 /// Reads the backup in `file` into a new database at `folder`.
 fn read_into(
     folder: &Path,

@@ -40,7 +40,7 @@ pub fn dir_size(path: &std::path::Path) -> u64 {
 /// disk check (benchmarks set up their stores this way).
 #[allow(dead_code)] // not every bench imports
 pub fn import_export(store: &belajar_sync::store::Store, path: &std::path::Path) {
-    use belajar_sync::directory::import::{self, Options, source::Source};
+    use belajar_sync::import::{self, Options, source::Source};
     let options = Options {
         delta: false,
         skip_invalid: false,

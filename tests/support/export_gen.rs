@@ -5,7 +5,7 @@
 
 #![allow(dead_code)] // each test binary uses a part of it
 
-use belajar_sync::directory::import::source::COLUMNS;
+use belajar_sync::import::source::COLUMNS;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::io::Write;

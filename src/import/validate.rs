@@ -213,7 +213,7 @@ fn looks_like_email(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::import::source::COLUMNS;
+    use crate::import::source::COLUMNS;
 
     const TODAY: Date = jiff::civil::date(2026, 11, 28);
 
