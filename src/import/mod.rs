@@ -303,13 +303,16 @@ fn run_in_chunks(
         return apply(&pass, &survey, summary);
     }
     store.set_import_marker(Some(&marker))?;
+    tracing::info!(file = %marker.file, rows = survey.picks.len(), "import: writing");
     match apply(&pass, &survey, summary) {
         Ok(summary) => {
             store.set_import_marker(None)?;
+            tracing::info!(file = %marker.file, "import: written");
             Ok(summary)
         }
         Err(error) => {
             store.roll_back_import()?;
+            tracing::warn!(file = %marker.file, %error, "import: failed, rolled back");
             Err(error)
         }
     }
