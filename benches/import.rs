@@ -1,5 +1,8 @@
 //! Import of a large generated export into a fresh store: wall time and peak memory.
-//! `cargo bench --bench import` (ROWS=1000000 by default; `ROWS=200000 cargo bench ...`).
+//! `cargo bench --bench import` (ROWS=1000000 by default; `ROWS=200000 cargo bench ...`),
+//! for two shapes of export: the generator's schools in blocks, and one shaped like
+//! Dapodik's (`SHAPE=shaped` for that one alone). A dry run into the empty store first,
+//! then the first import and a re-import. Peak RSS is the process's, so far.
 //! Figures, not assertions: this machine is noisy.
 
 #[path = "../tests/support/bench.rs"]
@@ -31,10 +34,32 @@ fn peak_rss_mb() -> f64 {
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken from the command line.
     let rows: u64 = env_or("ROWS", 1_000_000);
+    let only = std::env::var("SHAPE").unwrap_or_default();
+    type Generate = fn(&mut export_gen::ExportGen, &std::path::Path, u64) -> export_gen::Generated;
+    let shapes: [(&str, Generate); 2] = [
+        ("schools in blocks", export_gen::ExportGen::write_csv),
+        (
+            "shaped like Dapodik (id order, schools interleaved, skewed names)",
+            export_gen::ExportGen::write_csv_shaped_like_dapodik,
+        ),
+    ];
+    for (shape, generate) in shapes {
+        if !only.is_empty() && !shape.starts_with(&only) {
+            continue;
+        }
+        println!("== {shape}");
+        run_shape(rows, generate);
+    }
+}
+
+fn run_shape(
+    rows: u64,
+    generate: fn(&mut export_gen::ExportGen, &std::path::Path, u64) -> export_gen::Generated,
+) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("export.csv");
     let started = Instant::now();
-    let made = export_gen::ExportGen::new(1).write_csv(&path, rows);
+    let made = generate(&mut export_gen::ExportGen::new(1), &path, rows);
     let size = std::fs::metadata(&path).unwrap().len();
     println!(
         "generated {} rows ({} accounts, {} schools, {:.0} MB) in {:.1} s; peak RSS so far {:.0} MB",
@@ -53,7 +78,11 @@ fn main() {
     let store = Store::open(&dir.path().join("store"), config.store_cache_mb).unwrap();
     let source = Source::new(&path, None).unwrap();
     let today = jiff::Zoned::now().date();
-    for (label, dry_run) in [("first import", false), ("re-import", false)] {
+    for (label, dry_run) in [
+        ("dry run into an empty store", true),
+        ("first import", false),
+        ("re-import", false),
+    ] {
         let options = Options {
             delta: false,
             skip_invalid: false,

@@ -210,7 +210,13 @@ pub async fn serve(
         axum::routing::get(move || {
             let shared = shared.clone();
             async move {
-                match render(&shared.store(), &shared.client) {
+                // Reading the store blocks (a long journal is scanned): off the runtime.
+                let rendered =
+                    tokio::task::spawn_blocking(move || render(&shared.store(), &shared.client))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| format!("store unreadable: {e}")));
+                match rendered {
                     Ok(text) => (
                         [(
                             axum::http::header::CONTENT_TYPE,
@@ -221,7 +227,7 @@ pub async fn serve(
                         .into_response(),
                     Err(e) => (
                         [(axum::http::header::CONTENT_TYPE, "text/plain")],
-                        format!("# store unreadable: {e}\n"),
+                        format!("# {e}\n"),
                     )
                         .into_response(),
                 }

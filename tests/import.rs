@@ -307,6 +307,56 @@ fn dry_run_counts_but_writes_nothing() {
     assert_eq!(b.store.accounts().count(), 0);
 }
 
+/// A dry run big enough to forget what it would write as it goes (it keeps only the
+/// addresses it reads back) says what the import then does, address numbers included.
+#[test]
+fn a_big_dry_run_says_what_the_import_does() {
+    let b = Bench::new();
+    let path = b.dir.path().join("big.csv");
+    ExportGen::new(5).write_csv_shaped_like_dapodik(&path, 30_000);
+    let dry = b.import_with(
+        &path,
+        Options {
+            dry_run: true,
+            ..options(DAY1)
+        },
+    );
+    assert_eq!(b.store.accounts().count(), 0, "nothing written");
+    let real = b.import(&path, DAY1);
+    assert_eq!(
+        (
+            dry.created,
+            dry.updated,
+            dry.unchanged,
+            dry.merged,
+            &dry.notes
+        ),
+        (
+            real.created,
+            real.updated,
+            real.unchanged,
+            real.merged,
+            &real.notes
+        )
+    );
+    assert_eq!(real.created, 30_000);
+    // The commonest name was numbered across the whole file, as the dry run counted it.
+    let numbered = b
+        .store
+        .accounts()
+        .filter(|a| {
+            a.as_ref()
+                .unwrap()
+                .email
+                .split('@')
+                .next()
+                .unwrap()
+                .ends_with(char::is_numeric)
+        })
+        .count();
+    assert!(numbered > 10_000, "{numbered} numbered addresses");
+}
+
 #[test]
 fn jsonl_and_csv_give_the_same_directory() {
     let csv = Bench::new();

@@ -471,7 +471,12 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
         source,
         today: options.today,
     };
-    let mut changes = store.changes(options.dry_run).undoable();
+    // A dry run forgets what it would write as it goes, but for the addresses it reads
+    // back: its memory stays that of the address index.
+    let mut changes = store
+        .changes(options.dry_run)
+        .undoable()
+        .dry_run_keeps(crate::directory::accounts::READ_BACK_BY_IMPORT);
     // Once Google was scanned, a new account whose Google user carries its marker (a lost
     // store made again) keeps the address that user has where it is free.
     let google_known = remote::last_scan(store)?.finished.is_some();

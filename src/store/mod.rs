@@ -418,6 +418,7 @@ impl Store {
             dry_run,
             undoable: false,
             behind: None,
+            dry_run_keeps: &[],
         }
     }
 
@@ -843,6 +844,9 @@ pub struct Changes<'a> {
     undoable: bool,
     /// The thread writing what [`Changes::commit_behind`] handed it (started by the first).
     behind: Option<Behind>,
+    /// In a dry run, the keyspaces whose changes are kept (see
+    /// [`dry_run_keeps`](Self::dry_run_keeps); empty: all of them).
+    dry_run_keeps: &'static [Keyspace],
 }
 
 /// The thread that writes what [`Changes::commit_behind`] hands it, one transaction after
@@ -1020,6 +1024,14 @@ impl<'a> Changes<'a> {
         }
     }
 
+    /// For a dry run: only the changes to `spaces` are kept for later reads; the rest is
+    /// forgotten at each [`commit_behind`](Self::commit_behind), so that a dry run of a
+    /// big change holds no more than what it reads back.
+    pub(crate) fn dry_run_keeps(mut self, spaces: &'static [Keyspace]) -> Self {
+        self.dry_run_keeps = spaces;
+        self
+    }
+
     /// Like [`commit`](Self::commit), but the transaction is written by another thread
     /// while the caller goes on making changes (read through it until it lands): a big
     /// change (an import) makes its next batch on one core while the last is compressed
@@ -1028,6 +1040,12 @@ impl<'a> Changes<'a> {
     /// held then are kept), and dropping the changes waits for those being written.
     pub fn commit_behind(&mut self) -> Result<(), StoreError> {
         if self.dry_run {
+            let keeps = self.dry_run_keeps;
+            if !keeps.is_empty() {
+                self.pending.retain(|space, _| keeps.contains(space));
+                self.counted.clear();
+                self.pending_bytes = 0;
+            }
             return Ok(());
         }
         let behind = match &mut self.behind {
