@@ -23,6 +23,10 @@ const SCHOOLS: Keyspace = Keyspace::new("schools");
 /// What an import reads back of its own earlier changes: the address index (an address
 /// allocated for one row is taken for the rows after it). A dry run keeps only these.
 pub(crate) const READ_BACK_BY_IMPORT: &[Keyspace] = &[ADDRESSES];
+
+/// What an import writes all over when its rows come in id order with the schools
+/// interleaved (as Dapodik's exports do): the school index, written once per chunk.
+pub(crate) const SPREAD_BY_IMPORT: &[Keyspace] = &[SCHOOLS];
 const STATES: [&str; 3] = ["active", "retiring", "suspended"];
 
 /// Counts of accounts by desired state, as `status` shows them.

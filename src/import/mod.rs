@@ -23,6 +23,7 @@ pub mod validate;
 
 use crate::audit;
 use crate::config::Naming;
+use crate::directory::accounts;
 use crate::directory::model::{AccountKey, DesiredState, Role, RowStatus};
 use crate::directory::naming::local_part;
 use crate::remote;
@@ -473,10 +474,13 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
     };
     // A dry run forgets what it would write as it goes, but for the addresses it reads
     // back: its memory stays that of the address index.
+    // The school index is written once a chunk (its pages would be rewritten by every
+    // batch otherwise).
     let mut changes = store
         .changes(options.dry_run)
         .undoable()
-        .dry_run_keeps(crate::directory::accounts::READ_BACK_BY_IMPORT);
+        .dry_run_keeps(accounts::READ_BACK_BY_IMPORT)
+        .defer(accounts::SPREAD_BY_IMPORT);
     // Once Google was scanned, a new account whose Google user carries its marker (a lost
     // store made again) keeps the address that user has where it is free.
     let google_known = remote::last_scan(store)?.finished.is_some();
@@ -618,6 +622,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
                 changes.commit_behind()?;
             }
         }
+        changes.commit_behind_all()?;
     }
     // The school index read below is the store's: what is pending goes in first.
     changes.commit()?;

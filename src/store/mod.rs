@@ -419,6 +419,8 @@ impl Store {
             undoable: false,
             behind: None,
             dry_run_keeps: &[],
+            deferred: &[],
+            deferred_bytes: 0,
         }
     }
 
@@ -847,6 +849,10 @@ pub struct Changes<'a> {
     /// In a dry run, the keyspaces whose changes are kept (see
     /// [`dry_run_keeps`](Self::dry_run_keeps); empty: all of them).
     dry_run_keeps: &'static [Keyspace],
+    /// Keyspaces whose changes wait for `commit_behind_all` (see [`Changes::defer`]), and
+    /// about how many bytes they hold.
+    deferred: &'static [Keyspace],
+    deferred_bytes: usize,
 }
 
 /// The thread that writes what [`Changes::commit_behind`] hands it, one transaction after
@@ -958,7 +964,7 @@ impl<'a> Changes<'a> {
     }
 
     pub(crate) fn put(&mut self, space: Keyspace, key: Vec<u8>, value: Vec<u8>) {
-        self.pending_bytes += key.len() + value.len() + 64;
+        self.held(space, key.len() + value.len() + 64);
         self.pending
             .entry(space)
             .or_default()
@@ -993,8 +999,32 @@ impl<'a> Changes<'a> {
 
     /// Holds the removal of a record for the next commit.
     pub(crate) fn delete(&mut self, space: Keyspace, key: Vec<u8>) {
-        self.pending_bytes += key.len() + 64;
+        self.held(space, key.len() + 64);
         self.pending.entry(space).or_default().insert(key, None);
+    }
+
+    /// Counts `bytes` more held for `space` (apart for a deferred keyspace).
+    fn held(&mut self, space: Keyspace, bytes: usize) {
+        if self.deferred.contains(&space) {
+            self.deferred_bytes += bytes;
+        } else {
+            self.pending_bytes += bytes;
+        }
+    }
+
+    /// The changes to `spaces` are held until [`commit_behind_all`](Self::commit_behind_all)
+    /// or [`commit`](Self::commit), not written by each [`commit_behind`](Self::commit_behind):
+    /// for a keyspace a big change writes all over (a school index, when rows come in id
+    /// order with schools interleaved), so that each of its pages is rewritten once per
+    /// batch of the caller's, not once per transaction.
+    pub(crate) fn defer(mut self, spaces: &'static [Keyspace]) -> Self {
+        self.deferred = spaces;
+        self
+    }
+
+    /// Like [`commit_behind`](Self::commit_behind), with the deferred keyspaces too.
+    pub fn commit_behind_all(&mut self) -> Result<(), StoreError> {
+        self.hand_behind(true)
     }
 
     /// The next number of the store's one sequence (journal entries, history), so that
@@ -1018,7 +1048,7 @@ impl<'a> Changes<'a> {
     /// handed to [`commit_behind`](Self::commit_behind) landed.
     pub fn commit(&mut self) -> Result<(), StoreError> {
         self.land()?;
-        match self.take() {
+        match self.take(true) {
             Some(transaction) => transaction.write(self.store),
             None => Ok(()),
         }
@@ -1039,12 +1069,18 @@ impl<'a> Changes<'a> {
     /// order; an error is answered by a later `commit` or `commit_behind` (the changes
     /// held then are kept), and dropping the changes waits for those being written.
     pub fn commit_behind(&mut self) -> Result<(), StoreError> {
+        self.hand_behind(false)
+    }
+
+    /// Hands the held changes (the deferred ones too when `all`) to the commit thread.
+    fn hand_behind(&mut self, all: bool) -> Result<(), StoreError> {
         if self.dry_run {
             let keeps = self.dry_run_keeps;
             if !keeps.is_empty() {
                 self.pending.retain(|space, _| keeps.contains(space));
                 self.counted.clear();
                 self.pending_bytes = 0;
+                self.deferred_bytes = 0;
             }
             return Ok(());
         }
@@ -1053,7 +1089,7 @@ impl<'a> Changes<'a> {
             None => self.behind.insert(Behind::start(self.store)?),
         };
         behind.land()?;
-        if let Some(transaction) = self.take() {
+        if let Some(transaction) = self.take(all) {
             self.behind.as_mut().expect("started").write(transaction);
         }
         Ok(())
@@ -1066,13 +1102,26 @@ impl<'a> Changes<'a> {
 
     /// The held changes as a transaction (`None` when nothing is held, and in a dry run,
     /// which keeps them).
-    fn take(&mut self) -> Option<Transaction> {
+    fn take(&mut self, all: bool) -> Option<Transaction> {
         if self.dry_run || self.is_empty() && !self.numbered {
             return None;
         }
         self.pending_bytes = 0;
+        // Unless `all`, the deferred keyspaces stay held (see `defer`).
+        let held: Pending = match all {
+            true => {
+                self.deferred_bytes = 0;
+                Pending::new()
+            }
+            false => self
+                .deferred
+                .iter()
+                .filter_map(|space| Some((*space, self.pending.remove(space)?)))
+                .collect(),
+        };
+        let pending = std::mem::replace(&mut self.pending, held);
         Some(Transaction {
-            pending: Arc::new(std::mem::take(&mut self.pending)),
+            pending: Arc::new(pending),
             counted: std::mem::take(&mut self.counted),
             numbered: std::mem::take(&mut self.numbered),
             undoable: self.undoable,

@@ -664,3 +664,35 @@ fn an_import_rolled_back_never_removes_what_another_writer_committed() {
         "the other writer's change survives"
     );
 }
+
+/// A deferred keyspace's changes are read through while held, left out of each
+/// `commit_behind`, and written by `commit_behind_all` (or `commit`).
+#[test]
+fn deferred_changes_wait_for_the_callers_batch() {
+    const DEFERRED: &[Keyspace] = &[TWO];
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 8).unwrap();
+    {
+        let mut changes = store.changes(false).defer(DEFERRED);
+        changes.put(ONE, key(1), b"now".to_vec());
+        changes.put(TWO, key(1), b"later".to_vec());
+        assert!(
+            changes.pending_bytes() < 200,
+            "the deferred bytes are apart"
+        );
+        changes.commit_behind().unwrap();
+        changes.land().unwrap();
+        assert_eq!(store.get(ONE, &key(1)).unwrap(), Some(b"now".to_vec()));
+        assert_eq!(store.get(TWO, &key(1)).unwrap(), None, "held back");
+        assert_eq!(changes.get(TWO, &key(1)).unwrap(), Some(b"later".to_vec()));
+        changes.commit_behind_all().unwrap();
+        changes.land().unwrap();
+        assert_eq!(store.get(TWO, &key(1)).unwrap(), Some(b"later".to_vec()));
+        changes.put(TWO, key(2), b"at the end".to_vec());
+        changes.commit().unwrap();
+    }
+    assert_eq!(
+        store.get(TWO, &key(2)).unwrap(),
+        Some(b"at the end".to_vec())
+    );
+}
