@@ -1,8 +1,9 @@
 //! Import of a large generated export into a fresh store: wall time and peak memory.
 //! `cargo bench --bench import` (ROWS=1000000 by default; `ROWS=200000 cargo bench ...`),
 //! for two shapes of export: the generator's schools in blocks, and one shaped like
-//! Dapodik's (`SHAPE=shaped` for that one alone). A dry run into the empty store first,
-//! then the first import and a re-import. Peak RSS is the process's, so far.
+//! Dapodik's (`SHAPE=shaped` for that one alone). A dry run into the empty store first
+//! (`DRY=0`: none), then the first import and a re-import. Peak RSS is the process's, so
+//! far.
 //! Figures, not assertions: this machine is noisy.
 
 #[path = "../tests/support/bench.rs"]
@@ -78,11 +79,16 @@ fn run_shape(
     let store = Store::open(&dir.path().join("store"), config.store_cache_mb).unwrap();
     let source = Source::new(&path, None).unwrap();
     let today = jiff::Zoned::now().date();
+    // DRY=0 leaves the dry run out (its peak would hide the import's).
+    let dry = std::env::var("DRY").map_or(true, |v| v != "0");
     for (label, dry_run) in [
         ("dry run into an empty store", true),
         ("first import", false),
         ("re-import", false),
     ] {
+        if dry_run && !dry {
+            continue;
+        }
         let options = Options {
             delta: false,
             skip_invalid: false,
