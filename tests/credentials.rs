@@ -127,17 +127,27 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
-#[test]
-fn every_password_on_a_sheet_signs_in_and_nothing_else_ever_holds_one() {
+/// A store with `export` imported and synced to a new emulator (no daemon): its folder,
+/// the emulator, its URL and the configuration.
+fn synced(export: &str) -> (tempfile::TempDir, KillOnDrop, String, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let (emulator, url, key) = spawn_emulator(&[]);
-    let _emulator = KillOnDrop(emulator);
     let config = config(dir.path(), &url, &key, "");
+    let file = dir.path().join("export.csv");
+    std::fs::write(&file, export).unwrap();
+    ok(&run(
+        &config,
+        dir.path(),
+        &["import", file.to_str().unwrap()],
+    ));
+    ok(&run(&config, dir.path(), &["sync"]));
+    (dir, KillOnDrop(emulator), url, config)
+}
+
+#[test]
+fn every_password_on_a_sheet_signs_in_and_nothing_else_ever_holds_one() {
+    let (dir, _emulator, url, config) = synced(EXPORT);
     let cwd = dir.path();
-    let export = dir.path().join("export.csv");
-    std::fs::write(&export, EXPORT).unwrap();
-    ok(&run(&config, cwd, &["import", export.to_str().unwrap()]));
-    ok(&run(&config, cwd, &["sync"]));
     // Everything printed but the sheet and the helpdesk's screen, for the final check.
     let mut outputs: Vec<u8> = Vec::new();
     let mut keep = |out: &Output| {
@@ -344,7 +354,7 @@ fn every_password_on_a_sheet_signs_in_and_nothing_else_ever_holds_one() {
     assert!(
         history.contains(&format!(
             "created by the import of {}, asked by {actor}",
-            export.display()
+            dir.path().join("export.csv").display()
         )),
         "{history}"
     );
@@ -530,15 +540,8 @@ fn through_the_daemon_the_sheet_is_written_by_the_operators_own_client() {
 
 #[test]
 fn an_identity_check_fails_closed_and_slows_down_guessing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (emulator, url, key) = spawn_emulator(&[]);
-    let _emulator = KillOnDrop(emulator);
-    let config = config(dir.path(), &url, &key, "");
+    let (dir, _emulator, _url, config) = synced(EXPORT);
     let cwd = dir.path();
-    let export = dir.path().join("export.csv");
-    std::fs::write(&export, EXPORT).unwrap();
-    ok(&run(&config, cwd, &["import", export.to_str().unwrap()]));
-    ok(&run(&config, cwd, &["sync"]));
     let reset =
         |who: &str, born: &str| run(&config, cwd, &["reset-password", who, "--birth-date", born]);
 
@@ -612,11 +615,6 @@ fn calls(url: &str, method: &str) -> u64 {
 /// a password was given out, a sheet reads again (the person may have signed in).
 #[test]
 fn a_new_schools_first_sheet_writes_each_password_without_reading_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let (emulator, url, key) = spawn_emulator(&[]);
-    let _emulator = KillOnDrop(emulator);
-    let config = config(dir.path(), &url, &key, "");
-    let cwd = dir.path();
     let mut export = String::from("id_type,id,full_name,role,jenjang,npsn\n");
     for i in 0..30 {
         export.push_str(&format!(
@@ -624,10 +622,8 @@ fn a_new_schools_first_sheet_writes_each_password_without_reading_first() {
             7000 + i
         ));
     }
-    let file = dir.path().join("baru.csv");
-    std::fs::write(&file, export).unwrap();
-    ok(&run(&config, cwd, &["import", file.to_str().unwrap()]));
-    ok(&run(&config, cwd, &["sync"]));
+    let (dir, _emulator, url, config) = synced(&export);
+    let cwd = dir.path();
 
     let (gets, updates) = (
         calls(&url, "directory.users.get"),

@@ -512,13 +512,13 @@ fn a_backup_of_another_installation_is_refused_unless_meant() {
     assert!(said.contains("--other-installation"), "{said}");
     assert!(!at.exists(), "nothing was made");
     Store::restore(&at, &backup, 8, None).unwrap();
-    assert_eq!(
-        Store::open_existing(&at, 8)
+    let holds_one = |at: &Path| {
+        Store::open_existing(at, 8)
             .unwrap()
             .get(ONE, &key(1))
-            .unwrap(),
-        Some(b"one".to_vec())
-    );
+            .unwrap()
+    };
+    assert_eq!(holds_one(&at), Some(b"one".to_vec()));
 
     // Version 1: the same file without its installation, its checksum made again.
     let bytes = std::fs::read(&backup).unwrap();
@@ -532,13 +532,7 @@ fn a_backup_of_another_installation_is_refused_unless_meant() {
     std::fs::write(&v1, &old).unwrap();
     let at = dir.path().join("from-v1");
     Store::restore(&at, &v1, 8, Some(&ours)).unwrap();
-    assert_eq!(
-        Store::open_existing(&at, 8)
-            .unwrap()
-            .get(ONE, &key(1))
-            .unwrap(),
-        Some(b"one".to_vec())
-    );
+    assert_eq!(holds_one(&at), Some(b"one".to_vec()));
 }
 
 /// Changes written behind (by the commit thread) are read through until they land, land
