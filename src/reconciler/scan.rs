@@ -194,28 +194,9 @@ pub async fn run(
             .map_err(google("org units".into()))?
             .value
             .organization_units;
-        // Held in quarantine for an org unit Google lacked (its create failed, or the
-        // accounts in it): released once the org unit is seen.
-        let mut held: std::collections::HashMap<String, Vec<String>> = Default::default();
-        for entry in audit::all_held(store, HeldList::Quarantine) {
-            let entry = entry?;
-            let lacking = match entry.org_unit {
-                Some(path) => path,
-                None if entry.subject.starts_with('/') => entry.subject.clone(),
-                None => continue,
-            };
-            held.entry(lacking).or_default().push(entry.subject);
-        }
+        let paths = units.iter().filter_map(|u| u.org_unit_path.as_deref());
         let mut changes = store.changes(false);
-        for unit in &units {
-            if let Some(path) = &unit.org_unit_path {
-                remote::record_org_unit(&mut changes, path, started);
-                for subject in held.get(path).into_iter().flatten() {
-                    audit::release(&mut changes, HeldList::Quarantine, subject);
-                    tracing::info!(%subject, org_unit = %path, "the scan found the org unit: released");
-                }
-            }
-        }
+        record_org_units(&mut changes, paths, started)?;
         state.org_units = units.len() as u64;
         state.org_units_done = true;
         remote::set_scan_progress(&mut changes, Some(&state));
@@ -354,6 +335,33 @@ pub async fn run(
         "scan finished"
     );
     Ok(record)
+}
+
+/// Records the org units a scan listed, and releases what was held in quarantine for one
+/// of them Google lacked (its create failed, or the accounts in it).
+fn record_org_units<'p>(
+    changes: &mut crate::store::Changes,
+    paths: impl Iterator<Item = &'p str>,
+    started: Timestamp,
+) -> Result<(), StoreError> {
+    let mut held: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for entry in audit::all_held(changes.store(), HeldList::Quarantine) {
+        let entry = entry?;
+        let lacking = match entry.org_unit {
+            Some(path) => path,
+            None if entry.subject.starts_with('/') => entry.subject.clone(),
+            None => continue,
+        };
+        held.entry(lacking).or_default().push(entry.subject);
+    }
+    for path in paths {
+        remote::record_org_unit(changes, path, started);
+        for subject in held.get(path).into_iter().flatten() {
+            audit::release(changes, HeldList::Quarantine, subject);
+            tracing::info!(%subject, org_unit = %path, "the scan found the org unit: released");
+        }
+    }
+    Ok(())
 }
 
 /// Lists one part into `seen` (written as a run whenever it is full); returns how many
