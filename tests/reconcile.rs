@@ -673,3 +673,44 @@ async fn an_org_unit_gone_from_google_is_created_again_and_the_account_moved_int
         "{history:#?}"
     );
 }
+
+/// A sheet leaves alone an account another worker has in hand (a reset, a repair, the
+/// journal's push of an update), so that their writes never race: its row says so, and
+/// the rest of the school gets its passwords.
+#[tokio::test]
+async fn a_sheet_leaves_an_account_another_worker_has_in_hand() {
+    use belajar_sync::credentials::{self, Line, Reissue};
+    let w = World::new().await;
+    w.import("day1.csv", SCHOOLS, DAY1);
+    assert_eq!(w.sync(false).await.exit_code(), 0);
+    let school: Vec<Account> = w
+        .store
+        .accounts()
+        .map(Result::unwrap)
+        .filter(|a| a.npsn == "20100001")
+        .collect();
+    assert_eq!(school.len(), 4);
+
+    let busy = "sd:nisn:0000000001";
+    let in_hand = w.store.claim([busy]);
+    let rows = credentials::issue(&w.store, &w.client, school, &Reissue::None, |_, _| {})
+        .await
+        .unwrap();
+    for row in &rows {
+        let key = row.account.key().to_string();
+        match &row.line {
+            Line::Held(why) if key == busy => assert!(why.contains("at work"), "{why}"),
+            Line::Issued(_) if key != busy => {}
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+    assert!(
+        !w.store.is_claimed("sd:nisn:0000000002"),
+        "the sheet lets go of its accounts"
+    );
+    drop(in_hand);
+    assert!(
+        !w.store.is_claimed(busy),
+        "let go once the other worker is done"
+    );
+}

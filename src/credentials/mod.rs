@@ -152,6 +152,11 @@ pub async fn issue(
 ) -> Result<Vec<Row>, StoreError> {
     let total = accounts.len();
     let mut rows = Vec::with_capacity(total);
+    // The accounts are this sheet's while it runs: another sheet, a reset or a push of the
+    // journal (an update, a rename) waits for them rather than racing its write.
+    let keys: Vec<String> = accounts.iter().map(|a| a.key().to_string()).collect();
+    let claim = store.claim(keys.iter().map(String::as_str));
+    let claim = &claim;
     // Once Google cannot be reached or refuses our writes, the rest is not sent: their
     // rows say so (a thousand refused calls would tell nothing more).
     let halted: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
@@ -160,6 +165,7 @@ pub async fn issue(
         let stop = halted.lock().expect("halt lock").clone();
         let line = match stop {
             Some(why) => Line::Failed(format!("not sent: {why}")),
+            None if !claim.subjects.contains(&account.key().to_string()) => Line::Held(BUSY.into()),
             None => issue_one(store, client, &account, reissue.covers(&account)).await?,
         };
         if let Line::Failed(why) = &line
@@ -252,6 +258,10 @@ fn record_observed(store: &Store, user: &User) {
 fn answer_unknown(f: &CallFailure) -> bool {
     f.is_uncertain() || matches!(f.error, CallError::Unreadable(_))
 }
+
+/// Why an account another worker has in hand is left alone.
+const BUSY: &str =
+    "another sheet, reset or repair is at work on this account now: ask again in a minute";
 
 /// How the failure of a call that stops the sheet begins.
 const STOPPED: &str = "stopped: ";
@@ -415,6 +425,10 @@ pub async fn reset(
     }
     let key = account.key();
     let subject = key.to_string();
+    let claim = store.claim([subject.as_str()]);
+    if claim.subjects.is_empty() {
+        return refused(BUSY.into());
+    }
     if let Some(held) = audit::held(&store.changes(true), HeldList::Conflicts, &subject)? {
         return refused(format!(
             "the account is held for a person: {}; settle that first",
