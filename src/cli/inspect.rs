@@ -382,7 +382,27 @@ const HISTORY_SHOWN: usize = 20;
 /// Held accounts listed by `status` (all with `--json`).
 const HELD_SHOWN: usize = 10;
 
-pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
+/// What `status` reports, read from the store (and the daemon, when it runs).
+struct Facts {
+    counts: crate::directory::accounts::StateCounts,
+    interrupted: Option<crate::store::ImportMarker>,
+    outbox: u64,
+    in_flight: u64,
+    quarantine: Vec<audit::Held>,
+    conflicts: Vec<audit::Held>,
+    guard: Option<audit::GuardHeld>,
+    retire_held: Vec<audit::RetireHeld>,
+    scan: remote::ScanRecord,
+    signed_in: u64,
+    quota: Option<f64>,
+    notices_due: u64,
+    notices: crate::notices::Counts,
+    distrusted: Option<remote::Distrusted>,
+    outage: Option<crate::google::circuit::Outage>,
+}
+
+/// Reads what `status` reports.
+fn gather(s: &Session) -> Result<Facts, Failure> {
     let store = s.store;
     let counts = store.counts()?;
     let interrupted = store.rolled_back_import();
@@ -413,6 +433,45 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
         Some(daemon) => daemon.client.circuit.outage(),
         None => remote::last_outage(store)?,
     };
+    Ok(Facts {
+        counts,
+        interrupted,
+        outbox,
+        in_flight,
+        quarantine,
+        conflicts,
+        guard,
+        retire_held,
+        scan,
+        signed_in,
+        quota,
+        notices_due,
+        notices,
+        distrusted,
+        outage,
+    })
+}
+
+pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
+    let facts = gather(s)?;
+    let Facts {
+        counts,
+        interrupted,
+        outbox,
+        in_flight,
+        quarantine,
+        conflicts,
+        guard,
+        retire_held,
+        scan,
+        signed_in,
+        quota,
+        notices_due,
+        notices,
+        distrusted,
+        outage,
+    } = &facts;
+    let store = s.store;
     let health = Health {
         daemon_down: s.daemon.is_none() && !s.config.daemon.control_socket.as_os_str().is_empty(),
         scan_age: scan
@@ -452,6 +511,30 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
         say!(s.out, "{value}");
         return Ok(code);
     }
+    print_service(s, &facts)?;
+    print_held(s, &facts);
+    if args.check {
+        say!(s.out, "check     {code}: {}", why.join("; "));
+    }
+    Ok(code)
+}
+
+/// `status` for people: the service, the directory, Google, the outbox and the notices.
+fn print_service(s: &mut Session, facts: &Facts) -> Result<(), Failure> {
+    let Facts {
+        ref counts,
+        ref interrupted,
+        outbox,
+        in_flight,
+        ref scan,
+        signed_in,
+        quota,
+        notices_due,
+        ref notices,
+        ref outage,
+        ..
+    } = *facts;
+    let store = s.store;
     say!(s.out, "store     {}", store.path().display());
     if let Err(low) = store.ensure_free_space(s.config.min_free_disk_mb << 20) {
         say!(s.out, "DISK      {low}");
@@ -547,7 +630,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             String::new()
         }
     );
-    if notices_due > 0 || notices != crate::notices::Counts::default() {
+    if notices_due > 0 || *notices != crate::notices::Counts::default() {
         let mut line = format!(
             "{} sent, {}, {} waiting",
             notices.sent,
@@ -573,6 +656,19 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
         }
         say!(s.out, "notices   {line}");
     }
+    Ok(())
+}
+
+/// `status` for people: what is held for a person.
+fn print_held(s: &mut Session, facts: &Facts) {
+    let Facts {
+        guard,
+        retire_held,
+        quarantine,
+        conflicts,
+        distrusted,
+        ..
+    } = facts;
     if let Some(held) = &guard {
         say!(
             s.out,
@@ -582,7 +678,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             held.reason
         );
     }
-    for held in &retire_held {
+    for held in retire_held {
         say!(
             s.out,
             "HELD      school {}: the export {} of {} left out {} of its {} active accounts; none retired. If they left: belajar-sync import --allow-mass-retire FILE",
@@ -593,9 +689,9 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             held.active
         );
     }
-    let (org_units, accounts): (Vec<audit::Held>, Vec<audit::Held>) = quarantine
-        .into_iter()
-        .partition(|h| h.subject.starts_with('/'));
+    let (org_units, accounts): (Vec<&audit::Held>, Vec<&audit::Held>) =
+        quarantine.iter().partition(|h| h.subject.starts_with('/'));
+    let conflicts: Vec<&audit::Held> = conflicts.iter().collect();
     for (label, one, many, held) in [
         (
             "quarantine",
@@ -645,8 +741,4 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             d.reason
         );
     }
-    if args.check {
-        say!(s.out, "check     {code}: {}", why.join("; "));
-    }
-    Ok(code)
 }
