@@ -319,6 +319,91 @@ fn run_in_chunks(
     }
 }
 
+/// A snapshot's last step: the active accounts of each school in the file that the file
+/// does not list start their grace period, unless that would retire more than
+/// `max_retire_share` of a school (then none of it retires, and the school is held).
+fn retire_unlisted(
+    pass: &Pass,
+    survey: &Survey,
+    changes: &mut Changes,
+    active_after: &[bool],
+    summary: &mut Summary,
+) -> Result<(), ImportError> {
+    let Pass {
+        store,
+        options,
+        progress,
+        started,
+        ..
+    } = *pass;
+    progress.set_message("retiring the unlisted");
+    for npsn in &survey.schools {
+        if survey.unsure_schools.contains(npsn) {
+            summary.notes.push(format!(
+                "school {npsn}: nobody retired, since an invalid row of this school could be anyone"
+            ));
+            continue;
+        }
+        let (mut active, mut absent) = (0u64, Vec::new());
+        for key in store.school_members(npsn)? {
+            let packed = key.packed();
+            let picked = survey
+                .picks
+                .binary_search_by_key(&AccountKey::packed_text_order(packed), |(k, _)| {
+                    AccountKey::packed_text_order(*k)
+                });
+            if let Ok(i) = picked {
+                active += u64::from(active_after[i]);
+                continue;
+            }
+            if changes
+                .account(&key)?
+                .is_none_or(|a| a.state != DesiredState::Active)
+            {
+                continue;
+            }
+            active += 1;
+            if !survey.shielded.contains(&packed) {
+                absent.push(key);
+            }
+        }
+        if let Some(share) = options.max_retire_share
+            && active > GUARDED_SCHOOL_SIZE
+            && absent.len() as f64 > share * active as f64
+        {
+            let held = audit::RetireHeld {
+                npsn: npsn.clone(),
+                at: started,
+                file: summary.file.clone(),
+                retiring: absent.len() as u64,
+                active,
+            };
+            audit::set_retire_held(changes, npsn, Some(&held));
+            summary.held_schools.push(HeldSchool {
+                npsn: npsn.clone(),
+                retiring: held.retiring,
+                active,
+            });
+            continue;
+        }
+        audit::set_retire_held(changes, npsn, None);
+        for key in absent {
+            if retire_absent(changes, &key, options.today)? {
+                summary.retiring += 1;
+                let line = format!(
+                    "retiring: absent from the snapshot {} of school {npsn}, imported by {}",
+                    summary.file, options.actor
+                );
+                audit::log(changes, &key.to_string(), started, "import", line)?;
+            }
+        }
+        if changes.pending_bytes() >= Changes::BATCH_BYTES {
+            changes.commit()?;
+        }
+    }
+    Ok(())
+}
+
 /// Picked rows applied at a time: each is held between the two looks (about 200 bytes)
 /// with its address request and allocated address (about 100 bytes). A chunk's addresses
 /// are written in address order, so each chunk rewrites the address index's pages once:
@@ -628,71 +713,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
     changes.commit()?;
 
     if !options.delta {
-        progress.set_message("retiring the unlisted");
-        for npsn in &survey.schools {
-            if survey.unsure_schools.contains(npsn) {
-                summary.notes.push(format!(
-                    "school {npsn}: nobody retired, since an invalid row of this school could be anyone"
-                ));
-                continue;
-            }
-            let (mut active, mut absent) = (0u64, Vec::new());
-            for key in store.school_members(npsn)? {
-                let packed = key.packed();
-                let picked = survey
-                    .picks
-                    .binary_search_by_key(&AccountKey::packed_text_order(packed), |(k, _)| {
-                        AccountKey::packed_text_order(*k)
-                    });
-                if let Ok(i) = picked {
-                    active += u64::from(active_after[i]);
-                    continue;
-                }
-                if changes
-                    .account(&key)?
-                    .is_none_or(|a| a.state != DesiredState::Active)
-                {
-                    continue;
-                }
-                active += 1;
-                if !survey.shielded.contains(&packed) {
-                    absent.push(key);
-                }
-            }
-            if let Some(share) = options.max_retire_share
-                && active > GUARDED_SCHOOL_SIZE
-                && absent.len() as f64 > share * active as f64
-            {
-                let held = audit::RetireHeld {
-                    npsn: npsn.clone(),
-                    at: started,
-                    file: summary.file.clone(),
-                    retiring: absent.len() as u64,
-                    active,
-                };
-                audit::set_retire_held(&mut changes, npsn, Some(&held));
-                summary.held_schools.push(HeldSchool {
-                    npsn: npsn.clone(),
-                    retiring: held.retiring,
-                    active,
-                });
-                continue;
-            }
-            audit::set_retire_held(&mut changes, npsn, None);
-            for key in absent {
-                if retire_absent(&mut changes, &key, options.today)? {
-                    summary.retiring += 1;
-                    let line = format!(
-                        "retiring: absent from the snapshot {} of school {npsn}, imported by {}",
-                        summary.file, options.actor
-                    );
-                    audit::log(&mut changes, &key.to_string(), started, "import", line)?;
-                }
-            }
-            if changes.pending_bytes() >= Changes::BATCH_BYTES {
-                changes.commit()?;
-            }
-        }
+        retire_unlisted(pass, survey, &mut changes, &active_after, &mut summary)?;
     }
     changes.commit()?;
     summary.applied = !options.dry_run;
