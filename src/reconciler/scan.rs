@@ -252,62 +252,24 @@ pub async fn run(
         return Err(e);
     }
 
-    let mut record = ScanRecord {
-        id: state.id,
-        started: Some(started),
-        finished: None,
-        users: Default::default(),
-        parts: Default::default(),
-        org_units: state.org_units,
-    };
-    for (name, found) in &state.done {
-        if name.ends_with(" (deleted)") {
-            continue;
-        }
-        let domain = name.split_once('/').map_or(name.as_str(), |(d, _)| d);
-        *record.users.entry(domain.to_owned()).or_default() += found;
-        if name.contains('/') {
-            record.parts.insert(name.clone(), *found);
-        }
-    }
+    let mut record = record_of(&state);
     let share = config.sync.min_scan_share;
-    let compared = domains
-        .iter()
-        .map(|d| {
-            (
-                d.clone(),
-                known.get(d).copied().unwrap_or(0),
-                record.users.get(d).copied().unwrap_or(0),
-            )
-        })
-        .chain(record.parts.iter().filter_map(|(name, found)| {
-            last.parts
-                .get(name)
-                .map(|before| (name.clone(), *before, *found))
-        }));
-    for (part, before, found) in compared {
-        if before > 0 && (found as f64) < before as f64 * share {
-            // Not believed: what it saw is recorded, nothing forgotten; listed again from
-            // the start next time.
-            let shrunk = ScanError::Shrunk {
-                part,
-                found,
-                before,
-            };
-            sightings::apply(store, None)?;
-            sightings::clear(store)?;
-            let mut changes = store.changes(false);
-            remote::set_scan_progress(&mut changes, None);
-            remote::set_distrusted(
-                &mut changes,
-                &remote::Distrusted {
-                    at: Timestamp::now(),
-                    reason: shrunk.to_string(),
-                },
-            );
-            changes.commit()?;
-            return Err(shrunk);
-        }
+    if let Some(shrunk) = shrunk(&domains, &known, &last, &record, share) {
+        // Not believed: what it saw is recorded, nothing forgotten; listed again from the
+        // start next time.
+        sightings::apply(store, None)?;
+        sightings::clear(store)?;
+        let mut changes = store.changes(false);
+        remote::set_scan_progress(&mut changes, None);
+        remote::set_distrusted(
+            &mut changes,
+            &remote::Distrusted {
+                at: Timestamp::now(),
+                reason: shrunk.to_string(),
+            },
+        );
+        changes.commit()?;
+        return Err(shrunk);
     }
     // Users a search listing may not show yet are not forgotten for being missed.
     let unindexed_since = split.then(|| started - INDEX_LAG);
@@ -335,6 +297,61 @@ pub async fn run(
         "scan finished"
     );
     Ok(record)
+}
+
+/// The record a scan whose parts are all listed will have (not yet finished): users by
+/// domain, and by part for the domains listed in parts. Pure.
+fn record_of(state: &ScanProgress) -> ScanRecord {
+    let mut record = ScanRecord {
+        id: state.id,
+        started: Some(state.started),
+        finished: None,
+        users: Default::default(),
+        parts: Default::default(),
+        org_units: state.org_units,
+    };
+    for (name, found) in &state.done {
+        if name.ends_with(" (deleted)") {
+            continue;
+        }
+        let domain = name.split_once('/').map_or(name.as_str(), |(d, _)| d);
+        *record.users.entry(domain.to_owned()).or_default() += found;
+        if name.contains('/') {
+            record.parts.insert(name.clone(), *found);
+        }
+    }
+    record
+}
+
+/// The first domain (against the users known of it) or part (against the last scan) that
+/// `record` found shrunk below `share` of what it held: such a scan is not believed. Pure.
+fn shrunk(
+    domains: &[String],
+    known: &std::collections::BTreeMap<String, u64>,
+    last: &ScanRecord,
+    record: &ScanRecord,
+    share: f64,
+) -> Option<ScanError> {
+    let of_domains = domains.iter().map(|d| {
+        (
+            d.clone(),
+            known.get(d).copied().unwrap_or(0),
+            record.users.get(d).copied().unwrap_or(0),
+        )
+    });
+    let of_parts = record.parts.iter().filter_map(|(name, found)| {
+        last.parts
+            .get(name)
+            .map(|before| (name.clone(), *before, *found))
+    });
+    of_domains
+        .chain(of_parts)
+        .find(|(_, before, found)| *before > 0 && (*found as f64) < *before as f64 * share)
+        .map(|(part, before, found)| ScanError::Shrunk {
+            part,
+            found,
+            before,
+        })
 }
 
 /// Records the org units a scan listed, and releases what was held in quarantine for one
@@ -414,6 +431,51 @@ async fn list_part(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_domain_or_a_part_found_shrunk_is_not_believed() {
+        let progress = |done: &[(&str, u64)]| ScanProgress {
+            id: 2,
+            done: done.iter().map(|(n, f)| (n.to_string(), *f)).collect(),
+            ..ScanProgress::default()
+        };
+        let domains = vec!["sd.belajar.id".to_owned()];
+        let known = [("sd.belajar.id".to_owned(), 1_000u64)]
+            .into_iter()
+            .collect();
+        let last = record_of(&progress(&[
+            ("sd.belajar.id/a", 500),
+            ("sd.belajar.id/b", 500),
+        ]));
+        let whole = record_of(&progress(&[
+            ("sd.belajar.id/a", 480),
+            ("sd.belajar.id/b", 520),
+            ("sd.belajar.id (deleted)", 7),
+        ]));
+        assert_eq!(
+            whole.users["sd.belajar.id"], 1_000,
+            "deleted users are not counted"
+        );
+        assert!(shrunk(&domains, &known, &last, &whole, 0.9).is_none());
+        // The domain as a whole is fine; one of its parts lost most of its users.
+        let part_lost = record_of(&progress(&[
+            ("sd.belajar.id/a", 100),
+            ("sd.belajar.id/b", 900),
+        ]));
+        assert!(matches!(
+            shrunk(&domains, &known, &last, &part_lost, 0.9),
+            Some(ScanError::Shrunk { part, found: 100, before: 500 }) if part == "sd.belajar.id/a"
+        ));
+        let domain_lost = record_of(&progress(&[("sd.belajar.id", 10)]));
+        assert!(matches!(
+            shrunk(&domains, &known, &last, &domain_lost, 0.9),
+            Some(ScanError::Shrunk {
+                found: 10,
+                before: 1_000,
+                ..
+            })
+        ));
+    }
 
     #[test]
     fn small_domains_are_listed_whole_and_big_ones_in_parts_small_enough() {
