@@ -94,23 +94,30 @@ pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreEr
         "Actions sent without a known answer.",
         &[(String::new(), in_flight as f64)],
     );
+    notices_held_and_scanned(&mut out, store)?;
+    client_calls(&mut out, client);
+    Ok(out)
+}
+
+/// The notices, what is held for a person, the guard and the last scan.
+fn notices_held_and_scanned(out: &mut String, store: &Store) -> Result<(), StoreError> {
     let notices = crate::notices::counts(store)?;
     family(
-        &mut out,
+        out,
         "belajar_sync_notices_sent_total",
         "counter",
         "Notices to retiring accounts handed to the mail relay.",
         &[(String::new(), notices.sent as f64)],
     );
     family(
-        &mut out,
+        out,
         "belajar_sync_notices_failed_total",
         "counter",
         "Attempts at sending a notice that failed.",
         &[(String::new(), notices.failed as f64)],
     );
     family(
-        &mut out,
+        out,
         "belajar_sync_notices_waiting",
         "gauge",
         "Notices in the outbox not sent yet (refused for good not counted).",
@@ -119,14 +126,14 @@ pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreEr
     let quarantine = audit::all_held(store, HeldList::Quarantine).count();
     let conflicts = audit::all_held(store, HeldList::Conflicts).count();
     family(
-        &mut out,
+        out,
         "belajar_sync_quarantined_accounts",
         "gauge",
         "Accounts held after a permanent failure.",
         &[(String::new(), quarantine as f64)],
     );
     family(
-        &mut out,
+        out,
         "belajar_sync_conflict_accounts",
         "gauge",
         "Accounts held for a person to decide.",
@@ -134,7 +141,7 @@ pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreEr
     );
     let guard = f64::from(u8::from(audit::guard(store)?.is_some()));
     family(
-        &mut out,
+        out,
         "belajar_sync_guard_held",
         "gauge",
         "1 while the mass-suspension guard holds suspensions back.",
@@ -143,20 +150,26 @@ pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreEr
     let scan = remote::last_scan(store)?;
     if let Some(finished) = scan.finished {
         family(
-            &mut out,
+            out,
             "belajar_sync_last_scan_timestamp_seconds",
             "gauge",
             "When the last believed scan of Google finished.",
             &[(String::new(), finished.as_second() as f64)],
         );
         family(
-            &mut out,
+            out,
             "belajar_sync_last_scan_duration_seconds",
             "gauge",
             "How long the last believed scan took.",
             &[(String::new(), scan.seconds().unwrap_or(0.0))],
         );
     }
+    Ok(())
+}
+
+/// The client's calls to Google: answers by method and status, retries, rate limits, and
+/// the pace the governor keeps.
+fn client_calls(out: &mut String, client: &DirectoryClient) {
     let calls: Vec<(String, f64)> = client
         .stats
         .answers()
@@ -169,34 +182,33 @@ pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreEr
         })
         .collect();
     family(
-        &mut out,
+        out,
         "belajar_sync_google_calls_total",
         "counter",
         "Attempts of Directory API calls by method and answer (lost: no answer came).",
         &calls,
     );
     family(
-        &mut out,
+        out,
         "belajar_sync_google_retries_total",
         "counter",
         "Attempts that repeated a call.",
         &[(String::new(), client.stats.retries() as f64)],
     );
     family(
-        &mut out,
+        out,
         "belajar_sync_google_rate_limited_total",
         "counter",
         "Answers saying the calls go too fast.",
         &[(String::new(), client.stats.rate_limited() as f64)],
     );
     family(
-        &mut out,
+        out,
         "belajar_sync_limiter_rate_per_minute",
         "gauge",
         "The pace the limiter allows now, in calls per minute.",
         &[(String::new(), client.limiter().rate_per_minute())],
     );
-    Ok(out)
 }
 
 /// Serves `GET /metrics` on `listen` until `shutdown` fires.
