@@ -75,8 +75,10 @@ const PASSWORD_CODES: &str = "\
 Exit codes:
   0  every password was set
   1  runtime failure (store, Google unreachable)
-  2  bad input (unknown school or account, a wrong birth date) or configuration
-  3  a password was not set (refused, or the account cannot take one): see the output";
+  2  bad input (unknown school or account; a wrong birth date, none on record, or too
+     many wrong ones in a row) or configuration
+  3  a password was not set (refused, the account cannot take one, or another worker
+     has it in hand): see the output";
 
 /// Keeps the Google Workspace accounts of Akun belajar.id in line with the local account
 /// directory fed from Dapodik.
