@@ -454,58 +454,42 @@ fn gather(s: &Session) -> Result<Facts, Failure> {
 
 pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
     let facts = gather(s)?;
-    let Facts {
-        counts,
-        interrupted,
-        outbox,
-        in_flight,
-        quarantine,
-        conflicts,
-        guard,
-        retire_held,
-        scan,
-        signed_in,
-        quota,
-        notices_due,
-        notices,
-        distrusted,
-        outage,
-    } = &facts;
     let store = s.store;
     let health = Health {
         daemon_down: s.daemon.is_none() && !s.config.daemon.control_socket.as_os_str().is_empty(),
-        scan_age: scan
+        scan_age: facts
+            .scan
             .finished
             .map(|at| jiff::Timestamp::now().duration_since(at)),
         scan_interval: s.config.daemon.scan_interval,
-        held: quarantine.len() + conflicts.len(),
-        guard: guard.is_some(),
-        retirements_held: retire_held.len(),
-        distrusted: distrusted.is_some(),
+        held: facts.quarantine.len() + facts.conflicts.len(),
+        guard: facts.guard.is_some(),
+        retirements_held: facts.retire_held.len(),
+        distrusted: facts.distrusted.is_some(),
     };
     let (verdict, why) = health.verdict();
     let code = if args.check { verdict } else { 0 };
     if args.json {
         let value = json!({
-            "accounts": counts,
-            "signed_in": signed_in,
-            "quota_learnt_per_minute": quota,
+            "accounts": facts.counts,
+            "signed_in": facts.signed_in,
+            "quota_learnt_per_minute": facts.quota,
             "requests_per_minute_ceiling": s.config.google.requests_per_minute,
             "store": store.path(),
             "disk_free_bytes": store.free_space()?,
             "daemon": s.daemon.map(|d| d.phase()),
             "inbox_waiting_for_space": s.daemon.and_then(|d| d.inbox_waiting()),
-            "google_unreachable": outage,
-            "interrupted_import": interrupted,
-            "outbox": {"depth": outbox, "in_flight": in_flight},
-            "quarantine": quarantine,
-            "conflicts": conflicts,
-            "guard": guard,
-            "retirements_held": retire_held,
-            "last_scan": scan.finished.map(|_| &scan),
-            "notices_due": notices_due,
-            "notices": notices,
-            "scan_distrusted": distrusted,
+            "google_unreachable": facts.outage,
+            "interrupted_import": facts.interrupted,
+            "outbox": {"depth": facts.outbox, "in_flight": facts.in_flight},
+            "quarantine": facts.quarantine,
+            "conflicts": facts.conflicts,
+            "guard": facts.guard,
+            "retirements_held": facts.retire_held,
+            "last_scan": facts.scan.finished.map(|_| &facts.scan),
+            "notices_due": facts.notices_due,
+            "notices": facts.notices,
+            "scan_distrusted": facts.distrusted,
             "check": {"code": verdict, "why": why},
         });
         say!(s.out, "{value}");
