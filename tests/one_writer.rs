@@ -199,12 +199,26 @@ fn an_import_rounds_and_operators_at_once_lose_nothing_and_end_as_one_after_anot
             .map(|step| {
                 let args: Vec<&str> = step.iter().map(String::as_str).collect();
                 let world = &together;
-                scope.spawn(move || (args.clone(), world.run(&args)))
+                // A reset that meets the sheet at work on its account is refused with
+                // "ask again": the operator asks again (the sheet holds it for moments).
+                scope.spawn(move || {
+                    let mut tries = 0;
+                    loop {
+                        let (code, said) = world.run(&args);
+                        tries += 1;
+                        if code != Some(3) || !said.contains("ask again") || tries == 100 {
+                            return (args.clone(), (code, said));
+                        }
+                    }
+                })
             })
             .collect();
         for run in runs {
             let (args, (code, said)) = run.join().unwrap();
-            assert_eq!(code, Some(0), "{args:?}: {said}");
+            // A suspension or a repair whose push met the sheet at work on its account is
+            // recorded here and left queued (exit 3): the next round sends it.
+            let queued = code == Some(3) && matches!(args[0], "suspend" | "resync");
+            assert!(code == Some(0) || queued, "{args:?}: {said}");
         }
     });
     together.ok(&["sync"]);
