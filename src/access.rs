@@ -81,17 +81,15 @@ pub fn failed_check(
     account: &AccountKey,
     at: Timestamp,
 ) -> Result<FailedChecks, StoreError> {
-    let mut access = get(changes, account)?.unwrap_or_default();
-    let earlier = access
-        .failed_checks
-        .filter(|f| at.duration_since(f.last) < LONGEST_WAIT)
-        .map_or(0, |f| f.count);
-    let failed = FailedChecks {
-        count: earlier + 1,
-        last: at,
-    };
-    access.failed_checks = Some(failed);
-    changes.put_json(ACCESS, key_of(account), &access);
+    let mut failed = FailedChecks { count: 1, last: at };
+    update(changes, account, |access| {
+        let earlier = access
+            .failed_checks
+            .filter(|f| at.duration_since(f.last) < LONGEST_WAIT)
+            .map_or(0, |f| f.count);
+        failed.count += earlier;
+        access.failed_checks = Some(failed);
+    })?;
     Ok(failed)
 }
 
@@ -108,11 +106,10 @@ pub fn created_here(
     account: &AccountKey,
     at: Timestamp,
 ) -> Result<(), StoreError> {
-    let mut access = get(changes, account)?.unwrap_or_default();
-    access.created_here = Some(at);
-    access.issued = None;
-    changes.put_json(ACCESS, key_of(account), &access);
-    Ok(())
+    update(changes, account, |access| {
+        access.created_here = Some(at);
+        access.issued = None;
+    })
 }
 
 /// A first password given out: on a school's sheet or by a helpdesk reset.
@@ -132,6 +129,18 @@ fn key_of(account: &AccountKey) -> Vec<u8> {
 /// What is known of `account`, read through `changes`.
 pub fn get(changes: &Changes, account: &AccountKey) -> Result<Option<Access>, StoreError> {
     changes.get_json(ACCESS, &key_of(account))
+}
+
+/// Changes what is known of `account` (read through `changes`) with `change`.
+fn update(
+    changes: &mut Changes,
+    account: &AccountKey,
+    change: impl FnOnce(&mut Access),
+) -> Result<(), StoreError> {
+    let mut access = get(changes, account)?.unwrap_or_default();
+    change(&mut access);
+    changes.put_json(ACCESS, key_of(account), &access);
+    Ok(())
 }
 
 /// What is known of `account`.
@@ -168,13 +177,12 @@ pub fn set_issued(
     account: &AccountKey,
     issued: Issued,
 ) -> Result<(), StoreError> {
-    let mut access = get(changes, account)?.unwrap_or_default();
-    if issued.how == "reset" {
-        access.failed_checks = None; // the check held
-    }
-    access.issued = Some(issued);
-    changes.put_json(ACCESS, key_of(account), &access);
-    Ok(())
+    update(changes, account, |access| {
+        if issued.how == "reset" {
+            access.failed_checks = None; // the check held
+        }
+        access.issued = Some(issued);
+    })
 }
 
 /// How many accounts have been seen signed in.
