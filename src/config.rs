@@ -27,6 +27,8 @@ pub struct Config {
     pub daemon: Daemon,
     pub mail: Mail,
     pub display: Display,
+    /// The web console (off unless `web.listen` is set).
+    pub web: crate::web::Web,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             daemon: Daemon::default(),
             mail: Mail::default(),
             display: Display::default(),
+            web: crate::web::Web::default(),
         }
     }
 }
@@ -427,6 +430,9 @@ impl Config {
             &mut config.daemon.control_socket,
             &mut config.daemon.backup_dir,
             &mut config.mail.credentials_file,
+            &mut config.web.client_secret_file,
+            &mut config.web.tls_cert,
+            &mut config.web.tls_key,
             &mut config.data_dir,
         ] {
             if !field.as_os_str().is_empty() && field.is_relative() {
@@ -470,6 +476,7 @@ impl Config {
         self.daemon.validate()?;
         self.mail.validate()?;
         self.display.validate()?;
+        self.web.validate()?;
         self.google.validate()
     }
 }

@@ -27,3 +27,4 @@ pub mod reconciler;
 pub mod remote;
 mod secret_file;
 pub mod store;
+pub mod web;

@@ -335,6 +335,69 @@ fn run_request(
     super::execute(&mut session, command)
 }
 
+/// What an operator command run for the web console wrote, and its exit code.
+#[derive(Debug, Default)]
+pub struct Ran {
+    pub code: u8,
+    pub out: String,
+    pub err: String,
+    /// Files the command made for the person (a credentials sheet): never on disk.
+    pub files: Vec<(std::path::PathBuf, Vec<u8>)>,
+}
+
+/// Keeps the files a command makes, in memory, for the console to send.
+struct Keep<'a>(&'a mut Vec<(std::path::PathBuf, Vec<u8>)>);
+
+impl Deliver for Keep<'_> {
+    fn deliver(&mut self, path: &Path, contents: &[u8]) -> Result<(), String> {
+        self.0.push((path.to_owned(), contents.to_vec()));
+        Ok(())
+    }
+}
+
+/// Runs an operator command in the daemon for the web console, as `actor` (who signed
+/// in, from where, for which ticket: it goes into the history of what the command
+/// changes). `argv` is built by the console from checked values, never a person's text
+/// where a flag could be. Runs on a blocking thread.
+pub fn run_for_console(shared: &Shared, argv: Vec<String>, actor: String) -> Ran {
+    let mut ran = Ran::default();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = match Cli::try_parse_from(
+        ["belajar-sync".to_owned(), "--quiet".to_owned()]
+            .into_iter()
+            .chain(argv),
+    ) {
+        Ok(Cli {
+            command: Command::Operator(command),
+            ..
+        }) => {
+            let config = shared.config();
+            let store = shared.store();
+            let caller = Caller {
+                upload: None,
+                progress: false,
+                actor,
+                files: Box::new(Keep(&mut ran.files)),
+            };
+            let mut session =
+                Session::in_daemon(shared, &store, &config, &mut out, &mut err, caller);
+            super::execute(&mut session, &command).unwrap_or_else(|failure| {
+                say!(session.err, "{}", failure.message());
+                failure.code()
+            })
+        }
+        Ok(_) => 2,
+        Err(e) => {
+            let _ = write!(err, "{e}");
+            2
+        }
+    };
+    ran.code = code;
+    ran.out = String::from_utf8_lossy(&out).into_owned();
+    ran.err = String::from_utf8_lossy(&err).into_owned();
+    ran
+}
+
 /// Receives an upload of `length` bytes and its trailer into a file of the data folder
 /// (the daemon's), kept while the command reads it. An upload cut short or damaged is
 /// refused whole: the command never sees part of a file.

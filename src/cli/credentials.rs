@@ -6,7 +6,7 @@ use super::inspect::{AccountArgs, resolve};
 use super::reconcile::{EXIT_PERSON, print_as};
 use super::session::{Session, check_writable, say};
 use crate::credentials::sheet::{self, Heading};
-use crate::credentials::{self, Line, Reissue, ResetError, Row};
+use crate::credentials::{self, Identity, Line, Reissue, ResetError, Row};
 use crate::directory::model::{Account, DesiredState, RoleGroup};
 use jiff::Timestamp;
 use serde::Serialize;
@@ -307,7 +307,16 @@ pub fn reset_password(s: &mut Session, args: &ResetArgs) -> Result<u8, Failure> 
     let account = resolve(store, &args.target.account, args.target.jenjang)?;
     let reset = s.runtime.block_on(async {
         let client = google.client(config).await?;
-        Ok::<_, Failure>(credentials::reset(store, client, &account, args.birth_date, actor).await)
+        Ok::<_, Failure>(
+            credentials::reset(
+                store,
+                client,
+                &account,
+                Identity::BirthDate(args.birth_date),
+                actor,
+            )
+            .await,
+        )
     })??;
     let secret = match reset {
         Ok(secret) => secret,

@@ -2,14 +2,14 @@
 
 mod backup;
 mod check;
-mod control;
+pub(crate) mod control;
 mod credentials;
 #[cfg(feature = "emulator")]
 mod demo;
 #[cfg(feature = "emulator")]
 mod emulator;
 mod import;
-mod inspect;
+pub(crate) mod inspect;
 mod list;
 mod rebuild;
 mod reconcile;

@@ -28,7 +28,7 @@ pub fn run(config_path: &Path, config: Config, args: &RunArgs) -> Result<ExitCod
                 .await
                 .map_err(|e| Failure::BadInput(e.to_string()))?,
         );
-        // One broadcast stops every task: the loop, the metrics server, the socket.
+        // One broadcast stops every task: the loop, the metrics server, the socket, the console.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let socket_path = config.daemon.control_socket.clone();
         let socket = control::bind(&socket_path)?;
@@ -52,6 +52,13 @@ pub fn run(config_path: &Path, config: Config, args: &RunArgs) -> Result<ExitCod
                 )))
             }
         };
+        let console = crate::web::bind(shared.clone())
+            .await
+            .map_err(|e| Failure::BadInput(e.to_string()))?
+            .map(|bound| {
+                tracing::info!(target: "belajar_sync::daemon", "web console served at {}", bound.url);
+                tokio::spawn(crate::web::serve(bound, stopped.clone()))
+            });
         let sessions = socket.map(|listener| {
             tracing::info!(target: "belajar_sync::daemon", socket = %socket_path.display(), "control socket open");
             tokio::spawn(control::serve(listener, shared.clone(), stopped.clone()))
@@ -72,6 +79,9 @@ pub fn run(config_path: &Path, config: Config, args: &RunArgs) -> Result<ExitCod
         }
         if let Some(metrics) = metrics {
             metrics.abort();
+        }
+        if let Some(console) = console {
+            let _ = console.await;
         }
         ran
     })?;

@@ -22,6 +22,7 @@ pub mod faults;
 pub mod fields;
 pub mod orgunits;
 pub mod query;
+mod signin;
 pub mod users;
 
 use auth::{JWT_BEARER, ServiceAccount, random_token, scopes_granted};
@@ -90,6 +91,7 @@ struct World {
     org_units: OrgUnits,
     faults: FaultState,
     counters: Counters,
+    sign_in: signin::SignIn,
 }
 
 /// State shared by the handlers and the handle.
@@ -164,6 +166,19 @@ impl Emulator {
     /// Calls answered so far, by method and status.
     pub fn counters(&self) -> Counters {
         self.shared.world().counters.clone()
+    }
+
+    /// Registers an OAuth client of the sign-in side with its exact redirect URIs;
+    /// returns its id and secret.
+    pub fn register_oauth_client(&self, redirect_uris: Vec<String>) -> (String, String) {
+        let new = signin::NewClient {
+            client_id: None,
+            client_secret: None,
+            redirect_uris,
+        };
+        let answer = signin::register(&self.shared, new);
+        let text = |k: &str| answer[k].as_str().unwrap_or_default().to_owned();
+        (text("client_id"), text("client_secret"))
     }
 
     /// How many users exist (not counting deleted ones).
@@ -244,6 +259,7 @@ pub async fn start(options: Options) -> std::io::Result<Emulator> {
             org_units: OrgUnits::default(),
             faults: FaultState::new(options.faults.clone(), options.seed),
             counters: Counters::default(),
+            sign_in: signin::SignIn::default(),
         }),
     });
     let app = router(shared.clone());
@@ -321,6 +337,13 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/emulator/faults", get(get_faults).put(put_faults))
         .route("/emulator/counters", get(get_counters))
         .route("/emulator/signin", post(sign_in))
+        .route("/emulator/oauth-clients", post(register_oauth_client))
+        .route("/.well-known/openid-configuration", get(signin::discovery))
+        .route(
+            "/o/oauth2/v2/auth",
+            get(signin::authorize).post(signin::sign_in),
+        )
+        .route("/oauth2/v3/certs", get(signin::jwks))
         .merge(api)
         .fallback(|| async { ApiError::no_such_method() })
         .with_state(shared)
@@ -453,8 +476,12 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// `POST /token`: the JWT-bearer grant.
 async fn token(
     State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Json<Value>, TokenError> {
+    if form.get("grant_type").map(String::as_str) == Some("authorization_code") {
+        return signin::exchange(&shared, &form, basic_auth(&headers)).map(Json);
+    }
     if form.get("grant_type").map(String::as_str) != Some(JWT_BEARER) {
         return Err(TokenError {
             error: "unsupported_grant_type",
@@ -807,6 +834,32 @@ async fn sign_in(State(shared): State<Arc<Shared>>, Json(body): Json<SignIn>) ->
         )
             .into_response(),
     }
+}
+
+/// A client's id and secret from an `Authorization: Basic` header.
+fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine;
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let (id, secret) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    let unescape = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Some((unescape(id), unescape(secret)))
+}
+
+/// `POST /emulator/oauth-clients`: registers an OAuth client for the sign-in side.
+async fn register_oauth_client(
+    State(shared): State<Arc<Shared>>,
+    Json(new): Json<signin::NewClient>,
+) -> Json<Value> {
+    Json(signin::register(&shared, new))
 }
 
 /// `GET /emulator/counters`.

@@ -40,11 +40,19 @@ pub fn fetch_metrics(runtime: &tokio::runtime::Runtime, url: &str) -> String {
 /// Starts `belajar-sync run` with `config` (as its own user would; no systemd listening);
 /// the daemon and its log lines.
 pub fn start_daemon(config: &std::path::Path) -> (KillOnDrop, Lines<BufReader<ChildStderr>>) {
+    start_daemon_logging(config, "belajar_sync=info")
+}
+
+/// [`start_daemon`] with the log filter `filter` (`trace`: every line a secret could reach).
+pub fn start_daemon_logging(
+    config: &std::path::Path,
+    filter: &str,
+) -> (KillOnDrop, Lines<BufReader<ChildStderr>>) {
     let daemon = Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
         .arg("--config")
         .arg(config)
         .args(["run", "--allow-root"])
-        .env("RUST_LOG", "belajar_sync=info")
+        .env("RUST_LOG", filter)
         .env_remove("NOTIFY_SOCKET")
         .stderr(Stdio::piped())
         .spawn()

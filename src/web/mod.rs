@@ -1,0 +1,422 @@
+//! The web console, served by the daemon: school operators and the helpdesk sign in with
+//! their belajar.id account (Google's OpenID Connect, [`oidc`]) and do there what the
+//! shell commands do, for their own school or, for the helpdesk, for anyone.
+//!
+//! - Pages are rendered on the server (maud, which escapes what it is given) in Bahasa
+//!   Indonesia, and work without JavaScript.
+//! - Who may do what is decided for each request from the signed-in address, the
+//!   configuration (helpdesk, admins) and the store (an active operator's school):
+//!   [`access`]. Everything else gets 403 and a line in the log.
+//! - A session is a signed, expiring cookie (`HttpOnly`, `SameSite=Lax`, `Secure`);
+//!   every form carries the session's CSRF token; every page says `no-store` and a strict
+//!   Content-Security-Policy; resets, sheets and sign-ins are limited per person and per
+//!   client address ([`limits`]).
+//! - Actions run the daemon's own code (the commands of the control socket, or the
+//!   credentials module), recorded in the account's history with who signed in, the
+//!   client's address and the ticket.
+
+// Handlers answer early with a page (`Result<_, Response>`), as axum's own extractors do.
+#![allow(clippy::result_large_err)]
+
+pub mod access;
+pub mod config;
+mod limits;
+pub mod oidc;
+mod pages;
+mod people;
+mod school;
+mod session;
+mod signin;
+
+use crate::daemon::Shared;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum_extra::extract::cookie::Key;
+pub use config::Web;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Why the console could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("web.listen {listen}: {source}")]
+    Listen {
+        listen: String,
+        source: std::io::Error,
+    },
+    #[error("web.client_secret_file {path}: {why}")]
+    Secret { path: String, why: String },
+    #[error("web.tls_cert / web.tls_key: {0}")]
+    Tls(String),
+    #[error("the console's cookie key {path}: {source}")]
+    CookieKey {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// What every handler of the console shares.
+pub struct Console {
+    daemon: Arc<Shared>,
+    web: Web,
+    cookie_key: Key,
+    /// Discovered at the first sign-in (and again after a failure), so that the console
+    /// starts while the provider cannot be reached.
+    provider: tokio::sync::Mutex<Option<Arc<oidc::Provider>>>,
+    http: reqwest::Client,
+    client_secret: String,
+    redirect_uri: String,
+    limits: Arc<limits::Limits>,
+}
+
+impl Console {
+    /// The request's cookies, checked against the console's key.
+    fn cookies(&self, headers: &axum::http::HeaderMap) -> axum_extra::extract::SignedCookieJar {
+        axum_extra::extract::SignedCookieJar::from_headers(headers, self.cookie_key.clone())
+    }
+
+    /// The provider, discovered now if it was not yet.
+    async fn provider(&self) -> Result<Arc<oidc::Provider>, oidc::SignInError> {
+        let mut provider = self.provider.lock().await;
+        if let Some(known) = &*provider {
+            return Ok(known.clone());
+        }
+        let found = Arc::new(
+            oidc::Provider::discover(
+                self.http.clone(),
+                &self.web.issuer,
+                self.web.client_id.clone(),
+                self.client_secret.clone(),
+                self.redirect_uri.clone(),
+            )
+            .await?,
+        );
+        *provider = Some(found.clone());
+        Ok(found)
+    }
+
+    /// The store's work, off the async runtime.
+    async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Console) -> T + Send + 'static,
+    ) -> T {
+        let console = self.clone();
+        tokio::task::spawn_blocking(move || work(&console))
+            .await
+            .expect("console work panicked")
+    }
+}
+
+/// Counters of the console since the daemon started, for the metrics and `status`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub sign_ins: AtomicU64,
+    pub refusals: AtomicU64,
+    pub resets: AtomicU64,
+    pub sheets: AtomicU64,
+    pub repairs: AtomicU64,
+    pub limited: AtomicU64,
+}
+
+/// The console's counters (one set per process).
+pub fn counters() -> &'static Counters {
+    static COUNTERS: Counters = Counters {
+        sign_ins: AtomicU64::new(0),
+        refusals: AtomicU64::new(0),
+        resets: AtomicU64::new(0),
+        sheets: AtomicU64::new(0),
+        repairs: AtomicU64::new(0),
+        limited: AtomicU64::new(0),
+    };
+    &COUNTERS
+}
+
+fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The peer a connection came from (set per connection by [`serve`]).
+#[derive(Debug, Clone, Copy)]
+struct Peer(SocketAddr);
+
+/// The client's address: the peer's, or from `X-Forwarded-For` when the peer is a
+/// configured proxy (the rightmost address no trusted proxy added).
+fn client_address(peer: IpAddr, forwarded: Option<&str>, proxies: &[IpAddr]) -> IpAddr {
+    if !proxies.contains(&peer) {
+        return peer;
+    }
+    forwarded
+        .into_iter()
+        .flat_map(|f| f.rsplit(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .find(|a| !proxies.contains(a))
+        .unwrap_or(peer)
+}
+
+/// The strict policy: nothing but this origin's stylesheet and forms; no scripts at all.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Headers of every answer: no caching (pages show passwords and personal data), the
+/// policy, no framing, no sniffing, no referrer.
+async fn safety_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+fn router(console: Arc<Console>) -> Router {
+    Router::new()
+        .route("/", get(signin::home))
+        .route("/masuk", get(signin::start))
+        .route("/masuk/selesai", get(signin::finish))
+        .route("/keluar", post(signin::sign_out))
+        .route("/gaya.css", get(pages::stylesheet))
+        .route("/sekolah/{npsn}", get(school::page))
+        .route(
+            "/sekolah/{npsn}/lembar",
+            get(school::sheet_form).post(school::sheet),
+        )
+        .route("/akun/{key}", get(people::account))
+        .route("/akun/{key}/reset", post(people::reset))
+        .route("/akun/{key}/perbaiki", post(people::repair))
+        .route("/akun/{key}/lepas", post(people::release))
+        .route("/akun/{key}/tangguhkan", post(people::suspend))
+        .route("/akun/{key}/pulihkan", post(people::reinstate))
+        .route("/bantuan", get(people::search))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn(safety_headers))
+        .with_state(console)
+}
+
+/// Reads the cookie key at `path`, making it (64 random bytes, mode 0600) the first time:
+/// sessions survive a restart of the daemon.
+fn cookie_key(path: &Path) -> std::io::Result<Key> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read(path) {
+        Ok(bytes) if bytes.len() >= 64 => return Ok(Key::from(&bytes)),
+        Ok(_) => {
+            return Err(std::io::Error::other(
+                "shorter than 64 bytes: remove it to make a new one (everyone signs in again)",
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let key = Key::generate();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(key.master())?;
+    file.sync_all()?;
+    Ok(key)
+}
+
+fn client_secret(web: &Web) -> Result<String, WebError> {
+    let path = &web.client_secret_file;
+    let refuse = |why: String| WebError::Secret {
+        path: path.display().to_string(),
+        why,
+    };
+    match crate::secret_file::readable_by_others(path) {
+        Ok(Some(mode)) => {
+            return Err(refuse(format!(
+                "readable by others (mode {mode:o}): chmod 600 it"
+            )));
+        }
+        Ok(None) => {}
+        Err(e) => return Err(refuse(e.to_string())),
+    }
+    let secret = std::fs::read_to_string(path).map_err(|e| refuse(e.to_string()))?;
+    let secret = secret.trim().to_owned();
+    if secret.is_empty() {
+        return Err(refuse("empty".into()));
+    }
+    Ok(secret)
+}
+
+fn tls_acceptor(web: &Web) -> Result<Option<tokio_rustls::TlsAcceptor>, WebError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    if !web.tls() {
+        return Ok(None);
+    }
+    let bad =
+        |what: &Path, e: &dyn std::fmt::Display| WebError::Tls(format!("{}: {e}", what.display()));
+    let certs = CertificateDer::pem_file_iter(&web.tls_cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| bad(&web.tls_cert, &e))?;
+    if let Ok(Some(mode)) = crate::secret_file::readable_by_others(&web.tls_key) {
+        return Err(bad(
+            &web.tls_key,
+            &format!("readable by others (mode {mode:o}): chmod 600 it"),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&web.tls_key).map_err(|e| bad(&web.tls_key, &e))?;
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| WebError::Tls(e.to_string()))?;
+    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+}
+
+/// A console bound and ready to serve.
+pub struct Bound {
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: Arc<limits::Limits>,
+    app: Router,
+    pub url: String,
+}
+
+/// Binds the console of `daemon` as `[web]` says (`None` when it is off). Errors name
+/// the setting at fault; nothing is served until [`serve`].
+pub async fn bind(daemon: Arc<Shared>) -> Result<Option<Bound>, WebError> {
+    let config = daemon.config();
+    let web = config.web.clone();
+    let Some(listen) = web.listen_addr().filter(|_| web.enabled()) else {
+        return Ok(None);
+    };
+    let client_secret = client_secret(&web)?;
+    let tls = tls_acceptor(&web)?;
+    let key_path = config.data_dir.join("web-cookie.key");
+    let cookie_key = cookie_key(&key_path).map_err(|source| WebError::CookieKey {
+        path: key_path.display().to_string(),
+        source,
+    })?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| WebError::Listen {
+            listen: web.listen.clone(),
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| WebError::Listen {
+        listen: web.listen.clone(),
+        source,
+    })?;
+    let url = web.public_url(bound);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| WebError::Tls(format!("the HTTP client: {e}")))?;
+    let limits = Arc::new(limits::Limits::new(&web));
+    let console = Arc::new(Console {
+        daemon,
+        limits: limits.clone(),
+        redirect_uri: format!("{url}/masuk/selesai"),
+        web,
+        cookie_key,
+        provider: tokio::sync::Mutex::new(None),
+        http,
+        client_secret,
+    });
+    Ok(Some(Bound {
+        listener,
+        tls,
+        limits,
+        app: router(console),
+        url,
+    }))
+}
+
+/// How long a connection may take to send its request's head (slow clients are cut).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the connections in flight at shutdown may take to finish.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Serves the console until `shutdown`, then lets the requests in flight finish.
+pub async fn serve(bound: Bound, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let Bound {
+        listener,
+        tls,
+        limits,
+        app,
+        ..
+    } = bound;
+    let mut connections = tokio::task::JoinSet::new();
+    let mut cleanup = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let app = app.clone().layer(axum::Extension(Peer(peer)));
+                    let tls = tls.clone();
+                    connections.spawn(async move {
+                        match tls {
+                            Some(tls) => match tokio::time::timeout(HEADER_TIMEOUT, tls.accept(stream)).await {
+                                Ok(Ok(stream)) => serve_connection(stream, app).await,
+                                _ => tracing::debug!(%peer, "console: a TLS handshake failed"),
+                            },
+                            None => serve_connection(stream, app).await,
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "console: accept failed"),
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = cleanup.tick() => limits.forget_old(),
+            _ = shutdown.changed() => break,
+        }
+    }
+    let drained = tokio::time::timeout(DRAIN, async {
+        while connections.join_next().await.is_some() {}
+    });
+    if drained.await.is_err() {
+        connections.abort_all();
+    }
+}
+
+async fn serve_connection<S>(stream: S, app: Router)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    let _ = builder
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_address_is_forwarded_only_by_a_trusted_proxy() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        let forged = "198.51.100.1, 203.0.113.7";
+        // Straight from the client: its header is not believed.
+        assert_eq!(client_address(client, Some("10.0.0.1"), &[proxy]), client);
+        // Through the proxy: the rightmost address the proxy did not add.
+        assert_eq!(client_address(proxy, Some(forged), &[proxy]), client);
+        assert_eq!(client_address(proxy, None, &[proxy]), proxy);
+        assert_eq!(client_address(proxy, Some("garbage"), &[proxy]), proxy);
+    }
+}

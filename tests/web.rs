@@ -1,0 +1,323 @@
+//! The web console through the real daemon and the emulator's Google sign-in: an operator
+//! signs in with their belajar.id account, sees and acts on their own school only, takes
+//! the sheet (whose every password signs in), resets a password; the helpdesk repairs
+//! with a ticket; students are turned away politely; forms without their token, edited
+//! or expired cookies and too many resets are refused; nothing secret reaches the log.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use support::console::Browser;
+use support::daemon::{start_daemon_logging, wait_for};
+use support::google::{Api, KillOnDrop, spawn_emulator, token_from_key};
+
+const EXPORT: &str = "id_type,id,full_name,role,jenjang,npsn,birth_date\n\
+nuptk,1000000000000001,Ani Operator,operator,sd,20100001,1985-05-05\n\
+nisn,0010000001,Siti Aminah,peserta_didik,sd,20100001,2015-03-01\n\
+nisn,0010000002,Agus Salim,peserta_didik,sd,20100001,2015-01-01\n\
+nisn,0010000003,Dewi Lestari,peserta_didik,sd,20100001,2015-02-02\n\
+nuptk,1000000000000002,Bambang Operator,operator,sd,20100002,1980-01-01\n\
+nisn,0010000004,Rina Wati,peserta_didik,sd,20100002,2015-04-04\n";
+
+const SECRET: &str = "konsol-rahasia-uji";
+const AGENT: &str = "agent@belajar.id";
+
+fn config(dir: &Path, url: &str, key: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let secret = dir.join("client-secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\ncall_deadline = \"3s\"\n\
+             [daemon]\ncontrol_socket = \"\"\nmetrics_listen = \"\"\npush_interval = \"1s\"\n\
+             [web]\nlisten = \"127.0.0.1:0\"\nissuer = \"{url}\"\nclient_id = \"konsol\"\nclient_secret_file = \"client-secret\"\nhelpdesk = [\"{AGENT}\"]\nresets_per_hour = 3\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn run(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("BELAJAR_SYNC_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// A password for `id` from the shell's helpdesk reset (birth date checked).
+fn reset_by_shell(config: &Path, id: &str, birth: &str) -> (String, String) {
+    let out = ok(&run(
+        config,
+        &["reset-password", id, "--birth-date", birth, "--json"],
+    ));
+    let reset: Value = serde_json::from_str(&out).unwrap();
+    (
+        reset["email"].as_str().unwrap().to_owned(),
+        reset["password"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Whether `password` signs in to the emulator as `email` (its test route).
+async fn signs_in(url: &str, email: &str, password: &str) -> bool {
+    reqwest::Client::new()
+        .post(format!("{url}/emulator/signin"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        == 200
+}
+
+#[test]
+fn operators_and_the_helpdesk_work_in_the_console_and_nobody_else_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, url, key) = spawn_emulator(&[]);
+    let _emulator = KillOnDrop(emulator);
+    let config = config(dir.path(), &url, &key);
+    let export = dir.path().join("export.csv");
+    std::fs::write(&export, EXPORT).unwrap();
+    ok(&run(&config, &["import", export.to_str().unwrap()]));
+    ok(&run(&config, &["sync"]));
+    // The operators' and a pupil's first passwords, as the shell's helpdesk gives them.
+    let (op_a, op_a_first) = reset_by_shell(&config, "nuptk:1000000000000001", "1985-05-05");
+    let (op_b, op_b_first) = reset_by_shell(&config, "nuptk:1000000000000002", "1980-01-01");
+    let (pupil, pupil_first) = reset_by_shell(&config, "nisn:0010000004", "2015-04-04");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // The helpdesk agent: a Workspace user of belajar.id with a password of their own.
+    runtime.block_on(async {
+        let api = Api::new(&url, token_from_key(&key, "admin@belajar.id").await);
+        let (status, _) = api
+            .ok(
+                "POST",
+                "users",
+                Some(json!({"primaryEmail": AGENT, "name": {"givenName": "Agen", "familyName": "Bantuan"}, "password": "sandi-agen-123"})),
+            )
+            .await;
+        assert_eq!(status, 200);
+    });
+
+    let (daemon, mut lines) = start_daemon_logging(&config, "trace");
+    let mut log = wait_for(&mut lines, "web console served at ");
+    let console = log
+        .last()
+        .and_then(|l| l.split("web console served at ").nth(1))
+        .unwrap()
+        .trim()
+        .to_owned();
+    // Everything the daemon logs from now on is kept, to look for secrets at the end.
+    let (sender, received) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+
+    runtime.block_on(async {
+        // The console's OAuth client, registered with its exact redirect URI.
+        let registered = reqwest::Client::new()
+            .post(format!("{url}/emulator/oauth-clients"))
+            .json(&json!({"client_id": "konsol", "client_secret": SECRET, "redirect_uris": [format!("{console}/masuk/selesai")]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(registered.status(), 200);
+
+        // Not signed in: the sign-in page, and 401 for a school's page.
+        let mut nobody = Browser::new(&console);
+        assert!(nobody.get("/").await.body.contains("Masuk dengan akun belajar.id"));
+        assert_eq!(nobody.get("/sekolah/20100001").await.status, 401);
+
+        // The operator of school A signs in (Google asks for a new password first).
+        let mut a = Browser::new(&console);
+        let signed = a.sign_in(&op_a, &op_a_first, Some("sandi-baru-ani-1")).await;
+        assert_eq!(signed.status, 303, "{}", signed.body);
+        let cookie = signed
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|c| c.to_str().unwrap().to_owned())
+            .find(|c| c.starts_with("sesi="))
+            .expect("a session cookie");
+        for attribute in ["HttpOnly", "Secure", "SameSite=Lax"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        let home = a.get("/").await;
+        assert_eq!(home.location(), "/sekolah/20100001");
+        let school = a.get("/sekolah/20100001").await;
+        assert_eq!(school.status, 200);
+        assert!(school.body.contains("Siti Aminah") && !school.body.contains("Rina Wati"));
+        assert_eq!(school.headers["cache-control"], "no-store");
+        assert!(school.headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+
+        // School B's pages, sheet and accounts, by editing the URL: 403 each.
+        let token = school.csrf();
+        assert_eq!(a.get("/sekolah/20100002").await.status, 403);
+        assert_eq!(a.get("/sekolah/20100002/lembar").await.status, 403);
+        let sheet_b = a
+            .post("/sekolah/20100002/lembar", &[("csrf", &token), ("confirm", "yes"), ("format", "csv")])
+            .await;
+        assert_eq!(sheet_b.status, 403);
+        assert_eq!(a.get("/akun/sd:nisn:0010000004").await.status, 403);
+        let reset_b = a.post("/akun/sd:nisn:0010000004/reset", &[("csrf", &token)]).await;
+        assert_eq!(reset_b.status, 403);
+        assert_eq!(a.get("/bantuan?q=0010000004").await.status, 403);
+        assert!(signs_in(&url, &pupil, &pupil_first).await, "school B's pupil untouched");
+
+        // A form without its token is refused.
+        let no_token = a
+            .post("/sekolah/20100001/lembar", &[("confirm", "yes"), ("format", "csv")])
+            .await;
+        assert_eq!(no_token.status, 403);
+
+        // The sheet: every password on it signs in.
+        let form = a.get("/sekolah/20100001/lembar").await;
+        assert_eq!(form.status, 200);
+        let sheet = a
+            .post("/sekolah/20100001/lembar", &[("csrf", &form.csrf()), ("confirm", "yes"), ("format", "csv")])
+            .await;
+        assert_eq!(sheet.status, 200, "{}", sheet.body);
+        assert_eq!(sheet.headers["cache-control"], "no-store");
+        assert!(sheet.headers["content-disposition"].to_str().unwrap().starts_with("attachment"));
+        let text = sheet.body.trim_start_matches('\u{feff}').to_owned();
+        let mut issued = Vec::new();
+        for record in csv::Reader::from_reader(text.as_bytes()).records() {
+            let record = record.unwrap();
+            if !record[7].is_empty() {
+                issued.push((record[6].to_owned(), record[7].to_owned()));
+            }
+        }
+        assert_eq!(issued.len(), 3, "the three pupils of school A: {text}");
+        for (email, password) in &issued {
+            assert!(signs_in(&url, email, password).await, "{email} signs in");
+        }
+
+        // A reset of one pupil: shown once, the old password no longer signs in.
+        let siti = issued.iter().find(|(e, _)| e.starts_with("siti")).unwrap().clone();
+        let page = a.get("/akun/sd:nisn:0010000001").await;
+        let reset = a.post("/akun/sd:nisn:0010000001/reset", &[("csrf", &page.csrf())]).await;
+        assert_eq!(reset.status, 200, "{}", reset.body);
+        assert_eq!(reset.headers["cache-control"], "no-store");
+        let at = reset.body.find(r#"id="sandi">"#).unwrap() + r#"id="sandi">"#.len();
+        let new_password = reset.body[at..].split('<').next().unwrap().to_owned();
+        assert!(!signs_in(&url, &siti.0, &siti.1).await, "the old password fails");
+        assert!(signs_in(&url, &siti.0, &new_password).await, "the new one signs in");
+        // Three resets an hour: the fourth waits.
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            statuses.push(a.post("/akun/sd:nisn:0010000002/reset", &[("csrf", &page.csrf())]).await.status.as_u16());
+        }
+        assert_eq!(statuses, [200, 200, 429]);
+
+        // An edited cookie is refused; so is an expired one signed with the console's key.
+        let mut edited = Browser::new(&console);
+        edited.cookies = a.cookies.clone();
+        let session = edited.cookies.get_mut("sesi").unwrap();
+        let last = session.pop().unwrap();
+        session.push(if last == 'A' { 'B' } else { 'A' });
+        assert_eq!(edited.get("/sekolah/20100001").await.status, 401);
+        let key_bytes = std::fs::read(dir.path().join("store/web-cookie.key")).unwrap();
+        let jar = axum_extra::extract::cookie::SignedCookieJar::new(axum_extra::extract::cookie::Key::from(&key_bytes));
+        let expired = json!({"value": {"email": op_a, "csrf": "x"}, "expires": jiff::Timestamp::now().as_second() - 1}).to_string();
+        let jar = jar.add(axum_extra::extract::cookie::Cookie::new("sesi", expired));
+        // The signed value is what the jar would set in an answer.
+        let answer = axum::response::IntoResponse::into_response((jar, ()));
+        let set = answer.headers()["set-cookie"].to_str().unwrap();
+        let signed_value = set.split(';').next().unwrap().split_once('=').unwrap().1;
+        let mut stale = Browser::new(&console);
+        stale.cookies.insert("sesi".into(), signed_value.to_owned());
+        assert_eq!(stale.get("/sekolah/20100001").await.status, 401);
+
+        // A pupil is told politely that the console is not for them.
+        let mut pupil_browser = Browser::new(&console);
+        let signed = pupil_browser.sign_in(&pupil, &pupil_first, Some("sandi-baru-rina-1")).await;
+        assert_eq!(signed.status, 303);
+        let home = pupil_browser.get("/").await;
+        assert!(home.body.contains("bukan untuk Anda"), "{}", home.body);
+        assert_eq!(pupil_browser.get("/sekolah/20100002").await.status, 403);
+
+        // Operator B sees school B, not A.
+        let mut b = Browser::new(&console);
+        assert_eq!(b.sign_in(&op_b, &op_b_first, Some("sandi-baru-bambang")).await.status, 303);
+        assert_eq!(b.get("/sekolah/20100002").await.status, 200);
+        assert_eq!(b.get("/sekolah/20100001").await.status, 403);
+
+        // The helpdesk finds a pupil by NISN and repairs with a ticket.
+        let mut agent = Browser::new(&console);
+        assert_eq!(agent.sign_in(AGENT, "sandi-agen-123", None).await.status, 303);
+        let found = agent.get("/bantuan?q=0010000003").await;
+        assert!(found.body.contains("Dewi Lestari"), "{}", found.body);
+        let page = agent.get("/akun/sd:nisn:0010000003").await;
+        assert_eq!(page.status, 200);
+        let no_ticket = agent.post("/akun/sd:nisn:0010000003/perbaiki", &[("csrf", &page.csrf())]).await;
+        assert_eq!(no_ticket.status, 400);
+        let repaired = agent
+            .post("/akun/sd:nisn:0010000003/perbaiki", &[("csrf", &page.csrf()), ("ticket", "T-2026-123")])
+            .await;
+        assert_eq!(repaired.status, 200, "{}", repaired.body);
+        // The helpdesk's reset checks the birth date.
+        let wrong = agent
+            .post("/akun/sd:nisn:0010000003/reset", &[("csrf", &page.csrf()), ("ticket", "T-2026-124"), ("birth_date", "2015-02-03")])
+            .await;
+        assert_eq!(wrong.status, 409);
+        // Not an administrator: no suspension.
+        let suspend = agent
+            .post("/akun/sd:nisn:0010000003/tangguhkan", &[("csrf", &page.csrf()), ("ticket", "T-1"), ("reason", "spam")])
+            .await;
+        assert_eq!(suspend.status, 403);
+    });
+
+    drop(daemon);
+    log.extend(received.try_iter());
+    // (The daemon is gone: the shell opens the store.) The history records who asked, from where, for which ticket.
+    let shown: Value = serde_json::from_str(&ok(&run(
+        &config,
+        &["show", "sd:nisn:0010000003", "--json"],
+    )))
+    .unwrap();
+    let history = shown.to_string();
+    assert!(
+        history.contains("T-2026-123") && history.contains(AGENT),
+        "{history}"
+    );
+    let shown = ok(&run(&config, &["show", "sd:nisn:0010000001"]));
+    assert!(
+        shown.contains(&op_a) && shown.contains("127.0.0.1"),
+        "{shown}"
+    );
+
+    let log = log.join("\n");
+    assert!(log.contains("console: refused"), "refusals are logged");
+    for (email, password) in [(&op_a, &op_a_first), (&pupil, &pupil_first)] {
+        assert!(
+            !log.contains(password.as_str()),
+            "{email}'s password is in the log"
+        );
+    }
+    assert!(!log.contains(SECRET), "the client secret is in the log");
+    assert!(
+        !log.contains("sandi-baru"),
+        "a chosen password is in the log"
+    );
+}
