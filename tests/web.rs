@@ -321,3 +321,57 @@ fn operators_and_the_helpdesk_work_in_the_console_and_nobody_else_does() {
         "a chosen password is in the log"
     );
 }
+
+#[tokio::test]
+async fn id_tokens_with_a_wrong_audience_issuer_domain_or_signature_are_refused() {
+    use base64::Engine;
+    use belajar_sync::emulator::sign_id_token;
+    use belajar_sync::web::oidc::{Provider, check_claims};
+    let emu = support::google::start(belajar_sync::emulator::Options::default()).await;
+    let provider = Provider::discover(
+        reqwest::Client::new(),
+        &emu.base_url,
+        "konsol".into(),
+        SECRET.into(),
+        "http://127.0.0.1:1/masuk/selesai".into(),
+    )
+    .await
+    .unwrap();
+    let now = jiff::Timestamp::now().as_second();
+    let good = json!({"iss": emu.base_url, "aud": "konsol", "azp": "konsol", "sub": "1",
+        "email": "op@admin.sd.belajar.id", "email_verified": true, "hd": "admin.sd.belajar.id",
+        "nonce": "n", "iat": now, "exp": now + 3600});
+    let domains = vec!["admin.sd.belajar.id".to_owned()];
+    let claims = provider.verify(&sign_id_token(&good)).await.unwrap();
+    assert_eq!(check_claims(claims, "n", &domains).unwrap().email, "op@admin.sd.belajar.id");
+    // Google's legacy issuer (no scheme) is accepted.
+    let mut legacy = good.clone();
+    legacy["iss"] = json!(emu.base_url.trim_start_matches("http://"));
+    assert!(provider.verify(&sign_id_token(&legacy)).await.is_ok());
+    for (field, value) in [
+        ("aud", json!("another-client")),
+        ("iss", json!("https://accounts.evil.example")),
+        ("exp", json!(now - 3600)),
+    ] {
+        let mut bad = good.clone();
+        bad[field] = value;
+        let refused = provider.verify(&sign_id_token(&bad)).await;
+        assert!(refused.is_err(), "a token with a wrong {field} was accepted");
+    }
+    // Signed right, but for another Workspace (or none).
+    for hd in [json!("evil.example"), Value::Null] {
+        let mut other = good.clone();
+        other["hd"] = hd.clone();
+        let claims = provider.verify(&sign_id_token(&other)).await.unwrap();
+        assert!(check_claims(claims, "n", &domains).is_err(), "hd {hd}");
+    }
+    // Another token's signature on these claims; no signature at all.
+    let token = sign_id_token(&good);
+    let forged = sign_id_token(&json!({"sub": "2"}));
+    let mut parts: Vec<&str> = token.split('.').collect();
+    parts[2] = forged.split('.').nth(2).unwrap();
+    assert!(provider.verify(&parts.join(".")).await.is_err(), "a swapped signature");
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let unsigned = format!("{}.{}.", b64.encode(br#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+    assert!(provider.verify(&unsigned).await.is_err(), "alg none");
+}

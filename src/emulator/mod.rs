@@ -26,6 +26,8 @@ mod signin;
 pub mod users;
 
 use auth::{JWT_BEARER, ServiceAccount, random_token, scopes_granted};
+/// Signs claims as the emulator's sign-in side signs ID tokens (tests forge with it).
+pub use signin::sign_id_token;
 use axum::extract::{Form, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
