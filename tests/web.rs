@@ -7,143 +7,18 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use support::console::Browser;
-use support::daemon::{start_daemon_logging, wait_for};
-use support::google::{Api, KillOnDrop, spawn_emulator, token_from_key};
-
-const EXPORT: &str = "id_type,id,full_name,role,jenjang,npsn,birth_date\n\
-nuptk,1000000000000001,Ani Operator,operator,sd,20100001,1985-05-05\n\
-nisn,0010000001,Siti Aminah,peserta_didik,sd,20100001,2015-03-01\n\
-nisn,0010000002,Agus Salim,peserta_didik,sd,20100001,2015-01-01\n\
-nisn,0010000003,Dewi Lestari,peserta_didik,sd,20100001,2015-02-02\n\
-nuptk,1000000000000002,Bambang Operator,operator,sd,20100002,1980-01-01\n\
-nisn,0010000004,Rina Wati,peserta_didik,sd,20100002,2015-04-04\n";
-
-const SECRET: &str = "konsol-rahasia-uji";
-const AGENT: &str = "agent@belajar.id";
-
-fn config(dir: &Path, url: &str, key: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let secret = dir.join("client-secret");
-    std::fs::write(&secret, SECRET).unwrap();
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let path = dir.join("config.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\ncall_deadline = \"3s\"\n\
-             [daemon]\ncontrol_socket = \"\"\nmetrics_listen = \"\"\npush_interval = \"1s\"\n\
-             [web]\nlisten = \"127.0.0.1:0\"\nissuer = \"{url}\"\nclient_id = \"konsol\"\nclient_secret_file = \"client-secret\"\nhelpdesk = [\"{AGENT}\"]\nresets_per_hour = 3\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
-fn run(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("BELAJAR_SYNC_CONFIG")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// A password for `id` from the shell's helpdesk reset (birth date checked).
-fn reset_by_shell(config: &Path, id: &str, birth: &str) -> (String, String) {
-    let out = ok(&run(
-        config,
-        &["reset-password", id, "--birth-date", birth, "--json"],
-    ));
-    let reset: Value = serde_json::from_str(&out).unwrap();
-    (
-        reset["email"].as_str().unwrap().to_owned(),
-        reset["password"].as_str().unwrap().to_owned(),
-    )
-}
-
-/// Whether `password` signs in to the emulator as `email` (its test route).
-async fn signs_in(url: &str, email: &str, password: &str) -> bool {
-    reqwest::Client::new()
-        .post(format!("{url}/emulator/signin"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        == 200
-}
+use support::console::{AGENT, Browser, SECRET, Setup, ok, run, signs_in, start_console};
 
 #[test]
 fn operators_and_the_helpdesk_work_in_the_console_and_nobody_else_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let (emulator, url, key) = spawn_emulator(&[]);
-    let _emulator = KillOnDrop(emulator);
-    let config = config(dir.path(), &url, &key);
-    let export = dir.path().join("export.csv");
-    std::fs::write(&export, EXPORT).unwrap();
-    ok(&run(&config, &["import", export.to_str().unwrap()]));
-    ok(&run(&config, &["sync"]));
-    // The operators' and a pupil's first passwords, as the shell's helpdesk gives them.
-    let (op_a, op_a_first) = reset_by_shell(&config, "nuptk:1000000000000001", "1985-05-05");
-    let (op_b, op_b_first) = reset_by_shell(&config, "nuptk:1000000000000002", "1980-01-01");
-    let (pupil, pupil_first) = reset_by_shell(&config, "nisn:0010000004", "2015-04-04");
+    let setup = Setup::new();
+    let (config, url, dir) = (&setup.config, &setup.url, setup.dir.path());
+    let (op_a, op_a_first) = setup.reset_by_shell("nuptk:1000000000000001", "1985-05-05");
+    let (op_b, op_b_first) = setup.reset_by_shell("nuptk:1000000000000002", "1980-01-01");
+    let (pupil, pupil_first) = setup.reset_by_shell("nisn:0010000004", "2015-04-04");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    // The helpdesk agent: a Workspace user of belajar.id with a password of their own.
+    let (daemon, console, mut logged) = start_console(&runtime, &setup);
     runtime.block_on(async {
-        let api = Api::new(&url, token_from_key(&key, "admin@belajar.id").await);
-        let (status, _) = api
-            .ok(
-                "POST",
-                "users",
-                Some(json!({"primaryEmail": AGENT, "name": {"givenName": "Agen", "familyName": "Bantuan"}, "password": "sandi-agen-123"})),
-            )
-            .await;
-        assert_eq!(status, 200);
-    });
-
-    let (daemon, mut lines) = start_daemon_logging(&config, "trace");
-    let mut log = wait_for(&mut lines, "web console served at ");
-    let console = log
-        .last()
-        .and_then(|l| l.split("web console served at ").nth(1))
-        .unwrap()
-        .trim()
-        .to_owned();
-    // Everything the daemon logs from now on is kept, to look for secrets at the end.
-    let (sender, received) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
-
-    runtime.block_on(async {
-        // The console's OAuth client, registered with its exact redirect URI.
-        let registered = reqwest::Client::new()
-            .post(format!("{url}/emulator/oauth-clients"))
-            .json(&json!({"client_id": "konsol", "client_secret": SECRET, "redirect_uris": [format!("{console}/masuk/selesai")]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(registered.status(), 200);
-
         // Not signed in: the sign-in page, and 401 for a school's page.
         let mut nobody = Browser::new(&console);
         assert!(nobody.get("/").await.body.contains("Masuk dengan akun belajar.id"));
@@ -183,7 +58,7 @@ fn operators_and_the_helpdesk_work_in_the_console_and_nobody_else_does() {
         let reset_b = a.post("/akun/sd:nisn:0010000004/reset", &[("csrf", &token)]).await;
         assert_eq!(reset_b.status, 403);
         assert_eq!(a.get("/bantuan?q=0010000004").await.status, 403);
-        assert!(signs_in(&url, &pupil, &pupil_first).await, "school B's pupil untouched");
+        assert!(signs_in(url, &pupil, &pupil_first).await, "school B's pupil untouched");
 
         // A form without its token is refused.
         let no_token = a
@@ -210,7 +85,7 @@ fn operators_and_the_helpdesk_work_in_the_console_and_nobody_else_does() {
         }
         assert_eq!(issued.len(), 3, "the three pupils of school A: {text}");
         for (email, password) in &issued {
-            assert!(signs_in(&url, email, password).await, "{email} signs in");
+            assert!(signs_in(url, email, password).await, "{email} signs in");
         }
 
         // A reset of one pupil: shown once, the old password no longer signs in.
@@ -221,8 +96,8 @@ fn operators_and_the_helpdesk_work_in_the_console_and_nobody_else_does() {
         assert_eq!(reset.headers["cache-control"], "no-store");
         let at = reset.body.find(r#"id="sandi">"#).unwrap() + r#"id="sandi">"#.len();
         let new_password = reset.body[at..].split('<').next().unwrap().to_owned();
-        assert!(!signs_in(&url, &siti.0, &siti.1).await, "the old password fails");
-        assert!(signs_in(&url, &siti.0, &new_password).await, "the new one signs in");
+        assert!(!signs_in(url, &siti.0, &siti.1).await, "the old password fails");
+        assert!(signs_in(url, &siti.0, &new_password).await, "the new one signs in");
         // Three resets an hour: the fourth waits.
         let mut statuses = Vec::new();
         for _ in 0..3 {
@@ -237,7 +112,7 @@ fn operators_and_the_helpdesk_work_in_the_console_and_nobody_else_does() {
         let last = session.pop().unwrap();
         session.push(if last == 'A' { 'B' } else { 'A' });
         assert_eq!(edited.get("/sekolah/20100001").await.status, 401);
-        let key_bytes = std::fs::read(dir.path().join("store/web-cookie.key")).unwrap();
+        let key_bytes = std::fs::read(dir.join("store/web-cookie.key")).unwrap();
         let jar = axum_extra::extract::cookie::SignedCookieJar::new(axum_extra::extract::cookie::Key::from(&key_bytes));
         let expired = json!({"value": {"email": op_a, "csrf": "x"}, "expires": jiff::Timestamp::now().as_second() - 1}).to_string();
         let jar = jar.add(axum_extra::extract::cookie::Cookie::new("sesi", expired));
@@ -289,7 +164,7 @@ fn operators_and_the_helpdesk_work_in_the_console_and_nobody_else_does() {
     });
 
     drop(daemon);
-    log.extend(received.try_iter());
+    let log = logged();
     // (The daemon is gone: the shell opens the store.) The history records who asked, from where, for which ticket.
     let shown: Value = serde_json::from_str(&ok(&run(
         &config,
@@ -301,13 +176,12 @@ fn operators_and_the_helpdesk_work_in_the_console_and_nobody_else_does() {
         history.contains("T-2026-123") && history.contains(AGENT),
         "{history}"
     );
-    let shown = ok(&run(&config, &["show", "sd:nisn:0010000001"]));
+    let shown = ok(&run(config, &["show", "sd:nisn:0010000001"]));
     assert!(
         shown.contains(&op_a) && shown.contains("127.0.0.1"),
         "{shown}"
     );
 
-    let log = log.join("\n");
     assert!(log.contains("console: refused"), "refusals are logged");
     for (email, password) in [(&op_a, &op_a_first), (&pupil, &pupil_first)] {
         assert!(
@@ -343,7 +217,10 @@ async fn id_tokens_with_a_wrong_audience_issuer_domain_or_signature_are_refused(
         "nonce": "n", "iat": now, "exp": now + 3600});
     let domains = vec!["admin.sd.belajar.id".to_owned()];
     let claims = provider.verify(&sign_id_token(&good)).await.unwrap();
-    assert_eq!(check_claims(claims, "n", &domains).unwrap().email, "op@admin.sd.belajar.id");
+    assert_eq!(
+        check_claims(claims, "n", &domains).unwrap().email,
+        "op@admin.sd.belajar.id"
+    );
     // Google's legacy issuer (no scheme) is accepted.
     let mut legacy = good.clone();
     legacy["iss"] = json!(emu.base_url.trim_start_matches("http://"));
@@ -356,7 +233,10 @@ async fn id_tokens_with_a_wrong_audience_issuer_domain_or_signature_are_refused(
         let mut bad = good.clone();
         bad[field] = value;
         let refused = provider.verify(&sign_id_token(&bad)).await;
-        assert!(refused.is_err(), "a token with a wrong {field} was accepted");
+        assert!(
+            refused.is_err(),
+            "a token with a wrong {field} was accepted"
+        );
     }
     // Signed right, but for another Workspace (or none).
     for hd in [json!("evil.example"), Value::Null] {
@@ -370,8 +250,15 @@ async fn id_tokens_with_a_wrong_audience_issuer_domain_or_signature_are_refused(
     let forged = sign_id_token(&json!({"sub": "2"}));
     let mut parts: Vec<&str> = token.split('.').collect();
     parts[2] = forged.split('.').nth(2).unwrap();
-    assert!(provider.verify(&parts.join(".")).await.is_err(), "a swapped signature");
+    assert!(
+        provider.verify(&parts.join(".")).await.is_err(),
+        "a swapped signature"
+    );
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let unsigned = format!("{}.{}.", b64.encode(br#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+    let unsigned = format!(
+        "{}.{}.",
+        b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        parts[1]
+    );
     assert!(provider.verify(&unsigned).await.is_err(), "alg none");
 }

@@ -26,8 +26,6 @@ mod signin;
 pub mod users;
 
 use auth::{JWT_BEARER, ServiceAccount, random_token, scopes_granted};
-/// Signs claims as the emulator's sign-in side signs ID tokens (tests forge with it).
-pub use signin::sign_id_token;
 use axum::extract::{Form, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
@@ -38,6 +36,8 @@ use errors::{ApiError, TokenError};
 use faults::{Counters, FaultState, Faults};
 use orgunits::OrgUnits;
 use serde_json::{Value, json};
+/// Signs claims as the emulator's sign-in side signs ID tokens (tests forge with it).
+pub use signin::sign_id_token;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;

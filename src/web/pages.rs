@@ -123,7 +123,7 @@ pub fn refused(person: Option<&Person>) -> (StatusCode, Markup) {
             "Tidak diizinkan",
             person,
             html! {
-                p.error { "Anda tidak berhak membuka halaman ini atau melakukan tindakan ini. Operator sekolah hanya dapat mengelola akun sekolahnya sendiri." }
+                p.error id="ditolak" { "Anda tidak berhak membuka halaman ini atau melakukan tindakan ini. Operator sekolah hanya dapat mengelola akun sekolahnya sendiri." }
                 p { a href="/" { "Kembali ke beranda" } }
             },
         ),

@@ -4,9 +4,14 @@
 
 #![allow(dead_code)] // each test binary uses a part of it
 
+use super::daemon::{start_daemon_logging, wait_for};
+use super::google::{Api, KillOnDrop, spawn_emulator, token_from_key};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// What a browser keeps for the console: its cookies.
 pub struct Browser {
@@ -155,4 +160,156 @@ impl Browser {
         let callback = back.headers()[LOCATION].to_str().unwrap().to_owned();
         self.get(&callback).await
     }
+}
+
+pub const EXPORT: &str = "id_type,id,full_name,role,jenjang,npsn,birth_date\n\
+nuptk,1000000000000001,Ani Operator,operator,sd,20100001,1985-05-05\n\
+nisn,0010000001,Siti Aminah,peserta_didik,sd,20100001,2015-03-01\n\
+nisn,0010000002,Agus Salim,peserta_didik,sd,20100001,2015-01-01\n\
+nisn,0010000003,Dewi Lestari,peserta_didik,sd,20100001,2015-02-02\n\
+nuptk,1000000000000002,Bambang Operator,operator,sd,20100002,1980-01-01\n\
+nisn,0010000004,Rina Wati,peserta_didik,sd,20100002,2015-04-04\n";
+
+pub const SECRET: &str = "konsol-rahasia-uji";
+pub const AGENT: &str = "agent@belajar.id";
+
+fn config(dir: &Path, url: &str, key: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let secret = dir.join("client-secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\ncall_deadline = \"3s\"\n\
+             [daemon]\ncontrol_socket = \"\"\nmetrics_listen = \"\"\npush_interval = \"1s\"\n\
+             [web]\nlisten = \"127.0.0.1:0\"\nissuer = \"{url}\"\nclient_id = \"konsol\"\nclient_secret_file = \"client-secret\"\nhelpdesk = [\"{AGENT}\"]\nresets_per_hour = 3\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+pub fn run(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("BELAJAR_SYNC_CONFIG")
+        .output()
+        .unwrap()
+}
+
+pub fn ok(out: &Output) -> String {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// A password for `id` from the shell's helpdesk reset (birth date checked).
+fn reset_by_shell(config: &Path, id: &str, birth: &str) -> (String, String) {
+    let out = ok(&run(
+        config,
+        &["reset-password", id, "--birth-date", birth, "--json"],
+    ));
+    let reset: Value = serde_json::from_str(&out).unwrap();
+    (
+        reset["email"].as_str().unwrap().to_owned(),
+        reset["password"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Whether `password` signs in to the emulator as `email` (its test route).
+pub async fn signs_in(url: &str, email: &str, password: &str) -> bool {
+    reqwest::Client::new()
+        .post(format!("{url}/emulator/signin"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        == 200
+}
+
+/// Two schools imported and synced to an emulator process, and the helpdesk agent made
+/// in Google with a password of their own.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub config: PathBuf,
+    _emulator: KillOnDrop,
+}
+
+impl Setup {
+    pub fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let (emulator, url, key) = spawn_emulator(&[]);
+        let emulator = KillOnDrop(emulator);
+        let config = config(dir.path(), &url, &key);
+        let export = dir.path().join("export.csv");
+        std::fs::write(&export, EXPORT).unwrap();
+        ok(&run(&config, &["import", export.to_str().unwrap()]));
+        ok(&run(&config, &["sync"]));
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let api = Api::new(&url, token_from_key(&key, "admin@belajar.id").await);
+            let agent = json!({"primaryEmail": AGENT, "name": {"givenName": "Agen", "familyName": "Bantuan"}, "password": "sandi-agen-123"});
+            assert_eq!(api.ok("POST", "users", Some(agent)).await.0, 200);
+        });
+        Setup {
+            dir,
+            url,
+            config,
+            _emulator: emulator,
+        }
+    }
+
+    pub fn reset_by_shell(&self, id: &str, birth: &str) -> (String, String) {
+        reset_by_shell(&self.config, id, birth)
+    }
+}
+
+/// Starts the daemon (logging at `trace`), reads where its console is served, and
+/// registers the console's OAuth client with the emulator. The daemon, the console's URL,
+/// and a function that returns every log line so far.
+pub fn start_console(
+    runtime: &tokio::runtime::Runtime,
+    setup: &Setup,
+) -> (KillOnDrop, String, impl FnMut() -> String) {
+    let (daemon, mut lines) = start_daemon_logging(&setup.config, "trace");
+    let mut log = wait_for(&mut lines, "web console served at ");
+    let console = log
+        .last()
+        .and_then(|l| l.split("web console served at ").nth(1))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (sender, received) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    runtime.block_on(async {
+        let registered = reqwest::Client::new()
+            .post(format!("{}/emulator/oauth-clients", setup.url))
+            .json(&json!({"client_id": "konsol", "client_secret": SECRET, "redirect_uris": [format!("{console}/masuk/selesai")]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(registered.status(), 200);
+    });
+    let logged = move || {
+        log.extend(received.try_iter());
+        log.join("\n")
+    };
+    (daemon, console, logged)
 }

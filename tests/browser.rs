@@ -1,0 +1,221 @@
+//! The console's main paths in a real browser: headless Chromium driven over WebDriver
+//! (Chromium and chromedriver from the OS packages; `.ci/run` installs them). An operator
+//! signs in at the emulator's Google sign-in (changing the first password), lands on
+//! the school's page, resets a pupil's password (which then signs in), and is refused
+//! another school's page. With `SCREENSHOTS=DIR` the pages are saved there (the README's).
+
+mod support;
+
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use support::console::{Setup, signs_in, start_console};
+use support::google::KillOnDrop;
+
+/// Starts chromedriver on a free port; returns once it says it listens.
+fn chromedriver() -> (KillOnDrop, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("chromedriver (Debian package chromium-driver; .ci/run installs it)");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("started successfully"));
+    assert!(started, "chromedriver did not start");
+    // Its later output is not needed but must not fill the pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (KillOnDrop(child), format!("http://127.0.0.1:{port}"))
+}
+
+async fn save(client: &fantoccini::Client, name: &str) {
+    if let Some(dir) = std::env::var_os("SCREENSHOTS") {
+        let png = client.screenshot().await.unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
+    }
+}
+
+#[test]
+fn an_operator_signs_in_resets_a_password_and_is_kept_to_their_school_in_chromium() {
+    let setup = Setup::new();
+    let (op, first) = setup.reset_by_shell("nuptk:1000000000000001", "1985-05-05");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (_daemon, console, _log) = start_console(&runtime, &setup);
+    let (_driver, webdriver) = chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    runtime.block_on(async {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": "/usr/bin/chromium", "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=420,900",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]}),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&webdriver)
+            .await
+            .expect("a Chromium session");
+
+        client.goto(&console).await.unwrap();
+        save(&client, "masuk.png").await;
+        client
+            .find(Locator::Id("masuk"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        // Google's sign-in (the emulator's form).
+        client
+            .find(Locator::Id("identifierId"))
+            .await
+            .unwrap()
+            .send_keys(&op)
+            .await
+            .unwrap();
+        client
+            .find(Locator::Id("password"))
+            .await
+            .unwrap()
+            .send_keys(&first)
+            .await
+            .unwrap();
+        save(&client, "google.png").await;
+        client
+            .find(Locator::Id("next"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        // A first password must be changed first (the page that asks has its own field).
+        let new_password = client
+            .wait()
+            .for_element(Locator::Id("new_password"))
+            .await
+            .unwrap();
+        client
+            .find(Locator::Id("password"))
+            .await
+            .unwrap()
+            .send_keys(&first)
+            .await
+            .unwrap();
+        new_password.send_keys("sandi-baru-ani-1").await.unwrap();
+        client
+            .find(Locator::Id("next"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+
+        // The school's page.
+        let table = client
+            .wait()
+            .for_element(Locator::Id("akun"))
+            .await
+            .unwrap();
+        assert!(table.text().await.unwrap().contains("Siti Aminah"));
+        assert!(
+            client
+                .current_url()
+                .await
+                .unwrap()
+                .path()
+                .ends_with("/sekolah/20100001")
+        );
+        save(&client, "sekolah.png").await;
+
+        // A reset of one pupil, shown once; it signs in.
+        client
+            .find(Locator::LinkText("Agus Salim"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let email = client
+            .wait()
+            .for_element(Locator::Id("alamat"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        client
+            .find(Locator::Id("reset"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let password = client
+            .wait()
+            .for_element(Locator::Id("sandi"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            signs_in(&setup.url, &email, &password).await,
+            "{email} signs in with the reset password"
+        );
+
+        // Another school's page, by editing the address: refused.
+        client
+            .goto(&format!("{console}/sekolah/20100002"))
+            .await
+            .unwrap();
+        client
+            .wait()
+            .for_element(Locator::Id("ditolak"))
+            .await
+            .unwrap();
+        // A form whose token was removed in the page is refused too.
+        client
+            .goto(&format!("{console}/akun/sd:nisn:0010000003"))
+            .await
+            .unwrap();
+        client
+            .wait()
+            .for_element(Locator::Id("reset"))
+            .await
+            .unwrap();
+        client
+            .execute(
+                "document.querySelectorAll('input[name=csrf]').forEach(e => e.remove())",
+                vec![],
+            )
+            .await
+            .unwrap();
+        client
+            .find(Locator::Id("reset"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        client
+            .wait()
+            .for_element(Locator::Id("ditolak"))
+            .await
+            .unwrap();
+        client.close().await.unwrap();
+    });
+}
