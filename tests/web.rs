@@ -167,7 +167,7 @@ fn operators_and_the_helpdesk_work_in_the_console_and_nobody_else_does() {
     let log = logged();
     // (The daemon is gone: the shell opens the store.) The history records who asked, from where, for which ticket.
     let shown: Value = serde_json::from_str(&ok(&run(
-        &config,
+        config,
         &["show", "sd:nisn:0010000003", "--json"],
     )))
     .unwrap();
