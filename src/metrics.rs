@@ -19,6 +19,31 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(Stri
     }
 }
 
+/// The web console's counters since the daemon started (kept in memory).
+fn console(out: &mut String) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = crate::web::counters();
+    let what = [
+        ("sign_in", &c.sign_ins),
+        ("refused", &c.refusals),
+        ("reset", &c.resets),
+        ("sheet", &c.sheets),
+        ("repair", &c.repairs),
+        ("limited", &c.limited),
+    ];
+    let samples: Vec<(String, f64)> = what
+        .iter()
+        .map(|(kind, n)| (format!("{{what=\"{kind}\"}}"), n.load(Relaxed) as f64))
+        .collect();
+    family(
+        out,
+        "belajar_sync_console_total",
+        "counter",
+        "What the web console did since the daemon started: sign-ins, refusals (403 and failed sign-ins), password resets, sheets, repairs, answers limited (429).",
+        &samples,
+    );
+}
+
 /// The metrics now, as Prometheus reads them.
 pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreError> {
     let mut out = String::new();
@@ -96,6 +121,7 @@ pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreEr
     );
     notices_held_and_scanned(&mut out, store)?;
     client_calls(&mut out, client);
+    console(&mut out);
     Ok(out)
 }
 

@@ -163,14 +163,29 @@ fn operators_and_the_helpdesk_work_in_the_console_and_nobody_else_does() {
         assert_eq!(suspend.status, 403);
     });
 
+    // The metrics count what the console did.
+    let so_far = logged();
+    let metrics_url = so_far
+        .lines()
+        .find_map(|l| l.split("metrics served at ").nth(1))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let metrics = support::daemon::fetch_metrics(&runtime, &metrics_url);
+    for sample in [
+        r#"belajar_sync_console_total{what="sign_in"} 4"#,
+        r#"belajar_sync_console_total{what="reset"} 3"#,
+        r#"belajar_sync_console_total{what="sheet"} 1"#,
+        r#"belajar_sync_console_total{what="repair"} 1"#,
+        r#"belajar_sync_console_total{what="limited"} 1"#,
+    ] {
+        assert!(metrics.contains(sample), "{sample} in\n{metrics}");
+    }
     drop(daemon);
     let log = logged();
     // (The daemon is gone: the shell opens the store.) The history records who asked, from where, for which ticket.
-    let shown: Value = serde_json::from_str(&ok(&run(
-        config,
-        &["show", "sd:nisn:0010000003", "--json"],
-    )))
-    .unwrap();
+    let shown: Value =
+        serde_json::from_str(&ok(&run(config, &["show", "sd:nisn:0010000003", "--json"]))).unwrap();
     let history = shown.to_string();
     assert!(
         history.contains("T-2026-123") && history.contains(AGENT),

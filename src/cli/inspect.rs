@@ -504,6 +504,21 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
 }
 
 /// `status` for people: the service, the directory, Google, the outbox and the notices.
+/// What the web console did since the daemon started.
+fn console_line() -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = crate::web::counters();
+    format!(
+        "{} sign-ins, {} resets, {} sheets, {} repairs since start; {} refused, {} limited",
+        c.sign_ins.load(Relaxed),
+        c.resets.load(Relaxed),
+        c.sheets.load(Relaxed),
+        c.repairs.load(Relaxed),
+        c.refusals.load(Relaxed),
+        c.limited.load(Relaxed)
+    )
+}
+
 fn print_service(s: &mut Session, facts: &Facts) -> Result<(), Failure> {
     let Facts {
         ref counts,
@@ -526,6 +541,9 @@ fn print_service(s: &mut Session, facts: &Facts) -> Result<(), Failure> {
     match s.daemon {
         Some(daemon) => {
             say!(s.out, "daemon    running: {}", daemon.phase());
+            if s.config.web.enabled() {
+                say!(s.out, "console   {}", console_line());
+            }
             if let Some(file) = daemon.inbox_waiting() {
                 say!(
                     s.out,
