@@ -85,7 +85,7 @@ pub async fn account(
         let actor = person.actor(None);
         Some(
             console
-                .blocking(move |c| crate::cli::control::run_for_console(&c.daemon, argv, actor))
+                .act(move |c| crate::cli::control::run_for_console(&c.daemon, argv, actor))
                 .await,
         )
     } else {
@@ -279,7 +279,7 @@ async fn run_command(
 ) -> Response {
     let actor = person.actor(ticket);
     let ran = console
-        .blocking(move |c| crate::cli::control::run_for_console(&c.daemon, argv, actor))
+        .act(move |c| crate::cli::control::run_for_console(&c.daemon, argv, actor))
         .await;
     tracing::info!(email = %person.email, address = %person.address, account = %account.key(), ticket, code = ran.code, "console: {title}");
     let (class, status) = match ran.code {

@@ -254,7 +254,7 @@ pub async fn sheet(
     }
     let actor = person.actor(None);
     let ran = console
-        .blocking(move |c| crate::cli::control::run_for_console(&c.daemon, argv, actor))
+        .act(move |c| crate::cli::control::run_for_console(&c.daemon, argv, actor))
         .await;
     let Some((_, contents)) = ran.files.into_iter().next() else {
         tracing::warn!(email = %person.email, npsn, code = ran.code, "console: no sheet was made");

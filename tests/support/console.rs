@@ -59,7 +59,7 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -249,12 +249,17 @@ pub struct Setup {
 
 impl Setup {
     pub fn new() -> Setup {
+        Setup::with_export(EXPORT)
+    }
+
+    /// The same with another export (it must keep the operators and pupils above).
+    pub fn with_export(text: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let (emulator, url, key) = spawn_emulator(&[]);
         let emulator = KillOnDrop(emulator);
         let config = config(dir.path(), &url, &key);
         let export = dir.path().join("export.csv");
-        std::fs::write(&export, EXPORT).unwrap();
+        std::fs::write(&export, text).unwrap();
         ok(&run(&config, &["import", export.to_str().unwrap()]));
         ok(&run(&config, &["sync"]));
         let _ = rustls::crypto::ring::default_provider().install_default();
