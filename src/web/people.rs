@@ -299,16 +299,76 @@ async fn run_command(
     .into_response()
 }
 
-/// `POST /akun/{key}/perbaiki`: the repair `resync` makes.
-pub async fn repair(
+/// A shell command the console runs on one account.
+#[derive(Debug, Clone, Copy)]
+enum Asked {
+    Repair,
+    Release,
+    Suspend,
+    Reinstate,
+}
+
+impl Asked {
+    /// Whether `role` may ask it (beside acting on the account at all).
+    fn allowed(self, role: &super::access::Role) -> bool {
+        match self {
+            Asked::Repair => true,
+            Asked::Release => role.is_helpdesk(),
+            Asked::Suspend | Asked::Reinstate => role.may_suspend(),
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Asked::Repair => "Perbaikan akun",
+            Asked::Release => "Lepas karantina",
+            Asked::Suspend => "Penangguhan akun",
+            Asked::Reinstate => "Pemulihan akun",
+        }
+    }
+
+    /// The command line, from checked values only; `None` when the form lacks a reason.
+    fn argv(self, account: &Account, form: &ActionForm) -> Option<Vec<String>> {
+        let key = account.key().to_string();
+        Some(match self {
+            Asked::Repair => vec!["resync".into(), key],
+            Asked::Release => vec!["release".into(), key],
+            Asked::Reinstate => vec!["reinstate".into(), key],
+            Asked::Suspend => {
+                let reason: String = form.reason.trim().chars().take(200).collect();
+                if reason.is_empty() {
+                    return None;
+                }
+                // `--reason=` keeps the text a value whatever it starts with.
+                vec!["suspend".into(), key, format!("--reason={reason}")]
+            }
+        })
+    }
+}
+
+/// Checks the right, the account, the token and the ticket, then runs the command.
+async fn ask(
+    asked: Asked,
     person: Person,
-    State(console): State<Arc<Console>>,
-    Path(key): Path<String>,
-    Form(form): Form<ActionForm>,
+    console: Arc<Console>,
+    key: String,
+    form: ActionForm,
 ) -> Response {
+    if !asked.allowed(&person.role) {
+        return person.refuse(asked.title());
+    }
     let (account, ticket) = match action(&console, &person, &key, &form).await {
         Ok(found) => found,
         Err(refused) => return refused,
+    };
+    let Some(argv) = asked.argv(&account, &form) else {
+        return pages::message(
+            StatusCode::BAD_REQUEST,
+            "Alasan diperlukan",
+            Some(&person),
+            "error",
+            "Tulis alasan penangguhan, lalu coba lagi.",
+        );
     };
     if let Err(wait) = console
         .limits
@@ -316,9 +376,20 @@ pub async fn repair(
     {
         return pages::limited(Some(&person), wait);
     }
-    count(&counters().repairs);
-    let argv = vec!["resync".to_owned(), account.key().to_string()];
-    run_command(&console, &person, &account, "Perbaikan akun", argv, ticket).await
+    if matches!(asked, Asked::Repair) {
+        count(&counters().repairs);
+    }
+    run_command(&console, &person, &account, asked.title(), argv, ticket).await
+}
+
+/// `POST /akun/{key}/perbaiki`: the repair `resync` makes.
+pub async fn repair(
+    person: Person,
+    State(console): State<Arc<Console>>,
+    Path(key): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    ask(Asked::Repair, person, console, key, form).await
 }
 
 /// `POST /akun/{key}/lepas`: releases the account from quarantine (helpdesk).
@@ -328,15 +399,7 @@ pub async fn release(
     Path(key): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    if !person.role.is_helpdesk() {
-        return person.refuse("a release from quarantine");
-    }
-    let (account, ticket) = match action(&console, &person, &key, &form).await {
-        Ok(found) => found,
-        Err(refused) => return refused,
-    };
-    let argv = vec!["release".to_owned(), account.key().to_string()];
-    run_command(&console, &person, &account, "Lepas karantina", argv, ticket).await
+    ask(Asked::Release, person, console, key, form).await
 }
 
 /// `POST /akun/{key}/tangguhkan`: suspends for a terms violation (administrators).
@@ -346,38 +409,7 @@ pub async fn suspend(
     Path(key): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    if !person.role.may_suspend() {
-        return person.refuse("a suspension");
-    }
-    let (account, ticket) = match action(&console, &person, &key, &form).await {
-        Ok(found) => found,
-        Err(refused) => return refused,
-    };
-    let reason: String = form.reason.trim().chars().take(200).collect();
-    if reason.is_empty() {
-        return pages::message(
-            StatusCode::BAD_REQUEST,
-            "Alasan diperlukan",
-            Some(&person),
-            "error",
-            "Tulis alasan penangguhan, lalu coba lagi.",
-        );
-    }
-    // `--reason=` keeps the text a value whatever it starts with.
-    let argv = vec![
-        "suspend".to_owned(),
-        account.key().to_string(),
-        format!("--reason={reason}"),
-    ];
-    run_command(
-        &console,
-        &person,
-        &account,
-        "Penangguhan akun",
-        argv,
-        ticket,
-    )
-    .await
+    ask(Asked::Suspend, person, console, key, form).await
 }
 
 /// `POST /akun/{key}/pulihkan`: reinstates (administrators).
@@ -387,15 +419,7 @@ pub async fn reinstate(
     Path(key): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    if !person.role.may_suspend() {
-        return person.refuse("a reinstatement");
-    }
-    let (account, ticket) = match action(&console, &person, &key, &form).await {
-        Ok(found) => found,
-        Err(refused) => return refused,
-    };
-    let argv = vec!["reinstate".to_owned(), account.key().to_string()];
-    run_command(&console, &person, &account, "Pemulihan akun", argv, ticket).await
+    ask(Asked::Reinstate, person, console, key, form).await
 }
 
 #[derive(Debug, Deserialize)]
