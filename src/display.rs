@@ -97,6 +97,23 @@ pub fn tanggal_singkat(date: Date) -> String {
     )
 }
 
+/// Text made safe to stand in HTML (element text and quoted attributes): the sheet,
+/// the school report and the emulator's sign-in form.
+pub fn html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

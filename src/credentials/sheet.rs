@@ -4,6 +4,7 @@
 
 use super::{Line, Row};
 use crate::directory::model::{Role, RoleGroup};
+use crate::display::html as escape;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
@@ -146,22 +147,6 @@ pub fn csv(heading: &Heading, rows: &[Row]) -> Vec<u8> {
                 .expect("writes to memory");
         }
         writer.flush().expect("writes to memory");
-    }
-    out
-}
-
-/// Text made safe to stand in HTML.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
     }
     out
 }

@@ -14,6 +14,7 @@
 use super::auth::random_token;
 use super::errors::TokenError;
 use super::{Shared, now, users::SignInRefused};
+use crate::display::html as escape;
 use axum::Json;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
@@ -166,13 +167,6 @@ fn error_page(what: &str) -> Response {
         )),
     )
         .into_response()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// Checks a request as Google does before showing any form: the client and its exact

@@ -117,16 +117,27 @@ impl Console {
             .expect("console work panicked")
     }
 
+    /// Takes one of `person`'s allowance of `kind` (resets, sheets) if given, then one of
+    /// their client address's: 429 (and a line in the log) when either is spent.
+    fn allow(&self, person: &session::Person, kind: Option<limits::Kind>) -> Result<(), Response> {
+        let address = (limits::Kind::Address, person.address.to_string());
+        let own = kind.map(|kind| (kind, person.email.clone()));
+        for (kind, key) in own.into_iter().chain([address]) {
+            if let Err(wait) = self.limits.take(kind, &key) {
+                tracing::warn!(email = %person.email, address = %person.address, limit = ?kind, "console: limit reached");
+                return Err(pages::limited(Some(person), wait));
+            }
+        }
+        Ok(())
+    }
+
     /// Reading the store for a page, off the async runtime, a few at once.
     async fn blocking<T: Send + 'static>(
         self: &Arc<Self>,
         work: impl FnOnce(&Console) -> T + Send + 'static,
     ) -> T {
         let _permit = self.workers.acquire().await.expect("never closed");
-        let console = self.clone();
-        tokio::task::spawn_blocking(move || work(&console))
-            .await
-            .expect("console work panicked")
+        self.act(work).await
     }
 }
 

@@ -221,14 +221,8 @@ pub async fn reset(
             }
         }
     };
-    for (kind, key) in [
-        (Kind::Reset, person.email.clone()),
-        (Kind::Address, person.address.to_string()),
-    ] {
-        if let Err(wait) = console.limits.take(kind, &key) {
-            tracing::warn!(email = %person.email, address = %person.address, "console: reset limit reached");
-            return pages::limited(Some(&person), wait);
-        }
+    if let Err(limited) = console.allow(&person, Some(Kind::Reset)) {
+        return limited;
     }
     let actor = person.actor(ticket);
     let store = console.daemon.store();
@@ -370,11 +364,8 @@ async fn ask(
             "Tulis alasan penangguhan, lalu coba lagi.",
         );
     };
-    if let Err(wait) = console
-        .limits
-        .take(Kind::Address, &person.address.to_string())
-    {
-        return pages::limited(Some(&person), wait);
+    if let Err(limited) = console.allow(&person, None) {
+        return limited;
     }
     if matches!(asked, Asked::Repair) {
         count(&counters().repairs);

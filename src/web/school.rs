@@ -223,14 +223,8 @@ pub async fn sheet(
             "Centang konfirmasi dahulu, lalu buat lembar lagi.",
         );
     }
-    for (kind, key) in [
-        (Kind::Sheet, person.email.clone()),
-        (Kind::Address, person.address.to_string()),
-    ] {
-        if let Err(wait) = console.limits.take(kind, &key) {
-            tracing::warn!(email = %person.email, address = %person.address, "console: sheet limit reached");
-            return pages::limited(Some(&person), wait);
-        }
+    if let Err(limited) = console.allow(&person, Some(Kind::Sheet)) {
+        return limited;
     }
     let format = if form.format == "csv" { "csv" } else { "html" };
     let name = format!("akun-belajar-{npsn}.{format}");

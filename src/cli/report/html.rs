@@ -6,6 +6,7 @@
 use super::school::School;
 use crate::directory::model::Role;
 use crate::display;
+use crate::display::html as esc;
 use jiff::Timestamp;
 use std::fmt::Write;
 
@@ -20,14 +21,6 @@ fn segments(school: &School) -> [(&'static str, &'static str, u64); 4] {
         ("retiring", "#5c8fd6", school.accounts.retiring),
         ("suspended", "#757575", school.accounts.suspended),
     ]
-}
-
-/// Escapes text for HTML.
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 pub fn page(
