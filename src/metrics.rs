@@ -21,25 +21,21 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(Stri
 
 /// The web console's counters since the daemon started (kept in memory).
 fn console(out: &mut String) {
-    use std::sync::atomic::Ordering::Relaxed;
+    use crate::web::{What, Who};
     let c = crate::web::counters();
-    let what = [
-        ("sign_in", &c.sign_ins),
-        ("refused", &c.refusals),
-        ("reset", &c.resets),
-        ("sheet", &c.sheets),
-        ("repair", &c.repairs),
-        ("limited", &c.limited),
-    ];
-    let samples: Vec<(String, f64)> = what
+    let samples: Vec<(String, f64)> = What::ALL
         .iter()
-        .map(|(kind, n)| (format!("{{what=\"{kind}\"}}"), n.load(Relaxed) as f64))
+        .flat_map(|what| Who::ALL.iter().map(move |who| (*what, *who)))
+        .map(|(what, who)| {
+            let labels = format!("{{what=\"{}\",who=\"{}\"}}", what.name(), who.name());
+            (labels, c.get(what, who) as f64)
+        })
         .collect();
     family(
         out,
         "belajar_sync_console_total",
         "counter",
-        "What the web console did since the daemon started: sign-ins, refusals (403 and failed sign-ins), password resets, sheets, repairs, answers limited (429).",
+        "What the web console did since the daemon started (sign-ins, refusals: 403 and failed sign-ins, password resets, sheets, repairs, answers limited: 429), by who asked (operator, helpdesk, admin, api: a ticketing system with an agent's token, other: signed in but not for the console, unknown: not signed in).",
         &samples,
     );
 }

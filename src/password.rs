@@ -25,6 +25,13 @@ impl Secret {
     }
 }
 
+/// A secret made elsewhere (an API token), kept from printing like a password.
+impl From<String> for Secret {
+    fn from(secret: String) -> Secret {
+        Secret(secret)
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(…)")

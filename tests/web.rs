@@ -145,6 +145,7 @@ fn operators_and_the_helpdesk_work_in_the_console_and_nobody_else_does() {
         assert!(found.body.contains("Dewi Lestari"), "{}", found.body);
         let page = agent.get("/akun/sd:nisn:0010000003").await;
         assert_eq!(page.status, 200);
+        assert!(page.body.contains("Dewi Lestari") && !page.body.contains("2015-02-02"), "the agent asks for the birth date, never reads it");
         let no_ticket = agent.post("/akun/sd:nisn:0010000003/perbaiki", &[("csrf", &page.csrf())]).await;
         assert_eq!(no_ticket.status, 400);
         let repaired = agent
@@ -173,11 +174,13 @@ fn operators_and_the_helpdesk_work_in_the_console_and_nobody_else_does() {
         .to_owned();
     let metrics = support::daemon::fetch_metrics(&runtime, &metrics_url);
     for sample in [
-        r#"belajar_sync_console_total{what="sign_in"} 4"#,
-        r#"belajar_sync_console_total{what="reset"} 3"#,
-        r#"belajar_sync_console_total{what="sheet"} 1"#,
-        r#"belajar_sync_console_total{what="repair"} 1"#,
-        r#"belajar_sync_console_total{what="limited"} 1"#,
+        r#"belajar_sync_console_total{what="sign_in",who="operator"} 2"#,
+        r#"belajar_sync_console_total{what="sign_in",who="helpdesk"} 1"#,
+        r#"belajar_sync_console_total{what="sign_in",who="other"} 1"#,
+        r#"belajar_sync_console_total{what="reset",who="operator"} 3"#,
+        r#"belajar_sync_console_total{what="sheet",who="operator"} 1"#,
+        r#"belajar_sync_console_total{what="repair",who="helpdesk"} 1"#,
+        r#"belajar_sync_console_total{what="limited",who="operator"} 1"#,
     ] {
         assert!(metrics.contains(sample), "{sample} in\n{metrics}");
     }
@@ -276,4 +279,287 @@ async fn id_tokens_with_a_wrong_audience_issuer_domain_or_signature_are_refused(
         parts[1]
     );
     assert!(provider.verify(&unsigned).await.is_err(), "alg none");
+}
+
+#[test]
+fn the_helpdesk_api_works_with_a_listed_agents_token_only() {
+    let setup = Setup::new();
+    let (config, url) = (&setup.config, &setup.url);
+    // Only a listed agent gets a token.
+    let refused = run(config, &["web", "token", "add", "guru@belajar.id"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("web.helpdesk"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (daemon, console, mut logged) = start_console(&runtime, &setup);
+    // Made through the running daemon's control socket; printed once, listed without it.
+    let token = ok(&run(
+        config,
+        &["web", "token", "add", AGENT, "--note", "Zammad"],
+    ))
+    .trim()
+    .to_owned();
+    let list = ok(&run(config, &["web", "token", "list"]));
+    assert!(
+        list.contains(AGENT) && list.contains("Zammad") && !list.contains(&token),
+        "{list}"
+    );
+    let id = list.split_whitespace().next().unwrap().to_owned();
+    let api = |path: &str| format!("{console}/api/v1{path}");
+    let http = reqwest::Client::new();
+    runtime.block_on(async {
+        // No token, an edited one, a session cookie: 401 with how to authenticate.
+        let none = http
+            .get(api("/accounts?q=0010000003"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(none.status(), 401);
+        assert!(
+            none.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
+        let mut edited = token.clone();
+        let last = edited.pop().unwrap();
+        edited.push(if last == 'A' { 'B' } else { 'A' });
+        let answer = http
+            .get(api("/accounts?q=0010000003"))
+            .bearer_auth(&edited)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 401);
+        assert_eq!(
+            answer.json::<Value>().await.unwrap()["error"],
+            "unauthorized"
+        );
+
+        // The search and one account, never with the birth date.
+        let found = http
+            .get(api("/accounts?q=0010000003"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(found.status(), 200);
+        let found: Value = found.json().await.unwrap();
+        assert_eq!(found["accounts"][0]["full_name"], "Dewi Lestari", "{found}");
+        assert_eq!(found["accounts"][0]["state"], "active");
+        let one: Value = http
+            .get(api("/accounts/sd:nisn:0010000003"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            one["show"].as_str().unwrap().contains("Dewi Lestari"),
+            "{one}"
+        );
+        for seen in [&found, &one] {
+            assert!(
+                !seen.to_string().contains("2015-02-02"),
+                "a birth date in {seen}"
+            );
+        }
+
+        let post =
+            |path: &str, body: Value| http.post(api(path)).bearer_auth(&token).json(&body).send();
+        // A repair needs a ticket, and JSON.
+        let no_ticket = post("/accounts/sd:nisn:0010000003/resync", json!({}))
+            .await
+            .unwrap();
+        assert_eq!(no_ticket.status(), 400);
+        let form = http
+            .post(api("/accounts/sd:nisn:0010000003/resync"))
+            .bearer_auth(&token)
+            .body("ticket=T-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status(), 400);
+        let repaired = post(
+            "/accounts/sd:nisn:0010000003/resync",
+            json!({"ticket": "T-API-7"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(repaired.status(), 200);
+        let repaired: Value = repaired.json().await.unwrap();
+        assert_eq!(repaired["outcome"], "done", "{repaired}");
+
+        // A reset: the birth date is checked; the password given signs in.
+        let wrong = post(
+            "/accounts/sd:nisn:0010000003/reset",
+            json!({"ticket": "T-API-8", "birth_date": "2015-02-03"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(wrong.status(), 409);
+        let reset = post(
+            "/accounts/sd:nisn:0010000003/reset",
+            json!({"ticket": "T-API-8", "birth_date": "2015-02-02"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reset.status(), 200);
+        assert_eq!(reset.headers()["cache-control"], "no-store");
+        let reset: Value = reset.json().await.unwrap();
+        let (email, password) = (
+            reset["account"]["email"].as_str().unwrap(),
+            reset["password"].as_str().unwrap(),
+        );
+        assert!(
+            signs_in(url, email, password).await,
+            "the API's password signs in"
+        );
+
+        // An agent is no administrator; an unknown action or account is 404.
+        let suspend = post(
+            "/accounts/sd:nisn:0010000003/suspend",
+            json!({"ticket": "T-1", "reason": "spam"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(suspend.status(), 403);
+        assert_eq!(suspend.json::<Value>().await.unwrap()["error"], "forbidden");
+        assert_eq!(
+            post(
+                "/accounts/sd:nisn:0010000003/delete",
+                json!({"ticket": "T-1"})
+            )
+            .await
+            .unwrap()
+            .status(),
+            404
+        );
+        assert_eq!(
+            post(
+                "/accounts/sd:nisn:0099999999/resync",
+                json!({"ticket": "T-1"})
+            )
+            .await
+            .unwrap()
+            .status(),
+            404
+        );
+    });
+
+    // Revoked (through the socket), the token is refused at once.
+    let revoked = ok(&run(config, &["web", "token", "revoke", &id]));
+    assert!(revoked.contains(&id), "{revoked}");
+    runtime.block_on(async {
+        let after = http
+            .get(api("/accounts?q=0010000003"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(after.status(), 401);
+        // Guessing tokens from one address: each failure spends the address's hour (600).
+        let mut tries = 0;
+        let limited = loop {
+            tries += 1;
+            let guess = format!("bsapi_{tries:043}");
+            let answer = http
+                .get(api("/accounts"))
+                .bearer_auth(&guess)
+                .send()
+                .await
+                .unwrap();
+            if answer.status() != 401 || tries > 700 {
+                break answer;
+            }
+        };
+        assert_eq!(limited.status(), 429, "after {tries} guesses");
+        assert!(limited.headers().contains_key("retry-after"));
+    });
+    assert!(!ok(&run(config, &["web", "token", "list"])).contains(&id));
+    let metrics_url = logged()
+        .lines()
+        .find_map(|l| {
+            l.split("metrics served at ")
+                .nth(1)
+                .map(|u| u.trim().to_owned())
+        })
+        .unwrap();
+    let metrics = support::daemon::fetch_metrics(&runtime, &metrics_url);
+    for sample in [
+        r#"belajar_sync_console_total{what="repair",who="api"} 1"#,
+        r#"belajar_sync_console_total{what="reset",who="api"} 1"#,
+        r#"belajar_sync_console_total{what="refused",who="api"} 2"#,
+        r#"belajar_sync_console_total{what="limited",who="unknown"} 1"#,
+    ] {
+        assert!(metrics.contains(sample), "{sample} in\n{metrics}");
+    }
+    drop(daemon);
+    let log = logged();
+    assert!(!log.contains(&token), "the token is in the log");
+    let history = ok(&run(config, &["show", "sd:nisn:0010000003"]));
+    assert!(
+        history.contains(&format!(
+            "{AGENT} (api, token {id}, dari 127.0.0.1, tiket T-API-7)"
+        )),
+        "{history}"
+    );
+}
+
+#[test]
+fn the_console_serves_https_with_its_certificate_and_refuses_a_key_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = Setup::new();
+    let dir = setup.dir.path();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let (cert, key) = (dir.join("console.crt"), dir.join("console.key"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let mut text = std::fs::read_to_string(&setup.config).unwrap();
+    text.push_str("tls_cert = \"console.crt\"\ntls_key = \"console.key\"\n");
+    std::fs::write(&setup.config, text).unwrap();
+
+    // A key others can read: the daemon does not start, and says what to do.
+    let refused = run(&setup.config, &["run", "--allow-root"]);
+    assert_ne!(refused.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("console.key") && said.contains("chmod 600"),
+        "{said}"
+    );
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (_daemon, console, _) = start_console(&runtime, &setup);
+    assert!(console.starts_with("https://127.0.0.1:"), "{console}");
+    runtime.block_on(async {
+        let trusting = reqwest::Client::builder()
+            .tls_certs_merge([reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap()])
+            .build()
+            .unwrap();
+        let home = trusting.get(format!("{console}/")).send().await.unwrap();
+        assert_eq!(home.status(), 200);
+        assert!(
+            home.text()
+                .await
+                .unwrap()
+                .contains("Masuk dengan akun belajar.id")
+        );
+        // Plain HTTP on the TLS port, and a client that does not trust the certificate.
+        let plain = console.replace("https://", "http://");
+        let answered = reqwest::get(format!("{plain}/")).await;
+        assert!(
+            !answered.is_ok_and(|a| a.status() == 200),
+            "plain HTTP on the TLS port"
+        );
+        assert!(
+            reqwest::Client::new()
+                .get(format!("{console}/"))
+                .send()
+                .await
+                .is_err()
+        );
+    });
 }

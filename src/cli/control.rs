@@ -494,6 +494,7 @@ impl Operator {
             Operator::Release(_) => "release",
             Operator::Rebuild(_) => "rebuild",
             Operator::Backup(_) => "backup",
+            Operator::Web(_) => "web",
         }
     }
 }

@@ -21,6 +21,10 @@ pub struct AccountArgs {
     /// Print the answer as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Leave the birth date out (the console's helpdesk view: the agent asks the person
+    /// for it before a reset, so must not read it first).
+    #[arg(long, hide = true)]
+    pub hide_birth_date: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -158,7 +162,10 @@ pub fn resolve(store: &Store, text: &str, jenjang: Option<Jenjang>) -> Result<Ac
 
 pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
     let (store, config) = (s.store, s.config);
-    let account = resolve(store, &args.account, args.jenjang)?;
+    let mut account = resolve(store, &args.account, args.jenjang)?;
+    if args.hide_birth_date {
+        account.birth_date = None;
+    }
     let grace_ends = match &account.state {
         DesiredState::Retiring { since } => Some(
             since.saturating_add(jiff::Span::new().days(i64::from(config.lifecycle.grace_days))),
@@ -506,16 +513,16 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
 /// `status` for people: the service, the directory, Google, the outbox and the notices.
 /// What the web console did since the daemon started.
 fn console_line() -> String {
-    use std::sync::atomic::Ordering::Relaxed;
+    use crate::web::What;
     let c = crate::web::counters();
     format!(
         "{} sign-ins, {} resets, {} sheets, {} repairs since start; {} refused, {} limited",
-        c.sign_ins.load(Relaxed),
-        c.resets.load(Relaxed),
-        c.sheets.load(Relaxed),
-        c.repairs.load(Relaxed),
-        c.refusals.load(Relaxed),
-        c.limited.load(Relaxed)
+        c.total(What::SignIn),
+        c.total(What::Reset),
+        c.total(What::Sheet),
+        c.total(What::Repair),
+        c.total(What::Refused),
+        c.total(What::Limited)
     )
 }
 

@@ -17,6 +17,7 @@ mod release;
 mod report;
 mod run;
 mod session;
+mod web;
 
 use crate::config::{self, Config, ConfigError};
 use crate::import::ImportError;
@@ -242,6 +243,10 @@ pub enum Operator {
     /// stopped) and no store, or an empty one, at data_dir.
     #[command(after_help = IMPORT_CODES)]
     Rebuild(rebuild::RebuildArgs),
+    /// The web console's API tokens: `web token add EMAIL` makes one for a helpdesk agent
+    /// (printed once, kept as a hash), `web token list`, `web token revoke ID`.
+    #[command(after_help = PLAIN_CODES)]
+    Web(web::WebArgs),
 }
 
 /// A failed command: what to print and which exit code to end with.
@@ -366,6 +371,7 @@ fn execute(session: &mut Session, command: &Operator) -> Result<u8, Failure> {
         Operator::Release(args) => release::release(session, args),
         Operator::Rebuild(args) => rebuild::run(session, args),
         Operator::Backup(args) => backup::backup(session, args),
+        Operator::Web(args) => web::run(session, args),
     }
 }
 

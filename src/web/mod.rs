@@ -19,14 +19,17 @@
 #![allow(clippy::result_large_err)]
 
 pub mod access;
+mod api;
 pub mod config;
 mod limits;
 pub mod oidc;
 mod pages;
 mod people;
+mod refusal;
 mod school;
 mod session;
 mod signin;
+pub mod tokens;
 
 use crate::daemon::Shared;
 use axum::Router;
@@ -37,6 +40,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::Key;
 pub use config::Web;
+use refusal::Refusal;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -119,13 +123,13 @@ impl Console {
 
     /// Takes one of `person`'s allowance of `kind` (resets, sheets) if given, then one of
     /// their client address's: 429 (and a line in the log) when either is spent.
-    fn allow(&self, person: &session::Person, kind: Option<limits::Kind>) -> Result<(), Response> {
+    fn allow(&self, person: &session::Person, kind: Option<limits::Kind>) -> Result<(), Refusal> {
         let address = (limits::Kind::Address, person.address.to_string());
         let own = kind.map(|kind| (kind, person.email.clone()));
         for (kind, key) in own.into_iter().chain([address]) {
             if let Err(wait) = self.limits.take(kind, &key) {
                 tracing::warn!(email = %person.email, address = %person.address, limit = ?kind, "console: limit reached");
-                return Err(pages::limited(Some(person), wait));
+                return Err(Refusal::limited(wait, person.who()));
             }
         }
         Ok(())
@@ -141,32 +145,110 @@ impl Console {
     }
 }
 
-/// Counters of the console since the daemon started, for the metrics and `status`.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub sign_ins: AtomicU64,
-    pub refusals: AtomicU64,
-    pub resets: AtomicU64,
-    pub sheets: AtomicU64,
-    pub repairs: AtomicU64,
-    pub limited: AtomicU64,
+/// What the console counts, for the metrics and `status`.
+#[derive(Debug, Clone, Copy)]
+pub enum What {
+    SignIn,
+    /// 403s and failed sign-ins.
+    Refused,
+    Reset,
+    Sheet,
+    Repair,
+    /// 429s.
+    Limited,
+}
+
+impl What {
+    pub const ALL: [What; 6] = [
+        What::SignIn,
+        What::Refused,
+        What::Reset,
+        What::Sheet,
+        What::Repair,
+        What::Limited,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            What::SignIn => "sign_in",
+            What::Refused => "refused",
+            What::Reset => "reset",
+            What::Sheet => "sheet",
+            What::Repair => "repair",
+            What::Limited => "limited",
+        }
+    }
+}
+
+/// Who asked what the console counts.
+#[derive(Debug, Clone, Copy)]
+pub enum Who {
+    Operator,
+    Helpdesk,
+    Admin,
+    /// The helpdesk's ticketing system, with an agent's token.
+    Api,
+    /// Signed in, and the console is not for them.
+    Other,
+    /// Not (yet) signed in: a failed sign-in, an address over its limit, a bad token.
+    Unknown,
+}
+
+impl Who {
+    pub const ALL: [Who; 6] = [
+        Who::Operator,
+        Who::Helpdesk,
+        Who::Admin,
+        Who::Api,
+        Who::Other,
+        Who::Unknown,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Who::Operator => "operator",
+            Who::Helpdesk => "helpdesk",
+            Who::Admin => "admin",
+            Who::Api => "api",
+            Who::Other => "other",
+            Who::Unknown => "unknown",
+        }
+    }
+
+    fn of(role: &access::Role) -> Who {
+        match role {
+            access::Role::Admin => Who::Admin,
+            access::Role::Helpdesk => Who::Helpdesk,
+            access::Role::Operator { .. } => Who::Operator,
+            access::Role::Other => Who::Other,
+        }
+    }
+}
+
+/// Counters of the console since the daemon started, by what and who asked.
+#[derive(Debug)]
+pub struct Counters([[AtomicU64; Who::ALL.len()]; What::ALL.len()]);
+
+impl Counters {
+    pub fn get(&self, what: What, who: Who) -> u64 {
+        self.0[what as usize][who as usize].load(Ordering::Relaxed)
+    }
+
+    /// All of `what`, whoever asked.
+    pub fn total(&self, what: What) -> u64 {
+        Who::ALL.iter().map(|who| self.get(what, *who)).sum()
+    }
 }
 
 /// The console's counters (one set per process).
 pub fn counters() -> &'static Counters {
-    static COUNTERS: Counters = Counters {
-        sign_ins: AtomicU64::new(0),
-        refusals: AtomicU64::new(0),
-        resets: AtomicU64::new(0),
-        sheets: AtomicU64::new(0),
-        repairs: AtomicU64::new(0),
-        limited: AtomicU64::new(0),
-    };
+    static COUNTERS: Counters =
+        Counters([const { [const { AtomicU64::new(0) }; Who::ALL.len()] }; What::ALL.len()]);
     &COUNTERS
 }
 
-fn count(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
+fn count(what: What, who: Who) {
+    counters().0[what as usize][who as usize].fetch_add(1, Ordering::Relaxed);
 }
 
 /// The peer a connection came from (set per connection by [`serve`]).
@@ -228,6 +310,7 @@ fn router(console: Arc<Console>) -> Router {
         .route("/akun/{key}/tangguhkan", post(people::suspend))
         .route("/akun/{key}/pulihkan", post(people::reinstate))
         .route("/bantuan", get(people::search))
+        .nest("/api/v1", api::routes())
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(safety_headers))
         .with_state(console)

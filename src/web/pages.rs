@@ -115,6 +115,9 @@ pub fn signed_out() -> Markup {
     ))
 }
 
+/// What every refusal says (the log says what was refused).
+pub const REFUSED: &str = "Anda tidak berhak membuka halaman ini atau melakukan tindakan ini. Operator sekolah hanya dapat mengelola akun sekolahnya sendiri.";
+
 /// 403: the same words whatever was refused (the log says what).
 pub fn refused(person: Option<&Person>) -> (StatusCode, Markup) {
     (
@@ -123,7 +126,7 @@ pub fn refused(person: Option<&Person>) -> (StatusCode, Markup) {
             "Tidak diizinkan",
             person,
             html! {
-                p.error id="ditolak" { "Anda tidak berhak membuka halaman ini atau melakukan tindakan ini. Operator sekolah hanya dapat mengelola akun sekolahnya sendiri." }
+                p.error id="ditolak" { (REFUSED) }
                 p { a href="/" { "Kembali ke beranda" } }
             },
         ),
@@ -151,21 +154,4 @@ pub async fn not_found() -> Response {
         "error",
         "Halaman yang Anda cari tidak ada.",
     )
-}
-
-/// 429 with how long to wait.
-pub fn limited(person: Option<&Person>, wait: std::time::Duration) -> Response {
-    super::count(&super::counters().limited);
-    let minutes = wait.as_secs().div_ceil(60).max(1);
-    let mut response = message(
-        StatusCode::TOO_MANY_REQUESTS,
-        "Terlalu banyak permintaan",
-        person,
-        "error",
-        &format!("Batas permintaan tercapai. Coba lagi dalam {minutes} menit."),
-    );
-    if let Ok(value) = header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    response
 }

@@ -4,14 +4,15 @@
 //! the helpdesk's search.
 
 use super::limits::Kind;
-use super::pages::{self, csrf, layout};
-use super::school::{is_npsn, server_error, state_words};
+use super::pages::{csrf, layout};
+use super::school::{is_npsn, state_words};
 use super::session::Person;
-use super::{Console, count, counters};
+use super::{Console, Refusal, What, count};
+use crate::cli::control::Ran;
 use crate::credentials::{self, Identity, ResetError};
 use crate::directory::model::{Account, AccountKey, DesiredState, IdType};
+use crate::password::Secret;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -19,30 +20,21 @@ use std::sync::Arc;
 
 /// The account a path names, if the person may act on it: 404 for a key that names no
 /// account, 403 (and a line in the log) for one of another school.
-async fn allowed(console: &Arc<Console>, person: &Person, key: &str) -> Result<Account, Response> {
-    let not_found = || {
-        pages::message(
-            StatusCode::NOT_FOUND,
-            "Akun tidak ditemukan",
-            Some(person),
-            "error",
-            "Tidak ada akun seperti itu.",
-        )
-    };
-    let Some(key) = AccountKey::parse(key) else {
-        return Err(not_found());
-    };
+pub(super) async fn allowed(
+    console: &Arc<Console>,
+    person: &Person,
+    key: &str,
+) -> Result<Account, Refusal> {
+    let key = AccountKey::parse(key).ok_or(Refusal::NotFound)?;
     let found = console
         .blocking(move |c| c.daemon.store().account(&key))
         .await
-        .map_err(|e| server_error(person, &e))?;
-    let Some(account) = found else {
-        return Err(not_found());
-    };
-    if !person.role.may_act_on(&account) {
-        return Err(person.refuse(&format!("account {}", account.key())));
+        .map_err(|e| Refusal::failed(&person.email, &e))?
+        .ok_or(Refusal::NotFound)?;
+    if !person.role.may_act_on(&found) {
+        return Err(person.refusal(&format!("account {}", found.key())));
     }
-    Ok(account)
+    Ok(found)
 }
 
 /// A ticket number as the helpdesk's system writes them: 1–40 letters, digits, `-_/#.`.
@@ -66,10 +58,26 @@ pub async fn account(
     State(console): State<Arc<Console>>,
     Path(key): Path<String>,
 ) -> Response {
-    let account = match allowed(&console, &person, &key).await {
-        Ok(account) => account,
-        Err(refused) => return refused,
-    };
+    match look(&console, &person, &key).await {
+        Ok(seen) => account_page(&person, &seen).into_response(),
+        Err(refused) => refused.page(Some(&person)),
+    }
+}
+
+/// What is shown of one account: to the helpdesk also what `show` says (Google's side,
+/// the history, what is held).
+pub(super) struct Seen {
+    pub account: Account,
+    pub signed_in: bool,
+    pub show: Option<String>,
+}
+
+pub(super) async fn look(
+    console: &Arc<Console>,
+    person: &Person,
+    key: &str,
+) -> Result<Seen, Refusal> {
+    let account = allowed(console, person, key).await?;
     let subject = account.key();
     let signed_in = console
         .blocking(move |c| {
@@ -79,27 +87,33 @@ pub async fn account(
                 .is_some_and(|a| a.signed_in())
         })
         .await;
-    // The helpdesk reads what `show` says (Google's side, history, what is held).
     let show = if person.role.is_helpdesk() {
-        let argv = vec!["show".to_owned(), account.key().to_string()];
+        let argv = vec![
+            "show".to_owned(),
+            account.key().to_string(),
+            "--hide-birth-date".into(),
+        ];
         let actor = person.actor(None);
-        Some(
-            console
-                .act(move |c| crate::cli::control::run_for_console(&c.daemon, argv, actor))
-                .await,
-        )
+        let ran = console
+            .act(move |c| crate::cli::control::run_for_console(&c.daemon, argv, actor))
+            .await;
+        Some(ran.out)
     } else {
         None
     };
-    account_page(&person, &account, signed_in, show.map(|r| r.out)).into_response()
+    Ok(Seen {
+        account,
+        signed_in,
+        show,
+    })
 }
 
-fn account_page(
-    person: &Person,
-    account: &Account,
-    signed_in: bool,
-    show: Option<String>,
-) -> Markup {
+fn account_page(person: &Person, seen: &Seen) -> Markup {
+    let Seen {
+        account,
+        signed_in,
+        show,
+    } = seen;
     let path = format!("/akun/{}", account.key());
     let helpdesk = person.role.is_helpdesk();
     layout(
@@ -110,7 +124,7 @@ fn account_page(
                 tr { th { "Alamat" } td id="alamat" { (account.email) } }
                 tr { th { "Peran" } td { (account.role.words()) } }
                 tr { th { "Sekolah" } td { a href={ "/sekolah/" (account.npsn) } { (account.npsn) } } }
-                tr { th { "Keadaan" } td { (state_words(account, signed_in)) } }
+                tr { th { "Keadaan" } td { (state_words(account, *signed_in)) } }
             }
             @if let Some(show) = show { h2 { "Rincian (show)" } pre { (show) } }
             h2 { "Atur ulang sandi" }
@@ -157,40 +171,76 @@ fn account_page(
     )
 }
 
-#[derive(Debug, Deserialize)]
+/// What an action's form (or the API's JSON) gives: the ticket (the helpdesk's), the birth
+/// date the person said (a helpdesk reset), the reason (a suspension).
+#[derive(Debug, Default, Deserialize)]
 pub struct ActionForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
     #[serde(default)]
-    ticket: String,
+    pub(super) ticket: String,
     #[serde(default)]
-    birth_date: String,
+    pub(super) birth_date: String,
     #[serde(default)]
-    reason: String,
+    pub(super) reason: String,
 }
 
-/// The checks every action makes: the account and the right to act on it, the CSRF
-/// token, a ticket from the helpdesk.
-async fn action<'f>(
+/// The ticket the helpdesk must give with every action (`None` for an operator).
+fn ticket_of<'f>(person: &Person, form: &'f ActionForm) -> Result<Option<&'f str>, Refusal> {
+    if !person.role.is_helpdesk() {
+        return Ok(None);
+    }
+    ticket(&form.ticket).map(Some).ok_or(Refusal::BadRequest {
+        title: "Nomor tiket diperlukan",
+        detail: "Tulis nomor tiket (huruf, angka, - _ / # .), lalu coba lagi.",
+    })
+}
+
+/// Resets the password of the account `key` names: the checks (the right, the ticket,
+/// the birth date unless the person's own operator asks, the limits), then the reset.
+pub(super) async fn reset_password(
     console: &Arc<Console>,
     person: &Person,
     key: &str,
-    form: &'f ActionForm,
-) -> Result<(Account, Option<&'f str>), Response> {
+    form: &ActionForm,
+) -> Result<(Account, Secret), Refusal> {
     let account = allowed(console, person, key).await?;
-    person.check_csrf(&form.csrf)?;
-    if !person.role.is_helpdesk() {
-        return Ok((account, None));
-    }
-    match ticket(&form.ticket) {
-        Some(ticket) => Ok((account, Some(ticket))),
-        None => Err(pages::message(
-            StatusCode::BAD_REQUEST,
-            "Nomor tiket diperlukan",
-            Some(person),
-            "error",
-            "Tulis nomor tiket (huruf, angka, - _ / # .), lalu coba lagi.",
-        )),
+    let ticket = ticket_of(person, form)?;
+    let identity = if person.role.vouches_for(&account) {
+        Identity::SchoolOperator
+    } else {
+        let date =
+            jiff::civil::Date::strptime("%Y-%m-%d", form.birth_date.trim()).map_err(|_| {
+                Refusal::BadRequest {
+                    title: "Tanggal lahir diperlukan",
+                    detail: "Tulis tanggal lahir pemilik akun (TTTT-BB-HH), lalu coba lagi.",
+                }
+            })?;
+        Identity::BirthDate(date)
+    };
+    console.allow(person, Some(Kind::Reset))?;
+    let actor = person.actor(ticket);
+    let store = console.daemon.store();
+    let client = console.daemon.client.clone();
+    match credentials::reset(&store, &client, &account, identity, &actor).await {
+        Ok(secret) => {
+            count(What::Reset, person.who());
+            tracing::info!(email = %person.email, address = %person.address, token = person.token, account = %account.key(), ticket, "console: password reset");
+            Ok((account, secret))
+        }
+        Err(e) => {
+            if matches!(
+                e,
+                ResetError::BirthDate { .. } | ResetError::TooManyChecks { .. }
+            ) {
+                count(What::Refused, person.who());
+            }
+            tracing::warn!(email = %person.email, account = %account.key(), error = %e, "console: reset not made");
+            Err(Refusal::NotDone {
+                title: "Sandi tidak diatur ulang",
+                detail: e.to_string(),
+            })
+        }
     }
 }
 
@@ -201,54 +251,13 @@ pub async fn reset(
     Path(key): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let (account, ticket) = match action(&console, &person, &key, &form).await {
-        Ok(found) => found,
-        Err(refused) => return refused,
-    };
-    let identity = if person.role.vouches_for(&account) {
-        Identity::SchoolOperator
-    } else {
-        match jiff::civil::Date::strptime("%Y-%m-%d", form.birth_date.trim()) {
-            Ok(date) => Identity::BirthDate(date),
-            Err(_) => {
-                return pages::message(
-                    StatusCode::BAD_REQUEST,
-                    "Tanggal lahir diperlukan",
-                    Some(&person),
-                    "error",
-                    "Tulis tanggal lahir pemilik akun (TTTT-BB-HH), lalu coba lagi.",
-                );
-            }
-        }
-    };
-    if let Err(limited) = console.allow(&person, Some(Kind::Reset)) {
-        return limited;
+    if let Err(refused) = person.check_csrf(&form.csrf) {
+        return refused;
     }
-    let actor = person.actor(ticket);
-    let store = console.daemon.store();
-    let client = console.daemon.client.clone();
-    let done = credentials::reset(&store, &client, &account, identity, &actor).await;
-    let secret = match done {
-        Ok(secret) => secret,
-        Err(e) => {
-            if matches!(
-                e,
-                ResetError::BirthDate { .. } | ResetError::TooManyChecks { .. }
-            ) {
-                count(&counters().refusals);
-            }
-            tracing::warn!(email = %person.email, account = %account.key(), error = %e, "console: reset not made");
-            return pages::message(
-                StatusCode::CONFLICT,
-                "Sandi tidak diatur ulang",
-                Some(&person),
-                "error",
-                &e.to_string(),
-            );
-        }
+    let (account, secret) = match reset_password(&console, &person, &key, &form).await {
+        Ok(done) => done,
+        Err(refused) => return refused.page(Some(&person)),
     };
-    count(&counters().resets);
-    tracing::info!(email = %person.email, address = %person.address, account = %account.key(), "console: password reset");
     layout(
         "Sandi pertama baru",
         Some(&person),
@@ -262,40 +271,9 @@ pub async fn reset(
     .into_response()
 }
 
-/// Runs an operator command on the account for the console and shows what it said.
-async fn run_command(
-    console: &Arc<Console>,
-    person: &Person,
-    account: &Account,
-    title: &str,
-    argv: Vec<String>,
-    ticket: Option<&str>,
-) -> Response {
-    let actor = person.actor(ticket);
-    let ran = console
-        .act(move |c| crate::cli::control::run_for_console(&c.daemon, argv, actor))
-        .await;
-    tracing::info!(email = %person.email, address = %person.address, account = %account.key(), ticket, code = ran.code, "console: {title}");
-    let (class, status) = match ran.code {
-        0 => ("ok", "Selesai."),
-        3 => ("note", "Sebagian menunggu: lihat rinciannya."),
-        _ => ("error", "Tidak berhasil: lihat rinciannya."),
-    };
-    layout(
-        title,
-        Some(person),
-        html! {
-            p class=(class) { (status) }
-            pre id="hasil" { (ran.out) (ran.err) }
-            p { a href={ "/akun/" (account.key()) } { "Kembali ke akun" } }
-        },
-    )
-    .into_response()
-}
-
 /// A shell command the console runs on one account.
 #[derive(Debug, Clone, Copy)]
-enum Asked {
+pub(super) enum Asked {
     Repair,
     Release,
     Suspend,
@@ -312,7 +290,7 @@ impl Asked {
         }
     }
 
-    fn title(self) -> &'static str {
+    pub(super) fn title(self) -> &'static str {
         match self {
             Asked::Repair => "Perbaikan akun",
             Asked::Release => "Lepas karantina",
@@ -321,17 +299,20 @@ impl Asked {
         }
     }
 
-    /// The command line, from checked values only; `None` when the form lacks a reason.
-    fn argv(self, account: &Account, form: &ActionForm) -> Option<Vec<String>> {
+    /// The command line, from checked values only.
+    fn argv(self, account: &Account, form: &ActionForm) -> Result<Vec<String>, Refusal> {
         let key = account.key().to_string();
-        Some(match self {
+        Ok(match self {
             Asked::Repair => vec!["resync".into(), key],
             Asked::Release => vec!["release".into(), key],
             Asked::Reinstate => vec!["reinstate".into(), key],
             Asked::Suspend => {
                 let reason: String = form.reason.trim().chars().take(200).collect();
                 if reason.is_empty() {
-                    return None;
+                    return Err(Refusal::BadRequest {
+                        title: "Alasan diperlukan",
+                        detail: "Tulis alasan penangguhan, lalu coba lagi.",
+                    });
                 }
                 // `--reason=` keeps the text a value whatever it starts with.
                 vec!["suspend".into(), key, format!("--reason={reason}")]
@@ -340,7 +321,34 @@ impl Asked {
     }
 }
 
-/// Checks the right, the account, the token and the ticket, then runs the command.
+/// Checks the right, the account, the ticket and the limit, then runs the command on the
+/// account; what it said.
+pub(super) async fn run_asked(
+    asked: Asked,
+    console: &Arc<Console>,
+    person: &Person,
+    key: &str,
+    form: &ActionForm,
+) -> Result<(Account, Ran), Refusal> {
+    if !asked.allowed(&person.role) {
+        return Err(person.refusal(asked.title()));
+    }
+    let account = allowed(console, person, key).await?;
+    let ticket = ticket_of(person, form)?;
+    let argv = asked.argv(&account, form)?;
+    console.allow(person, None)?;
+    if matches!(asked, Asked::Repair) {
+        count(What::Repair, person.who());
+    }
+    let actor = person.actor(ticket);
+    let ran = console
+        .act(move |c| crate::cli::control::run_for_console(&c.daemon, argv, actor))
+        .await;
+    tracing::info!(email = %person.email, address = %person.address, token = person.token, account = %account.key(), ticket, code = ran.code, "console: {}", asked.title());
+    Ok((account, ran))
+}
+
+/// The page of a command run on an account.
 async fn ask(
     asked: Asked,
     person: Person,
@@ -348,29 +356,28 @@ async fn ask(
     key: String,
     form: ActionForm,
 ) -> Response {
-    if !asked.allowed(&person.role) {
-        return person.refuse(asked.title());
+    if let Err(refused) = person.check_csrf(&form.csrf) {
+        return refused;
     }
-    let (account, ticket) = match action(&console, &person, &key, &form).await {
-        Ok(found) => found,
-        Err(refused) => return refused,
+    let (account, ran) = match run_asked(asked, &console, &person, &key, &form).await {
+        Ok(done) => done,
+        Err(refused) => return refused.page(Some(&person)),
     };
-    let Some(argv) = asked.argv(&account, &form) else {
-        return pages::message(
-            StatusCode::BAD_REQUEST,
-            "Alasan diperlukan",
-            Some(&person),
-            "error",
-            "Tulis alasan penangguhan, lalu coba lagi.",
-        );
+    let (class, status) = match ran.code {
+        0 => ("ok", "Selesai."),
+        3 => ("note", "Sebagian menunggu: lihat rinciannya."),
+        _ => ("error", "Tidak berhasil: lihat rinciannya."),
     };
-    if let Err(limited) = console.allow(&person, None) {
-        return limited;
-    }
-    if matches!(asked, Asked::Repair) {
-        count(&counters().repairs);
-    }
-    run_command(&console, &person, &account, asked.title(), argv, ticket).await
+    layout(
+        asked.title(),
+        Some(&person),
+        html! {
+            p class=(class) { (status) }
+            pre id="hasil" { (ran.out) (ran.err) }
+            p { a href={ "/akun/" (account.key()) } { "Kembali ke akun" } }
+        },
+    )
+    .into_response()
 }
 
 /// `POST /akun/{key}/perbaiki`: the repair `resync` makes.
@@ -416,14 +423,18 @@ pub async fn reinstate(
 #[derive(Debug, Deserialize)]
 pub struct SearchQuery {
     #[serde(default)]
-    q: String,
+    pub(super) q: String,
     #[serde(default)]
-    npsn: String,
+    pub(super) npsn: String,
 }
 
 /// The accounts a helpdesk search names: an address, an account key, a NISN / NIK /
 /// NUPTK, or a part of a name within a school.
-fn find(console: &Console, q: &str, npsn: &str) -> Result<Vec<Account>, crate::store::StoreError> {
+pub(super) fn find(
+    console: &Console,
+    q: &str,
+    npsn: &str,
+) -> Result<Vec<Account>, crate::store::StoreError> {
     let store = console.daemon.store();
     let q = q.trim();
     if q.contains('@') {
@@ -475,7 +486,7 @@ pub async fn search(
     };
     let found = match found {
         Ok(found) => found,
-        Err(e) => return server_error(&person, &e),
+        Err(e) => return Refusal::failed(&person.email, &e).page(Some(&person)),
     };
     layout(
         "Cari akun",

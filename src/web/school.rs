@@ -5,7 +5,7 @@
 use super::limits::Kind;
 use super::pages::{self, csrf, layout};
 use super::session::Person;
-use super::{Console, count, counters};
+use super::{Console, Refusal, What, count};
 use crate::access;
 use crate::directory::model::{Account, DesiredState};
 use axum::extract::{Form, Path, State};
@@ -145,20 +145,8 @@ pub async fn page(
     let school = npsn.clone();
     match console.blocking(move |c| rows(c, &school)).await {
         Ok(rows) => school_page(&person, &npsn, &rows).into_response(),
-        Err(e) => server_error(&person, &e),
+        Err(e) => Refusal::failed(&person.email, &e).page(Some(&person)),
     }
-}
-
-/// 500 with the error in the log only.
-pub fn server_error(person: &Person, error: &dyn std::fmt::Display) -> Response {
-    tracing::error!(email = %person.email, error = %error, "console: a page failed");
-    pages::message(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Terjadi kesalahan",
-        Some(person),
-        "error",
-        "Terjadi kesalahan di server. Coba lagi; jika tetap gagal, hubungi helpdesk.",
-    )
 }
 
 /// `GET /sekolah/{npsn}/lembar`: what the sheet does, and the confirmation.
@@ -224,7 +212,7 @@ pub async fn sheet(
         );
     }
     if let Err(limited) = console.allow(&person, Some(Kind::Sheet)) {
-        return limited;
+        return limited.page(Some(&person));
     }
     let format = if form.format == "csv" { "csv" } else { "html" };
     let name = format!("akun-belajar-{npsn}.{format}");
@@ -260,7 +248,7 @@ pub async fn sheet(
             &format!("Lembar tidak dapat dibuat: {}", ran.err.trim()),
         );
     };
-    count(&counters().sheets);
+    count(What::Sheet, person.who());
     tracing::info!(email = %person.email, address = %person.address, npsn, "console: sheet downloaded");
     let kind = if format == "csv" {
         "text/csv; charset=utf-8"

@@ -4,11 +4,10 @@
 //! a top-level navigation). The session carries the CSRF token every form must send.
 
 use super::access::{Role, role_of};
-use super::{Console, Peer, client_address, pages};
+use super::{Console, Peer, Refusal, client_address};
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::SignedCookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::de::DeserializeOwned;
@@ -59,21 +58,28 @@ pub fn removal(name: &'static str) -> Cookie<'static> {
     Cookie::build((name, "")).path("/").build()
 }
 
-/// Who makes a request: signed in, with the role the configuration and the directory
-/// give them now, from this client address.
+/// Who makes a request: signed in (or with an API token), with the role the
+/// configuration and the directory give them now, from this client address.
 #[derive(Debug, Clone)]
 pub struct Person {
     pub email: String,
     pub role: Role,
+    /// The session's CSRF token (empty for the API, whose requests carry no cookie).
     pub csrf: String,
     pub address: IpAddr,
+    /// The API token's id when the request came through the API.
+    pub token: Option<String>,
 }
 
 impl Person {
     /// Who asked, for the history of what an action changes.
     pub fn actor(&self, ticket: Option<&str>) -> String {
         let ticket = ticket.map(|t| format!(", tiket {t}")).unwrap_or_default();
-        format!("{} (konsol, dari {}{ticket})", self.email, self.address)
+        let via = match &self.token {
+            Some(id) => format!("api, token {id}"),
+            None => "konsol".into(),
+        };
+        format!("{} ({via}, dari {}{ticket})", self.email, self.address)
     }
 
     /// Refuses a form that does not carry this session's token.
@@ -90,11 +96,24 @@ impl Person {
         Err(self.refuse("a form without this session's CSRF token"))
     }
 
+    /// Who this is, for the metrics.
+    pub fn who(&self) -> super::Who {
+        match self.token {
+            Some(_) => super::Who::Api,
+            None => super::Who::of(&self.role),
+        }
+    }
+
     /// 403, a line in the log, a count in the metrics.
+    pub fn refusal(&self, what: &str) -> Refusal {
+        super::count(super::What::Refused, self.who());
+        tracing::warn!(email = %self.email, role = self.role.words(), address = %self.address, token = self.token, refused = what, "console: refused");
+        Refusal::Forbidden
+    }
+
+    /// [`Person::refusal`] as a page.
     pub fn refuse(&self, what: &str) -> Response {
-        super::count(&super::counters().refusals);
-        tracing::warn!(email = %self.email, role = self.role.words(), address = %self.address, refused = what, "console: refused");
-        pages::refused(Some(self)).into_response()
+        self.refusal(what).page(Some(self))
     }
 }
 
@@ -124,7 +143,7 @@ impl FromRequestParts<Arc<Console>> for Person {
             if jar.get(SESSION).is_some() {
                 tracing::info!(%address, "console: a session cookie refused (expired or not signed by this console)");
             }
-            return Err((StatusCode::UNAUTHORIZED, pages::signed_out()).into_response());
+            return Err(Refusal::Unauthorized.page(None));
         };
         let email = session.email.clone();
         let role = console
@@ -138,6 +157,7 @@ impl FromRequestParts<Arc<Console>> for Person {
             role,
             csrf: session.csrf,
             address,
+            token: None,
         })
     }
 }

@@ -3,10 +3,11 @@
 //! takes the code back, checks everything ([`super::oidc`]) and opens a session.
 
 use super::access::Role;
+use super::access::role_of;
 use super::limits::Kind;
 use super::oidc::{Pending, random};
 use super::session::{self, LOGIN, Person, SESSION, Session};
-use super::{Console, count, counters, pages};
+use super::{Console, Refusal, What, Who, count, pages};
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -52,7 +53,7 @@ fn address_allowance(console: &Console, parts: &Parts) -> Result<(), Response> {
         .take(Kind::Address, &address.to_string())
         .map_err(|wait| {
             tracing::warn!(%address, "console: too many requests from one address");
-            pages::limited(None, wait)
+            Refusal::limited(wait, Who::Unknown).page(None)
         })
 }
 
@@ -104,7 +105,7 @@ pub async fn finish(
     let address = session::address_of(&parts, &console);
     let jar = console.cookies(&parts.headers);
     let failed = |why: &dyn std::fmt::Display| {
-        count(&counters().refusals);
+        count(What::Refused, Who::Unknown);
         tracing::warn!(%address, error = %why, "console: a sign-in failed");
         pages::message(
             StatusCode::FORBIDDEN,
@@ -135,7 +136,14 @@ pub async fn finish(
         Ok(identity) => identity,
         Err(e) => return failed(&e),
     };
-    count(&counters().sign_ins);
+    let email = identity.email.clone();
+    let who = console
+        .blocking(move |c| {
+            let account = c.daemon.store().account_by_email(&email).ok().flatten();
+            Who::of(&role_of(&c.web, &email, account.as_ref()))
+        })
+        .await;
+    count(What::SignIn, who);
     tracing::info!(email = %identity.email, %address, "console: signed in");
     let minutes = i64::from(console.web.session_minutes);
     let session = Session {

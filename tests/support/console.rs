@@ -183,7 +183,7 @@ fn config(dir: &Path, url: &str, key: &Path) -> PathBuf {
         &path,
         format!(
             "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\ncall_deadline = \"3s\"\n\
-             [daemon]\ncontrol_socket = \"\"\nmetrics_listen = \"127.0.0.1:0\"\npush_interval = \"1s\"\n\
+             [daemon]\ncontrol_socket = \"ctl.sock\"\nmetrics_listen = \"127.0.0.1:0\"\npush_interval = \"1s\"\n\
              [web]\nlisten = \"127.0.0.1:0\"\nissuer = \"{url}\"\nclient_id = \"konsol\"\nclient_secret_file = \"client-secret\"\nhelpdesk = [\"{AGENT}\"]\nresets_per_hour = 3\n"
         ),
     )
