@@ -160,7 +160,14 @@ pub fn reloaded(old: &Config, mut new: Config) -> (Config, Reloaded) {
             "daemon.stop_timeout",
             new.daemon.stop_timeout == old.daemon.stop_timeout,
         ),
+        ("web.helpdesk", new.web.helpdesk == old.web.helpdesk),
+        ("web.admins", new.web.admins == old.web.admins),
     ];
+    // The console's other settings (its socket, TLS, sign-in client, limits) are read
+    // when it starts.
+    let mut web = old.web.clone();
+    web.helpdesk.clone_from(&new.web.helpdesk);
+    web.admins.clone_from(&new.web.admins);
     let at_restart = [
         ("data_dir", new.data_dir == old.data_dir),
         ("store_cache_mb", new.store_cache_mb == old.store_cache_mb),
@@ -173,6 +180,7 @@ pub fn reloaded(old: &Config, mut new: Config) -> (Config, Reloaded) {
             "daemon.control_socket",
             new.daemon.control_socket == old.daemon.control_socket,
         ),
+        ("web", web == new.web),
     ];
     changes.applied = live
         .iter()
@@ -193,6 +201,7 @@ pub fn reloaded(old: &Config, mut new: Config) -> (Config, Reloaded) {
     new.daemon
         .control_socket
         .clone_from(&old.daemon.control_socket);
+    new.web = web;
     (new, changes)
 }
 
@@ -722,9 +731,16 @@ mod tests {
         new.sync.max_suspensions = 10;
         new.google.requests_per_minute = Some(1200);
         new.data_dir = "/elsewhere".into();
+        new.web.helpdesk = vec!["agen@belajar.id".into()];
+        new.web.resets_per_hour = 99;
         let (running, changes) = reloaded(&old, new);
-        assert_eq!(changes.applied, ["sync", "daemon.push_interval"]);
-        assert_eq!(changes.needs_restart, ["data_dir", "google"]);
+        assert_eq!(
+            changes.applied,
+            ["sync", "daemon.push_interval", "web.helpdesk"]
+        );
+        assert_eq!(changes.needs_restart, ["data_dir", "google", "web"]);
+        assert_eq!(running.web.helpdesk, ["agen@belajar.id"]);
+        assert_eq!(running.web.resets_per_hour, old.web.resets_per_hour);
         assert_eq!(
             running.daemon.push_interval,
             jiff::SignedDuration::from_secs(2)

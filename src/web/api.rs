@@ -13,7 +13,6 @@
 //! Requests carry no cookie, so a page of another site cannot make a browser send one
 //! (no CSRF token is needed).
 
-use super::access::role_of;
 use super::limits::Kind;
 use super::people::{self, ActionForm, Asked};
 use super::session::{Person, address_of};
@@ -73,12 +72,7 @@ impl FromRequestParts<Arc<Console>> for Agent {
             return Err(Refusal::Unauthorized.json());
         };
         let email = token.email.clone();
-        let role = console
-            .blocking(move |c| {
-                let account = c.daemon.store().account_by_email(&email).ok().flatten();
-                role_of(&c.web, &email, account.as_ref())
-            })
-            .await;
+        let role = console.role(email).await;
         let person = Person {
             email: token.email,
             role,

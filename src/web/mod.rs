@@ -135,6 +135,16 @@ impl Console {
         Ok(())
     }
 
+    /// The role of `email` now: the helpdesk and admin lists of the configuration in force
+    /// (a SIGHUP that takes an agent off takes their rights at once), and their account.
+    async fn role(self: &Arc<Self>, email: String) -> access::Role {
+        self.blocking(move |c| {
+            let account = c.daemon.store().account_by_email(&email).ok().flatten();
+            access::role_of(&c.daemon.config().web, &email, account.as_ref())
+        })
+        .await
+    }
+
     /// Reading the store for a page, off the async runtime, a few at once.
     async fn blocking<T: Send + 'static>(
         self: &Arc<Self>,

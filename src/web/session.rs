@@ -3,7 +3,7 @@
 //! refused). `HttpOnly`, `Secure`, `SameSite=Lax` (the sign-in comes back from Google as
 //! a top-level navigation). The session carries the CSRF token every form must send.
 
-use super::access::{Role, role_of};
+use super::access::Role;
 use super::{Console, Peer, Refusal, client_address};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -146,12 +146,7 @@ impl FromRequestParts<Arc<Console>> for Person {
             return Err(Refusal::Unauthorized.page(None));
         };
         let email = session.email.clone();
-        let role = console
-            .blocking(move |c| {
-                let account = c.daemon.store().account_by_email(&email).ok().flatten();
-                role_of(&c.web, &email, account.as_ref())
-            })
-            .await;
+        let role = console.role(email).await;
         Ok(Person {
             email: session.email,
             role,

@@ -3,7 +3,6 @@
 //! takes the code back, checks everything ([`super::oidc`]) and opens a session.
 
 use super::access::Role;
-use super::access::role_of;
 use super::limits::Kind;
 use super::oidc::{Pending, random};
 use super::session::{self, LOGIN, Person, SESSION, Session};
@@ -35,7 +34,7 @@ pub async fn home(person: Result<Person, Response>) -> Response {
 fn sign_in_domains(console: &Console) -> Vec<String> {
     let config = console.daemon.config();
     let mut domains = config.naming.domains();
-    for email in console.web.helpdesk.iter().chain(&console.web.admins) {
+    for email in config.web.helpdesk.iter().chain(&config.web.admins) {
         if let Some((_, domain)) = email.trim().rsplit_once('@') {
             domains.push(domain.to_ascii_lowercase());
         }
@@ -137,12 +136,7 @@ pub async fn finish(
         Err(e) => return failed(&e),
     };
     let email = identity.email.clone();
-    let who = console
-        .blocking(move |c| {
-            let account = c.daemon.store().account_by_email(&email).ok().flatten();
-            Who::of(&role_of(&c.web, &email, account.as_ref()))
-        })
-        .await;
+    let who = Who::of(&console.role(email).await);
     count(What::SignIn, who);
     tracing::info!(email = %identity.email, %address, "console: signed in");
     let minutes = i64::from(console.web.session_minutes);

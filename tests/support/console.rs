@@ -282,16 +282,41 @@ impl Setup {
     }
 }
 
+/// The daemon's log, read on a thread of its own.
+pub struct Log {
+    lines: Vec<String>,
+    received: std::sync::mpsc::Receiver<String>,
+}
+
+impl Log {
+    /// Every line so far.
+    pub fn so_far(&mut self) -> String {
+        self.lines.extend(self.received.try_iter());
+        self.lines.join("\n")
+    }
+
+    /// Waits for a line containing `needle` (panics if the daemon's log ends first).
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        loop {
+            let line = self.received.recv().expect("the daemon's log ended");
+            self.lines.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+}
+
 /// Starts the daemon (logging at `trace`), reads where its console is served, and
 /// registers the console's OAuth client with the emulator. The daemon, the console's URL,
-/// and a function that returns every log line so far.
+/// and its log.
 pub fn start_console(
     runtime: &tokio::runtime::Runtime,
     setup: &Setup,
-) -> (KillOnDrop, String, impl FnMut() -> String) {
+) -> (KillOnDrop, String, Log) {
     let (daemon, mut lines) = start_daemon_logging(&setup.config, "trace");
-    let mut log = wait_for(&mut lines, "web console served at ");
-    let console = log
+    let lines_so_far = wait_for(&mut lines, "web console served at ");
+    let console = lines_so_far
         .last()
         .and_then(|l| l.split("web console served at ").nth(1))
         .unwrap()
@@ -312,9 +337,9 @@ pub fn start_console(
             .unwrap();
         assert_eq!(registered.status(), 200);
     });
-    let logged = move || {
-        log.extend(received.try_iter());
-        log.join("\n")
+    let log = Log {
+        lines: lines_so_far,
+        received,
     };
-    (daemon, console, logged)
+    (daemon, console, log)
 }
