@@ -408,7 +408,7 @@ fn retire_unlisted(
 /// with its address request and allocated address (about 100 bytes). A chunk's addresses
 /// are written in address order, so each chunk rewrites the address index's pages once:
 /// fewer, bigger chunks write less and hold more.
-const APPLY_CHUNK: usize = 125_000;
+const APPLY_CHUNK: usize = 100_000;
 
 /// The local part of the address the Google user carrying `key`'s marker has, when it is
 /// in `domain` (the account keeps it).
@@ -558,7 +558,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
         today: options.today,
     };
     // A dry run forgets what it would write as it goes, but for the addresses it reads
-    // back: its memory stays that of the address index.
+    // back, which it keeps on disk (the store's scratch): its memory stays flat.
     // The school index is written once a chunk (its pages would be rewritten by every
     // batch otherwise).
     let mut changes = store

@@ -10,6 +10,12 @@
 //! | `history`, `held` | [`crate::audit`] |
 //! | `access` | [`crate::access`] |
 //! | `meta` (counters, the sequence, the import in progress), `undo` | this module |
+//! | `notices` | [`crate::notices`] |
+//! | `api_tokens` (hashes of the console's API tokens) | [`crate::web::tokens`] |
+//!
+//! A dry run writes nothing to the store: what it must read back (an import's new
+//! addresses) goes to a scratch database in a temporary folder of the store's folder
+//! ([`scratch`]), removed with the dry run.
 //!
 //! A set of [`Changes`] may span keyspaces: it is written in one sled transaction over
 //! their trees, so a reader never sees half of it.
@@ -255,6 +261,7 @@ impl Store {
     /// MiB. An import found interrupted is rolled back.
     pub fn open(path: &Path, cache_mb: u64) -> Result<Store, StoreError> {
         make_private_dir(path).map_err(|e| StoreError::sled(path, e.into()))?;
+        scratch::remove_leftovers(path);
         // A store just closed by a command that ended is let go of within moments.
         let handles = open_db(path, cache_mb, Duration::from_secs(2))?;
         let store = Store(Arc::new(Open {
@@ -419,6 +426,7 @@ impl Store {
             undoable: false,
             behind: None,
             dry_run_keeps: &[],
+            scratch: None,
             deferred: &[],
             deferred_bytes: 0,
         }
@@ -849,6 +857,8 @@ pub struct Changes<'a> {
     /// In a dry run, the keyspaces whose changes are kept (see
     /// [`dry_run_keeps`](Self::dry_run_keeps); empty: all of them).
     dry_run_keeps: &'static [Keyspace],
+    /// Where a dry run keeps those changes once handed on (made at the first).
+    scratch: Option<scratch::Scratch>,
     /// Keyspaces whose changes wait for `commit_behind_all` (see [`Changes::defer`]), and
     /// about how many bytes they hold.
     deferred: &'static [Keyspace],
@@ -957,10 +967,15 @@ impl<'a> Changes<'a> {
     pub(crate) fn get(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let held = self.pending.get(&space).and_then(|p| p.get(key)).cloned();
         let landing = || self.behind.as_ref()?.get(space, key);
-        match held.or_else(landing) {
-            Some(value) => Ok(value),
-            None => self.store.get(space, key),
+        if let Some(value) = held.or_else(landing) {
+            return Ok(value);
         }
+        if let Some(scratch) = &self.scratch
+            && let Some(value) = scratch.get(space, key)?
+        {
+            return Ok(value);
+        }
+        self.store.get(space, key)
     }
 
     pub(crate) fn put(&mut self, space: Keyspace, key: Vec<u8>, value: Vec<u8>) {
@@ -1054,9 +1069,9 @@ impl<'a> Changes<'a> {
         }
     }
 
-    /// For a dry run: only the changes to `spaces` are kept for later reads; the rest is
-    /// forgotten at each [`commit_behind`](Self::commit_behind), so that a dry run of a
-    /// big change holds no more than what it reads back.
+    /// For a dry run: only the changes to `spaces` are kept for later reads, on disk
+    /// ([`scratch`]); the rest is forgotten at each [`commit_behind`](Self::commit_behind),
+    /// so that a dry run of a big change holds about one batch in memory.
     pub(crate) fn dry_run_keeps(mut self, spaces: &'static [Keyspace]) -> Self {
         self.dry_run_keeps = spaces;
         self
@@ -1077,7 +1092,13 @@ impl<'a> Changes<'a> {
         if self.dry_run {
             let keeps = self.dry_run_keeps;
             if !keeps.is_empty() {
-                self.pending.retain(|space, _| keeps.contains(space));
+                let mut pending = std::mem::take(&mut self.pending);
+                pending.retain(|space, _| keeps.contains(space));
+                let scratch = match &mut self.scratch {
+                    Some(scratch) => scratch,
+                    None => self.scratch.insert(scratch::Scratch::open(self.store)?),
+                };
+                scratch.keep(pending)?;
                 self.counted.clear();
                 self.pending_bytes = 0;
                 self.deferred_bytes = 0;
@@ -1316,6 +1337,7 @@ mod undo {
 }
 
 mod migrate;
+mod scratch;
 
 #[cfg(test)]
 mod tests;

@@ -88,6 +88,60 @@ fn changes_spanning_keyspaces_land_together_and_keys_stay_apart() {
 }
 
 #[test]
+fn a_dry_run_reads_back_what_it_keeps_from_disk_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 8).unwrap();
+    let mut before = store.changes(false);
+    before.put(ONE, key(1), b"stored".to_vec());
+    before.put(ONE, key(2), b"stored".to_vec());
+    before.commit().unwrap();
+    drop(before);
+    let scratch_dirs = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with(".dry-run-")
+            })
+            .count()
+    };
+    {
+        let mut dry = store.changes(true).dry_run_keeps(&[ONE]);
+        for round in 0..3u32 {
+            dry.put(ONE, key(10 + round), b"dry".to_vec());
+            dry.put(TWO, key(10 + round), b"forgotten".to_vec());
+            dry.commit_behind().unwrap();
+        }
+        dry.delete(ONE, key(1));
+        dry.put(ONE, key(10), b"again".to_vec());
+        dry.commit_behind().unwrap();
+        assert_eq!(dry.pending_bytes(), 0, "nothing held in memory");
+        assert_eq!(scratch_dirs(), 1);
+        assert_eq!(dry.get(ONE, &key(10)).unwrap().unwrap(), b"again");
+        assert_eq!(dry.get(ONE, &key(12)).unwrap().unwrap(), b"dry");
+        assert_eq!(
+            dry.get(ONE, &key(1)).unwrap(),
+            None,
+            "removed in the dry run"
+        );
+        assert_eq!(dry.get(ONE, &key(2)).unwrap().unwrap(), b"stored");
+        assert_eq!(dry.get(TWO, &key(10)).unwrap(), None, "not kept");
+    }
+    assert_eq!(
+        scratch_dirs(),
+        0,
+        "the scratch folder goes with the changes"
+    );
+    assert_eq!(store.get(ONE, &key(1)).unwrap().unwrap(), b"stored");
+    assert_eq!(store.get(ONE, &key(10)).unwrap(), None);
+    // A folder a killed dry run left is removed when the store is next opened.
+    std::fs::create_dir(dir.path().join(".dry-run-left")).unwrap();
+    drop(store);
+    let _store = Store::open(dir.path(), 8).unwrap();
+    assert_eq!(scratch_dirs(), 0);
+}
+
+#[test]
 fn an_interrupted_import_is_rolled_back_by_the_next_opening() {
     let dir = tempfile::tempdir().unwrap();
     {
