@@ -153,6 +153,9 @@ pub fn queue(
 /// The org units on the way to `path` that are not known to exist, parents first.
 pub fn missing_org_units(path: &str, known: &BTreeSet<String>) -> Vec<String> {
     let mut missing = Vec::new();
+    if known.contains(path) {
+        return missing; // and so are its parents: Google has no org unit without its parent
+    }
     let mut at = String::new();
     for part in path.split('/').filter(|p| !p.is_empty()) {
         at.push('/');

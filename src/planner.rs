@@ -317,7 +317,7 @@ fn absent(account: &Account, mut decision: Decision) -> Decision {
         kind: ActionKind::Create,
         target: None,
         email: account.email.clone(),
-        fields: fields_of(&body),
+        fields: body.fields_set(),
         body,
         reason: "active here and absent from Google".into(),
     }));
@@ -533,7 +533,7 @@ fn managed(account: &Account, user: &User, ctx: &Context, mut decision: Decision
         kind,
         target: Some(id),
         email: account.email.clone(),
-        fields: fields_of(&body),
+        fields: body.fields_set(),
         body,
         reason: reasons.join(", "),
     }));
@@ -610,14 +610,6 @@ fn same_person(full_name: &str, user: &User) -> bool {
     (same_text(theirs.given_name.as_deref(), &name.given_name)
         && same_text(theirs.family_name.as_deref(), &name.family_name))
         || same_text(Some(&display_name(user)), &name.display_name)
-}
-
-/// The names of the fields a body sets, as Google names them.
-fn fields_of(body: &User) -> Vec<String> {
-    match serde_json::to_value(body) {
-        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
-        _ => Vec::new(),
-    }
 }
 
 #[cfg(test)]

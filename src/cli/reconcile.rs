@@ -122,16 +122,16 @@ pub fn plan(s: &mut Session, args: &PlanArgs) -> Result<u8, Failure> {
             );
         }
     }
+    // (A write error is the reader gone, a pager closed: nothing more to say.)
+    if args.json {
+        let _ = std::io::copy(&mut spool, s.out);
+        return Ok(0);
+    }
     for line in std::io::BufReader::new(spool).lines() {
         let line = line.map_err(|e| Failure::Runtime(format!("temp file: {e}")))?;
-        let result = if args.json {
-            writeln!(s.out, "{line}")
-        } else {
-            let line: PlanLine = serde_json::from_str(&line).expect("written above");
-            writeln!(s.out, "{}", text_line(&line))
-        };
-        if result.is_err() {
-            break; // the reader went away (a pager closed): nothing more to say
+        let line: PlanLine = serde_json::from_str(&line).expect("written above");
+        if writeln!(s.out, "{}", text_line(&line)).is_err() {
+            break;
         }
     }
     Ok(0)

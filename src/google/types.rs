@@ -48,6 +48,37 @@ pub struct User {
 }
 
 impl User {
+    /// The fields set, as Google names them, in name order: what a body sends (the
+    /// planner shows and records them). The test below keeps it equal to what serde
+    /// writes.
+    pub fn fields_set(&self) -> Vec<String> {
+        let set = [
+            ("aliases", self.aliases.is_some()),
+            (
+                "changePasswordAtNextLogin",
+                self.change_password_at_next_login.is_some(),
+            ),
+            ("creationTime", self.creation_time.is_some()),
+            ("deletionTime", self.deletion_time.is_some()),
+            ("etag", self.etag.is_some()),
+            ("externalIds", self.external_ids.is_some()),
+            ("id", self.id.is_some()),
+            ("isAdmin", self.is_admin.is_some()),
+            ("lastLoginTime", self.last_login_time.is_some()),
+            ("name", self.name.is_some()),
+            ("orgUnitPath", self.org_unit_path.is_some()),
+            ("organizations", self.organizations.is_some()),
+            ("password", self.password.is_some()),
+            ("primaryEmail", self.primary_email.is_some()),
+            ("suspended", self.suspended.is_some()),
+            ("suspensionReason", self.suspension_reason.is_some()),
+        ];
+        set.into_iter()
+            .filter(|(_, is_set)| *is_set)
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+
     /// When the user last signed in, if ever (Google answers the epoch for never).
     pub fn last_sign_in(&self) -> Option<jiff::Timestamp> {
         let at: jiff::Timestamp = self.last_login_time.as_deref()?.parse().ok()?;
@@ -131,6 +162,45 @@ pub struct UsersPage {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_fields_set_are_the_fields_serde_writes() {
+        let some = || Some(String::new());
+        // Every field named (no `..`): a field added to `User` must be added here, and
+        // then to `fields_set`.
+        let full = User {
+            id: some(),
+            primary_email: some(),
+            name: Some(UserName::default()),
+            password: some(),
+            change_password_at_next_login: Some(true),
+            suspended: Some(false),
+            suspension_reason: some(),
+            org_unit_path: some(),
+            external_ids: Some(vec![]),
+            organizations: Some(vec![]),
+            aliases: Some(vec![]),
+            is_admin: Some(false),
+            etag: some(),
+            creation_time: some(),
+            deletion_time: some(),
+            last_login_time: some(),
+        };
+        let keys = |user: &User| -> Vec<String> {
+            match serde_json::to_value(user).unwrap() {
+                serde_json::Value::Object(map) => map.keys().cloned().collect(),
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(full.fields_set(), keys(&full));
+        let body = User {
+            primary_email: some(),
+            org_unit_path: some(),
+            ..User::default()
+        };
+        assert_eq!(body.fields_set(), keys(&body));
+        assert_eq!(body.fields_set(), ["orgUnitPath", "primaryEmail"]);
+    }
 
     #[test]
     fn the_epoch_means_never_signed_in() {

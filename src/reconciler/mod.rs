@@ -5,21 +5,24 @@
 //! of one account.
 
 pub mod repair;
+mod round;
 pub mod scan;
+
+pub use round::enqueue;
 
 use crate::audit::{self, GuardHeld, HeldList};
 use crate::config::Config;
 use crate::directory::model::{Account, AccountKey};
 use crate::executor::Wait;
 use crate::google::types::User;
-use crate::journal::{self, Lane, missing_org_units, org_unit_action, queue};
-use crate::planner::{self, Action, ActionKind, Asker, Context, Decision, Outcome};
+use crate::journal;
+use crate::planner::{self, ActionKind, Asker, Context, Decision};
 use crate::remote::{self, Observed};
 use crate::store::{Store, StoreError};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Accounts planned per step: what is read before anything is written.
 const CHUNK: usize = 2048;
@@ -141,8 +144,8 @@ fn plan_chunk(store: &Store, ctx: &Context, chunk: Chunk) -> Result<Vec<Item>, S
 
 /// Plans every account against what was last observed, in key order, a chunk at a time:
 /// the chunk's records are read first, then `visit` may write. When `visit` writes
-/// nothing (a dry run), the next chunk is read on a second thread while this one is
-/// planned: a write while a chunk is read could show a split page twice.
+/// nothing (a dry run), the chunks are read and planned on a second thread while this
+/// one visits the last: a write while a chunk is read could show a split page twice.
 pub fn plan_each<E: From<StoreError>>(
     store: &Store,
     config: &Config,
@@ -169,21 +172,23 @@ pub fn plan_each<E: From<StoreError>>(
         }
     }
     std::thread::scope(|scope| {
-        let (chunks, ready) = std::sync::mpsc::sync_channel::<Result<Chunk, StoreError>>(1);
+        let (chunks, ready) = std::sync::mpsc::sync_channel::<Result<Vec<Item>, StoreError>>(1);
+        let ctx = &ctx;
         scope.spawn(move || {
             let mut lo: Option<String> = None;
             loop {
                 let chunk = read_chunk(store, lo.as_deref());
                 let next = chunk.as_ref().ok().and_then(|c| c.hi.clone());
-                // A closed channel means the planner stopped on an error.
-                if chunks.send(chunk).is_err() || next.is_none() {
+                let planned = chunk.and_then(|chunk| plan_chunk(store, ctx, chunk));
+                // A closed channel means the visitor stopped on an error.
+                if chunks.send(planned).is_err() || next.is_none() {
                     return;
                 }
                 lo = next;
             }
         });
-        for chunk in ready {
-            visit(plan_chunk(store, &ctx, chunk?)?)?;
+        for items in ready {
+            visit(items?)?;
         }
         Ok(())
     })
@@ -303,203 +308,6 @@ impl PlanLine {
 pub enum Mode {
     DryRun,
     Write(Suspensions),
-}
-
-/// Plans every account and writes the actions to the journal (with their audit lines and
-/// the org units they need), the conflicts to their list, and the guard's verdict;
-/// `on_line` sees each action and conflict. Suspensions are written only once the whole
-/// plan shows they are not too many. In a dry run nothing is written.
-pub fn enqueue(
-    store: &Store,
-    config: &Config,
-    today: Date,
-    mode: Mode,
-    mut on_line: impl FnMut(PlanLine),
-) -> Result<(Totals, Option<GuardHeld>), StoreError> {
-    let dry_run = mode == Mode::DryRun;
-    let suspensions = match mode {
-        Mode::DryRun => Suspensions::Guarded,
-        Mode::Write(s) => s,
-    };
-    // A plan that is written is made under the write lease whole: from one moment of the
-    // directory (never half an import), and its guard sees every suspension it queues.
-    let _lease = (!dry_run).then(|| store.lease());
-    let now = Timestamp::now();
-    let mut totals = Totals::default();
-    let mut guard = Guard::default();
-    let mut org_units: BTreeSet<String> = remote::org_units(store).collect::<Result<_, _>>()?;
-    // Suspensions kept until the guard has seen the whole plan; beyond the limit they are
-    // only counted (the guard then holds them all).
-    let mut held_back: Vec<(String, Action)> = Vec::new();
-    let limit = config.sync.max_suspensions as usize;
-    plan_each(
-        store,
-        config,
-        today,
-        dry_run,
-        |items| -> Result<(), StoreError> {
-            let mut changes = store.changes(dry_run);
-            for item in items {
-                let planned = match item {
-                    Item::Account(planned) => planned,
-                    Item::Orphan { key, user } => {
-                        totals.orphans += 1;
-                        let subject = key.to_string();
-                        let reason = planner::orphan(&user, &key);
-                        on_line(PlanLine::new(&subject, "conflict", "", &[], &reason));
-                        if audit::held(&changes, HeldList::Conflicts, &subject)?.is_none() {
-                            audit::hold(&mut changes, HeldList::Conflicts, &subject, now, &reason);
-                            audit::log(&mut changes, &subject, now, "conflict", reason)?;
-                        }
-                        continue;
-                    }
-                };
-                totals.accounts += 1;
-                let Planned {
-                    account,
-                    decision,
-                    managed,
-                    waiting,
-                    quarantined,
-                    conflicted,
-                    notices,
-                } = *planned;
-                let subject = account.key().to_string();
-                let due = decision
-                    .suspend_on
-                    .map(|day| audit::Notices::new(&account.email, day));
-                if due != notices {
-                    audit::set_notices(&mut changes, &subject, due.as_ref());
-                }
-                if let Some(due) = &due
-                    && let Some(days) = crate::notices::unqueued_due(store, &subject, due, today)?
-                {
-                    *totals.notices_due.entry(days).or_default() += 1;
-                }
-                if managed {
-                    guard.managed(&account.email);
-                }
-                if quarantined.is_some() {
-                    totals.quarantined += 1;
-                    continue;
-                }
-                if let Some(link) = &decision.link
-                    && !matches!(decision.outcome, Outcome::Conflict(_))
-                {
-                    let mut relinked = account.clone();
-                    relinked.google = Some(link.clone());
-                    changes.put_account(Some(&account), &relinked)?;
-                    audit::log(
-                        &mut changes,
-                        &subject,
-                        now,
-                        "relinked",
-                        format!("linked to Google user {}", link.id),
-                    )?;
-                    totals.relinked += 1;
-                }
-                match decision.outcome {
-                    Outcome::InStep => {
-                        totals.in_step += 1;
-                        if conflicted.is_some() {
-                            audit::release(&mut changes, HeldList::Conflicts, &subject);
-                        }
-                    }
-                    Outcome::Conflict(reason) => {
-                        totals.conflicts += 1;
-                        on_line(PlanLine::new(
-                            &subject,
-                            "conflict",
-                            &account.email,
-                            &[],
-                            &reason,
-                        ));
-                        if conflicted.as_deref() != Some(reason.as_str()) {
-                            audit::hold(&mut changes, HeldList::Conflicts, &subject, now, &reason);
-                            audit::log(&mut changes, &subject, now, "conflict", reason)?;
-                        }
-                    }
-                    Outcome::Act(action) => {
-                        if conflicted.is_some() {
-                            audit::release(&mut changes, HeldList::Conflicts, &subject);
-                        }
-                        if waiting {
-                            totals.waiting += 1;
-                            continue;
-                        }
-                        on_line(PlanLine::new(
-                            &subject,
-                            action.kind.as_str(),
-                            &account.email,
-                            &action.fields,
-                            &action.reason,
-                        ));
-                        if let Some(path) = &action.body.org_unit_path {
-                            for missing in missing_org_units(path, &org_units) {
-                                on_line(PlanLine::new(
-                                    &missing,
-                                    "create_org_unit",
-                                    "",
-                                    &[],
-                                    "needed by the accounts placed in it",
-                                ));
-                                journal::enqueue(
-                                    &mut changes,
-                                    Lane::OrgUnit,
-                                    &missing,
-                                    org_unit_action(&missing),
-                                    now,
-                                )?;
-                                org_units.insert(missing);
-                                totals.org_units += 1;
-                            }
-                        }
-                        if action.kind == ActionKind::Suspend {
-                            guard.suspension(&account.email);
-                            if suspensions == Suspensions::Guarded {
-                                if held_back.len() <= limit {
-                                    held_back.push((subject, *action));
-                                }
-                                continue;
-                            }
-                        }
-                        totals.count(action.kind);
-                        queue(&mut changes, Lane::Bulk, &subject, *action, now)?;
-                    }
-                }
-            }
-            changes.commit()
-        },
-    )?;
-
-    let mut changes = store.changes(dry_run);
-    let verdict = guard.verdict(
-        config.sync.max_suspensions,
-        config.sync.max_suspension_share,
-    );
-    let held = match verdict {
-        Some(reason) if suspensions == Suspensions::Guarded => {
-            totals.suspensions_held = guard.total();
-            if !dry_run {
-                tracing::warn!(suspensions = guard.total(), %reason, "mass-suspension guard held");
-            }
-            Some(GuardHeld {
-                at: now,
-                suspensions: guard.total(),
-                reason,
-            })
-        }
-        _ => {
-            for (subject, action) in held_back {
-                totals.count(action.kind);
-                queue(&mut changes, Lane::Bulk, &subject, action, now)?;
-            }
-            None
-        }
-    };
-    audit::set_guard(&mut changes, held.as_ref());
-    changes.commit()?;
-    Ok((totals, held))
 }
 
 /// Today, in the machine's time zone: the day imports and plans are made on.
