@@ -3,6 +3,7 @@
 //! each module here is one box of it.
 
 pub mod access;
+pub mod allocator;
 pub mod audit;
 pub mod cli;
 pub mod config;

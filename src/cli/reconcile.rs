@@ -156,28 +156,23 @@ fn plan_accounts(
         let seen = remote::seen(&store.changes(true), &account, marked, deleted)?;
         let decision = planner::plan(&account, &seen, &ctx);
         let key = account.key().to_string();
+        let email = &account.email;
         let line = match &decision.outcome {
-            Outcome::InStep => PlanLine {
-                account: key,
-                action: "in step".into(),
-                email: account.email.clone(),
-                fields: vec![],
-                reason: "Google matches the directory (as last observed)".into(),
-            },
-            Outcome::Conflict(reason) => PlanLine {
-                account: key,
-                action: "conflict".into(),
-                email: account.email.clone(),
-                fields: vec![],
-                reason: reason.clone(),
-            },
-            Outcome::Act(action) => PlanLine {
-                account: key,
-                action: action.kind.as_str().into(),
-                email: account.email.clone(),
-                fields: action.fields.clone(),
-                reason: action.reason.clone(),
-            },
+            Outcome::InStep => PlanLine::new(
+                &key,
+                "in step",
+                email,
+                &[],
+                "Google matches the directory (as last observed)",
+            ),
+            Outcome::Conflict(reason) => PlanLine::new(&key, "conflict", email, &[], reason),
+            Outcome::Act(action) => PlanLine::new(
+                &key,
+                action.kind.as_str(),
+                email,
+                &action.fields,
+                &action.reason,
+            ),
         };
         if args.json {
             let mut value = serde_json::to_value(&line).expect("lines serialise");

@@ -22,6 +22,7 @@ use crate::store::{Store, StoreError};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Accounts planned per step: what is read before anything is written.
@@ -144,8 +145,9 @@ fn plan_chunk(store: &Store, ctx: &Context, chunk: Chunk) -> Result<Vec<Item>, S
 
 /// Plans every account against what was last observed, in key order, a chunk at a time:
 /// the chunk's records are read first, then `visit` may write. When `visit` writes
-/// nothing (a dry run), the chunks are read and planned on a second thread while this
-/// one visits the last: a write while a chunk is read could show a split page twice.
+/// nothing (a dry run), reading, planning and visiting are three threads, each a chunk
+/// ahead of the next (the system shares them out over the cores): a write while a chunk
+/// is read could show a split page twice.
 pub fn plan_each<E: From<StoreError>>(
     store: &Store,
     config: &Config,
@@ -172,19 +174,29 @@ pub fn plan_each<E: From<StoreError>>(
         }
     }
     std::thread::scope(|scope| {
-        let (chunks, ready) = std::sync::mpsc::sync_channel::<Result<Vec<Item>, StoreError>>(1);
+        let (chunks, read) = std::sync::mpsc::sync_channel::<Result<Chunk, StoreError>>(1);
+        let (planned, ready) = std::sync::mpsc::sync_channel::<Result<Vec<Item>, StoreError>>(1);
         let ctx = &ctx;
+        // A closed channel means the next stage stopped on an error: this one stops too.
         scope.spawn(move || {
             let mut lo: Option<String> = None;
             loop {
                 let chunk = read_chunk(store, lo.as_deref());
                 let next = chunk.as_ref().ok().and_then(|c| c.hi.clone());
-                let planned = chunk.and_then(|chunk| plan_chunk(store, ctx, chunk));
-                // A closed channel means the visitor stopped on an error.
-                if chunks.send(planned).is_err() || next.is_none() {
+                if chunks.send(chunk).is_err() || next.is_none() {
                     return;
                 }
                 lo = next;
+            }
+        });
+        scope.spawn(move || {
+            for chunk in read {
+                if planned
+                    .send(chunk.and_then(|c| plan_chunk(store, ctx, c)))
+                    .is_err()
+                {
+                    return;
+                }
             }
         });
         for items in ready {
@@ -281,24 +293,36 @@ pub enum Suspensions {
 }
 
 /// One line of a plan: what is to be done about one account (or org unit), for `plan`.
+/// It borrows what it shows (a plan of a million lines copies none of them); read back
+/// from JSON, it owns it.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct PlanLine {
-    pub account: String,
-    pub action: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub email: String,
-    pub fields: Vec<String>,
-    pub reason: String,
+pub struct PlanLine<'a> {
+    pub account: Cow<'a, str>,
+    pub action: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub email: Cow<'a, str>,
+    pub fields: Cow<'a, [String]>,
+    pub reason: Cow<'a, str>,
 }
 
-impl PlanLine {
-    fn new(subject: &str, action: &str, email: &str, fields: &[String], reason: &str) -> PlanLine {
+fn is_empty(text: &str) -> bool {
+    text.is_empty()
+}
+
+impl<'a> PlanLine<'a> {
+    pub fn new(
+        subject: &'a str,
+        action: &'a str,
+        email: &'a str,
+        fields: &'a [String],
+        reason: &'a str,
+    ) -> PlanLine<'a> {
         PlanLine {
-            account: subject.to_owned(),
-            action: action.to_owned(),
-            email: email.to_owned(),
-            fields: fields.to_vec(),
-            reason: reason.to_owned(),
+            account: Cow::Borrowed(subject),
+            action: Cow::Borrowed(action),
+            email: Cow::Borrowed(email),
+            fields: Cow::Borrowed(fields),
+            reason: Cow::Borrowed(reason),
         }
     }
 }
@@ -455,7 +479,13 @@ pub async fn sync(
         report.view_from = remote::last_scan(store)?.finished;
     }
     progress("planning");
-    let (totals, guard) = enqueue(store, config, today, Mode::Write(options.suspensions), drop)?;
+    let (totals, guard) = enqueue(
+        store,
+        config,
+        today,
+        Mode::Write(options.suspensions),
+        |_| {},
+    )?;
     report.plan = totals;
     report.guard = guard;
 

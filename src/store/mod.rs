@@ -571,7 +571,7 @@ impl Store {
             old.db.flush().map_err(|e| self.err(e))?;
             drop(old);
         }
-        give_back_freed_memory();
+        crate::allocator::give_back_freed_memory();
         *slot = Some(open_db(&self.path, self.relief_bytes >> 20, OPEN_PATIENCE)?);
         self.reopens.fetch_add(1, Ordering::Relaxed);
         Ok(true)
@@ -776,13 +776,6 @@ fn compressed_by_sled(path: &Path) -> bool {
             .lines()
             .any(|l| l.trim() == "use_compression: true")
     })
-}
-
-/// Returns the memory freed by closing the database to the system (mimalloc keeps it
-/// otherwise; a no-op when another allocator is in use).
-fn give_back_freed_memory() {
-    // SAFETY: mi_collect only walks mimalloc's own heaps; it takes no pointers.
-    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 /// The entries of a scan (see [`Store::scan`]): read a page at a time under a read guard
