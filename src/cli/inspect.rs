@@ -3,12 +3,14 @@
 use super::Failure;
 use super::session::{Session, say};
 use crate::audit::{self, HeldList};
+use crate::config::Config;
 use crate::directory::model::{Account, AccountKey, DesiredState, IdType, Jenjang};
 use crate::display::{count, time};
 use crate::executor::summary;
 use crate::store::Store;
 use crate::{access, journal, remote};
 use serde_json::json;
+use std::io::Write;
 
 #[derive(Debug, clap::Args)]
 /// One account named on the command line (`show`, `resync`, `suspend`, `reinstate`).
@@ -161,173 +163,237 @@ pub fn resolve(store: &Store, text: &str, jenjang: Option<Jenjang>) -> Result<Ac
 }
 
 pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
-    let (store, config) = (s.store, s.config);
-    let mut account = resolve(store, &args.account, args.jenjang)?;
+    let mut account = resolve(s.store, &args.account, args.jenjang)?;
     if args.hide_birth_date {
         account.birth_date = None;
     }
-    let grace_ends = match &account.state {
-        DesiredState::Retiring { since } => Some(
-            since.saturating_add(jiff::Span::new().days(i64::from(config.lifecycle.grace_days))),
-        ),
-        _ => None,
-    };
-    let key = account.key().to_string();
-    let reader = store.changes(true);
-    let observed: Vec<remote::Observed> = match remote::marked_users(store, &account.key())? {
-        marked if !marked.is_empty() => marked,
-        _ => remote::user_at(&reader, &account.email)?
-            .into_iter()
-            .collect(),
-    };
-    let pending = journal::pending_for(&reader, &key)?;
-    let quarantine = audit::held(&reader, HeldList::Quarantine, &key)?;
-    let conflict = audit::held(&reader, HeldList::Conflicts, &key)?;
-    let notices = audit::notices(store, &key)?;
-    let history = audit::history(store, &key)?;
-    let access = access::of(store, &account.key())?.unwrap_or_default();
+    let shown = Shown::read(s.store, s.config, account)?;
     if args.json {
-        let mut value = serde_json::to_value(&account).expect("accounts serialise");
-        value["key"] = json!(key);
-        value["group"] = json!(account.role.group());
-        if let Some(end) = grace_ends {
-            value["grace_ends"] = json!(end);
-        }
-        value["google_observed"] = json!(observed);
-        value["pending"] = json!(pending);
-        value["quarantine"] = json!(quarantine);
-        value["conflict"] = json!(conflict);
-        value["notices"] = json!(notices);
-        value["access"] = json!(access);
-        value["history"] = json!(history);
-        say!(s.out, "{value}");
+        say!(s.out, "{}", shown.json());
         return Ok(0);
     }
-    let state = match &account.state {
-        DesiredState::Active => "active".to_owned(),
-        DesiredState::Retiring { since } => format!(
-            "retiring since {since}: {}",
-            retirement(store, config, &account, crate::reconciler::today())?
-                .expect("a retiring account retires")
-        ),
-        DesiredState::Suspended { reason, since } => format!("suspended since {since}: {reason}"),
-    };
-    let mut lines = vec![
-        ("account", account.key().to_string()),
-        ("email", account.email.clone()),
-        ("name", account.full_name.clone()),
-        (
-            "role",
-            format!("{} ({})", account.role.words(), account.role.group()),
-        ),
-        ("jenjang", account.jenjang.to_string()),
-        ("school", account.npsn.clone()),
-        ("state", state),
-    ];
-    if !account.former_emails.is_empty() {
-        lines.push(("former", account.former_emails.join(", ")));
-    }
-    if let Some(date) = account.birth_date {
-        lines.push(("birth date", date.to_string()));
-    }
-    if let Some(email) = &account.personal_email {
-        lines.push(("personal email", email.clone()));
-    }
-    let link = account.google.as_ref().map_or_else(
-        || "not linked yet".to_owned(),
-        |g| {
-            if g.suspended_by_us {
-                format!("{} (suspended by belajar-sync)", g.id)
-            } else {
-                g.id.clone()
-            }
-        },
-    );
-    lines.push(("google", link));
-    if observed.is_empty() {
-        lines.push(("observed", "no Google user seen yet".into()));
-    }
-    for o in &observed {
-        lines.push((
-            "observed",
-            format!("{} (at {})", summary(&o.user), time(o.at)),
-        ));
-    }
-    lines.push((
-        "signed in",
-        match (access.first_sign_in, access.last_sign_in) {
-            (Some(first), Some(last)) => format!("first seen {}, last {}", time(first), time(last)),
-            _ if account.google.is_some() => "never (as of the last read of its user)".into(),
-            _ => "never".into(),
-        },
-    ));
-    if let Some(issued) = &access.issued {
-        let how = if issued.how == "reset" {
-            "reset by the helpdesk"
-        } else {
-            "issued on a school sheet"
-        };
-        lines.push((
-            "password",
-            format!(
-                "first password {how} at {} by {}",
-                time(issued.at),
-                issued.by
-            ),
-        ));
-    }
-    if let Some(n) = &notices {
-        let days: Vec<String> = n.notify_on.iter().map(ToString::to_string).collect();
-        lines.push((
-            "notices",
-            format!("on {}; suspension on {}", days.join(" and "), n.suspend_on),
-        ));
-    }
-    if let Some(entry) = &pending {
-        lines.push((
-            "pending",
-            format!(
-                "{} ({}) queued {}{}{}",
-                entry.action.kind.as_str(),
-                entry.action.fields.join(", "),
-                time(entry.queued),
-                if entry.in_flight {
-                    ", sent without an answer yet"
-                } else {
-                    ""
-                },
-                entry
-                    .last_error
-                    .as_ref()
-                    .map(|e| format!("; last error: {e}"))
-                    .unwrap_or_default()
-            ),
-        ));
-    }
-    if let Some(held) = &quarantine {
-        lines.push((
-            "QUARANTINE",
-            format!(
-                "{} (since {}); `resync` tries again",
-                held.reason,
-                time(held.at)
-            ),
-        ));
-    }
-    if let Some(held) = &conflict {
-        lines.push((
-            "CONFLICT",
-            format!("{} (since {})", held.reason, time(held.at)),
-        ));
-    }
+    let mut lines = shown.directory_lines(s.store, s.config)?;
+    lines.extend(shown.google_lines());
+    lines.extend(shown.held_lines());
     for (label, value) in lines {
         say!(s.out, "{label:<15}{value}");
     }
-    if !history.is_empty() {
-        say!(s.out, "history");
+    shown.print_history(s.out);
+    Ok(0)
+}
+
+/// Everything `show` says of one account, read at one moment.
+struct Shown {
+    account: Account,
+    key: String,
+    grace_ends: Option<jiff::civil::Date>,
+    observed: Vec<remote::Observed>,
+    pending: Option<journal::Entry>,
+    quarantine: Option<audit::Held>,
+    conflict: Option<audit::Held>,
+    notices: Option<audit::Notices>,
+    history: Vec<audit::Event>,
+    access: access::Access,
+}
+
+impl Shown {
+    fn read(store: &Store, config: &Config, account: Account) -> Result<Shown, Failure> {
+        let grace_ends = match &account.state {
+            DesiredState::Retiring { since } => Some(
+                since
+                    .saturating_add(jiff::Span::new().days(i64::from(config.lifecycle.grace_days))),
+            ),
+            _ => None,
+        };
+        let key = account.key().to_string();
+        let reader = store.changes(true);
+        let observed: Vec<remote::Observed> = match remote::marked_users(store, &account.key())? {
+            marked if !marked.is_empty() => marked,
+            _ => remote::user_at(&reader, &account.email)?
+                .into_iter()
+                .collect(),
+        };
+        Ok(Shown {
+            grace_ends,
+            observed,
+            pending: journal::pending_for(&reader, &key)?,
+            quarantine: audit::held(&reader, HeldList::Quarantine, &key)?,
+            conflict: audit::held(&reader, HeldList::Conflicts, &key)?,
+            notices: audit::notices(store, &key)?,
+            history: audit::history(store, &key)?,
+            access: access::of(store, &account.key())?.unwrap_or_default(),
+            key,
+            account,
+        })
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(&self.account).expect("accounts serialise");
+        value["key"] = json!(self.key);
+        value["group"] = json!(self.account.role.group());
+        if let Some(end) = self.grace_ends {
+            value["grace_ends"] = json!(end);
+        }
+        value["google_observed"] = json!(self.observed);
+        value["pending"] = json!(self.pending);
+        value["quarantine"] = json!(self.quarantine);
+        value["conflict"] = json!(self.conflict);
+        value["notices"] = json!(self.notices);
+        value["access"] = json!(self.access);
+        value["history"] = json!(self.history);
+        value
+    }
+
+    /// Who the account is and its state here.
+    fn directory_lines(
+        &self,
+        store: &Store,
+        config: &Config,
+    ) -> Result<Vec<(&'static str, String)>, Failure> {
+        let account = &self.account;
+        let state = match &account.state {
+            DesiredState::Active => "active".to_owned(),
+            DesiredState::Retiring { since } => format!(
+                "retiring since {since}: {}",
+                retirement(store, config, account, crate::reconciler::today())?
+                    .expect("a retiring account retires")
+            ),
+            DesiredState::Suspended { reason, since } => {
+                format!("suspended since {since}: {reason}")
+            }
+        };
+        let mut lines = vec![
+            ("account", self.key.clone()),
+            ("email", account.email.clone()),
+            ("name", account.full_name.clone()),
+            (
+                "role",
+                format!("{} ({})", account.role.words(), account.role.group()),
+            ),
+            ("jenjang", account.jenjang.to_string()),
+            ("school", account.npsn.clone()),
+            ("state", state),
+        ];
+        if !account.former_emails.is_empty() {
+            lines.push(("former", account.former_emails.join(", ")));
+        }
+        if let Some(date) = account.birth_date {
+            lines.push(("birth date", date.to_string()));
+        }
+        if let Some(email) = &account.personal_email {
+            lines.push(("personal email", email.clone()));
+        }
+        Ok(lines)
+    }
+
+    /// Its Google user: the link, what was seen, sign-ins, first passwords, notices.
+    fn google_lines(&self) -> Vec<(&'static str, String)> {
+        let (account, access) = (&self.account, &self.access);
+        let link = account.google.as_ref().map_or_else(
+            || "not linked yet".to_owned(),
+            |g| {
+                if g.suspended_by_us {
+                    format!("{} (suspended by belajar-sync)", g.id)
+                } else {
+                    g.id.clone()
+                }
+            },
+        );
+        let mut lines = vec![("google", link)];
+        if self.observed.is_empty() {
+            lines.push(("observed", "no Google user seen yet".into()));
+        }
+        for o in &self.observed {
+            lines.push((
+                "observed",
+                format!("{} (at {})", summary(&o.user), time(o.at)),
+            ));
+        }
+        lines.push((
+            "signed in",
+            match (access.first_sign_in, access.last_sign_in) {
+                (Some(first), Some(last)) => {
+                    format!("first seen {}, last {}", time(first), time(last))
+                }
+                _ if account.google.is_some() => "never (as of the last read of its user)".into(),
+                _ => "never".into(),
+            },
+        ));
+        if let Some(issued) = &access.issued {
+            let how = if issued.how == "reset" {
+                "reset by the helpdesk"
+            } else {
+                "issued on a school sheet"
+            };
+            let at = time(issued.at);
+            lines.push((
+                "password",
+                format!("first password {how} at {at} by {}", issued.by),
+            ));
+        }
+        if let Some(n) = &self.notices {
+            let days: Vec<String> = n.notify_on.iter().map(ToString::to_string).collect();
+            lines.push((
+                "notices",
+                format!("on {}; suspension on {}", days.join(" and "), n.suspend_on),
+            ));
+        }
+        lines
+    }
+
+    /// What waits or is held: the journal's entry, a quarantine, a conflict.
+    fn held_lines(&self) -> Vec<(&'static str, String)> {
+        let mut lines = Vec::new();
+        if let Some(entry) = &self.pending {
+            let in_flight = if entry.in_flight {
+                ", sent without an answer yet"
+            } else {
+                ""
+            };
+            let error = entry
+                .last_error
+                .as_ref()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default();
+            lines.push((
+                "pending",
+                format!(
+                    "{} ({}) queued {}{in_flight}{error}",
+                    entry.action.kind.as_str(),
+                    entry.action.fields.join(", "),
+                    time(entry.queued),
+                ),
+            ));
+        }
+        if let Some(held) = &self.quarantine {
+            lines.push((
+                "QUARANTINE",
+                format!(
+                    "{} (since {}); `resync` tries again",
+                    held.reason,
+                    time(held.at)
+                ),
+            ));
+        }
+        if let Some(held) = &self.conflict {
+            lines.push((
+                "CONFLICT",
+                format!("{} (since {})", held.reason, time(held.at)),
+            ));
+        }
+        lines
+    }
+
+    /// The latest events of its history.
+    fn print_history(&self, out: &mut dyn Write) {
+        let history = &self.history;
+        if history.is_empty() {
+            return;
+        }
+        say!(out, "history");
         for event in history.iter().rev().take(HISTORY_SHOWN).rev() {
             say!(
-                s.out,
+                out,
                 "  {} {:<10} {}",
                 time(event.at),
                 event.what,
@@ -336,13 +402,12 @@ pub fn show(s: &mut Session, args: &AccountArgs) -> Result<u8, Failure> {
         }
         if history.len() > HISTORY_SHOWN {
             say!(
-                s.out,
+                out,
                 "  ({} earlier events: --json shows all)",
                 history.len() - HISTORY_SHOWN
             );
         }
     }
-    Ok(0)
 }
 
 /// When and why a retiring account is suspended, in words (`None` for other accounts):
@@ -502,7 +567,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
         say!(s.out, "{value}");
         return Ok(code);
     }
-    print_service(s, &facts)?;
+    print_service(s, &facts);
     print_held(s, &facts);
     if args.check {
         say!(s.out, "check     {code}: {}", why.join("; "));
@@ -526,20 +591,15 @@ fn console_line() -> String {
     )
 }
 
-fn print_service(s: &mut Session, facts: &Facts) -> Result<(), Failure> {
-    let Facts {
-        ref counts,
-        ref interrupted,
-        outbox,
-        in_flight,
-        ref scan,
-        signed_in,
-        quota,
-        notices_due,
-        ref notices,
-        ref outage,
-        ..
-    } = *facts;
+fn print_service(s: &mut Session, facts: &Facts) {
+    print_process(s, facts);
+    print_work(s, facts);
+    print_notices(s, facts);
+}
+
+/// The store, its disk, the daemon and Google's reachability.
+fn print_process(s: &mut Session, facts: &Facts) {
+    let outage = &facts.outage;
     let store = s.store;
     say!(s.out, "store     {}", store.path().display());
     if let Err(low) = store.ensure_free_space(s.config.min_free_disk_mb << 20) {
@@ -582,6 +642,20 @@ fn print_service(s: &mut Session, facts: &Facts) -> Result<(), Failure> {
             }
         }
     }
+}
+
+/// The directory, activation, the quota, the last import and scan, the outbox.
+fn print_work(s: &mut Session, facts: &Facts) {
+    let Facts {
+        ref counts,
+        ref interrupted,
+        outbox,
+        in_flight,
+        ref scan,
+        signed_in,
+        quota,
+        ..
+    } = *facts;
     say!(
         s.out,
         "accounts  {} total: {} active, {} retiring, {} suspended",
@@ -639,6 +713,11 @@ fn print_service(s: &mut Session, facts: &Facts) -> Result<(), Failure> {
             String::new()
         }
     );
+}
+
+/// Notices to retiring accounts: sent, failed, waiting, still to be told.
+fn print_notices(s: &mut Session, facts: &Facts) {
+    let (notices_due, notices) = (facts.notices_due, &facts.notices);
     if notices_due > 0 || *notices != crate::notices::Counts::default() {
         let mut line = format!(
             "{} sent, {}, {} waiting",
@@ -665,7 +744,6 @@ fn print_service(s: &mut Session, facts: &Facts) -> Result<(), Failure> {
         }
         say!(s.out, "notices   {line}");
     }
-    Ok(())
 }
 
 /// `status` for people: what is held for a person.
