@@ -546,13 +546,13 @@ fn send_in_batches<T>(
 fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, ImportError> {
     let Pass {
         store,
-        naming,
         source,
         options,
         progress,
         started,
         chunk,
         fresh,
+        ..
     } = *pass;
     let mut reread = Reread {
         rows: source.row_reader(survey.layout.clone())?,
@@ -572,31 +572,8 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
     // store made again) keeps the address that user has where it is free.
     let google_known = remote::last_scan(store)?.finished.is_some();
     if google_known && fresh && survey.picks.len() > chunk {
-        // A store made again holds none of the file's accounts: every address a new
-        // account keeps is reserved before any chunk allocates a fresh one, so that no
-        // account of an earlier chunk takes the address a namesake of a later chunk has in
-        // Google (within a chunk, the addresses kept are given first anyway).
-        progress.set_message("reserving the addresses Google has");
-        for picks in survey.picks.chunks(chunk) {
-            let mut keeps = Requests::default();
-            for (packed, pick) in picks {
-                let row = reread.row(pick)?;
-                if let Some(mut request) = address_request(None, &row, naming) {
-                    request.keep = kept_local_part(store, &row.key, &request.domain)?;
-                    if request.keep.is_some() {
-                        keeps.push(request, *packed);
-                    }
-                }
-            }
-            for (request, packed) in keeps.in_address_order() {
-                allocate(&mut changes, &request, &AccountKey::from_packed(packed))?;
-                if changes.pending_bytes() >= Changes::BATCH_BYTES {
-                    changes.commit_behind()?;
-                }
-            }
-        }
+        reserve_kept_addresses(pass, survey, &mut reread, &mut changes)?;
     }
-
     // The history lines of the rows applied, made once.
     let lines = Lines::new(&summary.file, &options.actor, started);
     // Whether each picked row's account is active once applied: a snapshot's retirements
@@ -605,17 +582,124 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
     // A chunk of the picked rows at a time: what the two looks keep (the rows, addresses
     // to find, addresses found) stays the size of a chunk, whatever the size of the file.
     for (first, picks) in (0..).step_by(chunk).zip(survey.picks.chunks(chunk)) {
+        let active_after = &mut active_after[first..first + picks.len()];
+        let look = Look {
+            pass,
+            picks,
+            google_known,
+        };
+        let (requests, looked) = look.first(&mut reread, &changes, active_after)?;
+        progress.set_message("allocating addresses");
+        let addresses = allocate_in_order(&mut changes, requests)?;
+        look.second(
+            &mut changes,
+            looked,
+            addresses,
+            &lines,
+            active_after,
+            &mut summary,
+        )?;
+        changes.commit_behind_all()?;
+    }
+    // The school index read below is the store's: what is pending goes in first.
+    changes.commit()?;
+
+    if !options.delta {
+        retire_unlisted(pass, survey, &mut changes, &active_after, &mut summary)?;
+    }
+    changes.commit()?;
+    summary.applied = !options.dry_run;
+    progress.finish_and_clear();
+    Ok(summary)
+}
+
+/// A store made again holds none of the file's accounts: every address a new account
+/// keeps (its Google user's, found by its marker) is reserved before any chunk allocates
+/// a fresh one, so that no account of an earlier chunk takes the address a namesake of a
+/// later chunk has in Google (within a chunk, the addresses kept are given first anyway).
+fn reserve_kept_addresses(
+    pass: &Pass,
+    survey: &Survey,
+    reread: &mut Reread,
+    changes: &mut Changes,
+) -> Result<(), ImportError> {
+    pass.progress
+        .set_message("reserving the addresses Google has");
+    for picks in survey.picks.chunks(pass.chunk) {
+        let mut keeps = Requests::default();
+        for (packed, pick) in picks {
+            let row = reread.row(pick)?;
+            if let Some(mut request) = address_request(None, &row, pass.naming) {
+                request.keep = kept_local_part(pass.store, &row.key, &request.domain)?;
+                if request.keep.is_some() {
+                    keeps.push(request, *packed);
+                }
+            }
+        }
+        for (request, packed) in keeps.in_address_order() {
+            allocate(changes, &request, &AccountKey::from_packed(packed))?;
+            if changes.pending_bytes() >= Changes::BATCH_BYTES {
+                changes.commit_behind()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Allocates the addresses `requests` asks for, in address order (each page of the
+/// address index is then written once); the local parts by packed account key, the last
+/// key first.
+fn allocate_in_order(
+    changes: &mut Changes,
+    requests: Requests,
+) -> Result<Vec<(u64, Box<str>)>, ImportError> {
+    // Only the local part: the domain follows from the row again.
+    let mut addresses: Vec<(u64, Box<str>)> = Vec::with_capacity(requests.len());
+    for (request, packed) in requests.in_address_order() {
+        let email = allocate(changes, &request, &AccountKey::from_packed(packed))?;
+        addresses.push((packed, local_part(&email).into()));
+        if changes.pending_bytes() >= Changes::BATCH_BYTES {
+            changes.commit_behind()?;
+        }
+    }
+    addresses
+        .sort_unstable_by_key(|(key, _)| std::cmp::Reverse(AccountKey::packed_text_order(*key)));
+    Ok(addresses)
+}
+
+/// What the first look at each picked row found, and the row when the second look
+/// applies it.
+type Looked = Vec<(Found, Option<Row>)>;
+
+/// The two looks at one chunk of picked rows.
+struct Look<'p, 'a> {
+    pass: &'p Pass<'a>,
+    picks: &'p [(u64, Pick)],
+    google_known: bool,
+}
+
+impl Look<'_, '_> {
+    /// Which rows need an address, and which change nothing (so need no second look).
+    /// The rows are read and checked again on another core while this one looks them up.
+    fn first(
+        &self,
+        reread: &mut Reread,
+        changes: &Changes,
+        active_after: &mut [bool],
+    ) -> Result<(Requests, Looked), ImportError> {
+        let Pass {
+            store,
+            naming,
+            options,
+            progress,
+            fresh,
+            ..
+        } = *self.pass;
         progress.set_message("planning");
-        // Which rows need an address (and which change nothing, so need no second look),
-        // then the addresses in address order.
         let mut requests = Requests::default();
-        // What the first look found of each picked account, and the row when the second
-        // look applies it: the second look skips the settled ones and does not look up
-        // again the ones that are new.
-        let mut looked: Vec<(Found, Option<Row>)> = Vec::with_capacity(picks.len());
-        // The rows are read and checked again on another core, while this one looks them up.
+        let mut looked: Looked = Vec::with_capacity(self.picks.len());
+        let picks = self.picks;
         // (The receiver is the scope's: returned early, it is dropped, and the reader stops.)
-        let reread = &mut reread;
         std::thread::scope(|scope| -> Result<(), ImportError> {
             let (rows, read) = std::sync::mpsc::sync_channel(4);
             scope.spawn(move || reread.send_rows(picks, rows));
@@ -631,7 +715,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
                 };
                 let found = match (address_request(old.as_ref(), &row, naming), old) {
                     (Some(mut request), None) => {
-                        if google_known {
+                        if self.google_known {
                             request.keep = kept_local_part(store, &row.key, &request.domain)?;
                         }
                         requests.push(request, *packed);
@@ -643,7 +727,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
                     }
                     (None, Some(old)) => {
                         if merge(&old, &row, None, options.today).1 == Effect::Unchanged {
-                            active_after[first + i] = old.state == DesiredState::Active;
+                            active_after[i] = old.state == DesiredState::Active;
                             Found::Settled
                         } else {
                             Found::Stored
@@ -655,21 +739,26 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
             }
             Ok(())
         })?;
-        progress.set_message("allocating addresses");
-        // Only the local part: the domain follows from the row again.
-        let mut addresses: Vec<(u64, Box<str>)> = Vec::with_capacity(requests.len());
-        for (request, packed) in requests.in_address_order() {
-            let email = allocate(&mut changes, &request, &AccountKey::from_packed(packed))?;
-            addresses.push((packed, local_part(&email).into()));
-            if changes.pending_bytes() >= Changes::BATCH_BYTES {
-                changes.commit_behind()?;
-            }
-        }
-        addresses.sort_unstable_by_key(|(key, _)| {
-            std::cmp::Reverse(AccountKey::packed_text_order(*key))
-        });
+        Ok((requests, looked))
+    }
 
-        for (i, ((packed, pick), (found, row))) in picks.iter().zip(looked).enumerate() {
+    /// Applies the rows the first look left, with the addresses allocated for them.
+    fn second(
+        &self,
+        changes: &mut Changes,
+        looked: Looked,
+        mut addresses: Vec<(u64, Box<str>)>,
+        lines: &Lines,
+        active_after: &mut [bool],
+        summary: &mut Summary,
+    ) -> Result<(), ImportError> {
+        let Pass {
+            naming,
+            options,
+            progress,
+            ..
+        } = *self.pass;
+        for (i, ((packed, pick), (found, row))) in self.picks.iter().zip(looked).enumerate() {
             progress.inc(u64::from(pick.span().len));
             let Some(row) = row else {
                 summary.unchanged += 1;
@@ -686,8 +775,8 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
                 }),
                 _ => None,
             };
-            let applied = apply_row(&mut changes, old, &row, address, options.today)?;
-            active_after[first + i] = applied.active;
+            let applied = apply_row(changes, old, &row, address, options.today)?;
+            active_after[i] = applied.active;
             let line = match applied.effect {
                 Effect::Created => Some(&lines.created),
                 Effect::Updated => Some(&lines.updated),
@@ -695,7 +784,7 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
                 Effect::Unchanged | Effect::UnknownLeaver => None,
             };
             if let Some(line) = line {
-                line.log(&mut changes, &row.key.text());
+                line.log(changes, &row.key.text());
             }
             match applied.effect {
                 Effect::Created => summary.created += 1,
@@ -709,18 +798,8 @@ fn apply(pass: &Pass, survey: &Survey, mut summary: Summary) -> Result<Summary, 
                 changes.commit_behind()?;
             }
         }
-        changes.commit_behind_all()?;
+        Ok(())
     }
-    // The school index read below is the store's: what is pending goes in first.
-    changes.commit()?;
-
-    if !options.delta {
-        retire_unlisted(pass, survey, &mut changes, &active_after, &mut summary)?;
-    }
-    changes.commit()?;
-    summary.applied = !options.dry_run;
-    progress.finish_and_clear();
-    Ok(summary)
 }
 
 /// The addresses an import needs, held compactly (a million of them): the domain as an
