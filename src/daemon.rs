@@ -267,8 +267,7 @@ pub async fn run(
     shared.set_phase("started");
 
     let mut changed = true; // plan once at start
-    let mut notices_at: Option<tokio::time::Instant> = None;
-    let mut notices_left = false;
+    let mut notices = NoticeRounds::default();
     let mut backup_failed_at: Option<tokio::time::Instant> = None;
     loop {
         control.beat();
@@ -279,15 +278,7 @@ pub async fn run(
         // The configuration of this round (a reload takes effect at the next).
         let config = shared.config();
         // On a disk too full, nothing is written: the work waits (and the phase says why).
-        if let Err(low) = store.ensure_free_space(config.min_free_disk_mb << 20) {
-            if !low.is_disk_space() {
-                return Err(low.into());
-            }
-            let waiting = format!("waiting for disk space: {low}");
-            if shared.phase() != waiting {
-                tracing::warn!(error = %low, "disk space low: the daemon writes nothing until there is space");
-                shared.set_phase(&waiting);
-            }
+        if disk_too_full(&shared, &config, &store)? {
             drop(store);
             tokio::select! {
                 _ = tokio::time::sleep(config.daemon.push_interval.unsigned_abs()) => {}
@@ -327,80 +318,10 @@ pub async fn run(
             }
             changed = false;
             drop(store);
-            let after = match shared.client.circuit.outage() {
-                Some(outage) => format!(
-                    "Google unreachable since {} ({}): the journal keeps the work",
-                    outage.since, outage.reason
-                ),
-                None => "idle".to_owned(),
-            };
-            if planned {
-                let store = shared.store();
-                let reopened = tokio::task::spawn_blocking(move || store.give_back_memory())
-                    .await
-                    .map_err(|e| DaemonError::Reopen(e.to_string()))??;
-                if reopened {
-                    tracing::info!("store reopened to give back the memory of the round");
-                }
-            }
-            shared.set_phase(&after);
+            after_round(&shared, planned).await?;
         }
-        // Notices to retiring accounts: after a sync (it may have retired accounts) but at
-        // most once a minute, since the due ones are found by reading every retiring
-        // account's schedule; and at least every NOTICES_EVERY (a new day brings new ones,
-        // failed ones are tried again); at once while a round's budget left some.
-        let every = if synced {
-            NOTICES_AFTER_SYNC
-        } else {
-            NOTICES_EVERY
-        };
-        if config.mail.enabled()
-            && (notices_left || notices_at.is_none_or(|at| at.elapsed() >= every))
-        {
-            let started = tokio::time::Instant::now();
-            notices_at = Some(started);
-            let store = shared.store();
-            let until = Some(started + NOTICES_BUDGET);
-            let d = crate::notices::deliver(&store, &config, reconciler::today(), until).await;
-            notices_left = d.cut_short;
-            match d.not_sent {
-                Some(error) => tracing::warn!(%error, "notices not sent"),
-                None if d.queued + d.sent + d.failed > 0 => tracing::info!(
-                    queued = d.queued,
-                    sent = d.sent,
-                    failed = d.failed,
-                    last_error = d.last_error,
-                    more = d.cut_short,
-                    "notices"
-                ),
-                None => {}
-            }
-        }
-        // A copy of the store a day, when a backup folder is set; after a failure, not
-        // tried again (nor logged again) for BACKUP_RETRY.
-        if !config.daemon.backup_dir.as_os_str().is_empty()
-            && backup_failed_at.is_none_or(|at| at.elapsed() >= BACKUP_RETRY)
-        {
-            let (store, config) = (shared.store(), config.clone());
-            let backup = tokio::task::spawn_blocking(move || {
-                let (folder, keep) = (&config.daemon.backup_dir, config.daemon.backup_keep);
-                crate::store::backup::daily(&store, folder, keep, &config.installation())
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|done| done);
-            backup_failed_at = None;
-            match backup {
-                Ok(Some(path)) => tracing::info!(path = %path.display(), "daily backup written"),
-                Ok(None) => {}
-                // Not fatal: the store is whole.
-                Err(error) => {
-                    tracing::warn!(%error, "the daily backup failed; tried again in an hour");
-                    backup_failed_at = Some(tokio::time::Instant::now());
-                }
-            }
-        }
+        notices.deliver_if_due(&shared, &config, synced).await;
+        daily_backup(&shared, &config, &mut backup_failed_at).await;
         tokio::select! {
             _ = tokio::time::sleep(config.daemon.push_interval.unsigned_abs()) => {}
             _ = shared.wake.notified() => {}
@@ -413,6 +334,122 @@ pub async fn run(
     shared.store().flush()?;
     shared.set_phase("stopped");
     Ok(())
+}
+
+/// Whether the disk is too full to write (the phase then says so); an error other than
+/// the disk's ends the daemon.
+fn disk_too_full(shared: &Shared, config: &Config, store: &Store) -> Result<bool, DaemonError> {
+    let Err(low) = store.ensure_free_space(config.min_free_disk_mb << 20) else {
+        return Ok(false);
+    };
+    if !low.is_disk_space() {
+        return Err(low.into());
+    }
+    let waiting = format!("waiting for disk space: {low}");
+    if shared.phase() != waiting {
+        tracing::warn!(error = %low, "disk space low: the daemon writes nothing until there is space");
+        shared.set_phase(&waiting);
+    }
+    Ok(true)
+}
+
+/// After a round: the phase says whether Google answers; a planned round's memory is
+/// given back by reopening the store.
+async fn after_round(shared: &Shared, planned: bool) -> Result<(), DaemonError> {
+    let after = match shared.client.circuit.outage() {
+        Some(outage) => format!(
+            "Google unreachable since {} ({}): the journal keeps the work",
+            outage.since, outage.reason
+        ),
+        None => "idle".to_owned(),
+    };
+    if planned {
+        let store = shared.store();
+        let reopened = tokio::task::spawn_blocking(move || store.give_back_memory())
+            .await
+            .map_err(|e| DaemonError::Reopen(e.to_string()))??;
+        if reopened {
+            tracing::info!("store reopened to give back the memory of the round");
+        }
+    }
+    shared.set_phase(&after);
+    Ok(())
+}
+
+/// When notices to retiring accounts were last sent, and whether that pass left some.
+#[derive(Default)]
+struct NoticeRounds {
+    at: Option<tokio::time::Instant>,
+    left: bool,
+}
+
+impl NoticeRounds {
+    /// Notices to retiring accounts: after a sync (it may have retired accounts) but at
+    /// most once a minute, since the due ones are found by reading every retiring
+    /// account's schedule; and at least every NOTICES_EVERY (a new day brings new ones,
+    /// failed ones are tried again); at once while a round's budget left some.
+    async fn deliver_if_due(&mut self, shared: &Shared, config: &Config, synced: bool) {
+        let every = if synced {
+            NOTICES_AFTER_SYNC
+        } else {
+            NOTICES_EVERY
+        };
+        if !config.mail.enabled() || !(self.left || self.at.is_none_or(|at| at.elapsed() >= every))
+        {
+            return;
+        }
+        let started = tokio::time::Instant::now();
+        self.at = Some(started);
+        let store = shared.store();
+        let until = Some(started + NOTICES_BUDGET);
+        let d = crate::notices::deliver(&store, config, reconciler::today(), until).await;
+        self.left = d.cut_short;
+        match d.not_sent {
+            Some(error) => tracing::warn!(%error, "notices not sent"),
+            None if d.queued + d.sent + d.failed > 0 => tracing::info!(
+                queued = d.queued,
+                sent = d.sent,
+                failed = d.failed,
+                last_error = d.last_error,
+                more = d.cut_short,
+                "notices"
+            ),
+            None => {}
+        }
+    }
+}
+
+/// A copy of the store a day, when a backup folder is set; after a failure, not tried
+/// again (nor logged again) for BACKUP_RETRY.
+async fn daily_backup(
+    shared: &Shared,
+    config: &Arc<Config>,
+    failed_at: &mut Option<tokio::time::Instant>,
+) {
+    if config.daemon.backup_dir.as_os_str().is_empty()
+        || failed_at.is_some_and(|at| at.elapsed() < BACKUP_RETRY)
+    {
+        return;
+    }
+    let (store, config) = (shared.store(), config.clone());
+    let backup = tokio::task::spawn_blocking(move || {
+        let (folder, keep) = (&config.daemon.backup_dir, config.daemon.backup_keep);
+        crate::store::backup::daily(&store, folder, keep, &config.installation())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|done| done);
+    *failed_at = None;
+    match backup {
+        Ok(Some(path)) => tracing::info!(path = %path.display(), "daily backup written"),
+        Ok(None) => {}
+        // Not fatal: the store is whole.
+        Err(error) => {
+            tracing::warn!(%error, "the daily backup failed; tried again in an hour");
+            *failed_at = Some(tokio::time::Instant::now());
+        }
+    }
 }
 
 /// One round, cut short by `shutdown` (calls in flight then get `stop_timeout`): whether
