@@ -377,7 +377,6 @@ fn adopt(account: &Account, user: &User, ctx: &Context, mut decision: Decision) 
 
 /// The account's Google user is known: repair whatever drifted.
 fn managed(account: &Account, user: &User, ctx: &Context, mut decision: Decision) -> Decision {
-    let key = account.key();
     if user.is_admin == Some(true) {
         decision.outcome = Outcome::Conflict(format!(
             "the Google user {} is an admin: belajar-sync never changes admins; remove the admin role or the marker in the Admin console",
@@ -386,158 +385,194 @@ fn managed(account: &Account, user: &User, ctx: &Context, mut decision: Decision
         return decision;
     }
     let id = user.id.clone().unwrap_or_default();
-    let link = account.google.as_ref();
-    if link.is_none_or(|l| l.id != id) {
-        if let Some(old) = link {
-            decision.problems.push(format!(
-                "linked to Google user {}, but the account's user is {id}",
-                old.id
-            ));
-        } else {
-            decision
-                .problems
-                .push(format!("not linked to its Google user {id}"));
-        }
-        decision.link = Some(GoogleLink {
-            id: id.clone(),
-            suspended_by_us: false,
-        });
+    let suspended_by_us = check_link(account, &id, &mut decision);
+    let mut fix = Fix {
+        body: User::default(),
+        kind: ActionKind::Update,
+        reasons: Vec::new(),
+    };
+    fix.identity(account, user, &mut decision);
+    fix.placement(account, user, &mut decision);
+    if let Err(conflict) = fix.suspension(account, user, ctx, suspended_by_us, &mut decision) {
+        decision.outcome = Outcome::Conflict(conflict);
+        return decision;
     }
-    let suspended_by_us = link.is_some_and(|l| l.id == id && l.suspended_by_us);
-
-    let mut body = User::default();
-    let mut kind = ActionKind::Update;
-    let mut reasons = Vec::new();
-    if marked_key(user).as_ref() != Some(&key) {
-        let mut ids: Vec<ExternalId> = user.external_ids.clone().unwrap_or_default();
-        ids.retain(|e| e.kind.as_deref() != Some(MARKER_TYPE) || marked_key_of(e).is_none());
-        ids.push(marker(&key));
-        body.external_ids = Some(ids);
-        decision
-            .problems
-            .push("the marker (externalIds organization = account key) is missing".into());
-        reasons.push("write the marker");
-        kind = ActionKind::Relink;
-    }
-    let primary = user.primary_email.as_deref().unwrap_or_default();
-    if !primary.eq_ignore_ascii_case(&account.email) {
-        decision.problems.push(format!(
-            "the address in Google is {primary}, the account's is {}",
-            account.email
-        ));
-        body.primary_email = Some(account.email.clone());
-        reasons.push("rename to the account's address");
-        kind = ActionKind::Rename;
-    }
-    let name = google_name(&account.full_name);
-    let current = user.name.clone().unwrap_or_default();
-    // A display name Google lacks (users made before belajar-sync set one) is not drift
-    // on its own: it comes with the next name correction.
-    let display_drifted = current
-        .display_name
-        .as_deref()
-        .is_some_and(|shown| !same_text(Some(shown), &name.display_name));
-    if !same_text(current.given_name.as_deref(), &name.given_name)
-        || !same_text(current.family_name.as_deref(), &name.family_name)
-        || display_drifted
-    {
-        decision.problems.push(format!(
-            "the name in Google is {:?}, the account's is {:?}",
-            display_name(user),
-            format!("{} {}", name.given_name, name.family_name)
-        ));
-        body.name = Some(UserName {
-            given_name: Some(name.given_name),
-            family_name: Some(name.family_name),
-            display_name: Some(name.display_name),
-            ..UserName::default()
-        });
-        reasons.push("correct the name");
-        kind = kind.max(ActionKind::Update);
-    }
-    if user.org_unit_path.as_deref() != Some(decision.org_unit.as_str()) {
-        decision.problems.push(format!(
-            "the org unit in Google is {}, the account's is {}",
-            user.org_unit_path.as_deref().unwrap_or("(none)"),
-            decision.org_unit
-        ));
-        body.org_unit_path = Some(decision.org_unit.clone());
-        reasons.push("move to the account's org unit");
-        kind = kind.max(ActionKind::Update);
-    }
-    let orgs = user.organizations.clone().unwrap_or_default();
-    if !orgs
-        .iter()
-        .any(|o| o.cost_center.as_deref() == Some(account.npsn.as_str()))
-    {
-        decision.problems.push(format!(
-            "the school (organization cost centre) in Google is not {}",
-            account.npsn
-        ));
-        let mut orgs: Vec<Organization> = orgs
-            .into_iter()
-            .filter(|o| o.cost_center.is_none())
-            .collect();
-        orgs.push(school(&account.npsn));
-        body.organizations = Some(orgs);
-        reasons.push("set the school");
-        kind = kind.max(ActionKind::Update);
-    }
-
-    let google_suspended = user.suspended == Some(true);
-    let want_suspended = wants_suspended(account, ctx);
-    if want_suspended && !google_suspended {
-        let why = match &account.state {
-            DesiredState::Suspended { reason, .. } => format!("suspended here: {reason}"),
-            _ => format!(
-                "left, grace period ended on {}",
-                decision.suspend_on.unwrap_or(ctx.today)
-            ),
-        };
-        decision.problems.push(format!("active in Google, {why}"));
-        body.suspended = Some(true);
-        reasons.push("suspend");
-        kind = ActionKind::Suspend;
-    } else if !want_suspended && google_suspended {
-        let reason = user
-            .suspension_reason
-            .as_deref()
-            .unwrap_or(ADMIN_SUSPENSION);
-        let conflict = if reason != ADMIN_SUSPENSION {
-            Some(format!(
-                "suspended by Google itself (reason {reason}): belajar-sync never lifts such a suspension; the school's admin can appeal to Google"
-            ))
-        } else if !suspended_by_us && ctx.asker == Asker::Schedule {
-            Some(
-                "suspended in Google by an administrator while active here: ask the school whether that was meant; `belajar-sync resync` (a person asking) lifts it".to_owned(),
-            )
-        } else {
-            None
-        };
-        if let Some(reason) = conflict {
-            decision.outcome = Outcome::Conflict(reason);
-            return decision;
-        }
-        decision
-            .problems
-            .push("suspended in Google, active here".into());
-        body.suspended = Some(false);
-        reasons.push("lift the suspension");
-        kind = ActionKind::Unsuspend;
-    }
-
-    if reasons.is_empty() {
+    if fix.reasons.is_empty() {
         return decision;
     }
     decision.outcome = Outcome::Act(Box::new(Action {
-        kind,
+        kind: fix.kind,
         target: Some(id),
         email: account.email.clone(),
-        fields: body.fields_set(),
-        body,
-        reason: reasons.join(", "),
+        fields: fix.body.fields_set(),
+        body: fix.body,
+        reason: fix.reasons.join(", "),
     }));
     decision
+}
+
+/// Notes a link to another user, or none, and links to user `id`; whether belajar-sync
+/// suspended that user itself.
+fn check_link(account: &Account, id: &str, decision: &mut Decision) -> bool {
+    let link = account.google.as_ref();
+    if link.is_none_or(|l| l.id != id) {
+        let problem = match link {
+            Some(old) => format!(
+                "linked to Google user {}, but the account's user is {id}",
+                old.id
+            ),
+            None => format!("not linked to its Google user {id}"),
+        };
+        decision.problems.push(problem);
+        decision.link = Some(GoogleLink {
+            id: id.to_owned(),
+            suspended_by_us: false,
+        });
+    }
+    link.is_some_and(|l| l.id == id && l.suspended_by_us)
+}
+
+/// The repair of a managed user being put together: the body to send, the kind of
+/// action it makes, and why.
+struct Fix {
+    body: User,
+    kind: ActionKind,
+    reasons: Vec<&'static str>,
+}
+
+impl Fix {
+    /// Who the user is: the marker, the address, the name.
+    fn identity(&mut self, account: &Account, user: &User, decision: &mut Decision) {
+        let key = account.key();
+        if marked_key(user).as_ref() != Some(&key) {
+            let mut ids: Vec<ExternalId> = user.external_ids.clone().unwrap_or_default();
+            ids.retain(|e| e.kind.as_deref() != Some(MARKER_TYPE) || marked_key_of(e).is_none());
+            ids.push(marker(&key));
+            self.body.external_ids = Some(ids);
+            decision
+                .problems
+                .push("the marker (externalIds organization = account key) is missing".into());
+            self.reasons.push("write the marker");
+            self.kind = ActionKind::Relink;
+        }
+        let primary = user.primary_email.as_deref().unwrap_or_default();
+        if !primary.eq_ignore_ascii_case(&account.email) {
+            decision.problems.push(format!(
+                "the address in Google is {primary}, the account's is {}",
+                account.email
+            ));
+            self.body.primary_email = Some(account.email.clone());
+            self.reasons.push("rename to the account's address");
+            self.kind = ActionKind::Rename;
+        }
+        let name = google_name(&account.full_name);
+        let current = user.name.clone().unwrap_or_default();
+        // A display name Google lacks (users made before belajar-sync set one) is not
+        // drift on its own: it comes with the next name correction.
+        let display_drifted = current
+            .display_name
+            .as_deref()
+            .is_some_and(|shown| !same_text(Some(shown), &name.display_name));
+        if !same_text(current.given_name.as_deref(), &name.given_name)
+            || !same_text(current.family_name.as_deref(), &name.family_name)
+            || display_drifted
+        {
+            decision.problems.push(format!(
+                "the name in Google is {:?}, the account's is {:?}",
+                display_name(user),
+                format!("{} {}", name.given_name, name.family_name)
+            ));
+            self.body.name = Some(UserName {
+                given_name: Some(name.given_name),
+                family_name: Some(name.family_name),
+                display_name: Some(name.display_name),
+                ..UserName::default()
+            });
+            self.reasons.push("correct the name");
+            self.kind = self.kind.max(ActionKind::Update);
+        }
+    }
+
+    /// Where the user is: the org unit and the school.
+    fn placement(&mut self, account: &Account, user: &User, decision: &mut Decision) {
+        if user.org_unit_path.as_deref() != Some(decision.org_unit.as_str()) {
+            decision.problems.push(format!(
+                "the org unit in Google is {}, the account's is {}",
+                user.org_unit_path.as_deref().unwrap_or("(none)"),
+                decision.org_unit
+            ));
+            self.body.org_unit_path = Some(decision.org_unit.clone());
+            self.reasons.push("move to the account's org unit");
+            self.kind = self.kind.max(ActionKind::Update);
+        }
+        let orgs = user.organizations.clone().unwrap_or_default();
+        if !orgs
+            .iter()
+            .any(|o| o.cost_center.as_deref() == Some(account.npsn.as_str()))
+        {
+            decision.problems.push(format!(
+                "the school (organization cost centre) in Google is not {}",
+                account.npsn
+            ));
+            let mut orgs: Vec<Organization> = orgs
+                .into_iter()
+                .filter(|o| o.cost_center.is_none())
+                .collect();
+            orgs.push(school(&account.npsn));
+            self.body.organizations = Some(orgs);
+            self.reasons.push("set the school");
+            self.kind = self.kind.max(ActionKind::Update);
+        }
+    }
+
+    /// Whether the user is suspended as the account wants; a suspension belajar-sync
+    /// may not lift (Google's own, or an admin's when no person asks) is a conflict.
+    fn suspension(
+        &mut self,
+        account: &Account,
+        user: &User,
+        ctx: &Context,
+        suspended_by_us: bool,
+        decision: &mut Decision,
+    ) -> Result<(), String> {
+        let google_suspended = user.suspended == Some(true);
+        let want_suspended = wants_suspended(account, ctx);
+        if want_suspended && !google_suspended {
+            let why = match &account.state {
+                DesiredState::Suspended { reason, .. } => format!("suspended here: {reason}"),
+                _ => format!(
+                    "left, grace period ended on {}",
+                    decision.suspend_on.unwrap_or(ctx.today)
+                ),
+            };
+            decision.problems.push(format!("active in Google, {why}"));
+            self.body.suspended = Some(true);
+            self.reasons.push("suspend");
+            self.kind = ActionKind::Suspend;
+        } else if !want_suspended && google_suspended {
+            let reason = user
+                .suspension_reason
+                .as_deref()
+                .unwrap_or(ADMIN_SUSPENSION);
+            if reason != ADMIN_SUSPENSION {
+                return Err(format!(
+                    "suspended by Google itself (reason {reason}): belajar-sync never lifts such a suspension; the school's admin can appeal to Google"
+                ));
+            }
+            if !suspended_by_us && ctx.asker == Asker::Schedule {
+                return Err(
+                    "suspended in Google by an administrator while active here: ask the school whether that was meant; `belajar-sync resync` (a person asking) lifts it".to_owned(),
+                );
+            }
+            decision
+                .problems
+                .push("suspended in Google, active here".into());
+            self.body.suspended = Some(false);
+            self.reasons.push("lift the suspension");
+            self.kind = ActionKind::Unsuspend;
+        }
+        Ok(())
+    }
 }
 
 /// The reason held for a managed Google user whose account is not in the directory.
