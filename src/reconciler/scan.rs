@@ -26,6 +26,7 @@ use crate::remote::{self, ScanProgress, ScanRecord};
 use crate::store::{Store, StoreError};
 use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
+use std::collections::BTreeMap;
 
 /// The first characters of addresses, as belajar-sync makes them.
 const PREFIX_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
@@ -150,127 +151,19 @@ pub async fn run(
     let progress = |part: &str, found: u64| (progress.borrow_mut())(part, found);
     let last = remote::last_scan(store)?;
     let known = remote::users_by_domain(store)?;
-    let now = Timestamp::now();
-    let listing = format!("{} at {}", config.google.customer, config.google.api_base);
-    let mut state = match remote::scan_progress(store)? {
-        Some(cut)
-            if cut.id == last.id + 1
-                && now.duration_since(cut.started) < RESUME_WITHIN
-                && cut.google == listing =>
-        {
-            tracing::info!(
-                scan = cut.id,
-                parts_done = cut.done.len(),
-                "going on with a scan cut short"
-            );
-            cut
-        }
-        cut => {
-            if let Some(cut) = cut.filter(|cut| cut.google != listing) {
-                tracing::info!(
-                    was = %cut.google,
-                    now = %listing,
-                    "a scan cut short listed another Google: this one starts over"
-                );
-            }
-            // What a scan cut short long ago, or of another Google, had seen is not this
-            // one's.
-            sightings::clear(store)?;
-            ScanProgress {
-                id: last.id + 1,
-                started: now,
-                google: listing,
-                ..ScanProgress::default()
-            }
-        }
-    };
-    let started = state.started;
-    let google = |what: String| move |failure| ScanError::Google { what, failure };
-
+    let mut state = resume_or_start(store, config, &last)?;
     if !state.org_units_done {
-        let units = client
-            .list_org_units()
-            .await
-            .map_err(google("org units".into()))?
-            .value
-            .organization_units;
-        let paths = units.iter().filter_map(|u| u.org_unit_path.as_deref());
-        let mut changes = store.changes(false);
-        record_org_units(&mut changes, paths, started)?;
-        state.org_units = units.len() as u64;
-        state.org_units_done = true;
-        remote::set_scan_progress(&mut changes, Some(&state));
-        changes.commit()?;
+        list_org_units(store, client, &mut state).await?;
     }
-
     let domains = config.naming.domains();
-    // How big each domain may be: what the last scan found, what is known of it since
-    // (users created), and before any scan as many users as the directory has accounts.
-    let directory = match last.finished {
-        Some(_) => 0,
-        None => store.counts()?.total,
-    };
-    let size = |d: &String| {
-        let found = last.users.get(d).copied().unwrap_or(0);
-        found.max(known.get(d).copied().unwrap_or(0)).max(directory)
-    };
-    let part_users = config.sync.scan_part_users;
-    let planned: Vec<Part> = domains
-        .iter()
-        .flat_map(|d| parts(d, size(d), part_users))
-        .collect();
-    let split = planned.iter().any(|p| p.prefix.is_some());
-    let todo: Vec<Part> = planned
-        .into_iter()
-        .filter(|p| !state.done.contains_key(&p.name()))
-        .collect();
-    // Shared by the parts listed side by side (one task: never borrowed at once).
-    let seen = std::cell::RefCell::new(Sightings::default());
-    let mut listed = futures_util::stream::iter(todo)
-        .map(|part| list_part(store, client, part, started, &seen, &progress))
-        .buffer_unordered(PARTS_AT_ONCE);
-    let mut failed = None;
-    while let Some(outcome) = listed.next().await {
-        match outcome {
-            Ok((part, found)) => {
-                state.done.insert(part.name(), found);
-                // The part is recorded with all it saw (and what other parts saw so far).
-                let mut changes = store.changes(false);
-                seen.borrow_mut().write_run(&mut changes);
-                remote::set_scan_progress(&mut changes, Some(&state));
-                changes.commit()?;
-                tracing::debug!(part = %part.name(), found, "part of the scan recorded");
-            }
-            // The other parts go on: what they list is kept for the next sync.
-            Err(e) => failed = failed.or(Some(e)),
-        }
-    }
-    drop(listed);
-    // Sightings not written belong to parts that failed: they are listed again.
-    drop(seen);
-    if let Some(e) = failed {
-        return Err(e);
-    }
-
+    let (todo, split) = parts_to_list(store, config, &domains, &last, &known, &state)?;
+    list_users(store, client, todo, &mut state, &progress).await?;
     let mut record = record_of(&state);
     let share = config.sync.min_scan_share;
     if let Some(shrunk) = shrunk(&domains, &known, &last, &record, share) {
-        // Not believed: what it saw is recorded, nothing forgotten; listed again from the
-        // start next time.
-        sightings::apply(store, None)?;
-        sightings::clear(store)?;
-        let mut changes = store.changes(false);
-        remote::set_scan_progress(&mut changes, None);
-        remote::set_distrusted(
-            &mut changes,
-            &remote::Distrusted {
-                at: Timestamp::now(),
-                reason: shrunk.to_string(),
-            },
-        );
-        changes.commit()?;
-        return Err(shrunk);
+        return Err(distrust(store, shrunk)?);
     }
+    let started = state.started;
     // Users a search listing may not show yet are not forgotten for being missed.
     let unindexed_since = split.then(|| started - INDEX_LAG);
     let applied = sightings::apply(
@@ -297,6 +190,154 @@ pub async fn run(
         "scan finished"
     );
     Ok(record)
+}
+
+/// The scan to make: the one cut short, when it is the next of this Google and recent;
+/// else a new one (forgetting what the old one had seen).
+fn resume_or_start(
+    store: &Store,
+    config: &Config,
+    last: &ScanRecord,
+) -> Result<ScanProgress, ScanError> {
+    let now = Timestamp::now();
+    let listing = format!("{} at {}", config.google.customer, config.google.api_base);
+    let cut = remote::scan_progress(store)?;
+    if let Some(cut) = cut
+        .as_ref()
+        .filter(|cut| cut.id == last.id + 1 && now.duration_since(cut.started) < RESUME_WITHIN)
+        .filter(|cut| cut.google == listing)
+    {
+        tracing::info!(
+            scan = cut.id,
+            parts_done = cut.done.len(),
+            "going on with a scan cut short"
+        );
+        return Ok(cut.clone());
+    }
+    if let Some(cut) = cut.filter(|cut| cut.google != listing) {
+        tracing::info!(
+            was = %cut.google,
+            now = %listing,
+            "a scan cut short listed another Google: this one starts over"
+        );
+    }
+    // What a scan cut short long ago, or of another Google, had seen is not this one's.
+    sightings::clear(store)?;
+    Ok(ScanProgress {
+        id: last.id + 1,
+        started: now,
+        google: listing,
+        ..ScanProgress::default()
+    })
+}
+
+/// Lists the org units and records them, with the scan's progress.
+async fn list_org_units(
+    store: &Store,
+    client: &DirectoryClient,
+    state: &mut ScanProgress,
+) -> Result<(), ScanError> {
+    let units = client
+        .list_org_units()
+        .await
+        .map_err(|failure| ScanError::Google {
+            what: "org units".into(),
+            failure,
+        })?
+        .value
+        .organization_units;
+    let paths = units.iter().filter_map(|u| u.org_unit_path.as_deref());
+    let mut changes = store.changes(false);
+    record_org_units(&mut changes, paths, state.started)?;
+    state.org_units = units.len() as u64;
+    state.org_units_done = true;
+    remote::set_scan_progress(&mut changes, Some(state));
+    changes.commit()?;
+    Ok(())
+}
+
+/// The parts of every domain still to list, and whether any domain is listed in parts.
+fn parts_to_list(
+    store: &Store,
+    config: &Config,
+    domains: &[String],
+    last: &ScanRecord,
+    known: &BTreeMap<String, u64>,
+    state: &ScanProgress,
+) -> Result<(Vec<Part>, bool), ScanError> {
+    // How big each domain may be: what the last scan found, what is known of it since
+    // (users created), and before any scan as many users as the directory has accounts.
+    let directory = match last.finished {
+        Some(_) => 0,
+        None => store.counts()?.total,
+    };
+    let size = |d: &String| {
+        let found = last.users.get(d).copied().unwrap_or(0);
+        found.max(known.get(d).copied().unwrap_or(0)).max(directory)
+    };
+    let part_users = config.sync.scan_part_users;
+    let planned: Vec<Part> = domains
+        .iter()
+        .flat_map(|d| parts(d, size(d), part_users))
+        .collect();
+    let split = planned.iter().any(|p| p.prefix.is_some());
+    let todo = planned
+        .into_iter()
+        .filter(|p| !state.done.contains_key(&p.name()))
+        .collect();
+    Ok((todo, split))
+}
+
+/// Lists the parts `todo`, a few side by side, recording each as it is done; the first
+/// failure, once the other parts are listed (what they list is kept for the next sync).
+async fn list_users(
+    store: &Store,
+    client: &DirectoryClient,
+    todo: Vec<Part>,
+    state: &mut ScanProgress,
+    progress: &dyn Fn(&str, u64),
+) -> Result<(), ScanError> {
+    let started = state.started;
+    // Shared by the parts listed side by side (one task: never borrowed at once).
+    let seen = std::cell::RefCell::new(Sightings::default());
+    let mut listed = futures_util::stream::iter(todo)
+        .map(|part| list_part(store, client, part, started, &seen, progress))
+        .buffer_unordered(PARTS_AT_ONCE);
+    let mut failed = None;
+    while let Some(outcome) = listed.next().await {
+        match outcome {
+            Ok((part, found)) => {
+                state.done.insert(part.name(), found);
+                // The part is recorded with all it saw (and what other parts saw so far).
+                let mut changes = store.changes(false);
+                seen.borrow_mut().write_run(&mut changes);
+                remote::set_scan_progress(&mut changes, Some(state));
+                changes.commit()?;
+                tracing::debug!(part = %part.name(), found, "part of the scan recorded");
+            }
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    // Sightings not written belong to parts that failed: they are listed again.
+    failed.map_or(Ok(()), Err)
+}
+
+/// A scan that found a domain shrunk is not believed: what it saw is recorded, nothing
+/// forgotten, and the next one lists again from the start. The error to answer.
+fn distrust(store: &Store, shrunk: ScanError) -> Result<ScanError, ScanError> {
+    sightings::apply(store, None)?;
+    sightings::clear(store)?;
+    let mut changes = store.changes(false);
+    remote::set_scan_progress(&mut changes, None);
+    remote::set_distrusted(
+        &mut changes,
+        &remote::Distrusted {
+            at: Timestamp::now(),
+            reason: shrunk.to_string(),
+        },
+    );
+    changes.commit()?;
+    Ok(shrunk)
 }
 
 /// The record a scan whose parts are all listed will have (not yet finished): users by
