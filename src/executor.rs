@@ -724,54 +724,7 @@ impl Executor<'_> {
             let kind = entry.action.kind.as_str();
             match answer {
                 Answer::User(user) => {
-                    remote::record(&mut changes, &user, now)?;
-                    if entry.action.kind == ActionKind::Undelete
-                        && let (Some(key), Some(id)) = (AccountKey::parse(&subject), &user.id)
-                    {
-                        remote::forget_deleted(&mut changes, &key, id);
-                    }
-                    if entry.action.kind == ActionKind::Create
-                        && let Some(key) = AccountKey::parse(&subject)
-                    {
-                        // Its password was random and shown to nobody.
-                        crate::access::created_here(&mut changes, &key, now)?;
-                    }
-                    if let Some(key) = AccountKey::parse(&subject)
-                        && let Some(old) = changes.account(&key)?
-                    {
-                        let id = user.id.clone().unwrap_or_default();
-                        let suspended_by_us = match entry.action.kind {
-                            ActionKind::Suspend => true,
-                            ActionKind::Unsuspend => false,
-                            _ => old
-                                .google
-                                .as_ref()
-                                .is_some_and(|g| g.id == id && g.suspended_by_us),
-                        };
-                        let mut account = old.clone();
-                        account.google = Some(GoogleLink {
-                            id,
-                            suspended_by_us,
-                        });
-                        if account != old {
-                            changes.put_account(Some(&old), &account)?;
-                        }
-                    }
-                    audit::log(
-                        &mut changes,
-                        &subject,
-                        now,
-                        "answered",
-                        format!(
-                            "{kind} done ({}); Google has {}",
-                            entry.action.fields.join(", "),
-                            summary(&user)
-                        ),
-                    )?;
-                    audit::release(&mut changes, HeldList::Quarantine, &subject);
-                    audit::release(&mut changes, HeldList::Conflicts, &subject);
-                    journal::finish(&mut changes, &entry);
-                    tracing::info!(account = %subject, action = kind, outcome = "done", "applied");
+                    user_done(&mut changes, &entry, &user, now)?;
                     *drained.done.entry(kind.to_owned()).or_default() += 1;
                 }
                 Answer::OrgUnit => {
@@ -805,61 +758,124 @@ impl Executor<'_> {
                 Answer::Failed(error) => {
                     quarantine(&mut changes, &entry, &error, None, now, drained)?;
                 }
-                Answer::NoOrgUnit(error) => match recreate_org_units(&mut changes, &entry, now)? {
-                    Some(wait) => defer(
-                        &mut changes,
-                        entry,
-                        error,
-                        wait,
-                        Wait::OrgUnit,
-                        now,
-                        drained,
-                    )?,
-                    None => {
-                        let lacking = match entry.action.kind {
-                            ActionKind::CreateOrgUnit => None,
-                            _ => entry.action.body.org_unit_path.clone(),
-                        };
-                        let lacking = lacking.as_deref();
-                        quarantine(&mut changes, &entry, &error, lacking, now, drained)?;
-                    }
-                },
+                Answer::NoOrgUnit(error) => {
+                    no_org_unit(&mut changes, entry, error, now, drained)?;
+                }
                 Answer::Stop(error) => {
                     // Nothing was applied: the entry waits as it was before this send.
                     entry.last_error = Some(error);
                     journal::save(&mut changes, &entry);
                 }
                 Answer::NotSent => journal::save(&mut changes, &entry),
-                Answer::Gone(error) => {
-                    if let (Some(key), Some(id)) =
-                        (AccountKey::parse(&subject), entry.action.target.as_deref())
-                    {
-                        remote::forget_deleted(&mut changes, &key, id);
-                        // The link to a user gone for good goes with it.
-                        if let Some(old) = changes.account(&key)?
-                            && old.google.as_ref().is_some_and(|g| g.id == id)
-                        {
-                            let unlinked = Account {
-                                google: None,
-                                ..old.clone()
-                            };
-                            changes.put_account(Some(&old), &unlinked)?;
-                        }
-                    }
-                    audit::log(
-                        &mut changes,
-                        &subject,
-                        now,
-                        "answered",
-                        format!("{kind}: {error}; a new user is created"),
-                    )?;
-                    tracing::warn!(account = %subject, action = kind, outcome = "gone", %error, "cannot restore");
-                    journal::finish(&mut changes, &entry);
-                }
+                Answer::Gone(error) => gone(&mut changes, &entry, &error, now)?,
             }
         }
         changes.commit()
     }
+}
+
+/// Google did what `entry` asked and answered `user`: recorded, linked, in the history,
+/// out of quarantine and conflicts, off the journal.
+fn user_done(
+    changes: &mut Changes,
+    entry: &Entry,
+    user: &User,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let subject = &entry.subject;
+    let kind = entry.action.kind;
+    remote::record(changes, user, now)?;
+    let key = AccountKey::parse(subject);
+    if let Some(key) = &key {
+        if kind == ActionKind::Undelete
+            && let Some(id) = &user.id
+        {
+            remote::forget_deleted(changes, key, id);
+        }
+        if kind == ActionKind::Create {
+            // Its password was random and shown to nobody.
+            crate::access::created_here(changes, key, now)?;
+        }
+        if let Some(old) = changes.account(key)? {
+            let id = user.id.clone().unwrap_or_default();
+            let suspended_by_us = match kind {
+                ActionKind::Suspend => true,
+                ActionKind::Unsuspend => false,
+                _ => old
+                    .google
+                    .as_ref()
+                    .is_some_and(|g| g.id == id && g.suspended_by_us),
+            };
+            let mut account = old.clone();
+            account.google = Some(GoogleLink {
+                id,
+                suspended_by_us,
+            });
+            if account != old {
+                changes.put_account(Some(&old), &account)?;
+            }
+        }
+    }
+    let done = format!(
+        "{} done ({}); Google has {}",
+        kind.as_str(),
+        entry.action.fields.join(", "),
+        summary(user)
+    );
+    audit::log(changes, subject, now, "answered", done)?;
+    audit::release(changes, HeldList::Quarantine, subject);
+    audit::release(changes, HeldList::Conflicts, subject);
+    journal::finish(changes, entry);
+    tracing::info!(account = %subject, action = kind.as_str(), outcome = "done", "applied");
+    Ok(())
+}
+
+/// Google says the org unit `entry` needs is missing: it is created again first (the
+/// entry waits), or, when that cannot help, the entry is quarantined.
+fn no_org_unit(
+    changes: &mut Changes,
+    entry: Entry,
+    error: String,
+    now: Timestamp,
+    drained: &mut Drained,
+) -> Result<(), StoreError> {
+    if let Some(wait) = recreate_org_units(changes, &entry, now)? {
+        return defer(changes, entry, error, wait, Wait::OrgUnit, now, drained);
+    }
+    let lacking = match entry.action.kind {
+        ActionKind::CreateOrgUnit => None,
+        _ => entry.action.body.org_unit_path.clone(),
+    };
+    quarantine(changes, &entry, &error, lacking.as_deref(), now, drained)
+}
+
+/// The user `entry` was to restore is gone for good: forgotten and unlinked, so that a
+/// new user is created.
+fn gone(
+    changes: &mut Changes,
+    entry: &Entry,
+    error: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let (subject, kind) = (&entry.subject, entry.action.kind.as_str());
+    if let (Some(key), Some(id)) = (AccountKey::parse(subject), entry.action.target.as_deref()) {
+        remote::forget_deleted(changes, &key, id);
+        // The link to a user gone for good goes with it.
+        if let Some(old) = changes.account(&key)?
+            && old.google.as_ref().is_some_and(|g| g.id == id)
+        {
+            let unlinked = Account {
+                google: None,
+                ..old.clone()
+            };
+            changes.put_account(Some(&old), &unlinked)?;
+        }
+    }
+    let line = format!("{kind}: {error}; a new user is created");
+    audit::log(changes, subject, now, "answered", line)?;
+    tracing::warn!(account = %subject, action = kind, outcome = "gone", %error, "cannot restore");
+    journal::finish(changes, entry);
+    Ok(())
 }
 
 /// Whether `user` already has every field `body` sets that can be compared after a write.
