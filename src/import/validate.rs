@@ -30,155 +30,184 @@ const EARLIEST_BIRTH: Date = jiff::civil::date(1900, 1, 1);
 
 /// Checks every cell of `raw`; `today` bounds birth dates.
 pub fn validate(raw: &RawRow, today: Date) -> Result<Row, Vec<Invalid>> {
-    let mut errors = Vec::new();
-    let line = raw.line;
-    let mut fail = |column: &str, value: &str, reason: String| {
-        errors.push(Invalid::new(line, column, value, &reason));
+    let mut cells = Cells {
+        raw,
+        errors: Vec::new(),
     };
-
-    let required = |column: &str| raw.cell(column).map(str::trim).unwrap_or_default();
-
-    let id_type_text = required("id_type");
-    let id_type = IdType::parse(id_type_text);
-    if id_type.is_none() {
-        fail(
-            "id_type",
-            id_type_text,
-            format!("expected one of {}", IdType::names()),
-        );
-    }
-
-    let id = required("id");
-    if let Some(t) = id_type {
-        if id.len() != t.digits() || !id.bytes().all(|b| b.is_ascii_digit()) {
-            let what = t.as_str().to_ascii_uppercase();
-            fail("id", id, format!("{what} must be {} digits", t.digits()));
-        }
-    } else if id.is_empty() {
-        fail("id", id, "is empty".into());
-    }
-
+    let id_type_text = cells.required("id_type");
+    let id_type = cells.check(
+        "id_type",
+        id_type_text,
+        parsed(IdType::parse, IdType::names()),
+    );
+    let id = cells.required("id");
+    cells.check("id", id, |id| id_shape(id_type, id));
     let name_text = raw.cell("full_name").unwrap_or_default();
-    let full_name = name_text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if full_name.is_empty() {
-        fail("full_name", name_text, "is empty".into());
-    } else if !full_name.chars().any(char::is_alphabetic) {
-        fail("full_name", name_text, "has no letter".into());
-    } else if full_name.chars().count() > MAX_NAME_CHARS {
-        fail(
-            "full_name",
-            name_text,
-            format!("is longer than {MAX_NAME_CHARS} characters"),
-        );
+    let full_name = cells.check("full_name", name_text, full_name);
+    let role_text = cells.required("role");
+    let role = cells.check("role", role_text, parsed(Role::parse, Role::names()));
+    if let (Some(role), Some(id_type)) = (role, id_type) {
+        cells.check("id_type", id_type_text, |_| role_fits_id(role, id_type));
     }
-
-    let role_text = required("role");
-    let role = Role::parse(role_text);
-    if role.is_none() {
-        fail(
-            "role",
-            role_text,
-            format!("expected one of {}", Role::names()),
-        );
-    }
-    if let (Some(role), Some(t)) = (role, id_type) {
-        match (role, t) {
-            (Role::PesertaDidik, IdType::Nuptk) => fail(
-                "id_type",
-                id_type_text,
-                "NUPTK identifies teachers and staff; a peserta_didik is identified by NISN or NIK"
-                    .into(),
-            ),
-            (r, IdType::Nisn) if r != Role::PesertaDidik => fail(
-                "id_type",
-                id_type_text,
-                format!("NISN identifies students; a {r} is identified by NUPTK or NIK"),
-            ),
-            _ => {}
-        }
-    }
-
-    let jenjang_text = required("jenjang");
-    let jenjang = Jenjang::parse(jenjang_text);
-    if jenjang.is_none() {
-        fail(
-            "jenjang",
-            jenjang_text,
-            format!("expected one of {}", Jenjang::names()),
-        );
-    }
-
-    let npsn = required("npsn");
-    if npsn.len() != 8 || !npsn.bytes().all(|b| b.is_ascii_digit()) {
-        fail("npsn", npsn, "NPSN must be 8 digits".into());
-    }
-
+    let jenjang_text = cells.required("jenjang");
+    let jenjang = cells.check(
+        "jenjang",
+        jenjang_text,
+        parsed(Jenjang::parse, Jenjang::names()),
+    );
+    let npsn = cells.required("npsn");
+    cells.check("npsn", npsn, npsn_shape);
     let status_text = raw.cell("status").map(str::trim).unwrap_or_default();
-    let status = if status_text.is_empty() {
-        Some(RowStatus::Aktif)
-    } else {
-        RowStatus::parse(status_text)
-    };
-    if status.is_none() {
-        fail(
-            "status",
-            status_text,
-            format!("expected {} (or empty for aktif)", RowStatus::names()),
-        );
+    let status = cells.check("status", status_text, status);
+    let birth_date = cells.optional("birth_date", |text| birth_date(text, today));
+    let personal_email = cells.optional("personal_email", personal_email);
+    match (id_type, role, jenjang, status, full_name) {
+        (Some(id_type), Some(role), Some(jenjang), Some(status), Some(full_name))
+            if cells.errors.is_empty() =>
+        {
+            Ok(Row {
+                line: raw.line,
+                span: raw.span,
+                key: AccountKey {
+                    jenjang,
+                    id_type,
+                    id: id.to_owned(),
+                },
+                full_name,
+                role,
+                npsn: npsn.to_owned(),
+                status,
+                birth_date,
+                personal_email,
+            })
+        }
+        _ => Err(cells.errors),
+    }
+}
+
+/// A row's cells, and what is wrong with them so far.
+struct Cells<'r> {
+    raw: &'r RawRow,
+    errors: Vec<Invalid>,
+}
+
+impl<'r> Cells<'r> {
+    /// A required cell, trimmed (empty when absent: its check says so).
+    fn required(&self, column: &str) -> &'r str {
+        self.raw.cell(column).map(str::trim).unwrap_or_default()
     }
 
-    let birth_date = raw.cell("birth_date").map(str::trim).map(|text| {
-        if text.is_empty() {
-            return None;
-        }
-        match text.parse::<Date>() {
-            Ok(date) if date < EARLIEST_BIRTH || date > today => {
-                fail(
-                    "birth_date",
-                    text,
-                    format!("must be between {EARLIEST_BIRTH} and today"),
-                );
-                None
-            }
-            Ok(date) => Some(date),
-            Err(_) => {
-                fail("birth_date", text, "expected a date as YYYY-MM-DD".into());
+    /// The value `check` makes of `text`, or `None` with why noted against `column`.
+    fn check<T>(
+        &mut self,
+        column: &str,
+        text: &str,
+        check: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match check(text) {
+            Ok(value) => Some(value),
+            Err(reason) => {
+                self.errors
+                    .push(Invalid::new(self.raw.line, column, text, &reason));
                 None
             }
         }
-    });
+    }
 
-    let personal_email = raw.cell("personal_email").map(str::trim).map(|text| {
+    /// An optional column: `None` when the file has none, `Some(None)` for an empty cell,
+    /// else what `check` makes of it.
+    fn optional<T>(
+        &mut self,
+        column: &str,
+        check: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<Option<T>> {
+        let text = self.raw.cell(column)?.trim();
         if text.is_empty() {
-            return None;
+            return Some(None);
         }
-        if !looks_like_email(text) {
-            fail(
-                "personal_email",
-                text,
-                "expected an address like nama@contoh.id".into(),
-            );
-        }
-        Some(text.to_owned())
-    });
+        Some(self.check(column, text, check))
+    }
+}
 
-    match (id_type, role, jenjang, status) {
-        (Some(id_type), Some(role), Some(jenjang), Some(status)) if errors.is_empty() => Ok(Row {
-            line,
-            span: raw.span,
-            key: AccountKey {
-                jenjang,
-                id_type,
-                id: id.to_owned(),
-            },
-            full_name,
-            role,
-            npsn: npsn.to_owned(),
-            status,
-            birth_date,
-            personal_email,
-        }),
-        _ => Err(errors),
+/// A check that `parse` knows the text, naming what it would have known.
+fn parsed<T>(
+    parse: impl FnOnce(&str) -> Option<T>,
+    names: String,
+) -> impl FnOnce(&str) -> Result<T, String> {
+    move |text| parse(text).ok_or_else(|| format!("expected one of {names}"))
+}
+
+fn id_shape(id_type: Option<IdType>, id: &str) -> Result<(), String> {
+    match id_type {
+        Some(t) if id.len() != t.digits() || !id.bytes().all(|b| b.is_ascii_digit()) => {
+            let what = t.as_str().to_ascii_uppercase();
+            Err(format!("{what} must be {} digits", t.digits()))
+        }
+        None if id.is_empty() => Err("is empty".into()),
+        _ => Ok(()),
+    }
+}
+
+/// The name with its spaces made single.
+fn full_name(text: &str) -> Result<String, String> {
+    let name = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if name.is_empty() {
+        Err("is empty".into())
+    } else if !name.chars().any(char::is_alphabetic) {
+        Err("has no letter".into())
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        Err(format!("is longer than {MAX_NAME_CHARS} characters"))
+    } else {
+        Ok(name)
+    }
+}
+
+/// Whether the kind of identifier suits the role.
+fn role_fits_id(role: Role, id_type: IdType) -> Result<(), String> {
+    match (role, id_type) {
+        (Role::PesertaDidik, IdType::Nuptk) => Err(
+            "NUPTK identifies teachers and staff; a peserta_didik is identified by NISN or NIK"
+                .into(),
+        ),
+        (r, IdType::Nisn) if r != Role::PesertaDidik => Err(format!(
+            "NISN identifies students; a {r} is identified by NUPTK or NIK"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn npsn_shape(npsn: &str) -> Result<(), String> {
+    if npsn.len() == 8 && npsn.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err("NPSN must be 8 digits".into())
+    }
+}
+
+/// `aktif` when empty.
+fn status(text: &str) -> Result<RowStatus, String> {
+    if text.is_empty() {
+        return Ok(RowStatus::Aktif);
+    }
+    RowStatus::parse(text)
+        .ok_or_else(|| format!("expected {} (or empty for aktif)", RowStatus::names()))
+}
+
+fn birth_date(text: &str, today: Date) -> Result<Date, String> {
+    match text.parse::<Date>() {
+        Ok(date) if date < EARLIEST_BIRTH || date > today => {
+            Err(format!("must be between {EARLIEST_BIRTH} and today"))
+        }
+        Ok(date) => Ok(date),
+        Err(_) => Err("expected a date as YYYY-MM-DD".into()),
+    }
+}
+
+fn personal_email(text: &str) -> Result<String, String> {
+    if looks_like_email(text) {
+        Ok(text.to_owned())
+    } else {
+        Err("expected an address like nama@contoh.id".into())
     }
 }
 
