@@ -11,7 +11,7 @@ use crate::google::types::User;
 use crate::google::{CallFailure, DirectoryClient};
 use crate::journal::Lane;
 use crate::journal::{missing_org_units, org_unit_action, queue};
-use crate::planner::{self, ActionKind, Asker, Context, Outcome, Seen, marked_key};
+use crate::planner::{self, ActionKind, Asker, Context, Decision, Outcome, Seen, marked_key};
 use crate::remote;
 use crate::store::{Store, StoreError};
 use jiff::Timestamp;
@@ -77,61 +77,16 @@ pub async fn resync(
     let undeleting = matches!(&decision.outcome, Outcome::Act(a) if a.kind == ActionKind::Undelete);
     report.problems = decision.problems.clone();
 
-    // A person asked: what was held is tried again. (In a block: the changes hold the
-    // write lease, let go before Google is called.)
+    // A person asked: what was held is tried again.
     let mut subjects: HashSet<String> = HashSet::from([subject.clone()]);
-    {
-        let mut changes = store.changes(false);
-        audit::release(&mut changes, HeldList::Quarantine, &subject);
-        audit::release(&mut changes, HeldList::Conflicts, &subject);
-        audit::log(
-            &mut changes,
-            &subject,
-            started,
-            "resync",
-            format!("asked by {actor}; observed: {}", report.observed.join("; ")),
-        )?;
-        if let Some(link) = &decision.link
-            && !matches!(decision.outcome, Outcome::Conflict(_))
-            && let Some(stored) = changes.account(&account.key())?
-        {
-            let mut relinked = stored.clone();
-            relinked.google = Some(link.clone());
-            changes.put_account(Some(&stored), &relinked)?;
-            report
-                .sent
-                .push(format!("link recorded here: Google user {}", link.id));
-        }
-        match decision.outcome {
-            Outcome::InStep => {}
-            Outcome::Conflict(reason) => {
-                audit::hold(
-                    &mut changes,
-                    HeldList::Conflicts,
-                    &subject,
-                    started,
-                    &reason,
-                );
-                audit::log(&mut changes, &subject, started, "conflict", reason.clone())?;
-                changes.commit()?;
-                report.to_do = Some(reason);
-                return Ok(report);
-            }
-            Outcome::Act(action) => {
-                if let Some(path) = &action.body.org_unit_path {
-                    let known = known_prefixes(store, path)?;
-                    queue_org_units(&mut changes, path, &known, started, &mut subjects)?;
-                }
-                report.sent.push(format!(
-                    "{} ({}): {}",
-                    action.kind.as_str(),
-                    action.fields.join(", "),
-                    action.reason
-                ));
-                queue(&mut changes, Lane::Person, &subject, *action, started)?;
-            }
-        }
-        changes.commit()?;
+    let asked = Asked {
+        store,
+        account,
+        started,
+        actor,
+    };
+    if !asked.queue(decision, &mut report, &mut subjects)? {
+        return Ok(report);
     }
 
     let executor = Executor {
@@ -163,30 +118,118 @@ pub async fn resync(
         report.to_do = again.to_do;
         return Ok(report);
     }
-    match after.outcome {
-        Outcome::InStep => report.healthy = true,
-        Outcome::Conflict(reason) => report.to_do = Some(reason),
-        Outcome::Act(_) if !drained.waits.is_empty() => {
-            let waits: Vec<String> = drained
-                .waits
-                .iter()
-                .map(|((why, action), n)| why.describe(action, *n))
-                .collect();
-            report.to_do = Some(format!(
-                "{}; the daemon finishes the repair, run resync again to see it",
-                waits.join("; ")
-            ))
+    report.judge(store, after.outcome, &drained)?;
+    Ok(report)
+}
+
+/// A person's request to repair one account.
+struct Asked<'a> {
+    store: &'a Store,
+    account: &'a Account,
+    started: Timestamp,
+    actor: &'a str,
+}
+
+impl Asked<'_> {
+    /// Releases what was held, records the request, the link and what `decision` calls
+    /// for (the org units it needs first); whether there is anything to send (a conflict
+    /// is held and reported instead). The changes hold the write lease, let go before
+    /// Google is called.
+    fn queue(
+        &self,
+        decision: Decision,
+        report: &mut Report,
+        subjects: &mut HashSet<String>,
+    ) -> Result<bool, RepairError> {
+        let (store, started) = (self.store, self.started);
+        let subject = report.account.clone();
+        let mut changes = store.changes(false);
+        audit::release(&mut changes, HeldList::Quarantine, &subject);
+        audit::release(&mut changes, HeldList::Conflicts, &subject);
+        let line = format!(
+            "asked by {}; observed: {}",
+            self.actor,
+            report.observed.join("; ")
+        );
+        audit::log(&mut changes, &subject, started, "resync", line)?;
+        if let Some(link) = &decision.link
+            && !matches!(decision.outcome, Outcome::Conflict(_))
+            && let Some(stored) = changes.account(&self.account.key())?
+        {
+            let mut relinked = stored.clone();
+            relinked.google = Some(link.clone());
+            changes.put_account(Some(&stored), &relinked)?;
+            report
+                .sent
+                .push(format!("link recorded here: Google user {}", link.id));
         }
-        Outcome::Act(action) => {
-            report.to_do = Some(
-                match audit::held(&store.changes(true), HeldList::Quarantine, &report.account)? {
+        match decision.outcome {
+            Outcome::InStep => {}
+            Outcome::Conflict(reason) => {
+                audit::hold(
+                    &mut changes,
+                    HeldList::Conflicts,
+                    &subject,
+                    started,
+                    &reason,
+                );
+                audit::log(&mut changes, &subject, started, "conflict", reason.clone())?;
+                changes.commit()?;
+                report.to_do = Some(reason);
+                return Ok(false);
+            }
+            Outcome::Act(action) => {
+                if let Some(path) = &action.body.org_unit_path {
+                    let known = known_prefixes(store, path)?;
+                    queue_org_units(&mut changes, path, &known, started, subjects)?;
+                }
+                report.sent.push(format!(
+                    "{} ({}): {}",
+                    action.kind.as_str(),
+                    action.fields.join(", "),
+                    action.reason
+                ));
+                queue(&mut changes, Lane::Person, &subject, *action, started)?;
+            }
+        }
+        changes.commit()?;
+        Ok(true)
+    }
+}
+
+impl Report {
+    /// What the plan after the repair says: healthy, a conflict, waiting for the daemon,
+    /// or failed (its quarantine's reason).
+    fn judge(
+        &mut self,
+        store: &Store,
+        after: Outcome,
+        drained: &crate::executor::Drained,
+    ) -> Result<(), RepairError> {
+        match after {
+            Outcome::InStep => self.healthy = true,
+            Outcome::Conflict(reason) => self.to_do = Some(reason),
+            Outcome::Act(_) if !drained.waits.is_empty() => {
+                let waits: Vec<String> = drained
+                    .waits
+                    .iter()
+                    .map(|((why, action), n)| why.describe(action, *n))
+                    .collect();
+                self.to_do = Some(format!(
+                    "{}; the daemon finishes the repair, run resync again to see it",
+                    waits.join("; ")
+                ))
+            }
+            Outcome::Act(action) => {
+                let held = audit::held(&store.changes(true), HeldList::Quarantine, &self.account)?;
+                self.to_do = Some(match held {
                     Some(held) => format!("the repair failed: {}", held.reason),
                     None => format!("still to do: {}", action.reason),
-                },
-            )
+                })
+            }
         }
+        Ok(())
     }
-    Ok(report)
 }
 
 /// Changes the account to suspended here (terms violation) with `reason`, then repairs it.
