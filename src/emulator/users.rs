@@ -568,7 +568,6 @@ impl Users {
         } else {
             &self.by_id
         };
-        let mut page: Vec<&User> = Vec::with_capacity(params.max_results + 1);
         let fast = params.order == Order::Id && !params.descending;
         // `email:PREFIX*` (a scan in parts): the users are found through the address
         // indexes, as Google's search index would, not by reading every user.
@@ -578,74 +577,11 @@ impl Users {
         };
         // Where the page's last user was found, when not by its sort key (a prefix
         // listing goes in address order).
-        let mut last_address = None;
-        if let Some(prefix) = by_prefix {
-            // In address order from the token on (each page costs its size): primaries
-            // and aliases merged, a user found by an alias only when its primary address
-            // does not match too (it is listed there).
-            let from = after.as_ref().map(|(address, _)| address.as_str());
-            let mut primaries = matching(&self.primaries, prefix, from).peekable();
-            let mut aliases = matching(&self.aliases, prefix, from).peekable();
-            while page.len() <= params.max_results {
-                let by_primary = match (primaries.peek(), aliases.peek()) {
-                    (None, None) => break,
-                    (Some(p), Some(a)) => p.0 < a.0,
-                    (p, _) => p.is_some(),
-                };
-                let next = if by_primary {
-                    &mut primaries
-                } else {
-                    &mut aliases
-                };
-                let Some((address, id)) = next.next() else {
-                    break;
-                };
-                let Some(user) = source.get(id) else { continue };
-                if !by_primary && user.primary().starts_with(prefix) {
-                    continue;
-                }
-                if visible(&user) {
-                    page.push(user);
-                    if page.len() <= params.max_results {
-                        last_address = Some(address.clone());
-                    }
-                }
-            }
-        } else if fast {
-            // Id order ascending: walk the index from the token on.
-            let start = after.as_ref().map_or(String::new(), |(_, id)| id.clone());
-            page.extend(
-                source
-                    .range(start..)
-                    .map(|(_, u)| u)
-                    .filter(|u| after.as_ref().is_none_or(|(_, id)| u.id() > id.as_str()))
-                    .filter(visible)
-                    .take(params.max_results + 1),
-            );
-        } else {
-            let mut all: Vec<(String, &User)> = source
-                .values()
-                .filter(visible)
-                .map(|u| (sort_key(u, params.order), u))
-                .collect();
-            all.sort_by(|a, b| (&a.0, a.1.id()).cmp(&(&b.0, b.1.id())));
-            if params.descending {
-                all.reverse();
-            }
-            let past = |(key, u): &(String, &User)| match &after {
-                None => true,
-                Some(pos) if params.descending => {
-                    (key.as_str(), u.id()) < (pos.0.as_str(), pos.1.as_str())
-                }
-                Some(pos) => (key.as_str(), u.id()) > (pos.0.as_str(), pos.1.as_str()),
-            };
-            page.extend(
-                all.iter()
-                    .filter(|e| past(e))
-                    .map(|(_, u)| *u)
-                    .take(params.max_results + 1),
-            );
-        }
+        let (mut page, last_address) = match by_prefix {
+            Some(prefix) => self.page_by_prefix(source, prefix, &after, params, &visible),
+            None if fast => (Self::page_by_id(source, &after, params, &visible), None),
+            None => (Self::page_sorted(source, &after, params, &visible), None),
+        };
         let more = page.len() > params.max_results;
         page.truncate(params.max_results);
         let mut out = json!({"kind": "admin#directory#users", "etag": new_etag()});
@@ -661,6 +597,98 @@ impl Users {
             out["nextPageToken"] = json!(encode_token(&token));
         }
         Ok(out)
+    }
+
+    /// A page of the users with an address starting with `prefix`, in address order from
+    /// the token on (each page costs its size): primaries and aliases merged, a user found
+    /// by an alias only when its primary address does not match too (it is listed there).
+    /// With the address the page's last user was found at.
+    fn page_by_prefix<'u>(
+        &'u self,
+        source: &'u BTreeMap<String, User>,
+        prefix: &str,
+        after: &Option<(String, String)>,
+        params: &ListParams,
+        visible: &dyn Fn(&&User) -> bool,
+    ) -> (Vec<&'u User>, Option<String>) {
+        let mut page = Vec::with_capacity(params.max_results + 1);
+        let mut last_address = None;
+        let from = after.as_ref().map(|(address, _)| address.as_str());
+        let mut primaries = matching(&self.primaries, prefix, from).peekable();
+        let mut aliases = matching(&self.aliases, prefix, from).peekable();
+        while page.len() <= params.max_results {
+            let by_primary = match (primaries.peek(), aliases.peek()) {
+                (None, None) => break,
+                (Some(p), Some(a)) => p.0 < a.0,
+                (p, _) => p.is_some(),
+            };
+            let next = if by_primary {
+                &mut primaries
+            } else {
+                &mut aliases
+            };
+            let Some((address, id)) = next.next() else {
+                break;
+            };
+            let Some(user) = source.get(id) else { continue };
+            if !by_primary && user.primary().starts_with(prefix) {
+                continue;
+            }
+            if visible(&user) {
+                page.push(user);
+                if page.len() <= params.max_results {
+                    last_address = Some(address.clone());
+                }
+            }
+        }
+        (page, last_address)
+    }
+
+    /// A page in id order, ascending: the index walked from the token on.
+    fn page_by_id<'u>(
+        source: &'u BTreeMap<String, User>,
+        after: &Option<(String, String)>,
+        params: &ListParams,
+        visible: &dyn Fn(&&User) -> bool,
+    ) -> Vec<&'u User> {
+        let start = after.as_ref().map_or(String::new(), |(_, id)| id.clone());
+        source
+            .range(start..)
+            .map(|(_, u)| u)
+            .filter(|u| after.as_ref().is_none_or(|(_, id)| u.id() > id.as_str()))
+            .filter(visible)
+            .take(params.max_results + 1)
+            .collect()
+    }
+
+    /// A page in another order: every visible user sorted, then the ones past the token.
+    fn page_sorted<'u>(
+        source: &'u BTreeMap<String, User>,
+        after: &Option<(String, String)>,
+        params: &ListParams,
+        visible: &dyn Fn(&&User) -> bool,
+    ) -> Vec<&'u User> {
+        let mut all: Vec<(String, &User)> = source
+            .values()
+            .filter(visible)
+            .map(|u| (sort_key(u, params.order), u))
+            .collect();
+        all.sort_by(|a, b| (&a.0, a.1.id()).cmp(&(&b.0, b.1.id())));
+        if params.descending {
+            all.reverse();
+        }
+        let past = |(key, u): &(String, &User)| match after {
+            None => true,
+            Some(pos) if params.descending => {
+                (key.as_str(), u.id()) < (pos.0.as_str(), pos.1.as_str())
+            }
+            Some(pos) => (key.as_str(), u.id()) > (pos.0.as_str(), pos.1.as_str()),
+        };
+        all.iter()
+            .filter(|e| past(e))
+            .map(|(_, u)| *u)
+            .take(params.max_results + 1)
+            .collect()
     }
 
     fn new_user(&self, mut resource: Map<String, Value>, now: &Now) -> User {
