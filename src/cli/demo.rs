@@ -5,7 +5,7 @@
 use super::Failure;
 use super::reconcile::{print_report, print_sync};
 use crate::config::Config;
-use crate::directory::model::{Account, DesiredState, Jenjang, Role};
+use crate::directory::model::{Account, AccountKey, DesiredState, Jenjang, Role};
 use crate::emulator;
 use crate::google::DirectoryClient;
 use crate::google::types::User;
@@ -75,114 +75,15 @@ async fn demo() -> Result<ExitCode, Failure> {
     print_sync(&mut std::io::stdout(), &report);
 
     heading("A helpdesk morning");
-    let pick = |role: Role, jenjang: Jenjang, skip: usize| -> Result<Account, Failure> {
-        store
-            .accounts()
-            .filter_map(Result::ok)
-            .filter(|a| a.role == role && a.jenjang == jenjang && a.state == DesiredState::Active)
-            .nth(skip)
-            .ok_or_else(|| failed("pick", format!("no active {role} on {jenjang}")))
+    let morning = Morning {
+        store: &store,
+        client: &client,
+        config: &config,
+        dir: dir.path(),
+        today,
     };
-    let suspended = pick(Role::PesertaDidik, Jenjang::Sd, 0)?;
-    let moved = pick(Role::PesertaDidik, Jenjang::Sd, 1)?;
-    let unlinked = pick(Role::PesertaDidik, Jenjang::Smk, 0)?;
-    let teacher = pick(Role::Pendidik, Jenjang::Sd, 0)?;
-    let graduate = pick(Role::PesertaDidik, Jenjang::Sd, 2)?;
-
-    println!(
-        "- a school admin suspends {} by hand in the Admin console",
-        suspended.email
-    );
-    admin_write(
-        &client,
-        &suspended,
-        User {
-            suspended: Some(true),
-            ..User::default()
-        },
-    )
-    .await?;
-    println!("- someone moves {} to the root org unit", moved.email);
-    admin_write(
-        &client,
-        &moved,
-        User {
-            org_unit_path: Some("/".into()),
-            ..User::default()
-        },
-    )
-    .await?;
-    println!(
-        "- {} loses its link: the marker is stripped in Google and the link here is gone",
-        unlinked.email
-    );
-    admin_write(
-        &client,
-        &unlinked,
-        User {
-            external_ids: Some(vec![]),
-            ..User::default()
-        },
-    )
-    .await?;
-    {
-        let mut changes = store.changes(false);
-        changes.put_account(
-            Some(&unlinked),
-            &Account {
-                google: None,
-                ..unlinked.clone()
-            },
-        )?;
-        changes.commit()?;
-    }
-    println!(
-        "- {} ({}) is appointed principal",
-        teacher.full_name, teacher.email
-    );
-    println!(
-        "- {} ({}) moves up to SMP",
-        graduate.full_name, graduate.email
-    );
-    let delta = dir.path().join("delta.csv");
-    let rows = format!(
-        "id_type,id,full_name,role,jenjang,npsn,status\n\
-         {t},{tid},\"{tname}\",kepala_sekolah,sd,{tnpsn},aktif\n\
-         {g},{gid},\"{gname}\",peserta_didik,sd,{gnpsn},keluar\n\
-         {g},{gid},\"{gname}\",peserta_didik,smp,20200001,aktif\n",
-        t = teacher.id_type,
-        tid = teacher.id,
-        tname = teacher.full_name,
-        tnpsn = teacher.npsn,
-        g = graduate.id_type,
-        gid = graduate.id,
-        gname = graduate.full_name,
-        gnpsn = graduate.npsn,
-    );
-    std::fs::write(&delta, rows).map_err(|e| failed("delta export", e))?;
-    import_file(&store, &config, &delta, today, true)?;
-
-    let smp = crate::directory::model::AccountKey {
-        jenjang: Jenjang::Smp,
-        ..graduate.key()
-    };
-    for key in [
-        suspended.key(),
-        moved.key(),
-        unlinked.key(),
-        teacher.key(),
-        smp,
-        graduate.key(),
-    ] {
-        let account = store
-            .account(&key)?
-            .ok_or_else(|| failed("resync", format!("{key} is gone")))?;
-        heading(&format!("belajar-sync resync {key}"));
-        let mut report = repair::resync(&store, &client, &config, &account, today, "helpdesk")
-            .await
-            .map_err(|e| failed("resync", e))?;
-        super::reconcile::say_retirement(&store, &config, &mut report, &key, today)?;
-        print_report(&mut std::io::stdout(), &report);
+    for key in morning.drift().await? {
+        morning.repair(&key).await?;
     }
 
     heading("belajar-sync sync --scan: the scheduled scan finds Google in line with the directory");
@@ -205,6 +106,123 @@ async fn demo() -> Result<ExitCode, Failure> {
     } else {
         ExitCode::from(report.exit_code())
     })
+}
+
+/// The helpdesk morning: what goes wrong, then each account repaired.
+struct Morning<'a> {
+    store: &'a Store,
+    client: &'a DirectoryClient,
+    config: &'a Config,
+    dir: &'a Path,
+    today: jiff::civil::Date,
+}
+
+impl Morning<'_> {
+    /// An active account of `role` on `jenjang` (the `skip`-th).
+    fn pick(&self, role: Role, jenjang: Jenjang, skip: usize) -> Result<Account, Failure> {
+        self.store
+            .accounts()
+            .filter_map(Result::ok)
+            .filter(|a| a.role == role && a.jenjang == jenjang && a.state == DesiredState::Active)
+            .nth(skip)
+            .ok_or_else(|| failed("pick", format!("no active {role} on {jenjang}")))
+    }
+
+    /// Drift made by hand in Google and here, and changes in Dapodik; the accounts to
+    /// repair.
+    async fn drift(&self) -> Result<Vec<AccountKey>, Failure> {
+        let (store, client) = (self.store, self.client);
+        let suspended = self.pick(Role::PesertaDidik, Jenjang::Sd, 0)?;
+        let moved = self.pick(Role::PesertaDidik, Jenjang::Sd, 1)?;
+        let unlinked = self.pick(Role::PesertaDidik, Jenjang::Smk, 0)?;
+        let teacher = self.pick(Role::Pendidik, Jenjang::Sd, 0)?;
+        let graduate = self.pick(Role::PesertaDidik, Jenjang::Sd, 2)?;
+
+        println!(
+            "- a school admin suspends {} by hand in the Admin console",
+            suspended.email
+        );
+        let suspend = User {
+            suspended: Some(true),
+            ..User::default()
+        };
+        admin_write(client, &suspended, suspend).await?;
+        println!("- someone moves {} to the root org unit", moved.email);
+        let to_root = User {
+            org_unit_path: Some("/".into()),
+            ..User::default()
+        };
+        admin_write(client, &moved, to_root).await?;
+        println!(
+            "- {} loses its link: the marker is stripped in Google and the link here is gone",
+            unlinked.email
+        );
+        let no_marker = User {
+            external_ids: Some(vec![]),
+            ..User::default()
+        };
+        admin_write(client, &unlinked, no_marker).await?;
+        let mut changes = store.changes(false);
+        let cut = Account {
+            google: None,
+            ..unlinked.clone()
+        };
+        changes.put_account(Some(&unlinked), &cut)?;
+        changes.commit()?;
+        drop(changes);
+        println!(
+            "- {} ({}) is appointed principal",
+            teacher.full_name, teacher.email
+        );
+        println!(
+            "- {} ({}) moves up to SMP",
+            graduate.full_name, graduate.email
+        );
+        let delta = self.dir.join("delta.csv");
+        let rows = format!(
+            "id_type,id,full_name,role,jenjang,npsn,status\n\
+             {t},{tid},\"{tname}\",kepala_sekolah,sd,{tnpsn},aktif\n\
+             {g},{gid},\"{gname}\",peserta_didik,sd,{gnpsn},keluar\n\
+             {g},{gid},\"{gname}\",peserta_didik,smp,20200001,aktif\n",
+            t = teacher.id_type,
+            tid = teacher.id,
+            tname = teacher.full_name,
+            tnpsn = teacher.npsn,
+            g = graduate.id_type,
+            gid = graduate.id,
+            gname = graduate.full_name,
+            gnpsn = graduate.npsn,
+        );
+        std::fs::write(&delta, rows).map_err(|e| failed("delta export", e))?;
+        import_file(store, self.config, &delta, self.today, true)?;
+        let smp = AccountKey {
+            jenjang: Jenjang::Smp,
+            ..graduate.key()
+        };
+        Ok(vec![
+            suspended.key(),
+            moved.key(),
+            unlinked.key(),
+            teacher.key(),
+            smp,
+            graduate.key(),
+        ])
+    }
+
+    /// `resync` of one account, as the helpdesk runs it, and its report.
+    async fn repair(&self, key: &AccountKey) -> Result<(), Failure> {
+        let (store, config, today) = (self.store, self.config, self.today);
+        let account = store
+            .account(key)?
+            .ok_or_else(|| failed("resync", format!("{key} is gone")))?;
+        heading(&format!("belajar-sync resync {key}"));
+        let mut report = repair::resync(store, self.client, config, &account, today, "helpdesk")
+            .await
+            .map_err(|e| failed("resync", e))?;
+        super::reconcile::say_retirement(store, config, &mut report, key, today)?;
+        print_report(&mut std::io::stdout(), &report);
+        Ok(())
+    }
 }
 
 fn import_file(
