@@ -157,126 +157,35 @@ pub(crate) mod tests {
     /// Every row of the error table of `docs/architecture.md`, and the transport failures.
     #[test]
     fn the_error_table() {
+        #[rustfmt::skip]
         let rows: &[(CallError, bool, Next)] = &[
-            (
-                api(409, "duplicate", "Entity already exists."),
-                true,
-                Next::Fail,
-            ),
-            (
-                api(404, "notFound", "Resource Not Found: userKey"),
-                false,
-                Next::Fail,
-            ),
-            (
-                api(400, "invalid", "Invalid Input: INVALID_OU_ID"),
-                true,
-                Next::Fail,
-            ),
-            (
-                api(
-                    400,
-                    "invalid",
-                    "Invalid Input: Inconsistent Orgunit id and path in request - x, y",
-                ),
-                true,
-                Next::Fail,
-            ),
-            (
-                api(400, "invalid", "Invalid Given/Family Name: FamilyName"),
-                true,
-                Next::Fail,
-            ),
-            (
-                api(400, "required", "Required parameter: [resource.name.field]"),
-                true,
-                Next::Fail,
-            ),
+            (api(409, "duplicate", "Entity already exists."), true, Next::Fail),
+            (api(404, "notFound", "Resource Not Found: userKey"), false, Next::Fail),
+            (api(400, "invalid", "Invalid Input: INVALID_OU_ID"), true, Next::Fail),
+            (api(400, "invalid", "Invalid Input: Inconsistent Orgunit id and path in request - x, y"), true, Next::Fail),
+            (api(400, "invalid", "Invalid Given/Family Name: FamilyName"), true, Next::Fail),
+            (api(400, "required", "Required parameter: [resource.name.field]"), true, Next::Fail),
             (api(400, "invalid", "Invalid Input"), false, Next::Fail),
             (api(400, "badRequest", "Bad Request"), false, Next::Fail),
-            (
-                api(
-                    403,
-                    "forbidden",
-                    "Not Authorized to access this resource/api",
-                ),
-                false,
-                Next::Fail,
-            ),
-            (
-                api(403, "accessNotConfigured", "Access Not Configured"),
-                false,
-                Next::Fail,
-            ),
-            (
-                api(403, "userRateLimitExceeded", "User Rate Limit Exceeded"),
-                true,
-                Next::Retry,
-            ),
-            (
-                api(403, "quotaExceeded", "Quota Exceeded"),
-                true,
-                Next::Retry,
-            ),
-            (
-                api(429, "rateLimitExceeded", "Rate Limit Exceeded"),
-                true,
-                Next::Retry,
-            ),
-            (
-                api(403, "dailyLimitExceeded", "Daily Limit Exceeded"),
-                false,
-                Next::Fail,
-            ),
-            (
-                api(401, "required", "Login Required"),
-                false,
-                Next::RefreshToken,
-            ),
-            (
-                api(401, "authError", "Invalid Credentials"),
-                true,
-                Next::RefreshToken,
-            ),
+            (api(403, "forbidden", "Not Authorized to access this resource/api"), false, Next::Fail),
+            (api(403, "accessNotConfigured", "Access Not Configured"), false, Next::Fail),
+            (api(403, "userRateLimitExceeded", "User Rate Limit Exceeded"), true, Next::Retry),
+            (api(403, "quotaExceeded", "Quota Exceeded"), true, Next::Retry),
+            (api(429, "rateLimitExceeded", "Rate Limit Exceeded"), true, Next::Retry),
+            (api(403, "dailyLimitExceeded", "Daily Limit Exceeded"), false, Next::Fail),
+            (api(401, "required", "Login Required"), false, Next::RefreshToken),
+            (api(401, "authError", "Invalid Credentials"), true, Next::RefreshToken),
             (api(500, "backendError", "Backend Error"), true, Next::Retry),
-            (
-                api(503, "backendError", "Service unavailable. Please try again"),
-                true,
-                Next::Retry,
-            ),
+            (api(503, "backendError", "Service unavailable. Please try again"), true, Next::Retry),
             (api(502, "unknown", "Bad Gateway"), false, Next::Retry),
             (api(504, "unknown", "Gateway Timeout"), false, Next::Retry),
             (api(408, "unknown", "Request Timeout"), false, Next::Retry),
-            (
-                api(412, "conditionNotMet", "User creation is not complete."),
-                true,
-                Next::Retry,
-            ),
-            (
-                api(400, "invalid", "User creation is not complete."),
-                true,
-                Next::Retry,
-            ),
-            (
-                api(412, "conditionNotMet", "Precondition Failed"),
-                true,
-                Next::Fail,
-            ),
-            (
-                CallError::Unreachable("connection refused".into()),
-                true,
-                Next::Retry,
-            ),
-            (
-                CallError::NoAnswer("connection closed".into()),
-                false,
-                Next::Retry,
-            ),
-            (
-                CallError::NoAnswer("connection closed".into()),
-                true,
-                Next::Fail,
-            ),
+            (api(412, "conditionNotMet", "User creation is not complete."), true, Next::Retry),
+            (api(400, "invalid", "User creation is not complete."), true, Next::Retry),
+            (api(412, "conditionNotMet", "Precondition Failed"), true, Next::Fail),
+            (CallError::Unreachable("connection refused".into()), true, Next::Retry),
+            (CallError::NoAnswer("connection closed".into()), false, Next::Retry),
+            (CallError::NoAnswer("connection closed".into()), true, Next::Fail),
             (CallError::Token("invalid_grant".into()), false, Next::Fail),
             (CallError::Unreadable("eof".into()), false, Next::Fail),
         ];
