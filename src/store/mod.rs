@@ -44,7 +44,7 @@
 pub mod backup;
 pub mod pages;
 
-use pages::{Codec, Cursor, Merge, Pages};
+use pages::{Cursor, Merge, Pages};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -54,8 +54,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
-/// The layout version this build writes. Version 1 kept every record in one tree;
-/// [`migrate`] moves such a store into keyspaces when it is opened.
+/// The layout version this build writes. Version 1 (every record in one tree) was a
+/// development build's and is refused.
 pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -102,6 +102,10 @@ pub enum StoreError {
         "the store at {path} was written by a newer belajar-sync (schema {found}; this build knows up to {SCHEMA_VERSION}): upgrade belajar-sync"
     )]
     TooNew { path: PathBuf, found: u32 },
+    #[error(
+        "the store at {path} has a layout of a development build that was never released ({layout}): make it again with `belajar-sync rebuild` into an empty data_dir (or import the exports there)"
+    )]
+    Unreleased { path: PathBuf, layout: String },
     #[error(
         "the disk holding the store at {path} is full: the store keeps what was committed before (an import cut short is rolled back whole when the store is next opened); free some space and run the command again"
     )]
@@ -156,7 +160,6 @@ pub struct ImportMarker {
 /// The open database and its trees. Replaced whole when the store is reopened.
 struct Handles {
     db: sled::Db,
-    codec: Codec,
     spaces: Mutex<HashMap<&'static str, Pages>>,
 }
 
@@ -166,7 +169,7 @@ impl Handles {
         if let Some(pages) = spaces.get(space.0) {
             return Ok(pages.clone());
         }
-        let pages = Pages::new(self.db.open_tree(space.0)?, self.codec);
+        let pages = Pages::new(self.db.open_tree(space.0)?);
         spaces.insert(space.0, pages.clone());
         Ok(pages)
     }
@@ -319,10 +322,11 @@ impl Store {
             });
         }
         if found == 1 {
-            drop(handles);
-            migrate::from_one_tree(self)?;
+            return Err(StoreError::Unreleased {
+                path: self.path.clone(),
+                layout: "schema 1, every record in one tree".into(),
+            });
         }
-        let handles = self.handles()?;
         if found != SCHEMA_VERSION {
             handles
                 .db
@@ -723,30 +727,22 @@ fn make_private_dir(path: &Path) -> std::io::Result<()> {
 /// Opens the sled database at `path`, waiting up to `patience` for another holder of its
 /// lock to let go.
 fn open_db(path: &Path, cache_mb: u64, patience: Duration) -> Result<Handles, StoreError> {
+    if compressed_by_sled(path) {
+        return Err(StoreError::Unreleased {
+            path: path.into(),
+            layout: "pages compressed by sled".into(),
+        });
+    }
     let mut waited = Duration::ZERO;
-    let codec = if compressed_by_sled(path) {
-        Codec::Plain
-    } else {
-        Codec::Zstd
-    };
-    // sled charges its cache what a node takes on disk: for a store it compresses, that is
-    // several times less than what the node takes in memory.
-    let cache_bytes = match codec {
-        Codec::Plain => cache_mb * 1024 * 1024 / SLED_COMPRESSION_RATIO,
-        Codec::Zstd => cache_mb * 1024 * 1024,
-    };
     loop {
         let opened = sled::Config::new()
             .path(path)
-            .cache_capacity(cache_bytes)
-            .use_compression(codec == Codec::Plain)
-            .compression_factor(1)
+            .cache_capacity(cache_mb * 1024 * 1024)
             .open();
         match opened {
             Ok(db) => {
                 return Ok(Handles {
                     db,
-                    codec,
                     spaces: Mutex::default(),
                 });
             }
@@ -762,13 +758,9 @@ fn open_db(path: &Path, cache_mb: u64, patience: Duration) -> Result<Handles, St
     }
 }
 
-/// About how much smaller sled's compressed nodes are than in memory.
-const SLED_COMPRESSION_RATIO: u64 = 8;
-
-/// Whether sled compresses the store at `path` itself: stores made by belajar-sync 0.1
-/// after the store was split in keyspaces and before pages were compressed by
-/// [`Codec::Zstd`]. sled refuses to change the setting of an existing store; new stores
-/// leave it off.
+/// Whether sled compresses the store at `path` itself: stores of development builds,
+/// before pages were compressed here (never released; sled refuses to change the setting
+/// of an existing store).
 fn compressed_by_sled(path: &Path) -> bool {
     // The file ends in a binary checksum.
     std::fs::read(path.join("conf")).is_ok_and(|conf| {
@@ -1329,7 +1321,6 @@ mod undo {
     }
 }
 
-mod migrate;
 mod scratch;
 
 #[cfg(test)]

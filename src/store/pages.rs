@@ -25,21 +25,12 @@ use std::sync::{Arc, Mutex};
 /// everything it read.
 pub const MAX_PAGE_BYTES: usize = 16 * 1024;
 
-/// How pages are stored. Why here and not sled's own compression: sled makes a new zstd
-/// context for every node it reads or writes (a fifth of a plan's time went to creating
-/// them) and panics on a frame it cannot decompress; here each thread keeps its contexts,
-/// and a damaged page is an error naming its keyspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Codec {
-    /// Pages written as zstd frames at its fastest level.
-    Zstd,
-    /// Pages written plain: the store's sled compresses them itself (stores made before
-    /// pages were compressed here; sled keeps the setting a store was made with).
-    Plain,
-}
+// Pages are zstd frames at its fastest level. Why here and not sled's own compression:
+// sled makes a new zstd context for every node it reads or writes (a fifth of a plan's
+// time went to creating them) and panics on a frame it cannot decompress; here each
+// thread keeps its contexts, and a damaged page is an error naming its keyspace.
 
-/// The first bytes of a zstd frame. No plain page starts with them: as a key length they
-/// would say 4 GiB.
+/// The first bytes of a zstd frame: what every page starts with.
 pub(super) const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 /// The largest page a frame may decompress to (a single large entry gets a page of its
@@ -52,31 +43,27 @@ thread_local! {
         RefCell::new((zstd::block::Compressor::new(), zstd::block::Decompressor::new()));
 }
 
-impl Codec {
-    fn encode(self, plain: Vec<u8>) -> Vec<u8> {
-        match self {
-            Codec::Plain => plain,
-            Codec::Zstd => ZSTD.with(|z| {
-                z.borrow_mut()
-                    .0
-                    .compress(&plain, 1)
-                    .expect("zstd compresses into a buffer of its own bound")
-            }),
-        }
-    }
+/// A page as it is stored: compressed.
+fn compress(plain: &[u8]) -> Vec<u8> {
+    ZSTD.with(|z| {
+        z.borrow_mut()
+            .0
+            .compress(plain, 1)
+            .expect("zstd compresses into a buffer of its own bound")
+    })
 }
 
-/// The plain bytes of a stored page (written by either codec).
+/// The plain bytes of a stored page.
 pub fn plain(stored: &[u8]) -> sled::Result<Cow<'_, [u8]>> {
-    if !stored.starts_with(&ZSTD_MAGIC) {
-        return Ok(Cow::Borrowed(stored));
-    }
     let damaged = |why: String| {
         sled::Error::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("a page cannot be decompressed ({why})"),
         ))
     };
+    if !stored.starts_with(&ZSTD_MAGIC) {
+        return Err(damaged("it is not a zstd frame".into()));
+    }
     let size = zstd::zstd_safe::get_frame_content_size(stored);
     if size > MAX_PLAIN_PAGE {
         return Err(damaged("its size is unreadable".into()));
@@ -152,7 +139,6 @@ fn entry_lens(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
 #[derive(Clone)]
 pub struct Pages {
     tree: sled::Tree,
-    codec: Codec,
     /// Decoded pages by fence, emptied by each `apply`.
     cache: Arc<Mutex<BTreeMap<Vec<u8>, Arc<Page>>>>,
     /// Counts the applies: a page read while one was written is not cached (it may be
@@ -186,10 +172,9 @@ pub struct Prepared {
 }
 
 impl Pages {
-    pub fn new(tree: sled::Tree, codec: Codec) -> Pages {
+    pub fn new(tree: sled::Tree) -> Pages {
         Pages {
             tree,
-            codec,
             cache: Arc::default(),
             generation: Arc::default(),
             fetched: Arc::default(),
@@ -342,7 +327,7 @@ impl Pages {
             }
             for (i, (page_fence, bytes)) in pages.into_iter().enumerate() {
                 let page_fence = if i == 0 { fence.clone() } else { page_fence };
-                let stored = self.codec.encode(bytes);
+                let stored = compress(&bytes);
                 prepared.bytes += stored.len();
                 prepared.batch.insert(page_fence, stored);
             }
@@ -486,7 +471,7 @@ mod tests {
     fn pages() -> (tempfile::TempDir, Pages) {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().path(dir.path()).open().unwrap();
-        (dir, Pages::new(db.open_tree("t").unwrap(), Codec::Zstd))
+        (dir, Pages::new(db.open_tree("t").unwrap()))
     }
 
     /// Every entry under `prefix`, read through a cursor.

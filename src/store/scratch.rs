@@ -3,7 +3,7 @@
 //! (private) folder, removed with the changes. A dry run of 5M new accounts then holds
 //! them on disk, not in memory (976 MB before).
 
-use super::pages::{Codec, Merge, Pages};
+use super::pages::{Merge, Pages};
 use super::{Keyspace, Pending, Store, StoreError};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -80,7 +80,7 @@ impl Scratch {
             return Ok(pages.clone());
         }
         let tree = self.db.open_tree(space.0).map_err(|e| self.err(e))?;
-        let pages = Pages::new(tree, Codec::Zstd);
+        let pages = Pages::new(tree);
         self.pages.insert(space, pages.clone());
         Ok(pages)
     }

@@ -324,69 +324,31 @@ fn a_long_scan_reopens_the_store_and_sees_every_entry_once() {
 }
 
 #[test]
-fn a_version_1_store_is_moved_into_keyspaces() {
-    let dir = tempfile::tempdir().unwrap();
+fn a_store_of_an_unreleased_layout_is_refused_with_what_to_do() {
+    // Schema 1: every record in one tree, no schema key.
+    let v1 = tempfile::tempdir().unwrap();
     {
-        let db = sled::open(dir.path()).unwrap();
-        let old = Pages::new(db.open_tree("directory").unwrap(), Codec::Plain);
-        let records = [
-            (&b"a:sd:nisn:0000000001"[..], &b"{}"[..]),
-            (b"c:active", &1i64.to_be_bytes()[..]),
-            (b"e:sd.belajar.id:ani", b"sd:nisn:0000000001"),
-            (b"h:sd:nisn:0000000001:00000000000000000001", b"{}"),
-            (b"m:scan", b"{}"),
-            (b"m:seq", &7u64.to_be_bytes()[..]),
-            (b"s:20100001:sd:nisn:0000000001", b""),
-        ];
-        old.apply(
-            records
-                .iter()
-                .map(|(k, v)| (k.to_vec(), Some(v.to_vec())))
-                .collect(),
-        )
-        .unwrap();
+        let db = sled::open(v1.path()).unwrap();
+        db.open_tree("directory")
+            .unwrap()
+            .insert(b"a:sd:nisn:0000000001", b"{}".as_slice())
+            .unwrap();
         db.flush().unwrap();
     }
-    let store = Store::open(dir.path(), 8).unwrap();
-    let accounts = Keyspace::new("accounts");
-    assert_eq!(
-        store.get(accounts, b"sd:nisn:0000000001").unwrap().unwrap(),
-        b"{}"
-    );
-    assert!(
-        store
-            .get(Keyspace::new("schools"), b"20100001:sd:nisn:0000000001")
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        store
-            .get(Keyspace::new("addresses"), b"e:sd.belajar.id:ani")
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        store
-            .get(Keyspace::new("remote"), b"m:scan")
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        store
-            .get(
-                Keyspace::new("history"),
-                b"h:sd:nisn:0000000001:00000000000000000001"
-            )
-            .unwrap()
-            .is_some()
-    );
-    assert_eq!(store.counter("active").unwrap(), 1);
-    assert_eq!(store.changes(false).next_seq(), 8);
-    let names: Vec<_> = store.handles().unwrap().db.tree_names();
-    assert!(
-        !names.iter().any(|n| n.as_ref() == b"directory"),
-        "old tree dropped"
-    );
+    // Pages compressed by sled itself (its setting is in its `conf`).
+    let by_sled = tempfile::tempdir().unwrap();
+    std::fs::write(by_sled.path().join("conf"), "use_compression: true\n").unwrap();
+    for dir in [&v1, &by_sled] {
+        let refused = Store::open(dir.path(), 8).err().expect("refused");
+        assert!(
+            matches!(refused, StoreError::Unreleased { .. }),
+            "{refused}"
+        );
+        assert!(
+            refused.to_string().contains("belajar-sync rebuild"),
+            "{refused}"
+        );
+    }
 }
 
 /// The raw sled values of a keyspace's pages.
@@ -397,7 +359,7 @@ fn stored_pages(store: &Store, space: Keyspace) -> Vec<Vec<u8>> {
 }
 
 #[test]
-fn new_stores_compress_their_pages_and_stores_compressed_by_sled_keep_working() {
+fn pages_are_stored_compressed() {
     let fresh = tempfile::tempdir().unwrap();
     {
         let store = Store::open(fresh.path(), 8).unwrap();
@@ -423,26 +385,6 @@ fn new_stores_compress_their_pages_and_stores_compressed_by_sled_keep_working() 
         2_000
     );
     assert!(store.get(ONE, &key(1_999)).unwrap().is_some());
-
-    // A store made while sled compressed it: sled keeps the setting, pages stay plain.
-    let old = tempfile::tempdir().unwrap();
-    {
-        let db = sled::Config::new()
-            .path(old.path())
-            .use_compression(true)
-            .open()
-            .unwrap();
-        db.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
-            .unwrap();
-        db.flush().unwrap();
-    }
-    assert!(compressed_by_sled(old.path()));
-    let store = Store::open(old.path(), 8).unwrap();
-    let mut changes = store.changes(false);
-    changes.put(ONE, key(1), b"v".to_vec());
-    changes.commit().unwrap();
-    assert_eq!(store.get(ONE, &key(1)).unwrap().unwrap(), b"v");
-    assert!(!stored_pages(&store, ONE)[0].starts_with(&pages::ZSTD_MAGIC));
 }
 
 #[test]
