@@ -165,14 +165,7 @@ fn operators_and_the_helpdesk_work_in_the_console_and_nobody_else_does() {
     });
 
     // The metrics count what the console did.
-    let so_far = log.so_far();
-    let metrics_url = so_far
-        .lines()
-        .find_map(|l| l.split("metrics served at ").nth(1))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let metrics = support::daemon::fetch_metrics(&runtime, &metrics_url);
+    let metrics = log.metrics(&runtime);
     for sample in [
         r#"belajar_sync_console_total{what="sign_in",who="operator"} 2"#,
         r#"belajar_sync_console_total{what="sign_in",who="helpdesk"} 1"#,
@@ -505,16 +498,7 @@ fn the_helpdesk_api_works_with_a_listed_agents_token_only() {
         assert!(limited.headers().contains_key("retry-after"));
     });
     assert!(!ok(&run(config, &["web", "token", "list"])).contains(&id));
-    let metrics_url = log
-        .so_far()
-        .lines()
-        .find_map(|l| {
-            l.split("metrics served at ")
-                .nth(1)
-                .map(|u| u.trim().to_owned())
-        })
-        .unwrap();
-    let metrics = support::daemon::fetch_metrics(&runtime, &metrics_url);
+    let metrics = log.metrics(&runtime);
     for sample in [
         r#"belajar_sync_console_total{what="repair",who="api"} 1"#,
         r#"belajar_sync_console_total{what="reset",who="api"} 1"#,

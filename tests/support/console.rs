@@ -295,6 +295,20 @@ impl Log {
         self.lines.join("\n")
     }
 
+    /// The daemon's metrics now (read where its log says they are served).
+    pub fn metrics(&mut self, runtime: &tokio::runtime::Runtime) -> String {
+        let url = self
+            .so_far()
+            .lines()
+            .find_map(|l| {
+                l.split("metrics served at ")
+                    .nth(1)
+                    .map(|u| u.trim().to_owned())
+            })
+            .expect("the metrics are served");
+        super::daemon::fetch_metrics(runtime, &url)
+    }
+
     /// Waits for a line containing `needle` (panics if the daemon's log ends first).
     pub fn wait_for(&mut self, needle: &str) -> String {
         loop {
