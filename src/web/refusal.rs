@@ -93,22 +93,12 @@ impl Refusal {
         }
     }
 
-    /// `Retry-After` on a 429; how to authenticate on a 401.
+    /// `Retry-After` on a 429.
     fn with_headers(&self, mut response: Response) -> Response {
-        let headers = response.headers_mut();
-        match self {
-            Refusal::Limited(wait) => {
-                if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-                    headers.insert(header::RETRY_AFTER, value);
-                }
-            }
-            Refusal::Unauthorized => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"belajar-sync\""),
-                );
-            }
-            _ => {}
+        if let Refusal::Limited(wait) = self
+            && let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }
@@ -126,11 +116,18 @@ impl Refusal {
         self.with_headers(response)
     }
 
-    /// As the API's answer: `{"error": CODE, "message": WORDS}`.
+    /// As the API's answer: `{"error": CODE, "message": WORDS}`; a 401 says how to
+    /// authenticate (a bearer token).
     pub fn json(self) -> Response {
         let (_, message) = self.words();
         let body = serde_json::json!({ "error": self.code(), "message": message });
-        let response = (self.status(), axum::Json(body)).into_response();
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if matches!(self, Refusal::Unauthorized) {
+            let challenge = HeaderValue::from_static("Bearer realm=\"belajar-sync\"");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
         self.with_headers(response)
     }
 }
