@@ -44,6 +44,33 @@ async fn save(client: &fantoccini::Client, name: &str) {
     }
 }
 
+/// Clicks the element `id`.
+async fn click(client: &fantoccini::Client, id: &str) {
+    client
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Types `text` into the field `id`.
+async fn type_into(client: &fantoccini::Client, id: &str, text: &str) {
+    let field = client.find(Locator::Id(id)).await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+/// Waits for the element `id` to be on the page.
+async fn wait_for(client: &fantoccini::Client, id: &str) -> fantoccini::elements::Element {
+    client.wait().for_element(Locator::Id(id)).await.unwrap()
+}
+
+/// Waits for the element `id` and reads its text.
+async fn text_of(client: &fantoccini::Client, id: &str) -> String {
+    wait_for(client, id).await.text().await.unwrap()
+}
+
 #[test]
 fn an_operator_signs_in_resets_a_password_and_is_kept_to_their_school_in_chromium() {
     let setup = Setup::new();
@@ -72,64 +99,20 @@ fn an_operator_signs_in_resets_a_password_and_is_kept_to_their_school_in_chromiu
 
         client.goto(&console).await.unwrap();
         save(&client, "masuk.png").await;
-        client
-            .find(Locator::Id("masuk"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, "masuk").await;
         // Google's sign-in (the emulator's form).
-        client
-            .find(Locator::Id("identifierId"))
-            .await
-            .unwrap()
-            .send_keys(&op)
-            .await
-            .unwrap();
-        client
-            .find(Locator::Id("password"))
-            .await
-            .unwrap()
-            .send_keys(&first)
-            .await
-            .unwrap();
+        type_into(&client, "identifierId", &op).await;
+        type_into(&client, "password", &first).await;
         save(&client, "google.png").await;
-        client
-            .find(Locator::Id("next"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, "next").await;
         // A first password must be changed first (the page that asks has its own field).
-        let new_password = client
-            .wait()
-            .for_element(Locator::Id("new_password"))
-            .await
-            .unwrap();
-        client
-            .find(Locator::Id("password"))
-            .await
-            .unwrap()
-            .send_keys(&first)
-            .await
-            .unwrap();
+        let new_password = wait_for(&client, "new_password").await;
+        type_into(&client, "password", &first).await;
         new_password.send_keys("sandi-baru-ani-1").await.unwrap();
-        client
-            .find(Locator::Id("next"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, "next").await;
 
         // The school's page.
-        let table = client
-            .wait()
-            .for_element(Locator::Id("akun"))
-            .await
-            .unwrap();
+        let table = wait_for(&client, "akun").await;
         assert!(table.text().await.unwrap().contains("Siti Aminah"));
         assert!(
             client
@@ -149,29 +132,9 @@ fn an_operator_signs_in_resets_a_password_and_is_kept_to_their_school_in_chromiu
             .click()
             .await
             .unwrap();
-        let email = client
-            .wait()
-            .for_element(Locator::Id("alamat"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        client
-            .find(Locator::Id("reset"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let password = client
-            .wait()
-            .for_element(Locator::Id("sandi"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let email = text_of(&client, "alamat").await;
+        click(&client, "reset").await;
+        let password = text_of(&client, "sandi").await;
         assert!(
             signs_in(&setup.url, &email, &password).await,
             "{email} signs in with the reset password"
@@ -182,21 +145,13 @@ fn an_operator_signs_in_resets_a_password_and_is_kept_to_their_school_in_chromiu
             .goto(&format!("{console}/sekolah/20100002"))
             .await
             .unwrap();
-        client
-            .wait()
-            .for_element(Locator::Id("ditolak"))
-            .await
-            .unwrap();
+        wait_for(&client, "ditolak").await;
         // A form whose token was removed in the page is refused too.
         client
             .goto(&format!("{console}/akun/sd:nisn:0010000003"))
             .await
             .unwrap();
-        client
-            .wait()
-            .for_element(Locator::Id("reset"))
-            .await
-            .unwrap();
+        wait_for(&client, "reset").await;
         client
             .execute(
                 "document.querySelectorAll('input[name=csrf]').forEach(e => e.remove())",
@@ -204,18 +159,8 @@ fn an_operator_signs_in_resets_a_password_and_is_kept_to_their_school_in_chromiu
             )
             .await
             .unwrap();
-        client
-            .find(Locator::Id("reset"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        client
-            .wait()
-            .for_element(Locator::Id("ditolak"))
-            .await
-            .unwrap();
+        click(&client, "reset").await;
+        wait_for(&client, "ditolak").await;
         client.close().await.unwrap();
     });
 }

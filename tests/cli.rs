@@ -5,6 +5,7 @@ mod support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use support::command::{run, text};
 use support::export_gen::write;
 use support::google::spawn_emulator;
 use tempfile::TempDir;
@@ -29,7 +30,7 @@ impl Setup {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        run_with_config(&self.config, args)
+        run(&self.config, args)
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -37,7 +38,7 @@ impl Setup {
     }
 
     fn json_with(&self, config: &Path, args: &[&str]) -> Value {
-        let out = run_with_config(config, args);
+        let out = run(config, args);
         assert!(
             out.status.success(),
             "{}",
@@ -45,20 +46,6 @@ impl Setup {
         );
         serde_json::from_slice(&out.stdout).expect("one JSON object")
     }
-}
-
-fn run_with_config(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("BELAJAR_SYNC_CONFIG")
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 const EXPORT: &str = "\u{feff}id_type,id,full_name,role,jenjang,npsn\r\n\
@@ -189,13 +176,13 @@ fn a_file_that_cannot_be_read_changes_nothing() {
 fn configuration_errors_exit_2_and_name_the_key() {
     let s = Setup::new();
     let bad = s.file("bad.toml", "data_dir = \"store\"\n[naming]\nguru = \"x\"\n");
-    let out = run_with_config(&bad, &["status"]);
+    let out = run(&bad, &["status"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("unknown field `guru`"), "{stderr}");
     assert!(stderr.contains("bad.toml"), "{stderr}");
 
-    let out = run_with_config(&s.dir.path().join("none.toml"), &["status"]);
+    let out = run(&s.dir.path().join("none.toml"), &["status"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--config PATH or $BELAJAR_SYNC_CONFIG"));
 }
@@ -225,7 +212,7 @@ fn check_says_what_works_and_what_to_fix() {
         )
     };
     let config = |subject: &str| config_in(&format!("{subject}.toml"), subject);
-    let good = run_with_config(&config("admin@belajar.id"), &["check"]);
+    let good = run(&config("admin@belajar.id"), &["check"]);
     let stdout = text(&good.stdout);
     assert_eq!(
         good.status.code(),
@@ -243,7 +230,7 @@ fn check_says_what_works_and_what_to_fix() {
 
     // A second partition acting as the same admin, without a ceiling: warned of.
     config_in("partition-two.toml", "admin@belajar.id");
-    let shared = run_with_config(&config("admin@belajar.id"), &["check"]);
+    let shared = run(&config("admin@belajar.id"), &["check"]);
     let stdout = text(&shared.stdout);
     assert_eq!(
         shared.status.code(),
@@ -256,7 +243,7 @@ fn check_says_what_works_and_what_to_fix() {
         "{stdout}"
     );
 
-    let bad = run_with_config(&config("stranger@gmail.com"), &["check"]);
+    let bad = run(&config("stranger@gmail.com"), &["check"]);
     let stdout = text(&bad.stdout);
     assert_eq!(bad.status.code(), Some(1), "{stdout}");
     assert!(
@@ -323,7 +310,7 @@ fn plan_sync_suspend_reinstate_and_resync_for_an_operator() {
             "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\n"
         ),
     );
-    let run = |args: &[&str]| run_with_config(&config, args);
+    let run = |args: &[&str]| run(&config, args);
     let export = s.file("sekolah.csv", EXPORT);
     assert!(run(&["import", export.to_str().unwrap()]).status.success());
 
@@ -602,7 +589,7 @@ fn a_lost_store_is_rebuilt_from_the_exports_and_google_without_a_write() {
             "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\n[daemon]\ncontrol_socket = \"\"\n"
         ),
     );
-    let run = |args: &[&str]| run_with_config(&config, args);
+    let run = |args: &[&str]| run(&config, args);
     // 2,000 students of 40 names, ids 2k+1 and 2k+2 of one name: the odd ids came first,
     // the even ones a day later, so within each name the numbers follow the order of
     // arrival, not of the ids.
@@ -632,7 +619,7 @@ fn a_lost_store_is_rebuilt_from_the_exports_and_google_without_a_write() {
     }
     let before = s.json(&["status", "--json"]);
     let address = |config: &Path, account: &str| {
-        let out = run_with_config(config, &["show", account, "--json"]);
+        let out = support::command::run(config, &["show", account, "--json"]);
         serde_json::from_slice::<Value>(&out.stdout).unwrap()["email"].clone()
     };
     // Student 2 came after student 81 of the same name: a fresh allocation by id would

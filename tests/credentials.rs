@@ -8,6 +8,7 @@ mod support;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use support::command::{ok, text};
 use support::google::{KillOnDrop, spawn_emulator};
 
 const EXPORT: &str = "id_type,id,full_name,role,jenjang,npsn,birth_date\n\
@@ -56,21 +57,6 @@ fn sheet_of(config: &Path, cwd: &Path, school: &str, out: &Path, more: &[&str]) 
     ];
     args.extend_from_slice(more);
     run(config, cwd, &args)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn ok(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 /// A person at Google's sign-in page: the emulator's test route. The status and whether

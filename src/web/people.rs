@@ -281,6 +281,17 @@ pub(super) enum Asked {
 }
 
 impl Asked {
+    /// The action a form of the account's page posts to (the last part of its path).
+    fn from_page(action: &str) -> Option<Asked> {
+        Some(match action {
+            "perbaiki" => Asked::Repair,
+            "lepas" => Asked::Release,
+            "tangguhkan" => Asked::Suspend,
+            "pulihkan" => Asked::Reinstate,
+            _ => return None,
+        })
+    }
+
     /// Whether `role` may ask it (beside acting on the account at all).
     fn allowed(self, role: &super::access::Role) -> bool {
         match self {
@@ -348,14 +359,18 @@ pub(super) async fn run_asked(
     Ok((account, ran))
 }
 
-/// The page of a command run on an account.
-async fn ask(
-    asked: Asked,
+/// `POST /akun/{key}/{perbaiki|lepas|tangguhkan|pulihkan}`: the repair `resync` makes, a
+/// release from quarantine (helpdesk), a suspension for a terms violation and a
+/// reinstatement (administrators); the page of what the command said.
+pub async fn act(
     person: Person,
-    console: Arc<Console>,
-    key: String,
-    form: ActionForm,
+    State(console): State<Arc<Console>>,
+    Path((key, action)): Path<(String, String)>,
+    Form(form): Form<ActionForm>,
 ) -> Response {
+    let Some(asked) = Asked::from_page(&action) else {
+        return Refusal::NotFound.page(Some(&person));
+    };
     if let Err(refused) = person.check_csrf(&form.csrf) {
         return refused;
     }
@@ -378,46 +393,6 @@ async fn ask(
         },
     )
     .into_response()
-}
-
-/// `POST /akun/{key}/perbaiki`: the repair `resync` makes.
-pub async fn repair(
-    person: Person,
-    State(console): State<Arc<Console>>,
-    Path(key): Path<String>,
-    Form(form): Form<ActionForm>,
-) -> Response {
-    ask(Asked::Repair, person, console, key, form).await
-}
-
-/// `POST /akun/{key}/lepas`: releases the account from quarantine (helpdesk).
-pub async fn release(
-    person: Person,
-    State(console): State<Arc<Console>>,
-    Path(key): Path<String>,
-    Form(form): Form<ActionForm>,
-) -> Response {
-    ask(Asked::Release, person, console, key, form).await
-}
-
-/// `POST /akun/{key}/tangguhkan`: suspends for a terms violation (administrators).
-pub async fn suspend(
-    person: Person,
-    State(console): State<Arc<Console>>,
-    Path(key): Path<String>,
-    Form(form): Form<ActionForm>,
-) -> Response {
-    ask(Asked::Suspend, person, console, key, form).await
-}
-
-/// `POST /akun/{key}/pulihkan`: reinstates (administrators).
-pub async fn reinstate(
-    person: Person,
-    State(console): State<Arc<Console>>,
-    Path(key): Path<String>,
-    Form(form): Form<ActionForm>,
-) -> Response {
-    ask(Asked::Reinstate, person, console, key, form).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses a part of it
 
+pub use super::command::{ok, run};
 use super::daemon::{start_daemon_logging, wait_for};
 use super::google::{Api, KillOnDrop, spawn_emulator, token_from_key};
 use reqwest::StatusCode;
@@ -11,7 +12,6 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 /// What a browser keeps for the console: its cookies.
 pub struct Browser {
@@ -189,28 +189,6 @@ fn config(dir: &Path, url: &str, key: &Path) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-pub fn run(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_belajar-sync"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("BELAJAR_SYNC_CONFIG")
-        .output()
-        .unwrap()
-}
-
-pub fn ok(out: &Output) -> String {
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 /// A password for `id` from the shell's helpdesk reset (birth date checked).

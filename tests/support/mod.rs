@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
+pub mod command;
 pub mod console;
 pub mod crash;
 pub mod daemon;
