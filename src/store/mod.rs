@@ -9,7 +9,7 @@
 //! | `journal` | [`crate::journal`] |
 //! | `history`, `held` | [`crate::audit`] |
 //! | `access` | [`crate::access`] |
-//! | `meta` (counters, the sequence, the import in progress), `undo` | this module |
+//! | `meta` (counters, the sequence, the import in progress) | this module |
 //! | `notices` | [`crate::notices`] |
 //! | `api_tokens` (hashes of the console's API tokens) | [`crate::web::tokens`] |
 //!
@@ -36,15 +36,17 @@
 //! `store_cache_mb` it reopens the database when no other reader or writer is inside it,
 //! which gives the memory back.
 //!
-//! A big change (an import) is written in many small transactions, each also recording
-//! in `undo` what the keys it changed held before (the first time only). If it fails or
-//! the process dies, the next opening of the store (or the import's own error path) puts
-//! those values back: the change lands whole or not at all.
+//! A big change (an import) is written in many small transactions under one lease, each
+//! also recording in the undo log (a plain sled tree beside the keyspaces) every page it
+//! replaces, as it was before the import first rewrote it. If the import fails or the
+//! process dies, the import's own error path (or the next opening of the store) puts
+//! those pages back: the change lands whole or not at all. Since no other writer wrote
+//! while the import held the lease, putting its pages back removes nothing else.
 
 pub mod backup;
 pub mod pages;
 
-use pages::{Cursor, Merge, Pages};
+use pages::{Cursor, Pages};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -68,23 +70,9 @@ impl Keyspace {
     pub(crate) const fn new(name: &'static str) -> Keyspace {
         Keyspace(name)
     }
-
-    /// The keyspace of a name read from the store (an undo record): names are few, so
-    /// each is kept for the life of the process once seen.
-    fn named(name: &str) -> Keyspace {
-        static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-        let mut names = NAMES.lock().expect("keyspace names lock");
-        if let Some(known) = names.iter().find(|n| **n == name) {
-            return Keyspace(known);
-        }
-        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-        names.push(leaked);
-        Keyspace(leaked)
-    }
 }
 
 const META: Keyspace = Keyspace::new("meta");
-const UNDO: Keyspace = Keyspace::new("undo");
 const SEQ_KEY: &[u8] = b"seq";
 const IMPORT_KEY: &[u8] = b"import";
 
@@ -327,6 +315,7 @@ impl Store {
                 layout: "schema 1, every record in one tree".into(),
             });
         }
+        self.check_no_old_undo(&handles.db)?;
         if found != SCHEMA_VERSION {
             handles
                 .db
@@ -335,6 +324,24 @@ impl Store {
             handles.db.flush().map_err(|e| self.err(e))?;
         }
         Ok(())
+    }
+
+    /// Earlier builds kept an import's undo log per key, in a tree named `undo`, emptied
+    /// when the import ended. An empty one goes; one that holds records was left by an
+    /// import interrupted under such a build, which only that build can roll back.
+    fn check_no_old_undo(&self, db: &sled::Db) -> Result<(), StoreError> {
+        const OLD: &str = "undo";
+        if !db.tree_names().iter().any(|name| name == OLD.as_bytes()) {
+            return Ok(());
+        }
+        let tree = db.open_tree(OLD).map_err(|e| self.err(e))?;
+        if !tree.is_empty() {
+            return Err(self.corrupt(
+                "an import interrupted under an earlier belajar-sync left an undo log this build cannot read: open the store once with that build (it rolls the import back), or restore the last backup",
+            ));
+        }
+        drop(tree);
+        db.drop_tree(OLD).map(drop).map_err(|e| self.err(e))
     }
 
     pub fn path(&self) -> &Path {
@@ -596,7 +603,7 @@ impl Store {
     }
 
     /// Removes every record of `space` at once (not undoable: for keyspaces that hold
-    /// work in progress, and to roll back an import into a keyspace it found empty).
+    /// work in progress).
     pub(crate) fn clear(&self, space: Keyspace) -> Result<(), StoreError> {
         self.with(space, |pages| {
             pages.tree().clear()?;
@@ -612,25 +619,33 @@ impl Store {
     }
 
     /// Records that an import starts (`Some`) or ended (`None`); see [`ImportMarker`].
-    /// The undo records are cleared before an import starts (one left by an import whose
-    /// end was recorded but not its clearing must not be mistaken for this one's) and
-    /// after its end is recorded (a crash in between then rolls back nothing).
+    /// The undo log is emptied before an import starts (one left by an import whose end
+    /// was recorded but not the emptying must not be mistaken for this one's) and after
+    /// its end is recorded (a crash in between then rolls back nothing).
     pub fn set_import_marker(&self, marker: Option<&ImportMarker>) -> Result<(), StoreError> {
-        let clear_undo = || self.clear(UNDO);
         let mut changes = self.changes(false);
         match marker {
             Some(m) => {
-                clear_undo()?;
+                self.clear_undo_log()?;
                 changes.put_json(META, IMPORT_KEY.to_vec(), m);
                 changes.commit()
             }
             None => {
                 changes.delete(META, IMPORT_KEY.to_vec());
                 changes.commit()?;
-                clear_undo()?;
+                self.clear_undo_log()?;
                 self.flush()
             }
         }
+    }
+
+    fn undo_log(&self) -> Result<sled::Tree, StoreError> {
+        let handles = self.handles()?;
+        handles.db.open_tree(undo::TREE).map_err(|e| self.err(e))
+    }
+
+    fn clear_undo_log(&self) -> Result<(), StoreError> {
+        self.undo_log()?.clear().map_err(|e| self.err(e))
     }
 
     fn import_marker(&self) -> Result<Option<ImportMarker>, StoreError> {
@@ -642,49 +657,58 @@ impl Store {
         self.rolled_back.lock().expect("rolled back lock").clone()
     }
 
-    /// Puts back what the changes of the import in progress replaced, in small
-    /// transactions (each also removing the undo records it used, so a rollback cut short
-    /// goes on where it stopped), then ends the import. The keyspaces the import found
-    /// empty are emptied first, each before its record goes (emptied again by a rollback
-    /// cut short), so that undo records of keys it held then put them back.
+    /// Puts back the pages the import in progress replaced, in transactions of about
+    /// [`Changes::BATCH_BYTES`] (each also removing the records it used, so a rollback cut
+    /// short goes on where it stopped), then ends the import. The sequence stays where it
+    /// is: a number handed out is never handed out again.
     pub fn roll_back_import(&self) -> Result<(), StoreError> {
-        let emptied: Vec<Vec<u8>> = self
-            .scan(UNDO, &[0], Vec::new(), |key, _| Ok(key.to_vec()))
-            .collect::<Result<_, _>>()?;
-        for key in emptied {
-            let space = undo::parse_emptied(&key)
-                .ok_or_else(|| self.corrupt("an undo record names no keyspace"))?;
-            self.clear(space)?;
-            let mut done = self.changes(false);
-            done.delete(UNDO, key);
-            done.commit()?;
-        }
-        loop {
-            let mut restore = self.changes(false);
-            let mut used = 0;
-            let records = self.scan(UNDO, b"", Vec::new(), |key, value| {
-                Ok((key.to_vec(), value.to_vec()))
-            });
-            for record in records {
-                let (key, value) = record?;
-                let (space, inner) = undo::parse_key(&key)
-                    .ok_or_else(|| self.corrupt("an undo record names no keyspace"))?;
-                match undo::parse_value(&value) {
-                    Some(old) => restore.put(space, inner, old),
-                    None => restore.delete(space, inner),
-                }
-                restore.delete(UNDO, key);
-                used += 1;
-                if restore.pending_bytes() >= Changes::BATCH_BYTES {
-                    break;
-                }
+        while self.put_back_some_pages()? {}
+        let mut sequence = self.changes(false);
+        let seq = self.seq.load(Ordering::SeqCst).to_be_bytes().to_vec();
+        sequence.put(META, SEQ_KEY.to_vec(), seq);
+        sequence.commit()?;
+        self.set_import_marker(None)
+    }
+
+    /// Puts back the first pages of the undo log; whether there were any.
+    fn put_back_some_pages(&self) -> Result<bool, StoreError> {
+        let _writer = self.writer.lock().expect("writer lock");
+        let handles = self.handles()?;
+        let log = handles.db.open_tree(undo::TREE).map_err(|e| self.err(e))?;
+        let mut spaces: BTreeMap<String, sled::Batch> = BTreeMap::new();
+        let (mut used, mut bytes) = (sled::Batch::default(), 0);
+        for record in log.iter() {
+            let (key, value) = record.map_err(|e| self.err(e))?;
+            let record = undo::parse(&key, &value)
+                .ok_or_else(|| self.corrupt("a record of the undo log is malformed"))?;
+            let batch = spaces.entry(record.space.to_owned()).or_default();
+            match record.page {
+                Some(page) => batch.insert(record.fence, page),
+                None => batch.remove(record.fence),
             }
-            if used == 0 {
+            used.remove(&key);
+            bytes += value.len();
+            if bytes >= Changes::BATCH_BYTES {
                 break;
             }
-            restore.commit()?;
         }
-        self.set_import_marker(None)
+        if spaces.is_empty() {
+            return Ok(false);
+        }
+        let mut trees = Vec::new();
+        for name in spaces.keys() {
+            trees.push(handles.db.open_tree(name).map_err(|e| self.err(e))?);
+        }
+        trees.push(log);
+        let mut batches: Vec<sled::Batch> = spaces.into_values().collect();
+        batches.push(used);
+        apply_together(&trees, batches).map_err(|e| self.err(e))?;
+        // The pages read before are the import's: forgotten.
+        for pages in handles.spaces.lock().expect("keyspaces lock").values() {
+            pages.written();
+        }
+        handles.db.flush().map_err(|e| self.err(e))?;
+        Ok(true)
     }
 
     /// Makes every committed change durable.
@@ -1148,7 +1172,7 @@ impl Drop for Changes<'_> {
 impl Transaction {
     /// Writes the changes in one transaction over their keyspaces: each keyspace's changes
     /// sorted and merged into its pages, the counters folded in and, for an undoable
-    /// change, what each key held recorded in `undo`.
+    /// change, the pages it replaces recorded in the undo log (the first time).
     fn write(self, store: &Store) -> Result<(), StoreError> {
         let _writer = store.writer.lock().expect("writer lock");
         let mut meta: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
@@ -1178,61 +1202,38 @@ impl Transaction {
             return Ok(());
         }
         let handles = store.handles()?;
-        let undo_pages = handles.pages(UNDO).map_err(|e| store.err(e))?;
-        let (mut written, mut batches): (Vec<Pages>, Vec<sled::Batch>) = Default::default();
+        let undo_tree = match self.undoable {
+            true => Some(handles.db.open_tree(undo::TREE).map_err(|e| store.err(e))?),
+            false => None,
+        };
+        let (mut written, mut trees, mut batches) = (Vec::new(), Vec::new(), Vec::new());
         let mut bytes = 0;
-        let mut undo = pages::Changes::new();
+        let mut undo_log = BTreeMap::new();
         for (space, mut sorted) in spaces {
             let pages = handles.pages(space).map_err(|e| store.err(e))?;
             sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            let undoable = self.undoable
-                && space != UNDO
-                && !undo::found_empty(&undo_pages, &pages, space, &mut undo)
-                    .map_err(|e| store.err(e))?;
             let prepared = pages
-                .prepare(sorted, Merge::Overwrite, undoable)
+                .prepare(sorted, undo_tree.is_some())
                 .map_err(|e| store.err(e))?;
-            if undoable {
-                for (key, old) in prepared.old {
-                    if space == META && key == SEQ_KEY {
-                        continue;
-                    }
-                    undo.insert(undo::key(space, &key), Some(undo::value(old.as_deref())));
-                }
+            if let Some(tree) = &undo_tree {
+                undo::record(tree, space.0, prepared.replaced, &mut undo_log)
+                    .map_err(|e| store.err(e))?;
             }
             bytes += prepared.bytes;
+            trees.push(pages.tree().clone());
             written.push(pages);
             batches.push(prepared.batch);
         }
-        if !undo.is_empty() {
-            let prepared = undo_pages
-                .prepare(undo, Merge::KeepExisting, false)
-                .map_err(|e| store.err(e))?;
-            bytes += prepared.bytes;
-            written.push(undo_pages.clone());
-            batches.push(prepared.batch);
+        if let Some(tree) = undo_tree.filter(|_| !undo_log.is_empty()) {
+            let mut batch = sled::Batch::default();
+            for (key, value) in undo_log {
+                bytes += value.len();
+                batch.insert(key, value);
+            }
+            trees.push(tree);
+            batches.push(batch);
         }
-        let result = if let [pages] = written.as_slice() {
-            pages
-                .tree()
-                .apply_batch(batches.pop().expect("one batch a tree"))
-        } else {
-            let trees: Vec<sled::Tree> = written.iter().map(|p| p.tree().clone()).collect();
-            trees
-                .as_slice()
-                .transaction(|views| {
-                    for (view, batch) in views.iter().zip(&batches) {
-                        view.apply_batch(batch)?;
-                    }
-                    Ok(())
-                })
-                .map_err(|e: sled::transaction::TransactionError<()>| match e {
-                    sled::transaction::TransactionError::Storage(e) => e,
-                    sled::transaction::TransactionError::Abort(()) => {
-                        unreachable!("the transaction never aborts")
-                    }
-                })
-        };
+        let result = apply_together(&trees, batches);
         for pages in &written {
             pages.written();
         }
@@ -1240,84 +1241,84 @@ impl Transaction {
         handles.db.flush().map_err(|e| store.err(e))?;
         tracing::trace!(keyspaces = written.len(), "transaction written");
         // Every handle on the database goes before `relieve` may reopen it.
-        drop((written, undo_pages, handles, _writer));
+        drop((written, trees, handles, _writer));
         store.relieve(bytes)
     }
 }
 
-/// The records of `undo`: keyed by keyspace and key, holding what the key held before the
-/// import (or that it held nothing); and, keyed by a zero byte and a keyspace's name, that
-/// the import found the keyspace empty (a first import: a million accounts, their
-/// addresses, schools and history record nothing each, and a rollback empties them).
+/// Applies `batches[i]` to `trees[i]`, all or none.
+fn apply_together(trees: &[sled::Tree], mut batches: Vec<sled::Batch>) -> sled::Result<()> {
+    if let [tree] = trees {
+        return tree.apply_batch(batches.pop().expect("one batch a tree"));
+    }
+    trees
+        .transaction(|views| {
+            for (view, batch) in views.iter().zip(&batches) {
+                view.apply_batch(batch)?;
+            }
+            Ok(())
+        })
+        .map_err(|e: sled::transaction::TransactionError<()>| match e {
+            sled::transaction::TransactionError::Storage(e) => e,
+            sled::transaction::TransactionError::Abort(()) => {
+                unreachable!("the transaction never aborts")
+            }
+        })
+}
+
+/// The undo log of the import in progress: a plain sled tree (its values are pages,
+/// compressed already), keyed by a keyspace's name, a zero byte and a page's fence,
+/// holding the page as the import found it (`1` and its bytes) or that there was none
+/// (`0`). Only the first rewrite of a page is recorded: that is the page to put back.
 mod undo {
-    use super::Keyspace;
-    use super::pages::{self, Pages};
+    use std::collections::BTreeMap;
 
-    /// Whether the import found `space` empty, so that its changes need no undo record:
-    /// recorded by the first transaction that writes it (in `undo`, with that
-    /// transaction's changes). A keyspace the import itself emptied counts too: rolling
-    /// back empties it, then puts back what its undo records held (and what another writer
-    /// put there meanwhile goes too: an import into an empty store comes before anything
-    /// else is written of its accounts). Not for `meta`, which holds the record of the
-    /// import itself.
-    pub fn found_empty(
-        undo_pages: &Pages,
-        pages: &Pages,
-        space: Keyspace,
-        undo: &mut pages::Changes,
-    ) -> sled::Result<bool> {
-        if space == super::META {
-            return Ok(false);
+    /// The tree. (An earlier build kept one record per key in a tree named `undo`: see
+    /// [`super::Store::check_no_old_undo`].)
+    pub const TREE: &str = "undo_pages";
+
+    /// Adds to `log` the record of each page in `replaced` of the keyspace `space` that
+    /// neither the tree nor `log` records yet.
+    pub fn record(
+        tree: &sled::Tree,
+        space: &str,
+        replaced: Vec<(Vec<u8>, Option<sled::IVec>)>,
+        log: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+    ) -> sled::Result<()> {
+        for (fence, old) in replaced {
+            let key = [space.as_bytes(), &[0], &fence].concat();
+            if log.contains_key(&key) || tree.contains_key(&key)? {
+                continue;
+            }
+            let value = match old {
+                Some(page) => [&[1u8][..], &page].concat(),
+                None => vec![0],
+            };
+            log.insert(key, value);
         }
-        let key = emptied_key(space);
-        if undo_pages.get(&key)?.is_some() {
-            return Ok(true);
-        }
-        if !pages.tree().is_empty() {
-            return Ok(false);
-        }
-        undo.insert(key, Some(Vec::new()));
-        Ok(true)
+        Ok(())
     }
 
-    /// The key recording that the import found `space` empty. Sorts before every undo
-    /// record of a key (keyspace names are not empty), so a rollback meets it first.
-    pub fn emptied_key(space: Keyspace) -> Vec<u8> {
-        [&[0u8][..], space.0.as_bytes()].concat()
+    /// A record read back: where, and the page to put back (`None`: remove the page).
+    pub struct Record<'a> {
+        pub space: &'a str,
+        pub fence: &'a [u8],
+        pub page: Option<&'a [u8]>,
     }
 
-    /// The keyspace an [`emptied_key`] names.
-    pub fn parse_emptied(key: &[u8]) -> Option<Keyspace> {
-        let name = std::str::from_utf8(key.strip_prefix(&[0u8])?).ok()?;
-        Some(Keyspace::named(name))
-    }
-
-    pub fn key(space: Keyspace, key: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(space.0.len() + 1 + key.len());
-        out.extend_from_slice(space.0.as_bytes());
-        out.push(0);
-        out.extend_from_slice(key);
-        out
-    }
-
-    pub fn parse_key(key: &[u8]) -> Option<(Keyspace, Vec<u8>)> {
+    /// The record of `key` and `value`; `None` if malformed.
+    pub fn parse<'a>(key: &'a [u8], value: &'a [u8]) -> Option<Record<'a>> {
         let at = key.iter().position(|&b| b == 0)?;
-        let name = std::str::from_utf8(&key[..at]).ok()?;
-        Some((Keyspace::named(name), key[at + 1..].to_vec()))
-    }
-
-    pub fn value(old: Option<&[u8]>) -> Vec<u8> {
-        match old {
-            None => vec![0],
-            Some(old) => [&[1u8][..], old].concat(),
-        }
-    }
-
-    pub fn parse_value(value: &[u8]) -> Option<Vec<u8>> {
-        match value.split_first() {
-            Some((1, old)) => Some(old.to_vec()),
-            _ => None,
-        }
+        let page = match value.split_first()? {
+            (1, page) => Some(page),
+            (0, []) => None,
+            _ => return None,
+        };
+        Some(Record {
+            space: std::str::from_utf8(&key[..at]).ok()?,
+            fence: &key[at + 1..],
+            page,
+        })
     }
 }
 

@@ -9,7 +9,7 @@
 //! (see [`Cursor`]).
 //!
 //! Page format: entries one after another, each `u32 key length, key, u32 value length,
-//! value` (little-endian), stored as one zstd frame (see [`Codec`]).
+//! value` (little-endian), stored as one zstd frame.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -152,21 +152,13 @@ pub struct Pages {
 /// Pending changes: `None` removes the key.
 pub type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
-/// How a change meets an entry already there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Merge {
-    /// The change replaces it.
-    Overwrite,
-    /// The entry stays (an undo record keeps the first value it saw).
-    KeepExisting,
-}
-
-/// Changes made ready to write: the sled batch of the rewritten pages, and what each
-/// changed key held before.
+/// Changes made ready to write: the sled batch of the rewritten pages, and the pages it
+/// replaces.
 pub struct Prepared {
     pub batch: sled::Batch,
-    /// What each changed key held before (when asked for).
-    pub old: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// When asked for: the fence of every page the batch writes or removes, and the page
+    /// stored there before (`None`: a page the batch adds).
+    pub replaced: Vec<(Vec<u8>, Option<sled::IVec>)>,
     /// Bytes of the pages written.
     pub bytes: usize,
 }
@@ -265,12 +257,11 @@ impl Pages {
     pub fn prepare<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         &self,
         changes: impl IntoIterator<Item = (K, Option<V>)>,
-        merge: Merge,
-        record_old: bool,
+        record_replaced: bool,
     ) -> sled::Result<Prepared> {
         let mut prepared = Prepared {
             batch: sled::Batch::default(),
-            old: Vec::new(),
+            replaced: Vec::new(),
             bytes: 0,
         };
         let mut changes = changes.into_iter().peekable();
@@ -303,22 +294,15 @@ impl Pages {
                 }
                 let (key, value) = changes.next().expect("peeked");
                 let key = key.as_ref();
-                let held = if order.is_eq() {
-                    let (_, held) = existing.next().expect("peeked");
-                    if merge == Merge::KeepExisting {
-                        out.push(key, held);
-                        continue;
-                    }
-                    Some(held)
-                } else {
-                    None
-                };
+                if order.is_eq() {
+                    existing.next();
+                }
                 if let Some(value) = &value {
                     out.push(key, value.as_ref());
                 }
-                if record_old {
-                    prepared.old.push((key.to_vec(), held.map(<[u8]>::to_vec)));
-                }
+            }
+            if record_replaced {
+                prepared.replaced.push((fence.clone(), stored.clone()));
             }
             let pages = out.pages;
             if pages.is_empty() {
@@ -326,7 +310,15 @@ impl Pages {
                 continue;
             }
             for (i, (page_fence, bytes)) in pages.into_iter().enumerate() {
-                let page_fence = if i == 0 { fence.clone() } else { page_fence };
+                let page_fence = if i == 0 {
+                    fence.clone()
+                } else {
+                    if record_replaced {
+                        // Between two fences there was no page: the split adds this one.
+                        prepared.replaced.push((page_fence.clone(), None));
+                    }
+                    page_fence
+                };
                 let stored = compress(&bytes);
                 prepared.bytes += stored.len();
                 prepared.batch.insert(page_fence, stored);
@@ -348,7 +340,7 @@ impl Pages {
         if changes.is_empty() {
             return Ok(());
         }
-        let prepared = self.prepare(changes, Merge::Overwrite, false)?;
+        let prepared = self.prepare(changes, false)?;
         self.tree.apply_batch(prepared.batch)?;
         self.written();
         Ok(())

@@ -3,7 +3,7 @@
 //! (private) folder, removed with the changes. A dry run of 5M new accounts then holds
 //! them on disk, not in memory (976 MB before).
 
-use super::pages::{Merge, Pages};
+use super::pages::Pages;
 use super::{Keyspace, Pending, Store, StoreError};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -51,9 +51,7 @@ impl Scratch {
                 .collect();
             sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let pages = self.pages_of(space)?;
-            let prepared = pages
-                .prepare(sorted, Merge::Overwrite, false)
-                .map_err(|e| self.err(e))?;
+            let prepared = pages.prepare(sorted, false).map_err(|e| self.err(e))?;
             let applied = pages.tree().apply_batch(prepared.batch);
             pages.written();
             applied.map_err(|e| self.err(e))?;
