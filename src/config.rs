@@ -29,6 +29,8 @@ pub struct Config {
     pub display: Display,
     /// The web console (off unless `web.listen` is set).
     pub web: crate::web::Web,
+    /// Google Workspace for Education licences (off unless `licences.enabled`).
+    pub licences: Licences,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             mail: Mail::default(),
             display: Display::default(),
             web: crate::web::Web::default(),
+            licences: Licences::default(),
         }
     }
 }
@@ -477,6 +480,7 @@ impl Config {
         self.mail.validate()?;
         self.display.validate()?;
         self.web.validate()?;
+        self.licences.validate()?;
         self.google.validate()
     }
 }
@@ -540,6 +544,90 @@ impl Mail {
                 "mail.from: {:?} is not an address: expected e.g. \"Akun belajar.id <noreply@belajar.id>\"",
                 self.from
             ));
+        }
+        Ok(())
+    }
+}
+
+/// Education licences: which one an active account holds and what a retired one gets.
+/// Since 2025 every user needs an Education Fundamentals licence and their number is
+/// finite; a retired account archived with the Archived User licence gives its
+/// Fundamentals licence back (reusable after up to 24 hours).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Licences {
+    /// Whether belajar-sync manages licences at all (asks for the licensing scope,
+    /// assigns, reads and repairs them).
+    pub enabled: bool,
+    /// Base URL of the Enterprise License Manager API; plain HTTP only to loopback.
+    pub api_base: String,
+    /// The SKU every active account holds (`1010070001`, Education Fundamentals).
+    pub sku: String,
+    /// Another SKU of the same product for a role group (`student`, `teacher`, `admin`),
+    /// e.g. `{ teacher = "1010070004" }`.
+    pub by_role: BTreeMap<String, String>,
+    /// What a retired account gets at the end of its grace period: `archive` (suspended,
+    /// then archived with an Archived User licence, which frees its Fundamentals licence)
+    /// or `suspend` (suspended only: it keeps its licence).
+    pub retired: RetiredLicence,
+    /// Google assigns Fundamentals by itself (auto-licensing, on by default for domains
+    /// that existed in 2025): belajar-sync then checks that the licence is there and
+    /// assigns none.
+    pub auto_assigned: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetiredLicence {
+    Archive,
+    Suspend,
+}
+
+impl Default for Licences {
+    fn default() -> Self {
+        Licences {
+            enabled: false,
+            api_base: "https://licensing.googleapis.com".into(),
+            sku: "1010070001".into(),
+            by_role: BTreeMap::new(),
+            retired: RetiredLicence::Archive,
+            auto_assigned: false,
+        }
+    }
+}
+
+/// The product of the SKUs belajar-sync assigns to active accounts (Education Fundamentals
+/// and Gmail Only are both `Google-Apps`).
+pub const LICENCE_PRODUCT: &str = "Google-Apps";
+
+impl Licences {
+    /// The SKU an active account of `group` holds.
+    pub fn sku_for(&self, group: RoleGroup) -> &str {
+        self.by_role
+            .get(group.as_str())
+            .map_or(self.sku.as_str(), String::as_str)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        check_api_base(&self.api_base).map_err(|why| format!("licences.api_base: {why}"))?;
+        let is_sku = |s: &str| s.len() == 10 && s.bytes().all(|b| b.is_ascii_digit());
+        if !is_sku(&self.sku) {
+            return Err(format!(
+                "licences.sku: expected a 10-digit SKU id like \"1010070001\" (Education Fundamentals), got {:?}",
+                self.sku
+            ));
+        }
+        for (role, sku) in &self.by_role {
+            if RoleGroup::parse(role).is_none() {
+                return Err(format!(
+                    "licences.by_role: {role:?} is not a role group: expected student, teacher or admin"
+                ));
+            }
+            if !is_sku(sku) {
+                return Err(format!(
+                    "licences.by_role.{role}: expected a 10-digit SKU id, got {sku:?}"
+                ));
+            }
         }
         Ok(())
     }

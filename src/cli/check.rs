@@ -4,8 +4,9 @@
 
 use super::Failure;
 use crate::config::Config;
+use crate::google::DirectoryClient;
 use crate::google::errors::CallError;
-use crate::google::{DirectoryClient, SCOPES};
+use crate::google::licensing::LICENSING_SCOPE;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -19,11 +20,15 @@ pub struct CheckArgs {}
 /// The likely cause of `error`, for an operator.
 pub fn explain(error: &CallError, config: &Config, client_id: Option<&str>) -> String {
     let google = &config.google;
+    let mut scopes = crate::google::SCOPES.to_vec();
+    if config.licences.enabled {
+        scopes.push(LICENSING_SCOPE);
+    }
     let client = client_id.unwrap_or("(see the key file's client_id)");
     match error {
         CallError::Token(text) if text.contains("unauthorized_client") => format!(
             "domain-wide delegation is not granted to client id {client} for scope(s) {}: in the Admin console, Security > Access and data control > API controls > Domain-wide delegation, add client id {client} with these scopes; also check that {} is a user of the domain",
-            SCOPES.join(","),
+            scopes.join(","),
             google.subject
         ),
         CallError::Token(text) if text.contains("Invalid JWT Signature") => format!(
@@ -34,12 +39,16 @@ pub fn explain(error: &CallError, config: &Config, client_id: Option<&str>) -> S
             "Google finds this machine's clock wrong: check time synchronisation (NTP)".to_owned()
         }
         CallError::Token(text) if text.contains("invalid_scope") => {
-            format!("the scopes {} are refused", SCOPES.join(","))
+            format!("the scopes {} are refused", scopes.join(","))
         }
         CallError::Token(text) => format!("no access token: {text}"),
         CallError::Api { status: 403, reason, .. } if reason == "forbidden" => format!(
             "{} is not an admin allowed to use the Admin SDK (or the domain is not this customer's): make it a super admin or give it a role with the Users and Organizational Units privileges",
             google.subject
+        ),
+        CallError::Api { status: 403, message, .. } if message.contains("insufficient authentication scopes") => format!(
+            "the token lacks a scope: in the Admin console's domain-wide delegation, give client id {client} the scopes {}",
+            scopes.join(",")
         ),
         CallError::Api { status: 403, reason, .. } if reason == "accessNotConfigured" => {
             "the Admin SDK API is not enabled in the service account's Cloud project: enable it in the Cloud console".to_owned()
@@ -63,7 +72,7 @@ pub async fn check(config: &Config) -> Result<ExitCode, Failure> {
     println!("key file     {}", google.key_file.display());
     println!("subject      {}", google.subject);
     println!("api base     {}", google.api_base);
-    let client = DirectoryClient::new(google)
+    let client = DirectoryClient::for_config(config)
         .await
         .map_err(|e| Failure::BadInput(e.to_string()))?;
     let client_id = client.client_id.clone();
@@ -82,7 +91,7 @@ pub async fn check(config: &Config) -> Result<ExitCode, Failure> {
     let token_ok = token.is_ok();
     report(
         "access token",
-        token.map(|()| format!("scopes {}", SCOPES.join(" "))),
+        token.map(|()| format!("scopes {}", client.scopes().join(" "))),
     );
     if token_ok {
         for domain in config.naming.domains() {
@@ -103,6 +112,14 @@ pub async fn check(config: &Config) -> Result<ExitCode, Failure> {
             "root org unit",
             root.map(|u| u.value.org_unit_id.unwrap_or_default()),
         );
+        if config.licences.enabled {
+            let sku = &config.licences.sku;
+            let page = client.list_licences(sku, None).await.map_err(|f| f.error);
+            report(
+                &format!("licences of SKU {sku}"),
+                page.map(|p| format!("listed ({} on the first page)", p.items.len())),
+            );
+        }
     }
     if config.mail.enabled() {
         let mail = &config.mail;

@@ -56,7 +56,7 @@ async fn demo() -> Result<ExitCode, Failure> {
     config.google.api_base = google.base_url.clone();
     config.google.requests_per_minute = Some(100_000);
     let store = Store::open(&config.data_dir, config.store_cache_mb)?;
-    let client = DirectoryClient::new(&config.google)
+    let client = DirectoryClient::for_config(&config)
         .await
         .map_err(|e| failed("client", e))?;
     let today = reconciler::today();

@@ -64,6 +64,38 @@ pub struct EmulatorArgs {
     /// Lifetime of access tokens, in seconds.
     #[arg(long, default_value_t = 3599)]
     pub token_lifetime_secs: u64,
+    /// Licences per SKU, e.g. `1010070001=1200,1010340007=300` (Education Fundamentals,
+    /// Archived User); a SKU not listed has none.
+    #[arg(long, value_name = "SKU=N,...", value_delimiter = ',', value_parser = parse_pool)]
+    pub licences: Vec<(String, u32)>,
+    /// How long a licence taken back (removed, or freed by archiving) stays unusable, in
+    /// seconds (Google: up to 24 hours).
+    #[arg(long, default_value_t = 24 * 3600)]
+    pub licence_reuse_secs: u64,
+    /// New users get an Education Fundamentals licence by themselves (Google's default
+    /// for existing domains since 2025); removing one is then refused.
+    #[arg(long)]
+    pub auto_licensing: bool,
+}
+
+/// `SKU=N`: a SKU the emulator knows and a number of licences.
+fn parse_pool(text: &str) -> Result<(String, u32), String> {
+    let (sku, count) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected SKU=N, e.g. 1010070001=1200"))?;
+    let sku = sku.trim();
+    if emulator::licences::product_of(sku).is_none() {
+        let known: Vec<&str> = emulator::licences::SKUS.iter().map(|s| s.1).collect();
+        return Err(format!(
+            "unknown SKU {sku:?}: known are {}",
+            known.join(", ")
+        ));
+    }
+    let count = count
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: the number of licences must be a whole number"))?;
+    Ok((sku.to_owned(), count))
 }
 
 impl EmulatorArgs {
@@ -94,6 +126,9 @@ impl EmulatorArgs {
             token_lifetime: Duration::from_secs(self.token_lifetime_secs),
             faults,
             seed: self.seed,
+            licences: self.licences.iter().cloned().collect(),
+            licence_reuse_delay: Duration::from_secs(self.licence_reuse_secs),
+            auto_licensing: self.auto_licensing,
         })
     }
 }

@@ -24,7 +24,7 @@ pub fn run(config_path: &Path, config: Config, args: &RunArgs) -> Result<ExitCod
         .map_err(|e| Failure::Runtime(format!("cannot start: {e}")))?;
     runtime.block_on(async {
         let client = Arc::new(
-            DirectoryClient::new(&config.google)
+            DirectoryClient::for_config(&config)
                 .await
                 .map_err(|e| Failure::BadInput(e.to_string()))?,
         );

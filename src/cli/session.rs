@@ -193,7 +193,7 @@ impl Google<'_> {
         match self {
             Google::Daemon(client) => Ok(client),
             Google::Own(cell) => cell
-                .get_or_try_init(|| DirectoryClient::new(&config.google))
+                .get_or_try_init(|| DirectoryClient::for_config(config))
                 .await
                 .map_err(|e| Failure::BadInput(e.to_string())),
         }

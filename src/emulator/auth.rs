@@ -29,6 +29,7 @@ pub const GRANTED_SCOPES: &[&str] = &[
     "https://www.googleapis.com/auth/admin.directory.user.readonly",
     "https://www.googleapis.com/auth/admin.directory.orgunit",
     "https://www.googleapis.com/auth/admin.directory.orgunit.readonly",
+    "https://www.googleapis.com/auth/apps.licensing",
 ];
 
 /// Longest assertion lifetime Google accepts, and the clock skew it tolerates.

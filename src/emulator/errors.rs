@@ -55,6 +55,15 @@ impl ApiError {
         )
     }
 
+    /// 403 for a token not asked with the scope the API needs.
+    pub fn insufficient_scopes() -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficientPermissions",
+            "Request had insufficient authentication scopes.",
+        )
+    }
+
     /// 404 for an unknown user.
     pub fn user_not_found() -> ApiError {
         ApiError::new(
@@ -100,6 +109,16 @@ impl ApiError {
             "conditionNotMet",
             "User creation is not complete.",
         )
+    }
+
+    /// 412 `conditionNotMet` with Google's message (licensing: none left, already held).
+    pub fn condition_not_met(message: &str) -> ApiError {
+        ApiError::new(StatusCode::PRECONDITION_FAILED, "conditionNotMet", message)
+    }
+
+    /// 404 `notFound` with Google's message.
+    pub fn not_found(message: &str) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "notFound", message)
     }
 
     /// 409 for a taken address or alias.

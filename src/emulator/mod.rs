@@ -20,6 +20,8 @@ pub mod auth;
 pub mod errors;
 pub mod faults;
 pub mod fields;
+pub mod licences;
+pub mod licensing;
 pub mod orgunits;
 pub mod query;
 mod signin;
@@ -38,7 +40,7 @@ use orgunits::OrgUnits;
 use serde_json::{Value, json};
 /// Signs claims as the emulator's sign-in side signs ID tokens (tests forge with it).
 pub use signin::sign_id_token;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -62,6 +64,13 @@ pub struct Options {
     pub faults: Faults,
     /// Seed of every random fault, so runs repeat.
     pub seed: u64,
+    /// Licences per SKU (`1010070001` → 1,200); a SKU not listed has none.
+    pub licences: BTreeMap<String, u32>,
+    /// How long a licence taken back stays unusable (24 h at Google).
+    pub licence_reuse_delay: Duration,
+    /// Whether new users get an Education Fundamentals licence by themselves (Google's
+    /// default for existing domains since 2025), which then cannot be removed.
+    pub auto_licensing: bool,
 }
 
 impl Default for Options {
@@ -76,6 +85,9 @@ impl Default for Options {
             token_lifetime: Duration::from_secs(3599),
             faults: Faults::default(),
             seed: 0,
+            licences: BTreeMap::new(),
+            licence_reuse_delay: Duration::from_secs(24 * 3600),
+            auto_licensing: false,
         }
     }
 }
@@ -84,6 +96,8 @@ impl Default for Options {
 struct Grant {
     subject: String,
     expires: Instant,
+    /// The scopes asked for, space-separated.
+    scopes: String,
 }
 
 /// The emulated Workspace account, behind one lock (every call is short).
@@ -94,6 +108,7 @@ struct World {
     faults: FaultState,
     counters: Counters,
     sign_in: signin::SignIn,
+    licences: licences::Licences,
 }
 
 /// State shared by the handlers and the handle.
@@ -183,6 +198,26 @@ impl Emulator {
         (text("client_id"), text("client_secret"))
     }
 
+    /// Adds `more` licences of `sku` (as Google support would).
+    pub fn grant_licences(&self, sku: &str, more: u32) {
+        self.shared.world().licences.grant(sku, more);
+    }
+
+    /// Licences of `sku` free now, and taken back but not yet reusable.
+    pub fn licences_free(&self, sku: &str) -> (u32, u32) {
+        let mut world = self.shared.world();
+        let now = Instant::now();
+        let free = world.licences.available(sku, now);
+        (free, world.licences.cooling(sku, now))
+    }
+
+    /// The SKU of `product` the user `key` (address or id) holds.
+    pub fn licence_of(&self, product: &str, key: &str) -> Option<String> {
+        let world = self.shared.world();
+        let id = world.users.id_of(key)?;
+        world.licences.held(product, &id).map(str::to_owned)
+    }
+
     /// How many users exist (not counting deleted ones).
     pub fn user_count(&self) -> usize {
         self.shared.world().users.len()
@@ -262,6 +297,11 @@ pub async fn start(options: Options) -> std::io::Result<Emulator> {
             faults: FaultState::new(options.faults.clone(), options.seed),
             counters: Counters::default(),
             sign_in: signin::SignIn::default(),
+            licences: licences::Licences::new(
+                &options.licences,
+                options.licence_reuse_delay,
+                options.auto_licensing,
+            ),
         }),
     });
     let app = router(shared.clone());
@@ -330,6 +370,7 @@ fn router(shared: Arc<Shared>) -> Router {
             "/admin/directory/v1/customer/{customer}/orgunits/{*path}",
             get(get_org_unit),
         )
+        .merge(licensing::router())
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             faults_layer,
@@ -406,6 +447,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
 fn method_id(method: &Method, path: &str) -> &'static str {
     ROUTES
         .iter()
+        .chain(licensing::ROUTES)
         .find(|(m, p, _)| *m == method.as_str() && *p == path)
         .map_or("unknown", |(_, _, id)| id)
 }
@@ -513,6 +555,7 @@ async fn token(
         Grant {
             subject,
             expires: Instant::now() + lifetime,
+            scopes: claims.scope.clone().unwrap_or_default(),
         },
     );
     Ok(Json(json!({
@@ -611,6 +654,9 @@ async fn insert_user(
     let user = write_users(&shared, &mut world, |users, rules| {
         users.insert(&body, rules, &now())
     })?;
+    if let Some(id) = user["id"].as_str() {
+        world.licences.created(id, Instant::now());
+    }
     Ok(answer(user, &params))
 }
 
@@ -624,9 +670,13 @@ async fn update_user(
 ) -> Result<Json<Value>, ApiError> {
     let mut world = authorize(&shared, &headers)?;
     let body = json_body(&body)?;
+    let archiving = archiving(&mut world, &user_key, &body)?;
     let user = write_users(&shared, &mut world, |users, rules| {
         users.update(&user_key, &body, rules, &now())
     })?;
+    if let Some((id, archived)) = archiving {
+        world.licences.archived(&id, archived, Instant::now())?;
+    }
     Ok(answer(user, &params))
 }
 
@@ -637,8 +687,33 @@ async fn delete_user(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let mut world = authorize(&shared, &headers)?;
+    let id = world.users.id_of(&user_key);
     world.users.delete(&user_key, &now())?;
+    if let Some(id) = id {
+        world.licences.deleted(&id, Instant::now());
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// An update that changes `archived`: the user's id and the new value, once checked that
+/// archiving has an Archived User licence to take (412 before anything changes if not).
+fn archiving(
+    world: &mut World,
+    user_key: &str,
+    body: &Value,
+) -> Result<Option<(String, bool)>, ApiError> {
+    let (Some(archived), Some(id)) = (body["archived"].as_bool(), world.users.id_of(user_key))
+    else {
+        return Ok(None);
+    };
+    let now = Instant::now();
+    let holds = world.licences.held("101034", &id).is_some();
+    if archived && !holds && world.licences.available(licences::ARCHIVED, now) == 0 {
+        return Err(ApiError::condition_not_met(
+            "Insufficient archived user licenses",
+        ));
+    }
+    Ok(Some((id, archived)))
 }
 
 /// `users.undelete`: by id, into `orgUnitPath` (the root when absent).

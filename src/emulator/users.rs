@@ -291,13 +291,18 @@ impl Users {
         self.store(user);
     }
 
-    fn id_of(&self, key: &str) -> Option<String> {
+    pub(super) fn id_of(&self, key: &str) -> Option<String> {
         let key = key.trim().to_ascii_lowercase();
         self.primaries
             .get(&key)
             .or_else(|| self.aliases.get(&key))
             .cloned()
             .or_else(|| self.by_id.contains_key(&key).then_some(key))
+    }
+
+    /// The primary address of the user of id `id`.
+    pub(super) fn primary_of(&self, id: &str) -> Option<&str> {
+        self.by_id.get(id).map(User::primary)
     }
 
     fn find(&self, key: &str) -> Option<&User> {

@@ -4,6 +4,7 @@
 
 pub mod circuit;
 pub mod errors;
+pub mod licensing;
 pub mod limiter;
 pub mod types;
 
@@ -27,7 +28,7 @@ pub const SCOPES: [&str; 2] = [
 ];
 
 /// The fields `users.list` asks for: what the planner reads, nothing more.
-pub const LIST_FIELDS: &str = "nextPageToken,users(id,primaryEmail,name(givenName,familyName,displayName),suspended,suspensionReason,orgUnitPath,externalIds,organizations,aliases,isAdmin,etag,creationTime,deletionTime,lastLoginTime)";
+pub const LIST_FIELDS: &str = "nextPageToken,users(id,primaryEmail,name(givenName,familyName,displayName),suspended,suspensionReason,archived,orgUnitPath,externalIds,organizations,aliases,isAdmin,etag,creationTime,deletionTime,lastLoginTime)";
 
 /// Longest single wait between attempts.
 const MAX_WAIT: Duration = Duration::from_secs(32);
@@ -142,6 +143,15 @@ impl CallStats {
 /// The discovery document's name of the method a request calls.
 fn method_name(method: &Method, url: &Url) -> &'static str {
     let path = url.path();
+    if path.contains("/apps/licensing/") {
+        return match method.as_str() {
+            "GET" if path.ends_with("/users") => "licenseAssignments.listForProductAndSku",
+            "GET" => "licenseAssignments.get",
+            "POST" => "licenseAssignments.insert",
+            "DELETE" => "licenseAssignments.delete",
+            _ => "licenseAssignments.patch",
+        };
+    }
     let org_units = path.contains("/orgunits");
     match (method.as_str(), org_units) {
         ("GET", true) if path.ends_with("/orgunits") => "orgunits.list",
@@ -169,6 +179,10 @@ pub struct DirectoryClient {
     pub client_id: Option<String>,
     /// Whether Google can be reached: while it cannot, calls are not sent.
     pub circuit: circuit::Circuit,
+    /// The scopes every token is asked for.
+    scopes: Vec<&'static str>,
+    /// Where licensing v1 is called (`None`: licences are not managed).
+    licensing_base: Option<Url>,
 }
 
 impl DirectoryClient {
@@ -209,14 +223,29 @@ impl DirectoryClient {
             deadline: config.call_deadline.unsigned_abs(),
             client_id,
             circuit: circuit::Circuit::default(),
+            scopes: SCOPES.to_vec(),
+            licensing_base: None,
         })
+    }
+
+    /// The client `config` asks for: the Directory API, and licensing when
+    /// `licences.enabled`.
+    pub async fn for_config(config: &config::Config) -> Result<DirectoryClient, SetupError> {
+        DirectoryClient::new(&config.google)
+            .await?
+            .with_licences(&config.licences)
+    }
+
+    /// The scopes every token is asked for.
+    pub fn scopes(&self) -> &[&'static str] {
+        &self.scopes
     }
 
     /// Obtains a token (for `check`): whether the key, the delegation and the scopes work.
     pub async fn check_token(&self) -> Result<(), CallError> {
         let token = self
             .auth
-            .token(&SCOPES)
+            .token(&self.scopes)
             .await
             .map_err(|e| CallError::Token(e.to_string()))?;
         token
@@ -470,9 +499,9 @@ impl DirectoryClient {
         let slot = self.limiter.acquire().await;
         let outcome: Result<T, CallError> = async {
             let token = if fresh_token {
-                self.auth.force_refreshed_token(&SCOPES).await
+                self.auth.force_refreshed_token(&self.scopes).await
             } else {
-                self.auth.token(&SCOPES).await
+                self.auth.token(&self.scopes).await
             }
             .map_err(|e| CallError::Token(e.to_string()))?;
             let token = token.token().ok_or_else(|| {

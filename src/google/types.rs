@@ -25,6 +25,10 @@ pub struct User {
     pub suspended: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suspension_reason: Option<String>,
+    /// Archived: no access, data kept, holds an Archived User licence instead of
+    /// Education Fundamentals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub org_unit_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,6 +58,7 @@ impl User {
     pub fn fields_set(&self) -> Vec<String> {
         let set = [
             ("aliases", self.aliases.is_some()),
+            ("archived", self.archived.is_some()),
             (
                 "changePasswordAtNextLogin",
                 self.change_password_at_next_login.is_some(),
@@ -158,6 +163,25 @@ pub struct UsersPage {
     pub next_page_token: Option<String>,
 }
 
+/// A `LicenseAssignment` of licensing v1: who (`userId`, the current primary address)
+/// holds which SKU of which product.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenceAssignment {
+    pub product_id: String,
+    pub sku_id: String,
+    pub user_id: String,
+}
+
+/// One page of `listForProduct` / `listForProductAndSku`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicencePage {
+    #[serde(default)]
+    pub items: Vec<LicenceAssignment>,
+    pub next_page_token: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +200,7 @@ mod tests {
             change_password_at_next_login: Some(true),
             suspended: Some(false),
             suspension_reason: some(),
+            archived: Some(false),
             org_unit_path: some(),
             external_ids: Some(vec![]),
             organizations: Some(vec![]),
