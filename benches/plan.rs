@@ -58,6 +58,7 @@ fn account(i: u64) -> (Account, User) {
         google: Some(GoogleLink {
             id: format!("1{i:020}"),
             suspended_by_us: false,
+            licence: None,
         }),
     };
     let name = google_name(&full_name);

@@ -100,12 +100,7 @@ fn main() {
         .block_on(emulator::start(emulator::Options::default()))
         .unwrap();
     let started = Instant::now();
-    let ctx = Context {
-        today: jiff::Zoned::now().date(),
-        grace_days: config.lifecycle.grace_days,
-        sync: &config.sync,
-        asker: Asker::Schedule,
-    };
+    let ctx = Context::new(&config, jiff::Zoned::now().date(), Asker::Schedule);
     let users = store.accounts_after(None).filter_map(|account| {
         let account = account.unwrap();
         match planner::plan(&account, &Seen::default(), &ctx).outcome {

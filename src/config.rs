@@ -600,6 +600,9 @@ impl Default for Licences {
 /// and Gmail Only are both `Google-Apps`).
 pub const LICENCE_PRODUCT: &str = "Google-Apps";
 
+/// The Education Fundamentals – Archived User SKU an archived user takes.
+pub const ARCHIVED_SKU: &str = "1010340007";
+
 impl Licences {
     /// The SKU an active account of `group` holds.
     pub fn sku_for(&self, group: RoleGroup) -> &str {

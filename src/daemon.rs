@@ -518,12 +518,7 @@ async fn work(
         })
         .map_err(Stopped::from)
     } else {
-        let executor = Executor {
-            store,
-            client,
-            concurrency: config.google.concurrency as usize,
-            control: Some(control),
-        };
+        let executor = Executor::new(store, client, config, None, Some(control));
         executor.drain(None).await.map(drop).map_err(Stopped::from)
     };
     match result {

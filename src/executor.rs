@@ -5,6 +5,7 @@
 //! tested on its own.
 
 use crate::audit::{self, HeldList};
+use crate::config::{Config, Licences};
 use crate::directory::model::{Account, AccountKey, GoogleLink};
 use crate::google::errors::CallError;
 use crate::google::types::User;
@@ -85,6 +86,11 @@ pub enum Answer {
     /// The deleted user to restore is gone for good: the account gets a new user at the
     /// next plan.
     Gone(String),
+    /// The user holds the licence the entry assigns.
+    Licensed,
+    /// Google has no licence of this SKU left: the entry waits, due, and is tried at the
+    /// next drain (one call per empty SKU per drain, not one per account).
+    NoLicence(String),
 }
 
 /// Why an entry waits in the journal: what the operator is told.
@@ -99,6 +105,8 @@ pub enum Wait {
     OrgUnit,
     /// Sent twice without an answer: sent again a little later.
     NoAnswer,
+    /// Google has no licence of the SKU left.
+    NoLicence,
 }
 
 impl Wait {
@@ -127,6 +135,10 @@ impl Wait {
             Wait::OrgUnit => format!(
                 "{} wait for the org units they need to be created in Google first",
                 plural(count, action)
+            ),
+            Wait::NoLicence => format!(
+                "{} wait: Google has no licence of their SKU left (archive more leavers, or ask Google for more licences); tried again at the next round",
+                plural(count, "licence assignment")
             ),
             Wait::NoAnswer => format!(
                 "Google did not answer {} twice (they may or may not have been applied): checked and sent again shortly",
@@ -316,6 +328,16 @@ fn quarantine(
     Ok(())
 }
 
+/// The entries to send next, and what waits.
+struct NextBatch {
+    batch: Vec<Entry>,
+    /// Entries waiting for a later time, and the earliest.
+    deferred: u64,
+    next_due: Option<Timestamp>,
+    /// Assignments of a SKU Google has none left of (in this drain).
+    licence_waiting: u64,
+}
+
 /// What a drain of the journal did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Drained {
@@ -380,6 +402,32 @@ pub struct Executor<'a> {
     pub concurrency: usize,
     /// When set: stop between batches when asked, beat after each.
     pub control: Option<&'a RunControl>,
+    /// The licence rules, when belajar-sync manages licences.
+    licences: Option<&'a Licences>,
+    /// SKUs Google answered it has none left of, in this drain: the other assignments of
+    /// those SKUs wait without a call (one refusal, not one per account).
+    empty_pools: std::sync::Mutex<HashSet<String>>,
+}
+
+impl<'a> Executor<'a> {
+    /// An executor for `config`: its concurrency (`google.concurrency` unless given) and
+    /// licence rules.
+    pub fn new(
+        store: &'a Store,
+        client: &'a DirectoryClient,
+        config: &'a Config,
+        concurrency: Option<usize>,
+        control: Option<&'a RunControl>,
+    ) -> Executor<'a> {
+        Executor {
+            store,
+            client,
+            concurrency: concurrency.unwrap_or(config.google.concurrency as usize),
+            control,
+            licences: config.licences.enabled.then_some(&config.licences),
+            empty_pools: Default::default(),
+        }
+    }
 }
 
 impl Executor<'_> {
@@ -432,9 +480,18 @@ impl Executor<'_> {
                 if let Some(control) = self.control {
                     control.beat();
                 }
-                let (batch, deferred, next_due) = self.next_batch(subjects)?;
+                let NextBatch {
+                    batch,
+                    deferred,
+                    next_due,
+                    licence_waiting,
+                } = self.next_batch(subjects)?;
                 drained.deferred = deferred;
                 drained.next_due = next_due;
+                if licence_waiting > 0 {
+                    let key = (Wait::NoLicence, ActionKind::Licence.as_str().to_owned());
+                    drained.waits.insert(key, licence_waiting);
+                }
                 nothing_due = batch.is_empty();
                 exhausted = nothing_due && sending.is_empty();
                 lane = batch.first().map(|e| e.lane).or(lane);
@@ -513,18 +570,28 @@ impl Executor<'_> {
     /// The next entries to send: all due ones of the first lane that has any, and for org
     /// units only those of the smallest depth due (parents before children, whatever
     /// order they were queued in).
-    fn next_batch(
-        &self,
-        subjects: Option<&HashSet<String>>,
-    ) -> Result<(Vec<Entry>, u64, Option<Timestamp>), StoreError> {
+    fn next_batch(&self, subjects: Option<&HashSet<String>>) -> Result<NextBatch, StoreError> {
         let now = Timestamp::now();
         let mut batch: Vec<Entry> = Vec::new();
         let (mut deferred, mut next_due) = (0, None::<Timestamp>);
+        let mut licence_waiting = 0;
         for entry in journal::entries(self.store) {
             let entry = entry?;
             if subjects.is_some_and(|s| !s.contains(&entry.subject))
                 || self.store.is_claimed(&entry.subject)
             {
+                continue;
+            }
+            if matches!(entry.action.kind, ActionKind::Licence | ActionKind::Archive)
+                && entry.action.sku.as_ref().is_some_and(|sku| {
+                    self.empty_pools
+                        .lock()
+                        .expect("empty pools lock")
+                        .contains(sku)
+                })
+            {
+                // Its SKU is empty in this drain: left for the next (see `licence`).
+                licence_waiting += 1;
                 continue;
             }
             if let Some(due) = entry.not_before.filter(|due| *due > now) {
@@ -544,7 +611,12 @@ impl Executor<'_> {
             batch.retain(|e| depth(&e.subject) == shallowest);
             batch.truncate(BATCH);
         }
-        Ok((batch, deferred, next_due))
+        Ok(NextBatch {
+            batch,
+            deferred,
+            next_due,
+            licence_waiting,
+        })
     }
 
     /// Sends one entry and judges the answer. `uncertain`: it was sent before without a
@@ -562,7 +634,55 @@ impl Executor<'_> {
             ActionKind::CreateOrgUnit => self.create_org_unit(&entry.subject, uncertain).await,
             ActionKind::Create => self.create(entry, uncertain).await,
             ActionKind::Undelete => self.undelete(entry).await,
+            ActionKind::Licence => self.licence(entry).await,
             _ => self.update(entry).await,
+        }
+    }
+
+    /// Assigns the entry's licence, or (when Google assigns by itself) checks it is there.
+    /// A 412 is read by its message: none left (the SKU's other assignments then wait
+    /// without a call), or already held (read back: held is what was wanted, which makes
+    /// an assignment sent twice after a crash land once).
+    async fn licence(&self, entry: &Entry) -> Answer {
+        let sku = entry.action.sku.as_deref().unwrap_or_default();
+        let user = entry
+            .action
+            .target
+            .as_deref()
+            .unwrap_or(&entry.action.email);
+        let empty = |sku: &str| {
+            self.empty_pools
+                .lock()
+                .expect("empty pools lock")
+                .contains(sku)
+        };
+        if empty(sku) {
+            return Answer::NoLicence(sku.to_owned());
+        }
+        let auto = self.licences.is_some_and(|l| l.auto_assigned);
+        if !auto {
+            match self.client.assign_licence(sku, user).await {
+                Ok(_) => return Answer::Licensed,
+                Err(f) if is_pool_empty(&f.error) => {
+                    let mut empty = self.empty_pools.lock().expect("empty pools lock");
+                    empty.insert(sku.to_owned());
+                    return Answer::NoLicence(sku.to_owned());
+                }
+                Err(f) if f.status() == Some(412) || f.is_uncertain() => {}
+                Err(f) => return judge(&f, self.settling(&entry.subject, user)),
+            }
+        }
+        match self.client.licence_held(sku, user).await {
+            Ok(true) => Answer::Licensed,
+            Ok(false) if auto => Answer::Later {
+                error: format!("Google's auto-licensing has not given {user} licence {sku} yet"),
+                wait: RETRY_LATER,
+                why: Wait::Answered(412),
+            },
+            Ok(false) => Answer::Failed(format!(
+                "Google refuses licence {sku} to {user} and it does not hold it: it may hold another SKU of the product; see the Admin console's licence page"
+            )),
+            Err(f) => judge(&f, false),
         }
     }
 
@@ -678,10 +798,28 @@ impl Executor<'_> {
         let Some(target) = action.target.as_deref() else {
             return Answer::Failed("an update without a target user".into());
         };
+        if let Some(sku) = action
+            .sku
+            .as_deref()
+            .filter(|_| action.kind == ActionKind::Archive)
+            && self
+                .empty_pools
+                .lock()
+                .expect("empty pools lock")
+                .contains(sku)
+        {
+            return Answer::NoLicence(sku.to_owned());
+        }
         let failure = match self.client.update_user(target, &action.body).await {
             Ok(called) => return Answer::User(Box::new(called.value)),
             Err(f) => f,
         };
+        if action.kind == ActionKind::Archive && is_pool_empty(&failure.error) {
+            let sku = action.sku.clone().unwrap_or_default();
+            let mut empty = self.empty_pools.lock().expect("empty pools lock");
+            empty.insert(sku.clone());
+            return Answer::NoLicence(sku);
+        }
         // Google has answered 409 to a rename it applied: read back before believing it.
         if failure.status() == Some(409)
             && let Ok(called) = self.client.get_user(target).await
@@ -725,6 +863,11 @@ impl Executor<'_> {
             match answer {
                 Answer::User(user) => {
                     user_done(&mut changes, &entry, &user, now)?;
+                    if entry.action.kind == ActionKind::Create
+                        && let Some(licences) = self.licences
+                    {
+                        queue_licence(&mut changes, &entry, &user, licences, now)?;
+                    }
                     *drained.done.entry(kind.to_owned()).or_default() += 1;
                 }
                 Answer::OrgUnit => {
@@ -768,6 +911,17 @@ impl Executor<'_> {
                 }
                 Answer::NotSent => journal::save(&mut changes, &entry),
                 Answer::Gone(error) => gone(&mut changes, &entry, &error, now)?,
+                Answer::Licensed => {
+                    licence_done(&mut changes, &entry, now)?;
+                    *drained.done.entry(kind.to_owned()).or_default() += 1;
+                }
+                Answer::NoLicence(sku) => {
+                    // Due again at the next drain; this one skips it (`next_batch`).
+                    entry.in_flight = false;
+                    entry.last_error =
+                        Some(format!("{} {sku} left in Google", journal::NO_LICENCE));
+                    journal::save(&mut changes, &entry);
+                }
             }
         }
         changes.commit()
@@ -806,10 +960,23 @@ fn user_done(
                     .as_ref()
                     .is_some_and(|g| g.id == id && g.suspended_by_us),
             };
+            // What the user holds stays known while the link is to the same user.
+            let licence = match kind {
+                ActionKind::Licence => entry.action.sku.clone(),
+                // Archiving frees the Fundamentals licence; unarchived, it has none yet.
+                ActionKind::Archive => None,
+                _ if entry.action.body.archived == Some(false) => None,
+                _ => old
+                    .google
+                    .as_ref()
+                    .filter(|g| g.id == id)
+                    .and_then(|g| g.licence.clone()),
+            };
             let mut account = old.clone();
             account.google = Some(GoogleLink {
                 id,
                 suspended_by_us,
+                licence,
             });
             if account != old {
                 changes.put_account(Some(&old), &account)?;
@@ -827,6 +994,57 @@ fn user_done(
     audit::release(changes, HeldList::Conflicts, subject);
     journal::finish(changes, entry);
     tracing::info!(account = %subject, action = kind.as_str(), outcome = "done", "applied");
+    Ok(())
+}
+
+/// A user just created gets its licence next, in the same commit as the create's answer
+/// (so exactly once across crashes, like every journal entry).
+fn queue_licence(
+    changes: &mut Changes,
+    entry: &Entry,
+    user: &User,
+    licences: &Licences,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let (Some(key), Some(id)) = (AccountKey::parse(&entry.subject), user.id.as_deref()) else {
+        return Ok(());
+    };
+    let Some(account) = changes.account(&key)? else {
+        return Ok(());
+    };
+    if let Some((_, action)) = crate::planner::licence_action(&account, id, licences) {
+        journal::queue(changes, entry.lane, &entry.subject, action, now)?;
+    }
+    Ok(())
+}
+
+/// Whether Google answered that no licence of the SKU is left.
+fn is_pool_empty(error: &CallError) -> bool {
+    matches!(error, CallError::Api { status: 412, message, .. }
+        if message.contains("available licenses") || message.contains("archived user licenses"))
+}
+
+/// The user of `entry` holds its licence: recorded on the account, in the history, off
+/// the journal.
+fn licence_done(changes: &mut Changes, entry: &Entry, now: Timestamp) -> Result<(), StoreError> {
+    let subject = &entry.subject;
+    let sku = entry.action.sku.clone();
+    if let Some(key) = AccountKey::parse(subject)
+        && let Some(old) = changes.account(&key)?
+    {
+        let mut account = old.clone();
+        if let Some(link) = account.google.as_mut() {
+            link.licence = sku.clone();
+        }
+        if account != old {
+            changes.put_account(Some(&old), &account)?;
+        }
+    }
+    let line = format!("licence {} held", sku.as_deref().unwrap_or("?"));
+    audit::log(changes, subject, now, "answered", line)?;
+    audit::release(changes, HeldList::Quarantine, subject);
+    journal::finish(changes, entry);
+    tracing::info!(account = %subject, action = "licence", outcome = "done", "applied");
     Ok(())
 }
 

@@ -176,6 +176,7 @@ pub fn org_unit_action(path: &str) -> Action {
         body: User::default(),
         fields: Vec::new(),
         reason: "needed by accounts placed in it".into(),
+        sku: None,
     }
 }
 
@@ -188,12 +189,39 @@ pub fn entries(store: &Store) -> impl Iterator<Item = Result<Entry, StoreError>>
 
 /// How many entries wait, and how many of them were in flight when last seen.
 pub fn depth(store: &Store) -> Result<(u64, u64), StoreError> {
-    let (mut total, mut in_flight) = (0, 0);
+    census(store).map(|c| (c.depth, c.in_flight))
+}
+
+/// What the journal holds, counted in one pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Census {
+    pub depth: u64,
+    pub in_flight: u64,
+    /// Assignments waiting because Google has no licence of their SKU left, by SKU.
+    pub licence_waits: std::collections::BTreeMap<String, u64>,
+}
+
+/// How an assignment waiting for a licence says so (its `last_error` starts with this,
+/// then the SKU).
+pub const NO_LICENCE: &str = "no licence of SKU";
+
+/// Counts the journal's entries.
+pub fn census(store: &Store) -> Result<Census, StoreError> {
+    let mut census = Census::default();
     for entry in entries(store) {
-        total += 1;
-        in_flight += u64::from(entry?.in_flight);
+        let entry = entry?;
+        census.depth += 1;
+        census.in_flight += u64::from(entry.in_flight);
+        let waiting = matches!(entry.action.kind, ActionKind::Licence | ActionKind::Archive)
+            && entry
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(NO_LICENCE));
+        if let (true, Some(sku)) = (waiting, entry.action.sku) {
+            *census.licence_waits.entry(sku).or_default() += 1;
+        }
     }
-    Ok((total, in_flight))
+    Ok(census)
 }
 
 /// The accounts with an entry waiting whose key lies in `range` (see

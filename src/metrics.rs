@@ -100,20 +100,32 @@ pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreEr
         "Free space on the disk of the store (the daemon waits below min_free_disk_mb).",
         &[(String::new(), store.free_space()? as f64)],
     );
-    let (depth, in_flight) = journal::depth(store)?;
+    let census = journal::census(store)?;
     family(
         &mut out,
         "belajar_sync_outbox_entries",
         "gauge",
         "Actions waiting in the journal.",
-        &[(String::new(), depth as f64)],
+        &[(String::new(), census.depth as f64)],
     );
     family(
         &mut out,
         "belajar_sync_outbox_in_flight_entries",
         "gauge",
         "Actions sent without a known answer.",
-        &[(String::new(), in_flight as f64)],
+        &[(String::new(), census.in_flight as f64)],
+    );
+    let waits: Vec<(String, f64)> = census
+        .licence_waits
+        .iter()
+        .map(|(sku, n)| (format!("{{sku=\"{sku}\"}}"), *n as f64))
+        .collect();
+    family(
+        &mut out,
+        "belajar_sync_licence_waiting_accounts",
+        "gauge",
+        "Accounts waiting for a licence Google has none left of, by SKU.",
+        &waits,
     );
     notices_held_and_scanned(&mut out, store)?;
     client_calls(&mut out, client);

@@ -32,6 +32,21 @@ pub struct Context<'a> {
     pub grace_days: u32,
     pub sync: &'a Sync,
     pub asker: Asker,
+    /// The licence rules, when belajar-sync manages licences.
+    pub licences: Option<&'a crate::config::Licences>,
+}
+
+impl<'a> Context<'a> {
+    /// The context `config` gives, today, for `asker`.
+    pub fn new(config: &'a crate::config::Config, today: Date, asker: Asker) -> Context<'a> {
+        Context {
+            today,
+            grace_days: config.lifecycle.grace_days,
+            sync: &config.sync,
+            asker,
+            licences: config.licences.enabled.then_some(&config.licences),
+        }
+    }
 }
 
 /// What was observed of one account in Google.
@@ -63,6 +78,11 @@ pub enum ActionKind {
     Suspend,
     Unsuspend,
     Undelete,
+    /// Assign the licence an active account holds (licensing v1, not the Directory).
+    Licence,
+    /// Archive a retired user (suspended past its grace): an Archived User licence
+    /// instead of its Education Fundamentals one.
+    Archive,
 }
 
 impl ActionKind {
@@ -77,11 +97,13 @@ impl ActionKind {
             ActionKind::Suspend => "suspend",
             ActionKind::Unsuspend => "unsuspend",
             ActionKind::Undelete => "undelete",
+            ActionKind::Licence => "licence",
+            ActionKind::Archive => "archive",
         }
     }
 
     /// Every action.
-    pub const ALL: [ActionKind; 9] = [
+    pub const ALL: [ActionKind; 11] = [
         ActionKind::CreateOrgUnit,
         ActionKind::Create,
         ActionKind::Adopt,
@@ -91,6 +113,8 @@ impl ActionKind {
         ActionKind::Suspend,
         ActionKind::Unsuspend,
         ActionKind::Undelete,
+        ActionKind::Licence,
+        ActionKind::Archive,
     ];
 
     /// The action named by [`as_str`](Self::as_str).
@@ -115,6 +139,8 @@ impl ActionKind {
             ActionKind::Suspend => ("user suspended", "users suspended"),
             ActionKind::Unsuspend => ("suspension lifted", "suspensions lifted"),
             ActionKind::Undelete => ("deleted user restored", "deleted users restored"),
+            ActionKind::Licence => ("licence assigned", "licences assigned"),
+            ActionKind::Archive => ("user archived", "users archived"),
         };
         crate::display::count(n, one, many)
     }
@@ -136,6 +162,9 @@ pub struct Action {
     pub fields: Vec<String>,
     /// Why, in words.
     pub reason: String,
+    /// For a licence: the SKU to assign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
 }
 
 /// What to do about one account.
@@ -277,6 +306,7 @@ fn restore(account: &Account, deleted: &User, ctx: &Context, mut decision: Decis
         fields: vec!["orgUnitPath".into()],
         body,
         reason: format!("deleted in Google {when}: restored with its mail and files"),
+        sku: None,
     }));
     decision
 }
@@ -320,6 +350,7 @@ fn absent(account: &Account, mut decision: Decision) -> Decision {
         fields: body.fields_set(),
         body,
         reason: "active here and absent from Google".into(),
+        sku: None,
     }));
     decision
 }
@@ -398,7 +429,11 @@ fn managed(account: &Account, user: &User, ctx: &Context, mut decision: Decision
         return decision;
     }
     if fix.reasons.is_empty() {
-        return decision;
+        if let Some(action) = archive(account, user, ctx, &mut decision) {
+            decision.outcome = Outcome::Act(Box::new(action));
+            return decision;
+        }
+        return licence(account, &id, ctx, decision);
     }
     decision.outcome = Outcome::Act(Box::new(Action {
         kind: fix.kind,
@@ -407,8 +442,97 @@ fn managed(account: &Account, user: &User, ctx: &Context, mut decision: Decision
         fields: fix.body.fields_set(),
         body: fix.body,
         reason: fix.reasons.join(", "),
+        sku: None,
     }));
     decision
+}
+
+/// A retired account suspended in Google past its grace period is archived when the
+/// licence rules say so (`retired = "archive"`): its data stays, and its Education
+/// Fundamentals licence goes back to the pool. An account suspended here for a terms
+/// violation is not archived (the helpdesk may lift that suspension).
+fn archive(
+    account: &Account,
+    user: &User,
+    ctx: &Context,
+    decision: &mut Decision,
+) -> Option<Action> {
+    let licences = ctx.licences?;
+    let retired =
+        matches!(account.state, DesiredState::Retiring { .. }) && wants_suspended(account, ctx);
+    if licences.retired != crate::config::RetiredLicence::Archive
+        || !retired
+        || user.suspended != Some(true)
+        || user.archived == Some(true)
+    {
+        return None;
+    }
+    decision
+        .problems
+        .push("retired and suspended, not archived yet".into());
+    let body = User {
+        archived: Some(true),
+        ..User::default()
+    };
+    Some(Action {
+        kind: ActionKind::Archive,
+        target: user.id.clone(),
+        email: account.email.clone(),
+        fields: body.fields_set(),
+        body,
+        reason: "retired: archived, its Education Fundamentals licence freed".into(),
+        sku: Some(crate::config::ARCHIVED_SKU.to_owned()),
+    })
+}
+
+/// An active account in step with Google holds the licence of its role (when licences are
+/// managed): assigned when the account is not known to hold it. Retiring and suspended
+/// accounts keep whatever they hold until they are archived.
+fn licence(account: &Account, id: &str, ctx: &Context, mut decision: Decision) -> Decision {
+    let Some(licences) = ctx.licences else {
+        return decision;
+    };
+    if let Some((problem, action)) = licence_action(account, id, licences) {
+        decision.problems.push(problem);
+        decision.outcome = Outcome::Act(Box::new(action));
+    }
+    decision
+}
+
+/// The assignment an account of Google user `id` needs, with what is wrong; `None` when
+/// it is not active or is known to hold the licence of its role. Also what follows a
+/// create at once (so a new account is usable without waiting for the next round).
+pub fn licence_action(
+    account: &Account,
+    id: &str,
+    licences: &crate::config::Licences,
+) -> Option<(String, Action)> {
+    if account.state != DesiredState::Active {
+        return None;
+    }
+    let wanted = licences.sku_for(account.role.group());
+    let held = account
+        .google
+        .as_ref()
+        .filter(|link| link.id == id)
+        .and_then(|link| link.licence.as_deref());
+    if held == Some(wanted) {
+        return None;
+    }
+    let problem = match held {
+        None => format!("not known to hold its licence (SKU {wanted})"),
+        Some(other) => format!("holds licence SKU {other}, its role gets {wanted}"),
+    };
+    let action = Action {
+        kind: ActionKind::Licence,
+        target: Some(id.to_owned()),
+        email: account.email.clone(),
+        body: User::default(),
+        fields: Vec::new(),
+        reason: format!("an active account holds a licence (SKU {wanted})"),
+        sku: Some(wanted.to_owned()),
+    };
+    Some((problem, action))
 }
 
 /// Notes a link to another user, or none, and links to user `id`; whether belajar-sync
@@ -427,6 +551,7 @@ fn check_link(account: &Account, id: &str, decision: &mut Decision) -> bool {
         decision.link = Some(GoogleLink {
             id: id.to_owned(),
             suspended_by_us: false,
+            licence: None,
         });
     }
     link.is_some_and(|l| l.id == id && l.suspended_by_us)
@@ -570,6 +695,14 @@ impl Fix {
             self.body.suspended = Some(false);
             self.reasons.push("lift the suspension");
             self.kind = ActionKind::Unsuspend;
+        }
+        if !want_suspended && user.archived == Some(true) {
+            // Listed again: back from the archive (its licence is assigned next).
+            decision
+                .problems
+                .push("archived in Google, active here".into());
+            self.body.archived = Some(false);
+            self.reasons.push("unarchive");
         }
         Ok(())
     }

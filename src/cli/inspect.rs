@@ -47,7 +47,8 @@ Exit codes:
   1  the store cannot be read; with --check also: the daemon is down, or the last
      believed scan of Google is older than twice daemon.scan_interval (or none ran)
   2  bad configuration, or no store at data_dir
-  3  with --check: accounts or org units are held for a person (quarantine, conflicts)
+  3  with --check: accounts or org units are held for a person (quarantine, conflicts),
+     or accounts wait for a licence Google has none left of
   4  with --check: the mass-suspension guard holds, a school's retirements are held, or
      the last scan of Google was not believed";
 
@@ -63,6 +64,8 @@ struct Health {
     guard: bool,
     retirements_held: usize,
     distrusted: bool,
+    /// Assignments waiting for a licence, by SKU.
+    licence_waits: std::collections::BTreeMap<String, u64>,
 }
 
 impl Health {
@@ -104,17 +107,35 @@ impl Health {
             return (4, why);
         }
         if self.held > 0 {
-            return (
-                3,
-                vec![count(
-                    self.held as u64,
-                    "account or org unit is held for a person",
-                    "accounts or org units are held for a person",
-                )],
-            );
+            why.push(count(
+                self.held as u64,
+                "account or org unit is held for a person",
+                "accounts or org units are held for a person",
+            ));
+        }
+        why.extend(licence_wait_lines(&self.licence_waits));
+        if !why.is_empty() {
+            return (3, why);
         }
         (0, vec!["healthy".to_owned()])
     }
+}
+
+/// One line per SKU accounts wait for, with what to do.
+fn licence_wait_lines(waits: &std::collections::BTreeMap<String, u64>) -> Vec<String> {
+    waits
+        .iter()
+        .map(|(sku, n)| match sku.as_str() {
+            crate::config::ARCHIVED_SKU => format!(
+                "{} to be archived: Google has no Archived User licence (SKU {sku}) left (ask Google for more)",
+                count(*n, "retired account waits", "retired accounts wait")
+            ),
+            _ => format!(
+                "{} for a licence of SKU {sku}: Google has none left (archive more leavers, or ask Google for more licences)",
+                count(*n, "account waits", "accounts wait")
+            ),
+        })
+        .collect()
 }
 
 pub fn parse_jenjang(text: &str) -> Result<Jenjang, String> {
@@ -460,6 +481,7 @@ struct Facts {
     interrupted: Option<crate::store::ImportMarker>,
     outbox: u64,
     in_flight: u64,
+    licence_waits: std::collections::BTreeMap<String, u64>,
     quarantine: Vec<audit::Held>,
     conflicts: Vec<audit::Held>,
     guard: Option<audit::GuardHeld>,
@@ -478,7 +500,11 @@ fn gather(s: &Session) -> Result<Facts, Failure> {
     let store = s.store;
     let counts = store.counts()?;
     let interrupted = store.rolled_back_import();
-    let (outbox, in_flight) = journal::depth(store)?;
+    let journal::Census {
+        depth: outbox,
+        in_flight,
+        licence_waits,
+    } = journal::census(store)?;
     let quarantine: Vec<audit::Held> =
         audit::all_held(store, HeldList::Quarantine).collect::<Result<_, _>>()?;
     let conflicts: Vec<audit::Held> =
@@ -510,6 +536,7 @@ fn gather(s: &Session) -> Result<Facts, Failure> {
         interrupted,
         outbox,
         in_flight,
+        licence_waits,
         quarantine,
         conflicts,
         guard,
@@ -538,6 +565,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
         guard: facts.guard.is_some(),
         retirements_held: facts.retire_held.len(),
         distrusted: facts.distrusted.is_some(),
+        licence_waits: facts.licence_waits.clone(),
     };
     let (verdict, why) = health.verdict();
     let code = if args.check { verdict } else { 0 };
@@ -554,6 +582,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             "google_unreachable": facts.outage,
             "interrupted_import": facts.interrupted,
             "outbox": {"depth": facts.outbox, "in_flight": facts.in_flight},
+            "waiting_for_licence": facts.licence_waits,
             "quarantine": facts.quarantine,
             "conflicts": facts.conflicts,
             "guard": facts.guard,
@@ -685,6 +714,9 @@ fn print_work(s: &mut Session, facts: &Facts) {
             |c| format!("ceiling {c} a minute")
         )
     );
+    for line in licence_wait_lines(&facts.licence_waits) {
+        say!(s.out, "licences  {line}");
+    }
     if let Some(marker) = interrupted {
         say!(
             s.out,

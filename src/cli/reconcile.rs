@@ -143,12 +143,7 @@ fn plan_accounts(
     today: jiff::civil::Date,
 ) -> Result<u8, Failure> {
     let (store, config) = (s.store, s.config);
-    let ctx = Context {
-        today,
-        grace_days: config.lifecycle.grace_days,
-        sync: &config.sync,
-        asker: Asker::Schedule,
-    };
+    let ctx = Context::new(config, today, Asker::Schedule);
     for text in &args.accounts {
         let account = resolve(store, text, args.jenjang)?;
         let marked = remote::marked_users(store, &account.key())?;
@@ -492,7 +487,7 @@ fn repair_command(s: &mut Session, args: &AccountArgs, repair: Repair) -> Result
         }
         let report = s.runtime.block_on(async {
             let client = google.client(config).await?;
-            repair::resync_org_unit(store, client, path, actor)
+            repair::resync_org_unit(store, client, config, path, actor)
                 .await
                 .map_err(|e| Failure::Runtime(e.to_string()))
         })??;

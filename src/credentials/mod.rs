@@ -510,6 +510,7 @@ mod tests {
             google: Some(GoogleLink {
                 id: "1".into(),
                 suspended_by_us: false,
+                licence: None,
             }),
             ..Account::student("0012345678", "Siti Aminah", "siti.aminah@sd.belajar.id")
         }

@@ -278,6 +278,10 @@ pub struct GoogleLink {
     /// may lift it); a suspension made by someone else is only lifted when a person asks.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspended_by_us: bool,
+    /// The licence SKU the user is known to hold (when licences are managed): set when
+    /// an assignment lands or is found in Google.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licence: Option<String>,
 }
 
 /// One account of the directory: the stored record.

@@ -143,6 +143,23 @@ impl Licences {
         }
     }
 
+    /// Per SKU with a pool: total, assigned, available and cooling.
+    pub fn summary(&mut self, now: Instant) -> Value {
+        let skus: Vec<String> = self.pools.keys().cloned().collect();
+        let mut out = serde_json::Map::new();
+        for sku in skus {
+            let available = self.available(&sku, now);
+            let cooling = self.cooling(&sku, now);
+            let assigned = self.held.values().filter(|s| **s == sku).count();
+            let total = self.pools[&sku].total;
+            out.insert(
+                sku,
+                json!({"total": total, "assigned": assigned, "available": available, "cooling": cooling}),
+            );
+        }
+        Value::Object(out)
+    }
+
     /// The SKU `user` holds of `product`.
     pub fn held(&self, product: &str, user: &str) -> Option<&str> {
         self.held

@@ -91,6 +91,35 @@ fn authorize<'a>(
     Ok(world)
 }
 
+/// `GET /emulator/licences`: per SKU with a pool, its total, assigned, free and cooling
+/// licences (not a Google API: for tests and people).
+pub(super) async fn pools(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let mut world = shared.world();
+    Json(world.licences.summary(Instant::now()))
+}
+
+/// `POST /emulator/licences` `{"sku": "1010070001", "add": 50}`: more licences, as
+/// Google support grants them.
+pub(super) async fn grant(
+    State(shared): State<Arc<Shared>>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body = json_body(&body)?;
+    let sku = body["sku"]
+        .as_str()
+        .ok_or_else(|| ApiError::required("sku"))?;
+    if super::licences::product_of(sku).is_none() {
+        return Err(ApiError::invalid(format!("unknown SKU {sku}")));
+    }
+    let add = body["add"]
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| ApiError::required("add"))?;
+    let mut world = shared.world();
+    world.licences.grant(sku, add);
+    Ok(Json(world.licences.summary(Instant::now())))
+}
+
 /// The id of the user `key` names (address, alias or id), or 404 as Google answers an
 /// unknown `userId`.
 fn user_id(world: &World, key: &str) -> Result<String, ApiError> {

@@ -379,6 +379,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/token", post(token))
         .route("/emulator/faults", get(get_faults).put(put_faults))
         .route("/emulator/counters", get(get_counters))
+        .route(
+            "/emulator/licences",
+            get(licensing::pools).post(licensing::grant),
+        )
         .route("/emulator/signin", post(sign_in))
         .route("/emulator/oauth-clients", post(register_oauth_client))
         .route("/.well-known/openid-configuration", get(signin::discovery))

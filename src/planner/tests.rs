@@ -15,15 +15,23 @@ struct Case {
     account: Account,
     seen: Seen,
     asker: Asker,
+    /// The licence rules, when the case manages licences.
+    #[serde(default)]
+    licences: Option<crate::config::Licences>,
     expect: Value,
 }
 
-fn context(asker: Asker, sync: &Sync) -> Context<'_> {
+fn context<'a>(
+    asker: Asker,
+    sync: &'a Sync,
+    licences: Option<&'a crate::config::Licences>,
+) -> Context<'a> {
     Context {
         today: jiff::civil::date(2026, 11, 29),
         grace_days: 30,
         sync,
         asker,
+        licences,
     }
 }
 
@@ -34,7 +42,8 @@ fn every_recorded_case_is_decided_as_expected() {
     assert!(fixture.cases.len() >= 25);
     let sync = Sync::default();
     for case in fixture.cases {
-        let decision = plan(&case.account, &case.seen, &context(case.asker, &sync));
+        let ctx = context(case.asker, &sync, case.licences.as_ref());
+        let decision = plan(&case.account, &case.seen, &ctx);
         let expect = &case.expect;
         let name = &case.name;
         let (outcome, reason, fields, body) = match &decision.outcome {
@@ -99,7 +108,11 @@ fn a_create_never_carries_a_password_and_always_the_marker() {
     }))
     .unwrap();
     let sync = Sync::default();
-    let decision = plan(&account, &Seen::default(), &context(Asker::Schedule, &sync));
+    let decision = plan(
+        &account,
+        &Seen::default(),
+        &context(Asker::Schedule, &sync, None),
+    );
     let Outcome::Act(action) = decision.outcome else {
         panic!("expected a create")
     };

@@ -155,12 +155,7 @@ pub fn plan_each<E: From<StoreError>>(
     dry_run: bool,
     mut visit: impl FnMut(Vec<Item>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let ctx = Context {
-        today,
-        grace_days: config.lifecycle.grace_days,
-        sync: &config.sync,
-        asker: Asker::Schedule,
-    };
+    let ctx = Context::new(config, today, Asker::Schedule);
     if !dry_run {
         let mut lo: Option<String> = None;
         loop {
@@ -490,12 +485,7 @@ pub async fn sync(
     report.guard = guard;
 
     progress("pushing to Google");
-    let executor = crate::executor::Executor {
-        store,
-        client,
-        concurrency: config.google.concurrency as usize,
-        control: options.control,
-    };
+    let executor = crate::executor::Executor::new(store, client, config, None, options.control);
     let give_up = tokio::time::Instant::now() + options.max_wait;
     loop {
         let drained = executor.drain(None).await?;

@@ -67,12 +67,7 @@ pub async fn resync(
     };
     let started = Timestamp::now();
     let seen = observe(store, client, account, &mut report.observed).await?;
-    let ctx = Context {
-        today,
-        grace_days: config.lifecycle.grace_days,
-        sync: &config.sync,
-        asker: Asker::Person,
-    };
+    let ctx = Context::new(config, today, Asker::Person);
     let decision = planner::plan(account, &seen, &ctx);
     let undeleting = matches!(&decision.outcome, Outcome::Act(a) if a.kind == ActionKind::Undelete);
     report.problems = decision.problems.clone();
@@ -89,12 +84,7 @@ pub async fn resync(
         return Ok(report);
     }
 
-    let executor = Executor {
-        store,
-        client,
-        concurrency: 1,
-        control: None,
-    };
+    let executor = Executor::new(store, client, config, Some(1), None);
     let drained = executor.drain(Some(&subjects)).await?;
     report.answers = audit::history(store, &subject)?
         .into_iter()
@@ -428,6 +418,7 @@ fn known_prefixes(store: &Store, path: &str) -> Result<BTreeSet<String>, StoreEr
 pub async fn resync_org_unit(
     store: &Store,
     client: &DirectoryClient,
+    config: &Config,
     path: &str,
     actor: &str,
 ) -> Result<Report, RepairError> {
@@ -468,12 +459,7 @@ pub async fn resync_org_unit(
     report
         .sent
         .push(format!("create_org_unit of {path} and its parents"));
-    let executor = Executor {
-        store,
-        client,
-        concurrency: 1,
-        control: None,
-    };
+    let executor = Executor::new(store, client, config, Some(1), None);
     executor.drain(Some(&subjects)).await?;
     report.healthy = read_org_unit(store, client, path, &mut report.after).await?;
     if !report.healthy {

@@ -69,10 +69,19 @@ pub async fn post_assertion(key: &Value, assertion: &str) -> reqwest::Response {
 
 /// A token for `subject` from the emulator whose key file is `key_file`.
 pub async fn token_from_key(key_file: &std::path::Path, subject: &str) -> String {
+    token_from_key_with(key_file, subject, SCOPES).await
+}
+
+/// A token for `subject` asked with `scopes` (space-separated).
+pub async fn token_from_key_with(
+    key_file: &std::path::Path,
+    subject: &str,
+    scopes: &str,
+) -> String {
     let key = read_key(key_file);
     let iat = jiff::Timestamp::now().as_second();
     let claims = json!({"iss": key["client_email"], "aud": key["token_uri"], "iat": iat, "exp": iat + 3600,
-                        "sub": subject, "scope": SCOPES});
+                        "sub": subject, "scope": scopes});
     let response = post_assertion(&key, &sign(&key, &claims)).await;
     let body: Value = response.json().await.unwrap();
     body["access_token"].as_str().expect("a token").to_owned()
