@@ -63,8 +63,13 @@ fn world(rows: u64, seed: u64, emulator_args: &[&str]) -> World {
 
 impl World {
     fn sync(&self) -> (Option<i32>, Value) {
+        self.sync_with(&[])
+    }
+
+    fn sync_with(&self, args: &[&str]) -> (Option<i32>, Value) {
         let out = binary_in(&self.config)
             .args(["sync", "--json"])
+            .args(args)
             .output()
             .unwrap();
         let summary = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
@@ -125,6 +130,21 @@ impl World {
         }
     }
 
+    /// An admin removes `user`'s Fundamentals licence in the Admin console.
+    async fn remove_by_hand(&self, user: &str) {
+        let token = token_from_key_with(&self.key_file, "admin@belajar.id", LICENSING).await;
+        let answer = reqwest::Client::new()
+            .delete(format!(
+                "{}/apps/licensing/v1/product/Google-Apps/sku/{FUNDAMENTALS}/user/{user}",
+                self.url
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "{}", answer.status());
+    }
+
     async fn grant(&self, add: u32) {
         let answer = reqwest::Client::new()
             .post(format!("{}/emulator/licences", self.url))
@@ -134,6 +154,31 @@ impl World {
             .unwrap();
         assert!(answer.status().is_success());
     }
+}
+
+/// An export of the students `ids` (ten schools), as CSV.
+fn students(ids: std::ops::Range<u32>) -> String {
+    const GIVEN: [&str; 10] = [
+        "Siti", "Budi", "Dewi", "Agus", "Rina", "Putri", "Fajar", "Indah", "Andi", "Ayu",
+    ];
+    const FAMILY: [&str; 10] = [
+        "Aminah", "Santoso", "Lestari", "Saputra", "Wati", "Hidayat", "Nugroho", "Sari", "Siregar",
+        "Pratama",
+    ];
+    let mut csv = String::from("id_type,id,full_name,role,jenjang,npsn\n");
+    for i in ids {
+        let name = format!(
+            "{} {}",
+            GIVEN[i as usize % 10],
+            FAMILY[i as usize / 10 % 10]
+        );
+        let npsn = 20_100_001 + i % 10;
+        csv.push_str(&format!(
+            "nisn,{:010},{name},peserta_didik,sd,{npsn}\n",
+            10_000 + i
+        ));
+    }
+    csv
 }
 
 /// Licence assignments marked in flight in the journal (sent, answer unknown).
@@ -200,7 +245,96 @@ async fn a_short_pool_leaves_exactly_the_missing_accounts_waiting_until_licences
     assert_eq!(code, Some(0), "{summary}");
     let status = status_json(&w.config);
     assert_eq!(status["waiting_for_licence"], json!({}), "{status}");
+    let holders = w.holders().await;
+    assert_one_each(&holders, active);
+
+    // An admin takes two licences back by hand: `resync` gives one back at once, the
+    // next scan finds the other.
+    let (first, second) = (&holders[0], &holders[1]);
+    w.remove_by_hand(first).await;
+    w.remove_by_hand(second).await;
+    let out = binary_in(&w.config)
+        .args(["resync", first])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("licence 1010070001: not held"), "{said}");
+    assert_eq!(w.holders().await.len() as u64, active - 1);
+    let (code, summary) = w.sync_with(&["--scan"]);
+    assert_eq!(code, Some(0), "{summary}");
+    assert_eq!(summary["done"]["licence"], 1, "{summary}");
     assert_one_each(&w.holders().await, active);
+}
+
+/// 1,000 accounts with 1,100 Fundamentals licences each get one; 200 of them leave (a
+/// grace of 0 days), are suspended, then archived, freeing theirs; 300 new accounts then
+/// get licences from the 100 left and the 200 freed.
+#[tokio::test(flavor = "multi_thread")]
+async fn leavers_archived_free_their_licences_for_the_new_school_year() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let w = world(
+        0,
+        1,
+        &[
+            "--licences",
+            "1010070001=1100,1010340007=300",
+            "--licence-reuse-secs",
+            "0",
+        ],
+    );
+    let mut config = std::fs::read_to_string(&w.config).unwrap();
+    config.push_str("[lifecycle]\ngrace_days = 0\n");
+    std::fs::write(&w.config, config).unwrap();
+    let import = |name: &str, csv: String| {
+        let path = w.dir.path().join(name);
+        std::fs::write(&path, csv).unwrap();
+        let out = binary_in(&w.config)
+            .args(["import", path.to_str().unwrap(), "--allow-mass-retire"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    import("year1.csv", students(0..1_000));
+    assert_eq!(w.sync().0, Some(0));
+    assert_one_each(&w.holders().await, 1_000);
+
+    // 200 leave: suspended by one round, archived by the next.
+    import("leavers.csv", students(200..1_000));
+    // (A fifth of the domain: the mass-suspension guard is released for it.)
+    let (_, first) = w.sync_with(&["--allow-mass-suspend"]);
+    assert_eq!(first["done"]["suspend"], 200, "{first}");
+    let (code, second) = w.sync();
+    assert_eq!(second["done"]["archive"], 200, "{second}");
+    assert_eq!(code, Some(0), "{second}");
+    let pools = pools(&w.url).await;
+    assert_eq!(pools[FUNDAMENTALS]["assigned"], 800, "{pools}");
+    assert_eq!(pools[FUNDAMENTALS]["available"], 300, "{pools}");
+    assert_eq!(pools["1010340007"]["assigned"], 200, "{pools}");
+
+    // The new school year: 300 new pupils take the 100 left and the 200 freed.
+    import("year2.csv", students(200..1_300));
+    let (code, summary) = w.sync();
+    assert_eq!(code, Some(0), "{summary}");
+    assert_eq!(summary["done"]["licence"], 300, "{summary}");
+    assert_one_each(&w.holders().await, 1_100);
+    let status = status_json(&w.config);
+    assert_eq!(status["waiting_for_licence"], json!({}));
+    assert_eq!(status["quarantine"], json!([]));
+}
+
+async fn pools(url: &str) -> Value {
+    reqwest::get(format!("{url}/emulator/licences"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Killed (SIGKILL) after a seeded number of applied answers, over and over, then run to

@@ -4,6 +4,7 @@
 //! ([`enqueue`]) and drains it ([`crate::executor`]); [`repair`] is the helpdesk's repair
 //! of one account.
 
+pub mod licences;
 pub mod repair;
 mod round;
 pub mod scan;

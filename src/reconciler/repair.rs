@@ -67,6 +67,7 @@ pub async fn resync(
     };
     let started = Timestamp::now();
     let seen = observe(store, client, account, &mut report.observed).await?;
+    let account = &observe_licence(store, client, config, account, &mut report.observed).await?;
     let ctx = Context::new(config, today, Asker::Person);
     let decision = planner::plan(account, &seen, &ctx);
     let undeleting = matches!(&decision.outcome, Outcome::Act(a) if a.kind == ActionKind::Undelete);
@@ -282,6 +283,49 @@ fn set_state(
 /// Reads the account's Google users fresh: the linked one, the one at its address and at
 /// its former addresses, and any other user known to carry its marker. Records what it
 /// reads; describes it in `lines`.
+/// When licences are managed and the account is active and linked: whether its user
+/// holds the licence of its role, asked of Google now (`licenseAssignments.get`); the
+/// account as it is then, its link corrected in the store when it said otherwise.
+async fn observe_licence(
+    store: &Store,
+    client: &DirectoryClient,
+    config: &Config,
+    account: &Account,
+    lines: &mut Vec<String>,
+) -> Result<Account, RepairError> {
+    let licences = &config.licences;
+    let Some(link) = account.google.as_ref().filter(|_| licences.enabled) else {
+        return Ok(account.clone());
+    };
+    if account.state != crate::directory::model::DesiredState::Active {
+        return Ok(account.clone());
+    }
+    let sku = licences.sku_for(account.role.group());
+    let held = client
+        .licence_held(sku, &link.id)
+        .await
+        .map_err(RepairError::Observe)?;
+    lines.push(format!(
+        "licence {sku}: {}",
+        if held { "held" } else { "not held" }
+    ));
+    let held = held.then(|| sku.to_owned());
+    if held == link.licence {
+        return Ok(account.clone());
+    }
+    let mut changes = store.changes(false);
+    let Some(old) = changes.account(&account.key())? else {
+        return Ok(account.clone());
+    };
+    let mut corrected = old.clone();
+    if let Some(link) = corrected.google.as_mut() {
+        link.licence = held;
+    }
+    changes.put_account(Some(&old), &corrected)?;
+    changes.commit()?;
+    Ok(corrected)
+}
+
 async fn observe(
     store: &Store,
     client: &DirectoryClient,

@@ -177,10 +177,12 @@ pub async fn run(
     // Cut short from here, the scan is applied again (to the same end) by the next sync.
     sightings::clear(store)?;
     record.finished = Some(Timestamp::now());
-    let mut changes = store.changes(false);
-    remote::set_last_scan(&mut changes, &record);
-    remote::set_scan_progress(&mut changes, None);
-    changes.commit()?;
+    {
+        let mut changes = store.changes(false);
+        remote::set_last_scan(&mut changes, &record);
+        remote::set_scan_progress(&mut changes, None);
+        changes.commit()?;
+    }
     tracing::info!(
         scan = record.id,
         users = record.users.values().sum::<u64>(),
@@ -189,6 +191,9 @@ pub async fn run(
         forgotten,
         "scan finished"
     );
+    if config.licences.enabled {
+        super::licences::scan(store, client, config).await?;
+    }
     Ok(record)
 }
 

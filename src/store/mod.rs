@@ -12,6 +12,7 @@
 //! | `meta` (counters, the sequence, the import in progress) | this module |
 //! | `notices` | [`crate::notices`] |
 //! | `api_tokens` (hashes of the console's API tokens) | [`crate::web::tokens`] |
+//! | `licence_holders` (during a licence scan) | [`crate::reconciler::licences`] |
 //!
 //! A dry run writes nothing to the store: what it must read back (an import's new
 //! addresses) goes to a scratch database in a temporary folder of the store's folder
