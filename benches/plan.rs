@@ -59,6 +59,7 @@ fn account(i: u64) -> (Account, User) {
             id: format!("1{i:020}"),
             suspended_by_us: false,
             licence: None,
+            licence_freed: None,
         }),
     };
     let name = google_name(&full_name);

@@ -603,6 +603,14 @@ pub const LICENCE_PRODUCT: &str = "Google-Apps";
 /// The Education Fundamentals – Archived User SKU an archived user takes.
 pub const ARCHIVED_SKU: &str = "1010340007";
 
+/// The product of a SKU belajar-sync reads or assigns.
+pub fn licence_product(sku: &str) -> &'static str {
+    match sku {
+        ARCHIVED_SKU => "101034",
+        _ => LICENCE_PRODUCT,
+    }
+}
+
 impl Licences {
     /// The SKU an active account of `group` holds.
     pub fn sku_for(&self, group: RoleGroup) -> &str {

@@ -963,8 +963,9 @@ fn user_done(
             // What the user holds stays known while the link is to the same user.
             let licence = match kind {
                 ActionKind::Licence => entry.action.sku.clone(),
-                // Archiving frees the Fundamentals licence; unarchived, it has none yet.
-                ActionKind::Archive => None,
+                // Archiving trades the Fundamentals licence for an Archived User one;
+                // unarchived, it has none yet.
+                ActionKind::Archive => entry.action.sku.clone(),
                 _ if entry.action.body.archived == Some(false) => None,
                 _ => old
                     .google
@@ -972,11 +973,16 @@ fn user_done(
                     .filter(|g| g.id == id)
                     .and_then(|g| g.licence.clone()),
             };
+            let licence_freed = match kind {
+                ActionKind::Archive => Some(now),
+                _ => old.google.as_ref().and_then(|g| g.licence_freed),
+            };
             let mut account = old.clone();
             account.google = Some(GoogleLink {
                 id,
                 suspended_by_us,
                 licence,
+                licence_freed,
             });
             if account != old {
                 changes.put_account(Some(&old), &account)?;

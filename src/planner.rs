@@ -552,6 +552,7 @@ fn check_link(account: &Account, id: &str, decision: &mut Decision) -> bool {
             id: id.to_owned(),
             suspended_by_us: false,
             licence: None,
+            licence_freed: None,
         });
     }
     link.is_some_and(|l| l.id == id && l.suspended_by_us)

@@ -92,6 +92,19 @@ impl World {
         )
     }
 
+    fn licence_report(&self) -> Value {
+        let out = binary_in(&self.config)
+            .args(["report", "licences", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     fn active(&self) -> u64 {
         status_json(&self.config)["accounts"]["active"]
             .as_u64()
@@ -317,8 +330,19 @@ async fn leavers_archived_free_their_licences_for_the_new_school_year() {
     assert_eq!(pools[FUNDAMENTALS]["available"], 300, "{pools}");
     assert_eq!(pools["1010340007"]["assigned"], 200, "{pools}");
 
+    let report = w.licence_report();
+    assert_eq!(report["skus"][FUNDAMENTALS]["assigned"], 800, "{report}");
+    assert_eq!(
+        report["skus"][FUNDAMENTALS]["freed_last_24h"], 200,
+        "{report}"
+    );
+    assert_eq!(report["skus"]["1010340007"]["assigned"], 200, "{report}");
+
     // The new school year: 300 new pupils take the 100 left and the 200 freed.
     import("year2.csv", students(200..1_300));
+    let report = w.licence_report();
+    assert_eq!(report["forecast"]["new_accounts_need"], 300, "{report}");
+    assert_eq!(report["forecast"]["leavers_will_free"], 0, "{report}");
     let (code, summary) = w.sync();
     assert_eq!(code, Some(0), "{summary}");
     assert_eq!(summary["done"]["licence"], 300, "{summary}");

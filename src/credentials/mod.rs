@@ -511,6 +511,7 @@ mod tests {
                 id: "1".into(),
                 suspended_by_us: false,
                 licence: None,
+                licence_freed: None,
             }),
             ..Account::student("0012345678", "Siti Aminah", "siti.aminah@sd.belajar.id")
         }

@@ -282,6 +282,10 @@ pub struct GoogleLink {
     /// an assignment lands or is found in Google.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub licence: Option<String>,
+    /// When archiving freed the user's Education Fundamentals licence (Google makes it
+    /// reusable within 24 hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licence_freed: Option<jiff::Timestamp>,
 }
 
 /// One account of the directory: the stored record.

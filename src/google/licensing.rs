@@ -3,7 +3,7 @@
 
 use super::types::{LicenceAssignment, LicencePage};
 use super::{CallError, CallFailure, Called, DirectoryClient, SetupError};
-use crate::config::{self, LICENCE_PRODUCT};
+use crate::config::{self, licence_product};
 use reqwest::{Method, Url};
 use serde_json::json;
 
@@ -23,7 +23,8 @@ impl DirectoryClient {
         Ok(self)
     }
 
-    fn licensing_url(&self, segments: &[&str]) -> Result<Url, CallFailure> {
+    /// `…/apps/licensing/v1/product/{product of sku}/sku/{sku}` and `segments`.
+    fn licensing_url(&self, sku: &str, segments: &[&str]) -> Result<Url, CallFailure> {
         let Some(base) = &self.licensing_base else {
             return Err(CallFailure {
                 error: CallError::Token("licences are not enabled in this configuration".into()),
@@ -34,7 +35,8 @@ impl DirectoryClient {
         url.path_segments_mut()
             .expect("http(s) URLs have paths")
             .pop_if_empty()
-            .extend(["apps", "licensing", "v1", "product", LICENCE_PRODUCT])
+            .extend(["apps", "licensing", "v1", "product", licence_product(sku)])
+            .extend(["sku", sku])
             .extend(segments);
         Ok(url)
     }
@@ -45,14 +47,14 @@ impl DirectoryClient {
         sku: &str,
         user: &str,
     ) -> Result<Called<LicenceAssignment>, CallFailure> {
-        let url = self.licensing_url(&["sku", sku, "user"])?;
+        let url = self.licensing_url(sku, &["user"])?;
         let body = json!({ "userId": user });
         self.call(Method::POST, url, Some(&body), true).await
     }
 
     /// `licenseAssignments.get`: whether `user` holds `sku` (Google answers 404 when not).
     pub async fn licence_held(&self, sku: &str, user: &str) -> Result<bool, CallFailure> {
-        let url = self.licensing_url(&["sku", sku, "user", user])?;
+        let url = self.licensing_url(sku, &["user", user])?;
         match self
             .call::<LicenceAssignment>(Method::GET, url, None::<&()>, false)
             .await
@@ -65,7 +67,7 @@ impl DirectoryClient {
 
     /// `licenseAssignments.delete`: takes `sku` back from `user`.
     pub async fn remove_licence(&self, sku: &str, user: &str) -> Result<(), CallFailure> {
-        let url = self.licensing_url(&["sku", sku, "user", user])?;
+        let url = self.licensing_url(sku, &["user", user])?;
         self.call::<serde_json::Value>(Method::DELETE, url, None::<&()>, true)
             .await
             .map(drop)
@@ -77,7 +79,7 @@ impl DirectoryClient {
         sku: &str,
         page_token: Option<&str>,
     ) -> Result<LicencePage, CallFailure> {
-        let mut url = self.licensing_url(&["sku", sku, "users"])?;
+        let mut url = self.licensing_url(sku, &["users"])?;
         {
             let mut query = url.query_pairs_mut();
             query

@@ -11,7 +11,7 @@
 //! The owner of the `licence_holders` keyspace.
 
 use super::scan::ScanError;
-use crate::config::Config;
+use crate::config::{ARCHIVED_SKU, Config, RetiredLicence};
 use crate::google::DirectoryClient;
 use crate::store::{Keyspace, Store, StoreError};
 use std::collections::BTreeSet;
@@ -38,8 +38,10 @@ pub async fn scan(
     config: &Config,
 ) -> Result<LicenceScan, ScanError> {
     let licences = &config.licences;
+    let archived = (licences.retired == RetiredLicence::Archive).then_some(ARCHIVED_SKU);
     let skus: BTreeSet<&str> = std::iter::once(licences.sku.as_str())
         .chain(licences.by_role.values().map(String::as_str))
+        .chain(archived)
         .collect();
     store.clear(HOLDERS)?;
     let mut found = LicenceScan::default();

@@ -1,8 +1,10 @@
 //! Reports over the directory: `report activation` (how many active accounts of each
 //! school have ever been signed into, worst schools first: the programme's measure of
-//! success) and `report school` (one school in detail, or every school ranked).
+//! success), `report school` (one school in detail, or every school ranked) and `report
+//! licences`.
 
 mod html;
+mod licences;
 mod school;
 
 use super::Failure;
@@ -30,6 +32,11 @@ pub enum ReportKind {
     /// the last change. One school (NPSN) in detail, or --all ranked: most held first,
     /// then the lowest share signed in.
     School(school::SchoolArgs),
+    /// Licences (with [licences] enabled): per SKU, the accounts known to hold it, those
+    /// waiting because Google has none left, and the Fundamentals licences archiving freed
+    /// in the last 24 hours; per school, active accounts without a licence; a forecast of
+    /// the licences the leavers now retiring free against the new accounts that need one.
+    Licences(licences::LicencesArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +67,7 @@ pub fn run(s: &mut Session, args: &ReportArgs) -> Result<u8, Failure> {
     match &args.kind {
         ReportKind::Activation(args) => activation(s, args),
         ReportKind::School(args) => school::run(s, args),
+        ReportKind::Licences(args) => licences::run(s, args),
     }
 }
 
