@@ -243,6 +243,22 @@ fn check_says_what_works_and_what_to_fix() {
         "{stdout}"
     );
 
+    // Licences managed: the token asks for the licensing scope too, and licensing answers.
+    let licensed = s.file(
+        "licensed.toml",
+        &format!(
+            "data_dir = \"licensed.store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\n[licences]\nenabled = true\napi_base = \"{url}\"\n"
+        ),
+    );
+    let out = run(&licensed, &["check"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("auth/apps.licensing"), "{stdout}");
+    assert!(
+        stdout.contains("ok    licences of SKU 1010070001: listed (0 on the first page)"),
+        "{stdout}"
+    );
+
     let bad = run(&config("stranger@gmail.com"), &["check"]);
     let stdout = text(&bad.stdout);
     assert_eq!(bad.status.code(), Some(1), "{stdout}");

@@ -350,6 +350,12 @@ async fn leavers_archived_free_their_licences_for_the_new_school_year() {
     let status = status_json(&w.config);
     assert_eq!(status["waiting_for_licence"], json!({}));
     assert_eq!(status["quarantine"], json!([]));
+    let out = binary_in(&w.config)
+        .args(["report", "school", "20100001", "--format", "json"])
+        .output()
+        .unwrap();
+    let school: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(school["without_licence"], 0, "{school}");
 }
 
 async fn pools(url: &str) -> Value {

@@ -97,6 +97,9 @@ pub struct School {
     /// Signed in / active, 0 to 1.
     pub activation: f64,
     pub held: u64,
+    /// With licences managed: active accounts in Google not known to hold a licence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub without_licence: Option<u64>,
     /// The first day one of its retiring accounts is suspended.
     pub next_suspension: Option<Date>,
     /// The last change recorded in the history of one of its accounts.
@@ -124,6 +127,9 @@ impl School {
             .or_default()
             .add(&account.state);
         if account.state == DesiredState::Active {
+            if account.google.as_ref().is_some_and(|g| g.licence.is_none()) {
+                *self.without_licence.get_or_insert(0) += 1;
+            }
             if seen.access.is_some_and(Access::signed_in) {
                 self.signed_in += 1;
             } else {
@@ -209,6 +215,10 @@ pub fn run(s: &mut Session, args: &SchoolArgs) -> Result<u8, Failure> {
     };
     for school in &mut schools {
         school.finish();
+        school.without_licence = match s.config.licences.enabled {
+            true => Some(school.without_licence.unwrap_or(0)),
+            false => None,
+        };
     }
     // Most held first, then the worst activation, then the biggest.
     schools.sort_by(|a, b| {
@@ -336,6 +346,13 @@ fn detail_table(s: &mut Session, school: &School, scanned: Option<Timestamp>) {
         school.never_signed_in,
         time_or_never(scanned)
     );
+    if let Some(n) = school.without_licence {
+        say!(
+            s.out,
+            "licences   {} without a licence (`report licences` for the SKUs)",
+            display::count(n, "active account", "active accounts")
+        );
+    }
     if school.retiring.is_empty() {
         say!(s.out, "retiring   none");
     } else {
