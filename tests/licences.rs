@@ -92,6 +92,22 @@ impl World {
         )
     }
 
+    /// What the daemon's metrics endpoint would serve now (the daemon's own renderer, on
+    /// the store between two commands).
+    async fn metrics(&self) -> String {
+        let store = belajar_sync::store::Store::open(&self.dir.path().join("store"), 8).unwrap();
+        let google = belajar_sync::config::Google {
+            key_file: self.key_file.clone(),
+            subject: "admin@belajar.id".into(),
+            api_base: self.url.clone(),
+            ..Default::default()
+        };
+        let client = belajar_sync::google::DirectoryClient::new(&google)
+            .await
+            .unwrap();
+        belajar_sync::metrics::render(&store, &client).unwrap()
+    }
+
     fn licence_report(&self) -> Value {
         let out = binary_in(&self.config)
             .args(["report", "licences", "--json"])
@@ -244,6 +260,11 @@ async fn a_short_pool_leaves_exactly_the_missing_accounts_waiting_until_licences
     );
     assert!(check.contains("ask Google for more licences"), "{check}");
     assert_eq!(w.holders().await.len() as u64, active - 50);
+    let metrics = w.metrics().await;
+    assert!(
+        metrics.contains("belajar_sync_licence_waiting_accounts{sku=\"1010070001\"} 50"),
+        "{metrics}"
+    );
 
     // A second round without licences: still the same 50 waiting, one call refused.
     let (code, _) = w.sync();

@@ -76,6 +76,8 @@ pub fn product_of(sku: &str) -> Option<&'static str> {
 #[derive(Debug, Default)]
 struct Pool {
     total: u32,
+    /// Licences held now.
+    assigned: u32,
     /// When each licence taken back became free again; counted as used until then.
     cooling: VecDeque<Instant>,
 }
@@ -98,7 +100,7 @@ impl Licences {
             .map(|(sku, total)| {
                 let pool = Pool {
                     total: *total,
-                    cooling: VecDeque::new(),
+                    ..Pool::default()
                 };
                 (sku.clone(), pool)
             })
@@ -118,7 +120,6 @@ impl Licences {
 
     /// Licences of `sku` free to give now.
     pub fn available(&mut self, sku: &str, now: Instant) -> u32 {
-        let assigned = self.held.values().filter(|s| *s == sku).count() as u32;
         let Some(pool) = self.pools.get_mut(sku) else {
             return 0;
         };
@@ -126,8 +127,30 @@ impl Licences {
             pool.cooling.pop_front();
         }
         pool.total
-            .saturating_sub(assigned)
+            .saturating_sub(pool.assigned)
             .saturating_sub(pool.cooling.len() as u32)
+    }
+
+    /// Records that `user` holds `sku` of `product` (replacing what it held of it).
+    fn hold(&mut self, product: &str, user: &str, sku: &str) {
+        let key = (product.to_owned(), user.to_owned());
+        if let Some(before) = self.held.insert(key, sku.to_owned()) {
+            self.pool(&before, |p| p.assigned = p.assigned.saturating_sub(1));
+        }
+        self.pool(sku, |p| p.assigned += 1);
+    }
+
+    /// Takes back what `user` holds of `product`; the SKU it held.
+    fn release(&mut self, product: &str, user: &str) -> Option<String> {
+        let sku = self.held.remove(&(product.to_owned(), user.to_owned()))?;
+        self.pool(&sku, |p| p.assigned = p.assigned.saturating_sub(1));
+        Some(sku)
+    }
+
+    fn pool(&mut self, sku: &str, change: impl FnOnce(&mut Pool)) {
+        if let Some(pool) = self.pools.get_mut(sku) {
+            change(pool);
+        }
     }
 
     /// Licences of `sku` taken back and not yet reusable.
@@ -150,8 +173,7 @@ impl Licences {
         for sku in skus {
             let available = self.available(&sku, now);
             let cooling = self.cooling(&sku, now);
-            let assigned = self.held.values().filter(|s| **s == sku).count();
-            let total = self.pools[&sku].total;
+            let (total, assigned) = (self.pools[&sku].total, self.pools[&sku].assigned);
             out.insert(
                 sku,
                 json!({"total": total, "assigned": assigned, "available": available, "cooling": cooling}),
@@ -184,8 +206,7 @@ impl Licences {
         if self.available(sku, now) == 0 {
             return Err(not_enough());
         }
-        self.held
-            .insert((product.to_owned(), user.to_owned()), sku.to_owned());
+        self.hold(product, user, sku);
         Ok(())
     }
 
@@ -217,8 +238,7 @@ impl Licences {
         if self.available(new, now) == 0 {
             return Err(not_enough());
         }
-        self.held
-            .insert((product.to_owned(), user.to_owned()), new.to_owned());
+        self.hold(product, user, new);
         self.free(sku, now);
         Ok(())
     }
@@ -237,7 +257,7 @@ impl Licences {
                 "Auto License un-assignment is not allowed",
             ));
         }
-        self.held.remove(&(product.to_owned(), user.to_owned()));
+        self.release(product, user);
         self.free(sku, now);
         Ok(())
     }
@@ -245,21 +265,19 @@ impl Licences {
     /// A new user: with auto-licensing, a Fundamentals licence if one is free.
     pub fn created(&mut self, user: &str, now: Instant) {
         if self.auto && self.available(FUNDAMENTALS, now) > 0 {
-            let key = ("Google-Apps".to_owned(), user.to_owned());
-            self.held.insert(key, FUNDAMENTALS.to_owned());
+            self.hold("Google-Apps", user, FUNDAMENTALS);
         }
     }
 
     /// A user archived (`true`) or unarchived (`false`) through `users.update`.
     pub fn archived(&mut self, user: &str, archived: bool, now: Instant) -> Result<(), ApiError> {
-        let archive_key = ("101034".to_owned(), user.to_owned());
         if !archived {
-            if self.held.remove(&archive_key).is_some() {
+            if self.release("101034", user).is_some() {
                 self.free(ARCHIVED, now);
             }
             return Ok(());
         }
-        if self.held.contains_key(&archive_key) {
+        if self.held("101034", user).is_some() {
             return Ok(());
         }
         if self.available(ARCHIVED, now) == 0 {
@@ -267,11 +285,8 @@ impl Licences {
                 "Insufficient archived user licenses",
             ));
         }
-        self.held.insert(archive_key, ARCHIVED.to_owned());
-        if let Some(sku) = self
-            .held
-            .remove(&("Google-Apps".to_owned(), user.to_owned()))
-        {
+        self.hold("101034", user, ARCHIVED);
+        if let Some(sku) = self.release("Google-Apps", user) {
             self.free(&sku, now);
         }
         Ok(())
@@ -286,7 +301,7 @@ impl Licences {
             .map(|((p, _), s)| (p.clone(), s.clone()))
             .collect();
         for (product, sku) in held {
-            self.held.remove(&(product, user.to_owned()));
+            self.release(&product, user);
             self.free(&sku, now);
         }
     }
@@ -300,12 +315,17 @@ impl Licences {
         after: Option<&str>,
         max: usize,
     ) -> (Vec<(String, String)>, bool) {
+        use std::ops::Bound;
+        let from = (product.to_owned(), after.unwrap_or_default().to_owned());
+        let start = match after {
+            Some(_) => Bound::Excluded(from),
+            None => Bound::Included(from),
+        };
         let mut matching = self
             .held
-            .iter()
-            .filter(|((p, u), s)| {
-                p == product && sku.is_none_or(|k| k == *s) && after.is_none_or(|a| u.as_str() > a)
-            })
+            .range((start, Bound::Unbounded))
+            .take_while(|((p, _), _)| p == product)
+            .filter(|(_, s)| sku.is_none_or(|k| k == s.as_str()))
             .map(|((_, u), s)| (u.clone(), s.clone()));
         let page: Vec<(String, String)> = matching.by_ref().take(max).collect();
         let more = matching.next().is_some();
