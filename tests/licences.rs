@@ -377,6 +377,51 @@ async fn leavers_archived_free_their_licences_for_the_new_school_year() {
         .unwrap();
     let school: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(school["without_licence"], 0, "{school}");
+    let out = binary_in(&w.config)
+        .args(["report", "school", "20100001", "--format", "html"])
+        .output()
+        .unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.contains("<h2>Licences</h2>") && page.contains("0 active accounts without a licence"),
+        "{page}"
+    );
+}
+
+/// With Google's auto-licensing (`auto_assigned = true`), belajar-sync assigns nothing:
+/// it checks each new account holds its licence.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_auto_licensing_belajar_sync_checks_and_assigns_nothing() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let w = world(
+        200,
+        9,
+        &["--licences", "1010070001=1000", "--auto-licensing"],
+    );
+    let mut config = std::fs::read_to_string(&w.config).unwrap();
+    config.push_str("auto_assigned = true\n"); // in [licences], the last table
+    std::fs::write(&w.config, config).unwrap();
+    let (code, summary) = w.sync();
+    assert_eq!(code, Some(0), "{summary}");
+    let active = w.active();
+    assert_eq!(summary["done"]["licence"], active, "{summary}");
+    assert_one_each(&w.holders().await, active);
+    let counters: Value = reqwest::get(format!("{}/emulator/counters", w.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let calls = &counters["calls"];
+    assert_eq!(
+        calls["licensing.licenseAssignments.insert"],
+        Value::Null,
+        "{calls}"
+    );
+    assert_eq!(
+        calls["licensing.licenseAssignments.get"]["200"], active,
+        "{calls}"
+    );
 }
 
 async fn pools(url: &str) -> Value {

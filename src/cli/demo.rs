@@ -39,9 +39,17 @@ fn heading(text: &str) {
 async fn demo() -> Result<ExitCode, Failure> {
     let dir = tempfile::tempdir().map_err(|e| failed("temp dir", e))?;
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let google = emulator::start(emulator::Options::default())
-        .await
-        .map_err(|e| failed("emulator", e))?;
+    // Education licences as Google gives them since 2025: a finite pool.
+    let licences = [("1010070001", 5_000), ("1010340007", 1_000)]
+        .into_iter()
+        .map(|(sku, n)| (sku.to_owned(), n))
+        .collect();
+    let google = emulator::start(emulator::Options {
+        licences,
+        ..emulator::Options::default()
+    })
+    .await
+    .map_err(|e| failed("emulator", e))?;
     heading(&format!(
         "An emulated Google Workspace at {} (nothing leaves this machine); store in {}",
         google.base_url,
@@ -55,6 +63,8 @@ async fn demo() -> Result<ExitCode, Failure> {
     config.google.subject = "admin@belajar.id".into();
     config.google.api_base = google.base_url.clone();
     config.google.requests_per_minute = Some(100_000);
+    config.licences.enabled = true;
+    config.licences.api_base = google.base_url.clone();
     let store = Store::open(&config.data_dir, config.store_cache_mb)?;
     let client = DirectoryClient::for_config(&config)
         .await
@@ -99,6 +109,15 @@ async fn demo() -> Result<ExitCode, Failure> {
         &super::inspect::StatusArgs {
             json: false,
             check: false,
+        },
+    )?;
+    heading(
+        "belajar-sync report licences: every active account holds its Education Fundamentals licence",
+    );
+    super::report::run(
+        &mut session,
+        &super::report::ReportArgs {
+            kind: super::report::ReportKind::Licences(super::report::LicencesArgs { json: false }),
         },
     )?;
     Ok(if report.exit_code() == 0 {

@@ -70,7 +70,11 @@ pub async fn resync(
     let account = &observe_licence(store, client, config, account, &mut report.observed).await?;
     let ctx = Context::new(config, today, Asker::Person);
     let decision = planner::plan(account, &seen, &ctx);
-    let undeleting = matches!(&decision.outcome, Outcome::Act(a) if a.kind == ActionKind::Undelete);
+    let kind = match &decision.outcome {
+        Outcome::Act(action) => Some(action.kind),
+        _ => None,
+    };
+    let undeleting = kind == Some(ActionKind::Undelete);
     report.problems = decision.problems.clone();
 
     // A person asked: what was held is tried again.
@@ -99,8 +103,15 @@ pub async fn resync(
         .unwrap_or_else(|| account.clone());
     let seen = observe(store, client, &account, &mut report.after).await?;
     let after = planner::plan(&account, &seen, &ctx);
-    if undeleting && matches!(&after.outcome, Outcome::Act(a) if a.kind == ActionKind::Create) {
-        // Google could no longer restore the user (the history says so): a new one now.
+    let next = match &after.outcome {
+        Outcome::Act(action) => Some(action.kind),
+        _ => None,
+    };
+    // Google could no longer restore the user (the history says so): a new one now. Or
+    // the user is in step and only its licence is left (an adopted user): assigned now.
+    let follow_up = (undeleting && next == Some(ActionKind::Create))
+        || (kind != Some(ActionKind::Licence) && next == Some(ActionKind::Licence));
+    if follow_up {
         let again = Box::pin(resync(store, client, config, &account, today, actor)).await?;
         report.sent.extend(again.sent);
         report.answers.extend(again.answers);

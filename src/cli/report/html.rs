@@ -161,6 +161,17 @@ fn figures(html: &mut String, schools: &[School]) {
 
 /// One school's roles, retiring accounts and held accounts.
 fn lists(html: &mut String, school: &School) {
+    if let Some(n) = school.without_licence {
+        let _ = writeln!(
+            html,
+            "<h2>Licences</h2>\n<p>{}</p>",
+            display::count(
+                n,
+                "active account without a licence",
+                "active accounts without a licence"
+            )
+        );
+    }
     html.push_str("<h2>By role</h2>\n<table><tr><th>role</th><th>active</th><th>retiring</th><th>suspended</th></tr>\n");
     for role in Role::ALL {
         if let Some(st) = school.roles.get(role.as_str()) {

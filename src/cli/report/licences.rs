@@ -9,6 +9,7 @@ use super::super::Failure;
 use super::super::session::{Session, say};
 use crate::config::ARCHIVED_SKU;
 use crate::directory::model::{Account, DesiredState};
+use crate::display;
 use crate::journal;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -168,10 +169,10 @@ fn print(s: &mut Session, args: &LicencesArgs, report: &Report) {
     let f = &report.forecast;
     say!(
         s.out,
-        "next school year: the leavers now retiring free {} licences; the new accounts of the last import need {}, and {} wait now",
-        f.leavers_will_free,
+        "next school year: the leavers now retiring free {}; the new accounts of the last import need {}, and {} now",
+        display::count(f.leavers_will_free, "licence", "licences"),
         f.new_accounts_need,
-        f.waiting_now
+        display::count(f.waiting_now, "waits", "wait")
     );
     if f.short_by > 0 {
         say!(

@@ -5,6 +5,7 @@
 
 mod html;
 mod licences;
+pub use licences::LicencesArgs;
 mod school;
 
 use super::Failure;
