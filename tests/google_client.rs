@@ -9,7 +9,7 @@ use belajar_sync::emulator::faults::Faults;
 use belajar_sync::emulator::{Emulator, Options};
 use belajar_sync::google::DirectoryClient;
 use belajar_sync::google::errors::CallError;
-use belajar_sync::google::types::{User, UserName};
+use belajar_sync::google::types::User;
 use support::google::{Api, start, start_with};
 
 fn settings(emu: &Emulator, subject: &str) -> config::Google {
@@ -29,16 +29,7 @@ async fn client(emu: &Emulator) -> DirectoryClient {
 }
 
 fn user(email: &str) -> User {
-    User {
-        primary_email: Some(email.into()),
-        password: Some("rahasia-123".into()),
-        name: Some(UserName {
-            given_name: Some("Murid".into()),
-            family_name: Some("Baru".into()),
-            ..UserName::default()
-        }),
-        ..User::default()
-    }
+    support::google::new_user(email)
 }
 
 #[tokio::test(start_paused = true)]

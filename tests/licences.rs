@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use support::crash::{binary_in, status_json};
+use support::crash::{binary_in, emulator_config, import, json_of, status_json};
 use support::export_gen::ExportGen;
 use support::google::{KillOnDrop, spawn_emulator, token_from_key_with};
 
@@ -31,27 +31,15 @@ struct World {
 fn world(rows: u64, seed: u64, emulator_args: &[&str]) -> World {
     let dir = tempfile::tempdir().unwrap();
     let (emulator, url, key_file) = spawn_emulator(emulator_args);
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"store\"\n[daemon]\ncontrol_socket = \"\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = {url:?}\nrequests_per_minute = 100000\nconcurrency = 8\ncall_deadline = \"30s\"\n[licences]\nenabled = true\napi_base = {url:?}\n",
-            key = key_file.display().to_string()
-        ),
-    )
-    .unwrap();
-    let export = dir.path().join("export.csv");
-    ExportGen::new(seed).write_csv(&export, rows);
-    let out = binary_in(&config)
-        .arg("import")
-        .arg(&export)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let licences = format!(
+        "[daemon]\ncontrol_socket = \"\"\n[licences]\nenabled = true\napi_base = {url:?}\n"
     );
+    let config = emulator_config(dir.path(), &url, &key_file, &licences);
+    if rows > 0 {
+        let export = dir.path().join("export.csv");
+        ExportGen::new(seed).write_csv(&export, rows);
+        import(&config, &export);
+    }
     World {
         dir,
         config,
@@ -109,16 +97,7 @@ impl World {
     }
 
     fn licence_report(&self) -> Value {
-        let out = binary_in(&self.config)
-            .args(["report", "licences", "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        json_of(&self.config, &["report", "licences", "--json"])
     }
 
     fn active(&self) -> u64 {
@@ -320,7 +299,7 @@ async fn leavers_archived_free_their_licences_for_the_new_school_year() {
     let mut config = std::fs::read_to_string(&w.config).unwrap();
     config.push_str("[lifecycle]\ngrace_days = 0\n");
     std::fs::write(&w.config, config).unwrap();
-    let import = |name: &str, csv: String| {
+    let import_csv = |name: &str, csv: String| {
         let path = w.dir.path().join(name);
         std::fs::write(&path, csv).unwrap();
         let out = binary_in(&w.config)
@@ -334,12 +313,12 @@ async fn leavers_archived_free_their_licences_for_the_new_school_year() {
         );
     };
 
-    import("year1.csv", students(0..1_000));
+    import_csv("year1.csv", students(0..1_000));
     assert_eq!(w.sync().0, Some(0));
     assert_one_each(&w.holders().await, 1_000);
 
     // 200 leave: suspended by one round, archived by the next.
-    import("leavers.csv", students(200..1_000));
+    import_csv("leavers.csv", students(200..1_000));
     // (A fifth of the domain: the mass-suspension guard is released for it.)
     let (_, first) = w.sync_with(&["--allow-mass-suspend"]);
     assert_eq!(first["done"]["suspend"], 200, "{first}");
@@ -360,7 +339,7 @@ async fn leavers_archived_free_their_licences_for_the_new_school_year() {
     assert_eq!(report["skus"]["1010340007"]["assigned"], 200, "{report}");
 
     // The new school year: 300 new pupils take the 100 left and the 200 freed.
-    import("year2.csv", students(200..1_300));
+    import_csv("year2.csv", students(200..1_300));
     let report = w.licence_report();
     assert_eq!(report["forecast"]["new_accounts_need"], 300, "{report}");
     assert_eq!(report["forecast"]["leavers_will_free"], 0, "{report}");
@@ -371,11 +350,10 @@ async fn leavers_archived_free_their_licences_for_the_new_school_year() {
     let status = status_json(&w.config);
     assert_eq!(status["waiting_for_licence"], json!({}));
     assert_eq!(status["quarantine"], json!([]));
-    let out = binary_in(&w.config)
-        .args(["report", "school", "20100001", "--format", "json"])
-        .output()
-        .unwrap();
-    let school: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let school = json_of(
+        &w.config,
+        &["report", "school", "20100001", "--format", "json"],
+    );
     assert_eq!(school["without_licence"], 0, "{school}");
     let out = binary_in(&w.config)
         .args(["report", "school", "20100001", "--format", "html"])

@@ -10,7 +10,7 @@ use belajar_sync::emulator::licences::{ARCHIVED, FUNDAMENTALS};
 use belajar_sync::emulator::{Emulator, Options};
 use belajar_sync::google::DirectoryClient;
 use belajar_sync::google::errors::CallError;
-use belajar_sync::google::types::{User, UserName};
+use belajar_sync::google::types::User;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use support::google::{SCOPES, start, token_for};
@@ -44,17 +44,10 @@ async fn licensed_client(emu: &Emulator) -> DirectoryClient {
 }
 
 async fn create(client: &DirectoryClient, email: &str) {
-    let user = User {
-        primary_email: Some(email.into()),
-        password: Some("rahasia-123".into()),
-        name: Some(UserName {
-            given_name: Some("Murid".into()),
-            family_name: Some("Baru".into()),
-            ..UserName::default()
-        }),
-        ..User::default()
-    };
-    client.insert_user(&user).await.unwrap();
+    client
+        .insert_user(&support::google::new_user(email))
+        .await
+        .unwrap();
 }
 
 fn api_error(error: &CallError) -> (u16, String) {

@@ -18,7 +18,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// What one seed did.
@@ -46,6 +46,35 @@ pub fn binary_in(config: &Path) -> Command {
     command
 }
 
+/// `dir/config.toml`: a store in `dir/store`, the emulator at `url` (its key file
+/// `key_file`) with no quota to speak of, and `extra` (TOML tables) after.
+pub fn emulator_config(dir: &Path, url: &str, key_file: &Path, extra: &str) -> PathBuf {
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = {url:?}\nrequests_per_minute = 100000\nconcurrency = 8\ncall_deadline = \"30s\"\n{extra}",
+            key = key_file.display().to_string()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Imports `export` with the binary; panics with what it said when it fails.
+pub fn import(config: &Path, export: &Path) {
+    let out = binary_in(config)
+        .arg("import")
+        .arg(export)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The counts `plan --json` prints first.
 pub fn plan_json(config: &Path) -> serde_json::Value {
     let out = binary_in(config).args(["plan", "--json"]).output().unwrap();
@@ -60,13 +89,15 @@ pub fn plan_json(config: &Path) -> serde_json::Value {
 
 /// What `status --json` says.
 pub fn status_json(config: &Path) -> serde_json::Value {
-    let out = binary_in(config)
-        .args(["status", "--json"])
-        .output()
-        .unwrap();
+    json_of(config, &["status", "--json"])
+}
+
+/// The JSON a command of the binary prints, which must succeed.
+pub fn json_of(config: &Path, args: &[&str]) -> serde_json::Value {
+    let out = binary_in(config).args(args).output().unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
@@ -81,27 +112,10 @@ pub fn run(seed: u64, rows: u64, kills: u32) -> Outcome {
         spawn_emulator(&["--lost-response-rate", "0.05", "--seed", &seed_text]);
     // Killed however this ends, so that a failure does not leave it running.
     let emulator = KillOnDrop(emulator);
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = {url:?}\nrequests_per_minute = 100000\nconcurrency = 8\ncall_deadline = \"30s\"\n",
-            key = key_file.display().to_string()
-        ),
-    )
-    .unwrap();
+    let config = emulator_config(dir.path(), &url, &key_file, "");
     let export = dir.path().join("export.csv");
     ExportGen::new(seed).write_csv(&export, rows);
-    let out = binary_in(&config)
-        .arg("import")
-        .arg(&export)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "import: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    import(&config, &export);
 
     let mut rng = SmallRng::seed_from_u64(seed);
     let (mut killed, mut mid_push) = (0, 0);

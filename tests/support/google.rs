@@ -13,6 +13,21 @@ use serde_json::{Value, json};
 
 pub const SCOPES: &str = "https://www.googleapis.com/auth/admin.directory.user https://www.googleapis.com/auth/admin.directory.orgunit";
 
+/// A new user's body as the client sends it (`users.insert`), with a password.
+pub fn new_user(email: &str) -> belajar_sync::google::types::User {
+    use belajar_sync::google::types::{User, UserName};
+    User {
+        primary_email: Some(email.into()),
+        password: Some("rahasia-123".into()),
+        name: Some(UserName {
+            given_name: Some("Murid".into()),
+            family_name: Some("Baru".into()),
+            ..UserName::default()
+        }),
+        ..User::default()
+    }
+}
+
 /// An emulator with these faults and otherwise the defaults.
 pub async fn start_with(faults: belajar_sync::emulator::faults::Faults) -> Emulator {
     start(Options {
