@@ -88,9 +88,10 @@ pub enum Answer {
     Gone(String),
     /// The user holds the licence the entry assigns.
     Licensed,
-    /// Google has no licence of this SKU left: the entry waits, due, and is tried at the
-    /// next drain (one call per empty SKU per drain, not one per account).
-    NoLicence(String),
+    /// Google has no licence of this SKU left, or refuses licensing calls: the entry
+    /// waits, due, and is tried at the next drain (one call per SKU per drain, not one per
+    /// account). What it waits for is in [`Executor::blocked`].
+    Blocked(String),
 }
 
 /// Why an entry waits in the journal: what the operator is told.
@@ -107,6 +108,8 @@ pub enum Wait {
     NoAnswer,
     /// Google has no licence of the SKU left.
     NoLicence,
+    /// Google refuses licensing calls (the scope not delegated, the API not enabled).
+    LicensingRefused,
 }
 
 impl Wait {
@@ -138,6 +141,10 @@ impl Wait {
             ),
             Wait::NoLicence => format!(
                 "{} wait: Google has no licence of their SKU left (archive more leavers, or ask Google for more licences); tried again at the next round",
+                plural(count, "licence assignment")
+            ),
+            Wait::LicensingRefused => format!(
+                "{} wait: Google refuses licensing calls (403): delegate the scope https://www.googleapis.com/auth/apps.licensing and enable the Enterprise License Manager API, then check with belajar-sync check",
                 plural(count, "licence assignment")
             ),
             Wait::NoAnswer => format!(
@@ -334,8 +341,8 @@ struct NextBatch {
     /// Entries waiting for a later time, and the earliest.
     deferred: u64,
     next_due: Option<Timestamp>,
-    /// Assignments of a SKU Google has none left of (in this drain).
-    licence_waiting: u64,
+    /// Assignments of a SKU blocked in this drain, by why.
+    licence_waiting: BTreeMap<Wait, u64>,
 }
 
 /// What a drain of the journal did.
@@ -404,9 +411,10 @@ pub struct Executor<'a> {
     pub control: Option<&'a RunControl>,
     /// The licence rules, when belajar-sync manages licences.
     licences: Option<&'a Licences>,
-    /// SKUs Google answered it has none left of, in this drain: the other assignments of
-    /// those SKUs wait without a call (one refusal, not one per account).
-    empty_pools: std::sync::Mutex<HashSet<String>>,
+    /// SKUs Google answered it has none left of, or refused to assign, in this drain, with
+    /// why and the words for the journal: the other assignments of those SKUs wait without
+    /// a call (one refusal, not one per account).
+    blocked: std::sync::Mutex<BTreeMap<String, (Wait, String)>>,
 }
 
 impl<'a> Executor<'a> {
@@ -425,7 +433,7 @@ impl<'a> Executor<'a> {
             concurrency: concurrency.unwrap_or(config.google.concurrency as usize),
             control,
             licences: config.licences.enabled.then_some(&config.licences),
-            empty_pools: Default::default(),
+            blocked: Default::default(),
         }
     }
 }
@@ -488,9 +496,9 @@ impl Executor<'_> {
                 } = self.next_batch(subjects)?;
                 drained.deferred = deferred;
                 drained.next_due = next_due;
-                if licence_waiting > 0 {
-                    let key = (Wait::NoLicence, ActionKind::Licence.as_str().to_owned());
-                    drained.waits.insert(key, licence_waiting);
+                for (why, n) in licence_waiting {
+                    let key = (why, ActionKind::Licence.as_str().to_owned());
+                    drained.waits.insert(key, n);
                 }
                 nothing_due = batch.is_empty();
                 exhausted = nothing_due && sending.is_empty();
@@ -574,7 +582,7 @@ impl Executor<'_> {
         let now = Timestamp::now();
         let mut batch: Vec<Entry> = Vec::new();
         let (mut deferred, mut next_due) = (0, None::<Timestamp>);
-        let mut licence_waiting = 0;
+        let mut licence_waiting = BTreeMap::new();
         for entry in journal::entries(self.store) {
             let entry = entry?;
             if subjects.is_some_and(|s| !s.contains(&entry.subject))
@@ -582,16 +590,9 @@ impl Executor<'_> {
             {
                 continue;
             }
-            if matches!(entry.action.kind, ActionKind::Licence | ActionKind::Archive)
-                && entry.action.sku.as_ref().is_some_and(|sku| {
-                    self.empty_pools
-                        .lock()
-                        .expect("empty pools lock")
-                        .contains(sku)
-                })
-            {
-                // Its SKU is empty in this drain: left for the next (see `licence`).
-                licence_waiting += 1;
+            if let Some(why) = self.blocked_why(&entry) {
+                // Its SKU is blocked in this drain: left for the next (see `licence`).
+                *licence_waiting.entry(why).or_default() += 1;
                 continue;
             }
             if let Some(due) = entry.not_before.filter(|due| *due > now) {
@@ -650,26 +651,21 @@ impl Executor<'_> {
             .target
             .as_deref()
             .unwrap_or(&entry.action.email);
-        let empty = |sku: &str| {
-            self.empty_pools
-                .lock()
-                .expect("empty pools lock")
-                .contains(sku)
-        };
-        if empty(sku) {
-            return Answer::NoLicence(sku.to_owned());
+        if self.blocked_why(entry).is_some() {
+            return Answer::Blocked(sku.to_owned());
         }
         let auto = self.licences.is_some_and(|l| l.auto_assigned);
         if !auto {
             match self.client.assign_licence(sku, user).await {
                 Ok(_) => return Answer::Licensed,
-                Err(f) if is_pool_empty(&f.error) => {
-                    let mut empty = self.empty_pools.lock().expect("empty pools lock");
-                    empty.insert(sku.to_owned());
-                    return Answer::NoLicence(sku.to_owned());
+                Err(f) if f.status() == Some(412) && !is_pool_empty(&f.error) => {}
+                Err(f) if f.is_uncertain() => {}
+                Err(f) => {
+                    if let Some(answer) = self.block(sku, &f.error) {
+                        return answer;
+                    }
+                    return judge(&f, self.settling(&entry.subject, user));
                 }
-                Err(f) if f.status() == Some(412) || f.is_uncertain() => {}
-                Err(f) => return judge(&f, self.settling(&entry.subject, user)),
             }
         }
         match self.client.licence_held(sku, user).await {
@@ -682,8 +678,39 @@ impl Executor<'_> {
             Ok(false) => Answer::Failed(format!(
                 "Google refuses licence {sku} to {user} and it does not hold it: it may hold another SKU of the product; see the Admin console's licence page"
             )),
-            Err(f) => judge(&f, false),
+            Err(f) => self
+                .block(sku, &f.error)
+                .unwrap_or_else(|| judge(&f, false)),
         }
+    }
+
+    /// Why the SKU of `entry` (an assignment or an archive) is blocked in this drain.
+    fn blocked_why(&self, entry: &Entry) -> Option<Wait> {
+        if !matches!(entry.action.kind, ActionKind::Licence | ActionKind::Archive) {
+            return None;
+        }
+        let sku = entry.action.sku.as_deref()?;
+        let blocked = self.blocked.lock().expect("blocked lock");
+        blocked.get(sku).map(|(why, _)| *why)
+    }
+
+    /// Blocks `sku` for this drain when `error` says no licence is left or licensing is
+    /// refused (the answer for the entry); `None` for any other error.
+    fn block(&self, sku: &str, error: &CallError) -> Option<Answer> {
+        let (why, words) = match error {
+            _ if is_pool_empty(error) => (
+                Wait::NoLicence,
+                format!("{} {sku} left in Google", journal::NO_LICENCE),
+            ),
+            CallError::Api { status: 403, .. } if !error.is_rate_limit() => (
+                Wait::LicensingRefused,
+                format!("Google refuses licensing calls: {error}"),
+            ),
+            _ => return None,
+        };
+        let mut blocked = self.blocked.lock().expect("blocked lock");
+        blocked.insert(sku.to_owned(), (why, words));
+        Some(Answer::Blocked(sku.to_owned()))
     }
 
     /// Restores a deleted user into its org unit, then reads it. Google not knowing the
@@ -798,27 +825,19 @@ impl Executor<'_> {
         let Some(target) = action.target.as_deref() else {
             return Answer::Failed("an update without a target user".into());
         };
-        if let Some(sku) = action
-            .sku
-            .as_deref()
-            .filter(|_| action.kind == ActionKind::Archive)
-            && self
-                .empty_pools
-                .lock()
-                .expect("empty pools lock")
-                .contains(sku)
-        {
-            return Answer::NoLicence(sku.to_owned());
+        if self.blocked_why(entry).is_some() {
+            return Answer::Blocked(action.sku.clone().unwrap_or_default());
         }
         let failure = match self.client.update_user(target, &action.body).await {
             Ok(called) => return Answer::User(Box::new(called.value)),
             Err(f) => f,
         };
-        if action.kind == ActionKind::Archive && is_pool_empty(&failure.error) {
-            let sku = action.sku.clone().unwrap_or_default();
-            let mut empty = self.empty_pools.lock().expect("empty pools lock");
-            empty.insert(sku.clone());
-            return Answer::NoLicence(sku);
+        if action.kind == ActionKind::Archive
+            && is_pool_empty(&failure.error)
+            && let Some(answer) =
+                self.block(action.sku.as_deref().unwrap_or_default(), &failure.error)
+        {
+            return answer;
         }
         // Google has answered 409 to a rename it applied: read back before believing it.
         if failure.status() == Some(409)
@@ -915,11 +934,12 @@ impl Executor<'_> {
                     licence_done(&mut changes, &entry, now)?;
                     *drained.done.entry(kind.to_owned()).or_default() += 1;
                 }
-                Answer::NoLicence(sku) => {
+                Answer::Blocked(sku) => {
                     // Due again at the next drain; this one skips it (`next_batch`).
                     entry.in_flight = false;
-                    entry.last_error =
-                        Some(format!("{} {sku} left in Google", journal::NO_LICENCE));
+                    let blocked = self.blocked.lock().expect("blocked lock");
+                    entry.last_error = blocked.get(&sku).map(|(_, words)| words.clone());
+                    drop(blocked);
                     journal::save(&mut changes, &entry);
                 }
             }

@@ -402,6 +402,71 @@ async fn with_auto_licensing_belajar_sync_checks_and_assigns_nothing() {
     );
 }
 
+/// The Enterprise License Manager API not enabled in the Cloud project (Google answers
+/// 403 to every licensing call): the accounts are still created, their assignments wait
+/// in the journal with one refused call a round, nobody is quarantined, the run says what
+/// to do, and `check` names the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn licensing_refused_leaves_assignments_waiting_not_quarantined() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let w = world(
+        200,
+        4,
+        &["--licences", "1010070001=1000", "--licensing-disabled"],
+    );
+    let active = w.active();
+    let out = binary_in(&w.config)
+        .args(["sync", "--json"])
+        .env("RUST_LOG", "belajar_sync=info")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["done"]["create"], active, "{summary}");
+    assert_eq!(summary["quarantine"], 0, "{summary}");
+    let waiting = summary["waiting"].to_string();
+    assert!(
+        waiting.contains(&format!(
+            "{active} licence assignments wait: Google refuses licensing calls"
+        )),
+        "{summary}"
+    );
+    assert!(
+        waiting.contains("Enterprise License Manager API"),
+        "{summary}"
+    );
+    let status = status_json(&w.config);
+    assert_eq!(status["outbox"]["depth"], active, "{status}");
+    assert_eq!(status["quarantine"], json!([]), "{status}");
+    let counters: Value = reqwest::get(format!("{}/emulator/counters", w.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refused = counters["calls"]["licensing.licenseAssignments.insert"]["403"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        refused <= 8,
+        "the calls under way when the first refusal came (concurrency 8), not one per account: {counters}"
+    );
+
+    let out = binary_in(&w.config).arg("check").output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("FAIL  licences of SKU 1010070001: an API is not enabled")
+            && said.contains("Enterprise License Manager API"),
+        "{said}"
+    );
+}
+
 async fn pools(url: &str) -> Value {
     reqwest::get(format!("{url}/emulator/licences"))
         .await

@@ -42,28 +42,52 @@ pub fn explain(error: &CallError, config: &Config, client_id: Option<&str>) -> S
             format!("the scopes {} are refused", scopes.join(","))
         }
         CallError::Token(text) => format!("no access token: {text}"),
-        CallError::Api { status: 403, reason, .. } if reason == "forbidden" => format!(
+        CallError::Api {
+            status: 403,
+            reason,
+            ..
+        } if reason == "forbidden" => format!(
             "{} is not an admin allowed to use the Admin SDK (or the domain is not this customer's): make it a super admin or give it a role with the Users and Organizational Units privileges",
             google.subject
         ),
-        CallError::Api { status: 403, message, .. } if message.contains("insufficient authentication scopes") => format!(
+        CallError::Api {
+            status: 403,
+            message,
+            ..
+        } if message.contains("insufficient authentication scopes") => format!(
             "the token lacks a scope: in the Admin console's domain-wide delegation, give client id {client} the scopes {}",
             scopes.join(",")
         ),
-        CallError::Api { status: 403, reason, .. } if reason == "accessNotConfigured" => {
-            "the Admin SDK API is not enabled in the service account's Cloud project: enable it in the Cloud console".to_owned()
-        }
-        CallError::Api { status: 400, reason, .. } if reason == "badRequest" => format!(
+        CallError::Api {
+            status: 403,
+            reason,
+            message,
+            ..
+        } if reason == "accessNotConfigured" => format!(
+            "an API is not enabled in the service account's Cloud project: enable it in the Cloud console (Google says: {message})"
+        ),
+        CallError::Api {
+            status: 400,
+            reason,
+            ..
+        } if reason == "badRequest" => format!(
             "Google refused the request: check google.customer ({}) and the domains in [naming]",
             google.customer
         ),
-        CallError::Api { status, reason, message, .. } => format!("Google answered {status} {reason}: {message}"),
+        CallError::Api {
+            status,
+            reason,
+            message,
+            ..
+        } => format!("Google answered {status} {reason}: {message}"),
         CallError::Unreachable(text) => format!(
             "cannot reach {}: check the network, a proxy or a firewall ({text})",
             google.api_base
         ),
         CallError::NoAnswer(text) => format!("{} did not answer: {text}", google.api_base),
-        CallError::Unreadable(text) => format!("unexpected answer from {}: {text}", google.api_base),
+        CallError::Unreadable(text) => {
+            format!("unexpected answer from {}: {text}", google.api_base)
+        }
     }
 }
 

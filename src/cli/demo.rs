@@ -117,7 +117,9 @@ async fn demo() -> Result<ExitCode, Failure> {
     super::report::run(
         &mut session,
         &super::report::ReportArgs {
-            kind: super::report::ReportKind::Licences(super::report::LicencesArgs { json: false }),
+            kind: super::report::ReportKind::Licences(super::report::licences::LicencesArgs {
+                json: false,
+            }),
         },
     )?;
     Ok(if report.exit_code() == 0 {

@@ -76,6 +76,10 @@ pub struct EmulatorArgs {
     /// for existing domains since 2025); removing one is then refused.
     #[arg(long)]
     pub auto_licensing: bool,
+    /// The Enterprise License Manager API is not enabled: every licensing call answers
+    /// 403 accessNotConfigured.
+    #[arg(long)]
+    pub licensing_disabled: bool,
 }
 
 /// `SKU=N`: a SKU the emulator knows and a number of licences.
@@ -129,6 +133,7 @@ impl EmulatorArgs {
             licences: self.licences.iter().cloned().collect(),
             licence_reuse_delay: Duration::from_secs(self.licence_reuse_secs),
             auto_licensing: self.auto_licensing,
+            licensing_disabled: self.licensing_disabled,
         })
     }
 }

@@ -64,6 +64,11 @@ impl ApiError {
         )
     }
 
+    /// 403 `accessNotConfigured`: the API is not enabled in the caller's Cloud project.
+    pub fn access_not_configured(message: &str) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "accessNotConfigured", message)
+    }
+
     /// 404 for an unknown user.
     pub fn user_not_found() -> ApiError {
         ApiError::new(

@@ -82,6 +82,11 @@ fn authorize<'a>(
     headers: &HeaderMap,
 ) -> Result<std::sync::MutexGuard<'a, World>, ApiError> {
     let world = super::authorize(shared, headers)?;
+    if shared.licensing_disabled {
+        return Err(ApiError::access_not_configured(
+            "Enterprise License Manager API has not been used in project 000000000000 before or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/licensing.googleapis.com/overview then retry.",
+        ));
+    }
     let scoped = bearer(headers)
         .and_then(|token| world.grants.get(token))
         .is_some_and(|grant| grant.scopes.split_whitespace().any(|s| s == SCOPE));

@@ -71,6 +71,9 @@ pub struct Options {
     /// Whether new users get an Education Fundamentals licence by themselves (Google's
     /// default for existing domains since 2025), which then cannot be removed.
     pub auto_licensing: bool,
+    /// The Enterprise License Manager API is not enabled in the caller's Cloud project:
+    /// every licensing call answers 403 `accessNotConfigured`.
+    pub licensing_disabled: bool,
 }
 
 impl Default for Options {
@@ -88,6 +91,7 @@ impl Default for Options {
             licences: BTreeMap::new(),
             licence_reuse_delay: Duration::from_secs(24 * 3600),
             auto_licensing: false,
+            licensing_disabled: false,
         }
     }
 }
@@ -117,6 +121,8 @@ struct Shared {
     token_uri: String,
     domains: BTreeSet<String>,
     token_lifetime: Duration,
+    /// See [`Options::licensing_disabled`].
+    licensing_disabled: bool,
     world: Mutex<World>,
     /// Whether user listings are held (the `hold_listing` fault), for them to wait on.
     listing_held: tokio::sync::watch::Sender<bool>,
@@ -289,6 +295,7 @@ pub async fn start(options: Options) -> std::io::Result<Emulator> {
             .map(|d| d.to_ascii_lowercase())
             .collect(),
         token_lifetime: options.token_lifetime,
+        licensing_disabled: options.licensing_disabled,
         listing_held: tokio::sync::watch::Sender::new(options.faults.hold_listing),
         world: Mutex::new(World {
             grants: HashMap::new(),

@@ -191,8 +191,13 @@ pub async fn run(
         forgotten,
         "scan finished"
     );
-    if config.licences.enabled {
-        super::licences::scan(store, client, config).await?;
+    // Licences are read after the users, and a failure there leaves the users' scan
+    // standing (the links keep what the store believed; the assignments say why they
+    // wait).
+    if config.licences.enabled
+        && let Err(error) = super::licences::scan(store, client, config).await
+    {
+        tracing::warn!(%error, "the licence scan failed; the scan of users stands");
     }
     Ok(record)
 }

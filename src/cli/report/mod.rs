@@ -4,8 +4,7 @@
 //! licences`.
 
 mod html;
-mod licences;
-pub use licences::LicencesArgs;
+pub mod licences;
 mod school;
 
 use super::Failure;
