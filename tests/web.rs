@@ -517,6 +517,18 @@ fn the_helpdesk_api_works_with_a_listed_agents_token_only() {
         )),
         "{history}"
     );
+
+    // The limits are kept in the store: a restarted daemon still refuses the address.
+    let (_daemon, console, _log) = start_console(&runtime, &setup);
+    runtime.block_on(async {
+        let again = http
+            .get(format!("{console}/api/v1/accounts"))
+            .bearer_auth("bsapi_after_the_restart")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 429, "the hour is still spent");
+    });
 }
 
 #[test]

@@ -65,9 +65,10 @@ impl FromRequestParts<Arc<Console>> for Agent {
             None => None,
         };
         let Some(token) = found else {
-            if let Err(wait) = console.limits.take(Kind::Address, &address.to_string()) {
-                return Err(Refusal::limited(wait, super::Who::Unknown).json());
-            }
+            console
+                .take(Kind::Address, address.to_string(), "", super::Who::Unknown)
+                .await
+                .map_err(Refusal::json)?;
             tracing::info!(%address, "console: an API request without a valid token");
             return Err(Refusal::Unauthorized.json());
         };

@@ -1,19 +1,27 @@
 //! Limits on what is worth abusing: resets and sheets per signed-in person, and every
-//! action (sign-ins included) per client address. GCRA rate limiters (governor): a
-//! burst of the hour's allowance, then one more as each share of the hour passes.
+//! action (sign-ins included) per client address. A generic cell rate (GCRA): a burst of
+//! the hour's allowance, then one more as each share of the hour passes.
+//!
+//! The state of each limit (its "theoretical arrival time") is kept in the store, in the
+//! `limits` keyspace this module owns (`{kind}:{key}` → milliseconds since the epoch), so
+//! a restart of the daemon gives nobody a fresh allowance. A take that is refused writes
+//! nothing; entries whose allowance is whole again are removed every few minutes. (The
+//! GCRA is a few lines; the `governor` crate keeps its state in memory only.)
 
 use super::Web;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use std::num::NonZeroU32;
+use crate::store::{Keyspace, Store, StoreError};
+use jiff::Timestamp;
 use std::time::Duration;
 
-type Keyed = DefaultKeyedRateLimiter<String>;
+const LIMITS: Keyspace = Keyspace::new("limits");
 
-/// The limiters of one console.
+const HOUR_MS: i64 = 3_600_000;
+
+/// The allowances of one console, per hour.
 pub struct Limits {
-    resets: Keyed,
-    sheets: Keyed,
-    address: Keyed,
+    resets: u32,
+    sheets: u32,
+    address: u32,
 }
 
 /// What is limited.
@@ -25,41 +33,89 @@ pub enum Kind {
     Address,
 }
 
-fn per_hour(n: u32) -> Keyed {
-    RateLimiter::keyed(Quota::per_hour(
-        NonZeroU32::new(n.max(1)).expect("positive"),
-    ))
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Reset => "reset",
+            Kind::Sheet => "sheet",
+            Kind::Address => "address",
+        }
+    }
+}
+
+/// One take of an allowance of `per_hour` whose state is `tat` (none: untouched), at
+/// `now` (ms): the new state, or how long to wait. Pure.
+fn gcra(tat: Option<i64>, now: i64, per_hour: u32) -> Result<i64, Duration> {
+    let interval = HOUR_MS / i64::from(per_hour.max(1));
+    let tolerance = HOUR_MS - interval;
+    let tat = tat.unwrap_or(now).max(now);
+    let early = tat - tolerance - now;
+    if early > 0 {
+        return Err(Duration::from_millis(early as u64));
+    }
+    Ok(tat + interval)
+}
+
+fn key(kind: Kind, key: &str) -> Vec<u8> {
+    format!("{}:{key}", kind.name()).into_bytes()
 }
 
 impl Limits {
     pub fn new(web: &Web) -> Limits {
         Limits {
-            resets: per_hour(web.resets_per_hour),
-            sheets: per_hour(web.sheets_per_hour),
-            address: per_hour(web.per_address_per_hour),
+            resets: web.resets_per_hour,
+            sheets: web.sheets_per_hour,
+            address: web.per_address_per_hour,
         }
     }
 
-    /// Takes one of `key`'s allowance: `Err(wait)` when it is spent.
-    pub fn take(&self, kind: Kind, key: &str) -> Result<(), Duration> {
-        let limiter = match kind {
-            Kind::Reset => &self.resets,
-            Kind::Sheet => &self.sheets,
-            Kind::Address => &self.address,
+    /// Takes one of `who`'s allowance of `kind` at `now`: `Ok(Err(wait))` when it is
+    /// spent. Read and written under the store's write lease, so two requests at once
+    /// cannot both take the last one. Blocking: called off the async runtime.
+    pub fn take(
+        &self,
+        store: &Store,
+        kind: Kind,
+        who: &str,
+        now: Timestamp,
+    ) -> Result<Result<(), Duration>, StoreError> {
+        let per_hour = match kind {
+            Kind::Reset => self.resets,
+            Kind::Sheet => self.sheets,
+            Kind::Address => self.address,
         };
-        limiter.check_key(&key.to_owned()).map_err(|not_until| {
-            not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ))
-        })
+        let key = key(kind, who);
+        let mut changes = store.changes(false);
+        let tat = changes
+            .get(LIMITS, &key)?
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+            .map(i64::from_be_bytes);
+        match gcra(tat, now.as_millisecond(), per_hour) {
+            Ok(next) => {
+                changes.put(LIMITS, key, next.to_be_bytes().to_vec());
+                changes.commit()?;
+                Ok(Ok(()))
+            }
+            Err(wait) => Ok(Err(wait)),
+        }
     }
 
-    /// Forgets the keys whose allowance is whole again (memory stays flat).
-    pub fn forget_old(&self) {
-        for limiter in [&self.resets, &self.sheets, &self.address] {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
+    /// Forgets the limits whose allowance is whole again (the store stays small).
+    pub fn forget_old(store: &Store, now: Timestamp) -> Result<u64, StoreError> {
+        let now = now.as_millisecond();
+        let old: Vec<Vec<u8>> = store
+            .scan(LIMITS, b"", Vec::new(), |key, value| {
+                let tat = <[u8; 8]>::try_from(value).map_or(0, i64::from_be_bytes);
+                Ok((tat <= now).then(|| key.to_vec()))
+            })
+            .filter_map(Result::transpose)
+            .collect::<Result<_, _>>()?;
+        let mut changes = store.changes(false);
+        for key in &old {
+            changes.delete(LIMITS, key.clone());
         }
+        changes.commit()?;
+        Ok(old.len() as u64)
     }
 }
 
@@ -68,21 +124,68 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_hours_allowance_then_a_wait() {
+    fn the_hours_allowance_then_a_wait_that_shrinks() {
+        let mut tat = None;
+        let now = 1_000_000_000;
+        for _ in 0..3 {
+            tat = Some(gcra(tat, now, 3).expect("within the allowance"));
+        }
+        let wait = gcra(tat, now, 3).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(20 * 60), "a third of the hour");
+        let later = now + 20 * 60 * 1000;
+        assert!(
+            gcra(tat, later, 3).is_ok(),
+            "one more after a third of the hour"
+        );
+    }
+
+    #[test]
+    fn limits_live_in_the_store_and_survive_a_reopening() {
+        let dir = tempfile::tempdir().unwrap();
         let web = Web {
-            resets_per_hour: 3,
+            resets_per_hour: 2,
             ..Web::default()
         };
         let limits = Limits::new(&web);
-        for _ in 0..3 {
-            assert!(limits.take(Kind::Reset, "op@x").is_ok());
+        let now = Timestamp::now();
+        {
+            let store = Store::open(dir.path(), 8).unwrap();
+            for _ in 0..2 {
+                assert!(
+                    limits
+                        .take(&store, Kind::Reset, "op@x", now)
+                        .unwrap()
+                        .is_ok()
+                );
+            }
+            assert!(
+                limits
+                    .take(&store, Kind::Reset, "op@x", now)
+                    .unwrap()
+                    .is_err()
+            );
+            // Another person has their own allowance.
+            assert!(
+                limits
+                    .take(&store, Kind::Reset, "other@x", now)
+                    .unwrap()
+                    .is_ok()
+            );
         }
-        let wait = limits.take(Kind::Reset, "op@x").unwrap_err();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let wait = limits
+            .take(&store, Kind::Reset, "op@x", now)
+            .unwrap()
+            .unwrap_err();
+        assert!(wait > Duration::from_secs(29 * 60), "{wait:?}");
+        assert_eq!(Limits::forget_old(&store, now).unwrap(), 0);
+        let hour_later = now + jiff::SignedDuration::from_hours(1);
+        assert_eq!(Limits::forget_old(&store, hour_later).unwrap(), 2);
         assert!(
-            wait > Duration::from_secs(60) && wait <= Duration::from_secs(1200),
-            "{wait:?}"
+            limits
+                .take(&store, Kind::Reset, "op@x", hour_later)
+                .unwrap()
+                .is_ok()
         );
-        // Another person has their own allowance.
-        assert!(limits.take(Kind::Reset, "other@x").is_ok());
     }
 }

@@ -77,7 +77,7 @@ pub struct Console {
     http: reqwest::Client,
     client_secret: String,
     redirect_uri: String,
-    limits: Arc<limits::Limits>,
+    limits: limits::Limits,
     /// Store work of the console at once: it is CPU-bound, so more threads only hold more
     /// memory (200 clients at once grew the daemon by 500 MiB without it).
     workers: tokio::sync::Semaphore,
@@ -123,16 +123,42 @@ impl Console {
 
     /// Takes one of `person`'s allowance of `kind` (resets, sheets) if given, then one of
     /// their client address's: 429 (and a line in the log) when either is spent.
-    fn allow(&self, person: &session::Person, kind: Option<limits::Kind>) -> Result<(), Refusal> {
+    async fn allow(
+        self: &Arc<Self>,
+        person: &session::Person,
+        kind: Option<limits::Kind>,
+    ) -> Result<(), Refusal> {
         let address = (limits::Kind::Address, person.address.to_string());
         let own = kind.map(|kind| (kind, person.email.clone()));
         for (kind, key) in own.into_iter().chain([address]) {
-            if let Err(wait) = self.limits.take(kind, &key) {
-                tracing::warn!(email = %person.email, address = %person.address, limit = ?kind, "console: limit reached");
-                return Err(Refusal::limited(wait, person.who()));
-            }
+            self.take(kind, key, &person.email, person.who()).await?;
         }
         Ok(())
+    }
+
+    /// Takes one of `key`'s allowance of `kind` (kept in the store, off the async
+    /// runtime): 429 (and a line in the log naming `who`) when it is spent.
+    async fn take(
+        self: &Arc<Self>,
+        kind: limits::Kind,
+        key: String,
+        email: &str,
+        who: Who,
+    ) -> Result<(), Refusal> {
+        let taken = self
+            .blocking(move |c| {
+                c.limits
+                    .take(&c.daemon.store(), kind, &key, jiff::Timestamp::now())
+            })
+            .await;
+        match taken {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(wait)) => {
+                tracing::warn!(email, limit = ?kind, "console: limit reached");
+                Err(Refusal::limited(wait, who))
+            }
+            Err(error) => Err(Refusal::failed(email, &error)),
+        }
     }
 
     /// The role of `email` now: the helpdesk and admin lists of the configuration in force
@@ -401,7 +427,8 @@ fn tls_acceptor(web: &Web) -> Result<Option<tokio_rustls::TlsAcceptor>, WebError
 pub struct Bound {
     listener: tokio::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    limits: Arc<limits::Limits>,
+    /// The store, for the limits' cleanup.
+    store: Arc<crate::store::Store>,
     app: Router,
     pub url: String,
 }
@@ -437,10 +464,11 @@ pub async fn bind(daemon: Arc<Shared>) -> Result<Option<Bound>, WebError> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| WebError::Tls(format!("the HTTP client: {e}")))?;
-    let limits = Arc::new(limits::Limits::new(&web));
+    let limits = limits::Limits::new(&web);
+    let store = daemon.store();
     let console = Arc::new(Console {
         daemon,
-        limits: limits.clone(),
+        limits,
         workers: tokio::sync::Semaphore::new(WORKERS),
         redirect_uri: format!("{url}/masuk/selesai"),
         web,
@@ -452,7 +480,7 @@ pub async fn bind(daemon: Arc<Shared>) -> Result<Option<Bound>, WebError> {
     Ok(Some(Bound {
         listener,
         tls,
-        limits,
+        store,
         app: router(console),
         url,
     }))
@@ -471,7 +499,7 @@ pub async fn serve(bound: Bound, mut shutdown: tokio::sync::watch::Receiver<bool
     let Bound {
         listener,
         tls,
-        limits,
+        store,
         app,
         ..
     } = bound;
@@ -496,7 +524,15 @@ pub async fn serve(bound: Bound, mut shutdown: tokio::sync::watch::Receiver<bool
                 Err(e) => tracing::warn!(error = %e, "console: accept failed"),
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = cleanup.tick() => limits.forget_old(),
+            _ = cleanup.tick() => {
+                let store = store.clone();
+                let forgot = tokio::task::spawn_blocking(move || {
+                    limits::Limits::forget_old(&store, jiff::Timestamp::now())
+                });
+                if let Ok(Err(error)) = forgot.await {
+                    tracing::warn!(%error, "console: the old limits could not be removed");
+                }
+            }
             _ = shutdown.changed() => break,
         }
     }

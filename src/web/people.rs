@@ -218,7 +218,7 @@ pub(super) async fn reset_password(
             })?;
         Identity::BirthDate(date)
     };
-    console.allow(person, Some(Kind::Reset))?;
+    console.allow(person, Some(Kind::Reset)).await?;
     let actor = person.actor(ticket);
     let store = console.daemon.store();
     let client = console.daemon.client.clone();
@@ -347,7 +347,7 @@ pub(super) async fn run_asked(
     let account = allowed(console, person, key).await?;
     let ticket = ticket_of(person, form)?;
     let argv = asked.argv(&account, form)?;
-    console.allow(person, None)?;
+    console.allow(person, None).await?;
     if matches!(asked, Asked::Repair) {
         count(What::Repair, person.who());
     }

@@ -211,7 +211,7 @@ pub async fn sheet(
             "Centang konfirmasi dahulu, lalu buat lembar lagi.",
         );
     }
-    if let Err(limited) = console.allow(&person, Some(Kind::Sheet)) {
+    if let Err(limited) = console.allow(&person, Some(Kind::Sheet)).await {
         return limited.page(Some(&person));
     }
     let format = if form.format == "csv" { "csv" } else { "html" };

@@ -6,7 +6,7 @@ use super::access::Role;
 use super::limits::Kind;
 use super::oidc::{Pending, random};
 use super::session::{self, LOGIN, Person, SESSION, Session};
-use super::{Console, Refusal, What, Who, count, pages};
+use super::{Console, What, Who, count, pages};
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -45,14 +45,14 @@ fn sign_in_domains(console: &Console) -> Vec<String> {
 }
 
 /// Counts an action from the request's client address; 429 when its hour is spent.
-fn address_allowance(console: &Console, parts: &Parts) -> Result<(), Response> {
+async fn address_allowance(console: &Arc<Console>, parts: &Parts) -> Result<(), Response> {
     let address = session::address_of(parts, console);
     console
-        .limits
-        .take(Kind::Address, &address.to_string())
-        .map_err(|wait| {
+        .take(Kind::Address, address.to_string(), "", Who::Unknown)
+        .await
+        .map_err(|refusal| {
             tracing::warn!(%address, "console: too many requests from one address");
-            Refusal::limited(wait, Who::Unknown).page(None)
+            refusal.page(None)
         })
 }
 
@@ -62,7 +62,7 @@ pub async fn start(
     request: axum::extract::Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    if let Err(limited) = address_allowance(&console, &parts) {
+    if let Err(limited) = address_allowance(&console, &parts).await {
         return limited;
     }
     let jar = console.cookies(&parts.headers);
@@ -98,7 +98,7 @@ pub async fn finish(
     request: axum::extract::Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    if let Err(limited) = address_allowance(&console, &parts) {
+    if let Err(limited) = address_allowance(&console, &parts).await {
         return limited;
     }
     let address = session::address_of(&parts, &console);
