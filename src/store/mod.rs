@@ -30,7 +30,11 @@
 //! ([`Store::lease`]): an import from start to end (so a round never plans from half an
 //! import, and its rollback never removes another writer's change), a round's plan. The
 //! lease may be taken again by the thread holding it; it is never held across a call to
-//! Google.
+//! Google. One exception: a *side record* of a keyspace no import or round ever writes
+//! (the console's rate limits) is read and changed at once outside the lease
+//! ([`Store::update_side_record`], serialised by a lock of its own), so that an import
+//! holding the lease for minutes does not hold up a sign-in; an import's rollback cannot
+//! touch it, since the undo log only holds pages of keyspaces the import wrote.
 //!
 //! Memory: sled 0.34 keeps in its cache every page a scan reads (it only considers
 //! evicting after many touches of one of its 256 cache shards, which a scan never makes).
@@ -204,6 +208,8 @@ pub struct Open {
     /// Journal subjects an executor of this process is sending now: another one (a
     /// helpdesk repair beside the daemon's push) leaves them alone.
     sending: Mutex<HashSet<String>>,
+    /// Serialises [`Store::update_side_record`].
+    side: Mutex<()>,
     /// An import found interrupted when the store was opened, and rolled back.
     rolled_back: Mutex<Option<ImportMarker>>,
 }
@@ -267,6 +273,7 @@ impl Store {
             writer: Mutex::default(),
             seq: AtomicU64::new(0),
             sending: Mutex::default(),
+            side: Mutex::default(),
             rolled_back: Mutex::default(),
         }));
         store.check_schema()?;
@@ -443,6 +450,32 @@ impl Store {
             deferred: &[],
             deferred_bytes: 0,
         }
+    }
+
+    /// Reads the side record `key` of `space` and writes what `change` makes of it, in a
+    /// transaction of its own, outside the write lease (see the module doc: only for
+    /// keyspaces no import or round writes).
+    pub(crate) fn update_side_record(
+        &self,
+        space: Keyspace,
+        key: &[u8],
+        change: impl FnOnce(Option<&[u8]>) -> SideChange,
+    ) -> Result<(), StoreError> {
+        let _side = self.side.lock().expect("side records lock");
+        let old = self.get(space, key)?;
+        let new = match change(old.as_deref()) {
+            SideChange::Keep => return Ok(()),
+            SideChange::Put(value) => Some(value),
+            SideChange::Remove => None,
+        };
+        let pending: Pending = BTreeMap::from([(space, HashMap::from([(key.to_vec(), new)]))]);
+        Transaction {
+            pending: Arc::new(pending),
+            counted: BTreeMap::new(),
+            numbered: false,
+            undoable: false,
+        }
+        .write(self)
     }
 
     /// Claims those of `subjects` that no other executor of this process is sending; the
@@ -718,6 +751,13 @@ impl Store {
         let handles = self.handles()?;
         handles.db.flush().map(drop).map_err(|e| self.err(e))
     }
+}
+
+/// What [`Store::update_side_record`] does with the record it read.
+pub enum SideChange {
+    Keep,
+    Put(Vec<u8>),
+    Remove,
 }
 
 /// The store's write lease, held while it lives (on one thread: it is not `Send`, so it

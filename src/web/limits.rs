@@ -9,7 +9,7 @@
 //! GCRA is a few lines; the `governor` crate keeps its state in memory only.)
 
 use super::Web;
-use crate::store::{Keyspace, Store, StoreError};
+use crate::store::{Keyspace, SideChange, Store, StoreError};
 use jiff::Timestamp;
 use std::time::Duration;
 
@@ -70,8 +70,9 @@ impl Limits {
     }
 
     /// Takes one of `who`'s allowance of `kind` at `now`: `Ok(Err(wait))` when it is
-    /// spent. Read and written under the store's write lease, so two requests at once
-    /// cannot both take the last one. Blocking: called off the async runtime.
+    /// spent. Read and written at once as a side record of the store (two requests cannot
+    /// both take the last one, and an import holding the write lease does not hold up a
+    /// sign-in). Blocking: called off the async runtime.
     pub fn take(
         &self,
         store: &Store,
@@ -84,20 +85,20 @@ impl Limits {
             Kind::Sheet => self.sheets,
             Kind::Address => self.address,
         };
-        let key = key(kind, who);
-        let mut changes = store.changes(false);
-        let tat = changes
-            .get(LIMITS, &key)?
-            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
-            .map(i64::from_be_bytes);
-        match gcra(tat, now.as_millisecond(), per_hour) {
-            Ok(next) => {
-                changes.put(LIMITS, key, next.to_be_bytes().to_vec());
-                changes.commit()?;
-                Ok(Ok(()))
+        let mut answer = Ok(());
+        store.update_side_record(LIMITS, &key(kind, who), |stored| {
+            let tat = stored
+                .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+                .map(i64::from_be_bytes);
+            match gcra(tat, now.as_millisecond(), per_hour) {
+                Ok(next) => SideChange::Put(next.to_be_bytes().to_vec()),
+                Err(wait) => {
+                    answer = Err(wait);
+                    SideChange::Keep
+                }
             }
-            Err(wait) => Ok(Err(wait)),
-        }
+        })?;
+        Ok(answer)
     }
 
     /// Forgets the limits whose allowance is whole again (the store stays small).
@@ -110,11 +111,18 @@ impl Limits {
             })
             .filter_map(Result::transpose)
             .collect::<Result<_, _>>()?;
-        let mut changes = store.changes(false);
         for key in &old {
-            changes.delete(LIMITS, key.clone());
+            // Taken again since it was read: kept.
+            store.update_side_record(LIMITS, key, |stored| {
+                let tat = stored
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(i64::from_be_bytes);
+                match tat.is_some_and(|tat| tat <= now) {
+                    true => SideChange::Remove,
+                    false => SideChange::Keep,
+                }
+            })?;
         }
-        changes.commit()?;
         Ok(old.len() as u64)
     }
 }
@@ -137,6 +145,26 @@ mod tests {
             gcra(tat, later, 3).is_ok(),
             "one more after a third of the hour"
         );
+    }
+
+    /// An import holds the write lease for minutes: a sign-in's limit does not wait for it.
+    #[test]
+    fn a_limit_is_taken_while_another_writer_holds_the_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let limits = Limits::new(&Web::default());
+        let lease = store.lease();
+        let (done, heard) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let taken = limits.take(&store, Kind::Address, "10.0.0.1", Timestamp::now());
+                let _ = done.send(taken.unwrap().is_ok());
+            });
+            // Far longer than a take; with the lease in its way it would never come.
+            let taken = heard.recv_timeout(Duration::from_secs(30));
+            drop(lease);
+            assert_eq!(taken, Ok(true), "the take waited for the lease");
+        });
     }
 
     #[test]
