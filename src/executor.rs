@@ -646,11 +646,8 @@ impl Executor<'_> {
     /// an assignment sent twice after a crash land once).
     async fn licence(&self, entry: &Entry) -> Answer {
         let sku = entry.action.sku.as_deref().unwrap_or_default();
-        let user = entry
-            .action
-            .target
-            .as_deref()
-            .unwrap_or(&entry.action.email);
+        // Licensing names users by their current primary address (not by id).
+        let user = entry.action.email.as_str();
         if self.blocked_why(entry).is_some() {
             return Answer::Blocked(sku.to_owned());
         }
@@ -664,7 +661,8 @@ impl Executor<'_> {
                     if let Some(answer) = self.block(sku, &f.error) {
                         return answer;
                     }
-                    return judge(&f, self.settling(&entry.subject, user));
+                    let id = entry.action.target.as_deref().unwrap_or_default();
+                    return judge(&f, self.settling(&entry.subject, id));
                 }
             }
         }

@@ -313,7 +313,7 @@ async fn observe_licence(
     }
     let sku = licences.sku_for(account.role.group());
     let held = client
-        .licence_held(sku, &link.id)
+        .licence_held(sku, &account.email)
         .await
         .map_err(RepairError::Observe)?;
     lines.push(format!(
