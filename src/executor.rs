@@ -885,6 +885,9 @@ impl Executor<'_> {
                     {
                         queue_licence(&mut changes, &entry, &user, licences, now)?;
                     }
+                    if entry.action.kind == ActionKind::Archive {
+                        crate::licences::record_freed(&mut changes, now)?;
+                    }
                     *drained.done.entry(kind.to_owned()).or_default() += 1;
                 }
                 Answer::OrgUnit => {

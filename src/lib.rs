@@ -20,6 +20,7 @@ pub mod google;
 mod hashing;
 pub mod import;
 pub mod journal;
+pub mod licences;
 pub mod metrics;
 pub mod notices;
 pub mod password;

@@ -122,6 +122,16 @@ pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreEr
         .collect();
     family(
         &mut out,
+        "belajar_sync_licences_freed_last_24h",
+        "gauge",
+        "Licences archiving freed in the last 24 hours: not reusable yet (Google's delay).",
+        &[(
+            String::new(),
+            crate::licences::freed_last_24h(store, jiff::Timestamp::now())? as f64,
+        )],
+    );
+    family(
+        &mut out,
         "belajar_sync_licence_waiting_accounts",
         "gauge",
         "Accounts waiting for a licence Google has none left of, by SKU.",

@@ -330,6 +330,7 @@ async fn leavers_archived_free_their_licences_for_the_new_school_year() {
     assert_eq!(pools[FUNDAMENTALS]["available"], 300, "{pools}");
     assert_eq!(pools["1010340007"]["assigned"], 200, "{pools}");
 
+    assert_eq!(status_json(&w.config)["licences_freed_last_24h"], 200);
     let report = w.licence_report();
     assert_eq!(report["skus"][FUNDAMENTALS]["assigned"], 800, "{report}");
     assert_eq!(

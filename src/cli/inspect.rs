@@ -482,6 +482,8 @@ struct Facts {
     outbox: u64,
     in_flight: u64,
     licence_waits: std::collections::BTreeMap<String, u64>,
+    /// Fundamentals licences archiving freed in the last 24 hours (not reusable yet).
+    licences_freed: u64,
     quarantine: Vec<audit::Held>,
     conflicts: Vec<audit::Held>,
     guard: Option<audit::GuardHeld>,
@@ -505,6 +507,7 @@ fn gather(s: &Session) -> Result<Facts, Failure> {
         in_flight,
         licence_waits,
     } = journal::census(store)?;
+    let licences_freed = crate::licences::freed_last_24h(store, jiff::Timestamp::now())?;
     let quarantine: Vec<audit::Held> =
         audit::all_held(store, HeldList::Quarantine).collect::<Result<_, _>>()?;
     let conflicts: Vec<audit::Held> =
@@ -537,6 +540,7 @@ fn gather(s: &Session) -> Result<Facts, Failure> {
         outbox,
         in_flight,
         licence_waits,
+        licences_freed,
         quarantine,
         conflicts,
         guard,
@@ -583,6 +587,7 @@ pub fn status(s: &mut Session, args: &StatusArgs) -> Result<u8, Failure> {
             "interrupted_import": facts.interrupted,
             "outbox": {"depth": facts.outbox, "in_flight": facts.in_flight},
             "waiting_for_licence": facts.licence_waits,
+            "licences_freed_last_24h": facts.licences_freed,
             "quarantine": facts.quarantine,
             "conflicts": facts.conflicts,
             "guard": facts.guard,
@@ -716,6 +721,13 @@ fn print_work(s: &mut Session, facts: &Facts) {
     );
     for line in licence_wait_lines(&facts.licence_waits) {
         say!(s.out, "licences  {line}");
+    }
+    if facts.licences_freed > 0 {
+        say!(
+            s.out,
+            "licences  {} by archiving in the last 24 hours: Google makes them reusable within 24 hours",
+            count(facts.licences_freed, "licence freed", "licences freed")
+        );
     }
     if let Some(marker) = interrupted {
         say!(

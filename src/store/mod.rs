@@ -14,6 +14,7 @@
 //! | `api_tokens` (hashes of the console's API tokens) | [`crate::web::tokens`] |
 //! | `licence_holders` (during a licence scan) | [`crate::reconciler::licences`] |
 //! | `limits` (the console's rate limits) | `crate::web::limits` |
+//! | `licences_freed` (by hour) | [`crate::licences`] |
 //!
 //! A dry run writes nothing to the store: what it must read back (an import's new
 //! addresses) goes to a scratch database in a temporary folder of the store's folder
