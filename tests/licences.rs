@@ -385,12 +385,7 @@ async fn with_auto_licensing_belajar_sync_checks_and_assigns_nothing() {
     let active = w.active();
     assert_eq!(summary["done"]["licence"], active, "{summary}");
     assert_one_each(&w.holders().await, active);
-    let counters: Value = reqwest::get(format!("{}/emulator/counters", w.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counters = get_json(format!("{}/emulator/counters", w.url)).await;
     let calls = &counters["calls"];
     assert_eq!(
         calls["licensing.licenseAssignments.insert"],
@@ -444,12 +439,7 @@ async fn licensing_refused_leaves_assignments_waiting_not_quarantined() {
     let status = status_json(&w.config);
     assert_eq!(status["outbox"]["depth"], active, "{status}");
     assert_eq!(status["quarantine"], json!([]), "{status}");
-    let counters: Value = reqwest::get(format!("{}/emulator/counters", w.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counters = get_json(format!("{}/emulator/counters", w.url)).await;
     let refused = counters["calls"]["licensing.licenseAssignments.insert"]["403"]
         .as_u64()
         .unwrap();
@@ -469,12 +459,12 @@ async fn licensing_refused_leaves_assignments_waiting_not_quarantined() {
 }
 
 async fn pools(url: &str) -> Value {
-    reqwest::get(format!("{url}/emulator/licences"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(format!("{url}/emulator/licences")).await
+}
+
+/// What the emulator answers at `url` (its own pages: counters, pools).
+async fn get_json(url: String) -> Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
 /// Killed (SIGKILL) after a seeded number of applied answers, over and over, then run to
