@@ -38,7 +38,7 @@ fn world(rows: u64, seed: u64, emulator_args: &[&str]) -> World {
     if rows > 0 {
         let export = dir.path().join("export.csv");
         ExportGen::new(seed).write_csv(&export, rows);
-        import(&config, &export);
+        import(&config, &export, &[]);
     }
     World {
         dir,
@@ -302,15 +302,7 @@ async fn leavers_archived_free_their_licences_for_the_new_school_year() {
     let import_csv = |name: &str, csv: String| {
         let path = w.dir.path().join(name);
         std::fs::write(&path, csv).unwrap();
-        let out = binary_in(&w.config)
-            .args(["import", path.to_str().unwrap(), "--allow-mass-retire"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        import(&w.config, &path, &["--allow-mass-retire"]);
     };
 
     import_csv("year1.csv", students(0..1_000));

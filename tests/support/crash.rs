@@ -61,11 +61,12 @@ pub fn emulator_config(dir: &Path, url: &str, key_file: &Path, extra: &str) -> P
     config
 }
 
-/// Imports `export` with the binary; panics with what it said when it fails.
-pub fn import(config: &Path, export: &Path) {
+/// Imports `export` with the binary (and `flags`); panics with what it said when it fails.
+pub fn import(config: &Path, export: &Path, flags: &[&str]) {
     let out = binary_in(config)
         .arg("import")
         .arg(export)
+        .args(flags)
         .output()
         .unwrap();
     assert!(
@@ -115,7 +116,7 @@ pub fn run(seed: u64, rows: u64, kills: u32) -> Outcome {
     let config = emulator_config(dir.path(), &url, &key_file, "");
     let export = dir.path().join("export.csv");
     ExportGen::new(seed).write_csv(&export, rows);
-    import(&config, &export);
+    import(&config, &export, &[]);
 
     let mut rng = SmallRng::seed_from_u64(seed);
     let (mut killed, mut mid_push) = (0, 0);
