@@ -8,10 +8,8 @@ mod support;
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use support::crash::{binary_in, emulator_config, import, json_of, status_json};
+use support::crash::{binary_in, emulator_config, import, json_of, kill_sync_after, status_json};
 use support::export_gen::ExportGen;
 use support::google::{KillOnDrop, spawn_emulator, token_from_key_with};
 
@@ -468,24 +466,7 @@ async fn syncs_killed_among_the_assignments_end_with_one_licence_each() {
     let active = w.active();
     let (mut killed, mut assignments_cut) = (0, 0);
     for wanted in [150usize, 420, 480, 600] {
-        let mut child = binary_in(&w.config)
-            .arg("sync")
-            .env("RUST_LOG", "belajar_sync::executor=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let applied = lines
-            .map_while(Result::ok)
-            .filter(|l| l.contains("applied"))
-            .take(wanted)
-            .count();
-        if applied == wanted && child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            killed += 1;
-        }
-        child.wait().unwrap();
+        killed += u32::from(kill_sync_after(&w.config, wanted).is_some());
         assignments_cut += licences_in_flight(&w.dir.path().join("store"));
     }
     assert!(killed >= 2, "killed in the middle of the work: {killed}");

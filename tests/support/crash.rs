@@ -104,6 +104,30 @@ pub fn json_of(config: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Runs `sync` and kills it (SIGKILL) once its executor has applied `wanted` answers;
+/// how many it had applied when killed (`None`: it finished first).
+pub fn kill_sync_after(config: &Path, wanted: usize) -> Option<usize> {
+    let mut child = binary_in(config)
+        .arg("sync")
+        .env("RUST_LOG", "belajar_sync::executor=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let applied = lines
+        .map_while(Result::ok)
+        .filter(|l| l.contains("applied"))
+        .take(wanted)
+        .count();
+    let running = applied == wanted && child.try_wait().unwrap().is_none();
+    if running {
+        child.kill().unwrap();
+    }
+    child.wait().unwrap();
+    running.then_some(applied)
+}
+
 /// Runs the scenario for `seed`: `rows` rows, `kills` kills. Panics when an account is
 /// missing or doubled in Google, or the journal is not empty after convergence.
 pub fn run(seed: u64, rows: u64, kills: u32) -> Outcome {
@@ -121,26 +145,11 @@ pub fn run(seed: u64, rows: u64, kills: u32) -> Outcome {
     let mut rng = SmallRng::seed_from_u64(seed);
     let (mut killed, mut mid_push) = (0, 0);
     for _ in 0..kills {
-        let mut child = binary_in(&config)
-            .arg("sync")
-            .env("RUST_LOG", "belajar_sync::executor=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         let wanted = rng.random_range(0..rows / 2);
-        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let applied = lines
-            .map_while(Result::ok)
-            .filter(|l| l.contains("applied"))
-            .take(wanted as usize)
-            .count();
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
+        if let Some(applied) = kill_sync_after(&config, wanted as usize) {
             killed += 1;
             mid_push += u32::from(applied > 0);
         }
-        child.wait().unwrap();
     }
 
     let mut runs_to_converge = 0;
