@@ -55,6 +55,9 @@ pub struct Shared {
     phase: Mutex<String>,
     /// The inbox export waiting for disk space, once said (it is not said every round).
     inbox_waiting: Mutex<Option<PathBuf>>,
+    /// When the loop next wakes (`None` while it works): the Cek Akun page tells a person
+    /// whose account waits when the next round is expected.
+    next_round: Mutex<Option<Timestamp>>,
 }
 
 impl Shared {
@@ -70,6 +73,7 @@ impl Shared {
             wake: tokio::sync::Notify::new(),
             inbox_waiting: Mutex::new(None),
             phase: Mutex::new("starting".into()),
+            next_round: Mutex::new(None),
         }
     }
 
@@ -96,6 +100,15 @@ impl Shared {
         tracing::info!(phase = text, "daemon");
         let _ = sd_notify::notify(&[NotifyState::Status(text)]);
         *self.phase.lock().expect("phase lock") = text.to_owned();
+    }
+
+    /// When the loop next wakes; `None` while it works (or before its first round ends).
+    pub fn next_round(&self) -> Option<Timestamp> {
+        *self.next_round.lock().expect("next round lock")
+    }
+
+    fn set_next_round(&self, at: Option<Timestamp>) {
+        *self.next_round.lock().expect("next round lock") = at;
     }
 
     /// Waits (saying so on `err`) until no round of the loop runs; none starts while the
@@ -322,11 +335,13 @@ pub async fn run(
         }
         notices.deliver_if_due(&shared, &config, synced).await;
         daily_backup(&shared, &config, &mut backup_failed_at).await;
+        shared.set_next_round(Some(Timestamp::now() + config.daemon.push_interval));
         tokio::select! {
             _ = tokio::time::sleep(config.daemon.push_interval.unsigned_abs()) => {}
             _ = shared.wake.notified() => {}
             _ = shutdown.changed() => {}
         }
+        shared.set_next_round(None);
     }
     control.request_stop();
     let _ = sd_notify::notify(&[NotifyState::Stopping]);

@@ -23,6 +23,11 @@ pub fn time(at: Timestamp) -> String {
     time_in(at, zone())
 }
 
+/// `14:05 WIB`: the hour and minute of `at`, local time, for people.
+pub fn pukul(at: Timestamp) -> String {
+    at.to_zoned(zone().clone()).strftime("%H:%M %Z").to_string()
+}
+
 fn time_in(at: Timestamp, zone: &TimeZone) -> String {
     at.to_zoned(zone.clone())
         .strftime("%Y-%m-%d %H:%M:%S %Z")

@@ -40,6 +40,27 @@ fn console(out: &mut String) {
     );
 }
 
+/// The public pages' counters since the daemon started (kept in memory).
+fn public_pages(out: &mut String) {
+    use crate::web::public::{Public, counted};
+    let samples: Vec<(String, f64)> = Public::ALL
+        .iter()
+        .map(|what| {
+            (
+                format!("{{what=\"{}\"}}", what.name()),
+                counted(*what) as f64,
+            )
+        })
+        .collect();
+    family(
+        out,
+        "belajar_sync_cek_akun_total",
+        "counter",
+        "What the public pages (Cek Akun, Lupa kata sandi) did since the daemon started: tries within the limits, tries that found the person, reset codes mailed, passwords reset with a code, repairs asked, refusals (a wrong code, a form without its token), tries past a limit (429).",
+        &samples,
+    );
+}
+
 /// The metrics now, as Prometheus reads them.
 pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreError> {
     let mut out = String::new();
@@ -140,6 +161,7 @@ pub fn render(store: &Store, client: &DirectoryClient) -> Result<String, StoreEr
     notices_held_and_scanned(&mut out, store)?;
     client_calls(&mut out, client);
     console(&mut out);
+    public_pages(&mut out);
     Ok(out)
 }
 

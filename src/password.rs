@@ -41,18 +41,28 @@ impl std::fmt::Debug for Secret {
 /// A new first password. Panics only when the operating system has no random source,
 /// which no password could be made without.
 pub fn generate() -> Secret {
+    drawn(ALPHABET, LENGTH)
+}
+
+/// A code of `length` decimal digits (the emailed reset codes), drawn the same way.
+pub fn digits(length: usize) -> Secret {
+    drawn(b"0123456789", length)
+}
+
+/// `length` symbols of `alphabet`, each equally likely, from the OS's random source.
+fn drawn(alphabet: &[u8], length: usize) -> Secret {
     let mut rng = OsRng.unwrap_err();
     // Rejection sampling: bytes above the largest multiple of the alphabet's size are
     // drawn again, so every symbol is equally likely.
-    let limit = 256 - 256 % ALPHABET.len();
-    let mut password = String::with_capacity(LENGTH);
-    while password.len() < LENGTH {
+    let limit = 256 - 256 % alphabet.len();
+    let mut drawn = String::with_capacity(length);
+    while drawn.len() < length {
         let byte = (rng.next_u32() & 0xff) as usize;
         if byte < limit {
-            password.push(ALPHABET[byte % ALPHABET.len()] as char);
+            drawn.push(alphabet[byte % alphabet.len()] as char);
         }
     }
-    Secret(password)
+    Secret(drawn)
 }
 
 #[cfg(test)]

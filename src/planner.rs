@@ -17,12 +17,23 @@ pub const MARKER_TYPE: &str = "organization";
 pub const ADMIN_SUSPENSION: &str = "ADMIN";
 
 /// Who wants the plan: a scheduled run does not undo what people did in Google; a person
-/// (the helpdesk's `resync`, `reinstate`) does.
+/// (the helpdesk's `resync`, `reinstate`) does. The account's holder asking on the public
+/// Cek Akun page gets a person's repair, but what an administrator did in Google (a
+/// suspension, a deletion) stays for the helpdesk to undo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Asker {
     Schedule,
     Person,
+    Holder,
+}
+
+impl Asker {
+    /// Whether the plan may undo an administrator's act in Google: lift their
+    /// suspension, restore a user they deleted, adopt a user they suspended.
+    pub fn undoes_admin_acts(self) -> bool {
+        self == Asker::Person
+    }
 }
 
 /// What the planner needs besides the account.
@@ -289,7 +300,7 @@ fn restore(account: &Account, deleted: &User, ctx: &Context, mut decision: Decis
     decision.problems.push(format!(
         "the Google user {id} of this account was deleted in Google {when}"
     ));
-    if ctx.asker == Asker::Schedule {
+    if !ctx.asker.undoes_admin_acts() {
         decision.outcome = Outcome::Conflict(format!(
             "deleted in Google {when} (user {id}); `belajar-sync resync` restores it with its mail and files (a new user would lose them)"
         ));
@@ -381,7 +392,7 @@ fn adopt(account: &Account, user: &User, ctx: &Context, mut decision: Decision) 
         ))
     } else if user.suspended == Some(true)
         && !wants_suspended(account, ctx)
-        && ctx.asker == Asker::Schedule
+        && !ctx.asker.undoes_admin_acts()
     {
         Some(format!(
             "the address belongs to the Google user {who}, suspended by an administrator before belajar-sync managed it: ask the school why; `belajar-sync resync` adopts and reinstates it"
@@ -685,7 +696,7 @@ impl Fix {
                     "suspended by Google itself (reason {reason}): belajar-sync never lifts such a suspension; the school's admin can appeal to Google"
                 ));
             }
-            if !suspended_by_us && ctx.asker == Asker::Schedule {
+            if !suspended_by_us && !ctx.asker.undoes_admin_acts() {
                 return Err(
                     "suspended in Google by an administrator while active here: ask the school whether that was meant; `belajar-sync resync` (a person asking) lifts it".to_owned(),
                 );

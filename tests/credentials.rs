@@ -330,7 +330,7 @@ fn every_password_on_a_sheet_signs_in_and_nothing_else_ever_holds_one() {
     let history = shown["history"].to_string();
     assert!(
         history.contains(&format!(
-            "first password reset by the helpdesk, asked by {actor}"
+            "first password reset, asked by {actor} (birth date checked)"
         )),
         "{history}"
     );

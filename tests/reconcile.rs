@@ -125,7 +125,7 @@ impl World {
             &self.config,
             &account,
             DAY1,
-            "helpdesk",
+            ("helpdesk", belajar_sync::planner::Asker::Person),
         )
         .await
         .unwrap()

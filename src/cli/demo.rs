@@ -237,9 +237,16 @@ impl Morning<'_> {
             .account(key)?
             .ok_or_else(|| failed("resync", format!("{key} is gone")))?;
         heading(&format!("belajar-sync resync {key}"));
-        let mut report = repair::resync(store, self.client, config, &account, today, "helpdesk")
-            .await
-            .map_err(|e| failed("resync", e))?;
+        let mut report = repair::resync(
+            store,
+            self.client,
+            config,
+            &account,
+            today,
+            ("helpdesk", crate::planner::Asker::Person),
+        )
+        .await
+        .map_err(|e| failed("resync", e))?;
         super::reconcile::say_retirement(store, config, &mut report, key, today)?;
         print_report(&mut std::io::stdout(), &report);
         Ok(())

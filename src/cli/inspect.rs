@@ -622,6 +622,21 @@ fn console_line() -> String {
         c.total(What::Repair),
         c.total(What::Refused),
         c.total(What::Limited)
+    ) + &public_line()
+}
+
+/// What the public pages did since the daemon started.
+fn public_line() -> String {
+    use crate::web::public::{Public, counted};
+    format!(
+        "; Cek Akun and Lupa kata sandi: {} tries, {} found, {} codes mailed, {} resets, {} repairs, {} refused, {} limited",
+        counted(Public::Try),
+        counted(Public::Match),
+        counted(Public::Code),
+        counted(Public::Reset),
+        counted(Public::Repair),
+        counted(Public::Refused),
+        counted(Public::Limited)
     )
 }
 

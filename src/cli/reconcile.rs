@@ -502,7 +502,17 @@ fn repair_command(s: &mut Session, args: &AccountArgs, repair: Repair) -> Result
     let mut report = s.runtime.block_on(async {
         let client = google.client(config).await?;
         match repair {
-            Repair::Resync => repair::resync(store, client, config, &account, today, actor).await,
+            Repair::Resync => {
+                repair::resync(
+                    store,
+                    client,
+                    config,
+                    &account,
+                    today,
+                    (actor, Asker::Person),
+                )
+                .await
+            }
             Repair::Suspend(reason) => {
                 repair::suspend(store, client, config, &account, reason, today, actor).await
             }

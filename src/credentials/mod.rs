@@ -408,6 +408,20 @@ pub enum Identity {
     BirthDate(Date),
     /// The school's own operator, signed in to the console, vouches for their person.
     SchoolOperator,
+    /// The holder, with the one-time code mailed to the personal email Dapodik records
+    /// (checked by the caller: the Lupa kata sandi page).
+    MailedCode,
+}
+
+impl Identity {
+    /// How the identity was known, for the history.
+    fn words(self) -> &'static str {
+        match self {
+            Identity::BirthDate(_) => "birth date checked",
+            Identity::SchoolOperator => "the school's operator vouched",
+            Identity::MailedCode => "the holder, with the code mailed to their personal email",
+        }
+    }
 }
 
 /// The helpdesk resets one account's password after checking the person's identity:
@@ -493,7 +507,10 @@ pub async fn reset(
         &subject,
         at,
         "password",
-        format!("first password reset by the helpdesk, asked by {actor} (birth date checked)"),
+        format!(
+            "first password reset, asked by {actor} ({})",
+            identity.words()
+        ),
     )?;
     changes.commit()?;
     Ok(secret)

@@ -14,6 +14,7 @@
 
 pub mod letter;
 mod relay;
+pub use relay::Relay;
 
 use crate::audit::{self, NOTICE_DAYS, Notices};
 use crate::config::Config;
@@ -22,7 +23,6 @@ use crate::store::{Keyspace, Store, StoreError};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use letter::Letter;
-use relay::Relay;
 use serde::{Deserialize, Serialize};
 
 const OUTBOX: Keyspace = Keyspace::new("notices");

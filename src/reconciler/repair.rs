@@ -48,16 +48,31 @@ pub struct Report {
     /// When the account retires: the day it is suspended, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retires: Option<String>,
+    /// What was sent, by kind and the Google fields written (for words other than these).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fixes: Vec<Fix>,
+    /// The account's Google user is suspended after the repair (read back).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub suspended_in_google: bool,
 }
 
-/// Repairs one account now, as `actor` (the operator's Unix user) asked.
+/// One call a repair sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fix {
+    pub kind: ActionKind,
+    pub fields: Vec<String>,
+}
+
+/// Repairs one account now, as `actor` asked: a person (the helpdesk, an operator), or
+/// the account's holder on the Cek Akun page (`asker`: what an administrator did in Google
+/// then stays).
 pub async fn resync(
     store: &Store,
     client: &DirectoryClient,
     config: &Config,
     account: &Account,
     today: Date,
-    actor: &str,
+    (actor, asker): (&str, Asker),
 ) -> Result<Report, RepairError> {
     let subject = account.key().to_string();
     let mut report = Report {
@@ -68,7 +83,7 @@ pub async fn resync(
     let started = Timestamp::now();
     let seen = observe(store, client, account, &mut report.observed).await?;
     let account = &observe_licence(store, client, config, account, &mut report.observed).await?;
-    let ctx = Context::new(config, today, Asker::Person);
+    let ctx = Context::new(config, today, asker);
     let decision = planner::plan(account, &seen, &ctx);
     let kind = match &decision.outcome {
         Outcome::Act(action) => Some(action.kind),
@@ -102,6 +117,7 @@ pub async fn resync(
         .account(&account.key())?
         .unwrap_or_else(|| account.clone());
     let seen = observe(store, client, &account, &mut report.after).await?;
+    report.suspended_in_google = seen.marked.iter().any(|u| u.suspended == Some(true));
     let after = planner::plan(&account, &seen, &ctx);
     let next = match &after.outcome {
         Outcome::Act(action) => Some(action.kind),
@@ -112,8 +128,18 @@ pub async fn resync(
     let follow_up = (undeleting && next == Some(ActionKind::Create))
         || (kind != Some(ActionKind::Licence) && next == Some(ActionKind::Licence));
     if follow_up {
-        let again = Box::pin(resync(store, client, config, &account, today, actor)).await?;
+        let again = Box::pin(resync(
+            store,
+            client,
+            config,
+            &account,
+            today,
+            (actor, asker),
+        ))
+        .await?;
         report.sent.extend(again.sent);
+        report.fixes.extend(again.fixes);
+        report.suspended_in_google = again.suspended_in_google;
         report.answers.extend(again.answers);
         report.after = again.after;
         report.healthy = again.healthy;
@@ -191,6 +217,10 @@ impl Asked<'_> {
                     action.fields.join(", "),
                     action.reason
                 ));
+                report.fixes.push(Fix {
+                    kind: action.kind,
+                    fields: action.fields.clone(),
+                });
                 queue(&mut changes, Lane::Person, &subject, *action, started)?;
             }
         }
@@ -250,7 +280,15 @@ pub async fn suspend(
     };
     let line = format!("suspended here by {actor}: {reason}");
     let account = set_state(store, account, state, line)?;
-    resync(store, client, config, &account, today, actor).await
+    resync(
+        store,
+        client,
+        config,
+        &account,
+        today,
+        (actor, Asker::Person),
+    )
+    .await
 }
 
 /// Makes the account active again here, then repairs it (lifting the suspension in Google).
@@ -264,7 +302,15 @@ pub async fn reinstate(
 ) -> Result<Report, RepairError> {
     let line = format!("reinstated here by {actor}");
     let account = set_state(store, account, DesiredState::Active, line)?;
-    resync(store, client, config, &account, today, actor).await
+    resync(
+        store,
+        client,
+        config,
+        &account,
+        today,
+        (actor, Asker::Person),
+    )
+    .await
 }
 
 fn set_state(

@@ -42,6 +42,16 @@ pub struct Web {
     pub sheets_per_hour: u32,
     /// Actions (resets, sheets, repairs, sign-ins) from one client address in an hour.
     pub per_address_per_hour: u32,
+    /// Tries on the public pages (Cek Akun, Lupa kata sandi) from one client address in
+    /// an hour. Higher than a person needs: a school's lab or a mobile network puts many
+    /// people behind one address.
+    pub public_per_address_per_hour: u32,
+    /// Tries on the public pages for one account (a school and a name, or an address) in
+    /// an hour; past it, each refused try makes the wait longer (up to a day).
+    pub public_per_account_per_hour: u32,
+    /// The public pages answer no sooner than this many milliseconds after the question,
+    /// whether or not a person matched, so that the time says nothing.
+    pub public_answer_ms: u32,
 }
 
 impl Default for Web {
@@ -61,6 +71,9 @@ impl Default for Web {
             resets_per_hour: 30,
             sheets_per_hour: 20,
             per_address_per_hour: 600,
+            public_per_address_per_hour: 60,
+            public_per_account_per_hour: 5,
+            public_answer_ms: 400,
         }
     }
 }
@@ -123,6 +136,14 @@ impl Web {
             ("resets_per_hour", self.resets_per_hour),
             ("sheets_per_hour", self.sheets_per_hour),
             ("per_address_per_hour", self.per_address_per_hour),
+            (
+                "public_per_address_per_hour",
+                self.public_per_address_per_hour,
+            ),
+            (
+                "public_per_account_per_hour",
+                self.public_per_account_per_hour,
+            ),
         ] {
             if value == 0 {
                 return Err(format!("web.{key}: expected a positive number, got 0"));

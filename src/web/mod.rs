@@ -25,9 +25,10 @@ mod limits;
 pub mod oidc;
 mod pages;
 mod people;
+pub mod public;
 mod refusal;
 mod school;
-mod session;
+pub(crate) mod session;
 mod signin;
 pub mod tokens;
 
@@ -59,6 +60,8 @@ pub enum WebError {
     Secret { path: String, why: String },
     #[error("web.tls_cert / web.tls_key: {0}")]
     Tls(String),
+    #[error("{0} (the codes of the Lupa kata sandi page go through it)")]
+    Mail(String),
     #[error("the console's cookie key {path}: {source}")]
     CookieKey {
         path: String,
@@ -81,6 +84,11 @@ pub struct Console {
     /// Store work of the console at once: it is CPU-bound, so more threads only hold more
     /// memory (200 clients at once grew the daemon by 500 MiB without it).
     workers: tokio::sync::Semaphore,
+    /// The emailed codes of Lupa kata sandi.
+    codes: public::Codes,
+    /// The mail relay the codes go through (`None`: no `[mail]`, the page sends people
+    /// to their school's operator).
+    relay: Option<Arc<crate::notices::Relay>>,
 }
 
 impl Console {
@@ -343,6 +351,7 @@ fn router(console: Arc<Console>) -> Router {
         .route("/akun/{key}/reset", post(people::reset))
         .route("/akun/{key}/{action}", post(people::act))
         .route("/bantuan", get(people::search))
+        .merge(public::routes())
         .nest("/api/v1", api::routes())
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(safety_headers))
@@ -465,10 +474,18 @@ pub async fn bind(daemon: Arc<Shared>) -> Result<Option<Bound>, WebError> {
         .build()
         .map_err(|e| WebError::Tls(format!("the HTTP client: {e}")))?;
     let limits = limits::Limits::new(&web);
+    let relay = match config.mail.enabled() {
+        true => Some(Arc::new(
+            crate::notices::Relay::new(&config.mail).map_err(WebError::Mail)?,
+        )),
+        false => None,
+    };
     let store = daemon.store();
     let console = Arc::new(Console {
         daemon,
         limits,
+        codes: public::Codes::new(cookie_key.signing()),
+        relay,
         workers: tokio::sync::Semaphore::new(WORKERS),
         redirect_uri: format!("{url}/masuk/selesai"),
         web,
@@ -527,10 +544,12 @@ pub async fn serve(bound: Bound, mut shutdown: tokio::sync::watch::Receiver<bool
             _ = cleanup.tick() => {
                 let store = store.clone();
                 let forgot = tokio::task::spawn_blocking(move || {
-                    limits::Limits::forget_old(&store, jiff::Timestamp::now())
+                    let now = jiff::Timestamp::now();
+                    limits::Limits::forget_old(&store, now)?;
+                    public::Codes::forget_expired(&store, now)
                 });
                 if let Ok(Err(error)) = forgot.await {
-                    tracing::warn!(%error, "console: the old limits could not be removed");
+                    tracing::warn!(%error, "console: the old limits and codes could not be removed");
                 }
             }
             _ = shutdown.changed() => break,

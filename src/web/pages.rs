@@ -104,6 +104,9 @@ pub fn sign_in(note: Option<&str>) -> Markup {
             @if let Some(note) = note { p.error { (note) } }
             p { a href="/masuk" id="masuk" { "Masuk dengan akun belajar.id" } }
             p { small { "Anda akan diarahkan ke halaman masuk Google. Gunakan akun belajar.id Anda, bukan akun pribadi." } }
+            h2 { "Siswa, guru dan tenaga kependidikan" }
+            p { a href="/cek-akun" id="cek-akun" { "Cek Akun" } ": cari akun belajar.id Anda dan lihat keadaannya." }
+            p { a href="/lupa-sandi" id="lupa-sandi" { "Lupa kata sandi" } ": atur ulang sandi dengan kode yang dikirim ke email pribadi Anda." }
         },
     )
 }

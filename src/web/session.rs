@@ -84,13 +84,7 @@ impl Person {
 
     /// Refuses a form that does not carry this session's token.
     pub fn check_csrf(&self, token: &str) -> Result<(), Response> {
-        let same = token.len() == self.csrf.len()
-            && token
-                .bytes()
-                .zip(self.csrf.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if same {
+        if same_secret(token, &self.csrf) {
             return Ok(());
         }
         Err(self.refuse("a form without this session's CSRF token"))
@@ -115,6 +109,16 @@ impl Person {
     pub fn refuse(&self, what: &str) -> Response {
         self.refusal(what).page(Some(self))
     }
+}
+
+/// Whether two secrets are the same, in a time that does not depend on where they
+/// differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 /// The client address of a request (see [`client_address`]).
