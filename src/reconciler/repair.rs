@@ -51,7 +51,8 @@ pub struct Report {
     /// What was sent, by kind and the Google fields written (for words other than these).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fixes: Vec<Fix>,
-    /// The account's Google user is suspended after the repair (read back).
+    /// The account's Google user is suspended (as read before the repair, and again
+    /// after it when something was sent).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub suspended_in_google: bool,
 }
@@ -82,6 +83,7 @@ pub async fn resync(
     };
     let started = Timestamp::now();
     let seen = observe(store, client, account, &mut report.observed).await?;
+    report.suspended_in_google = seen.marked.iter().any(|u| u.suspended == Some(true));
     let account = &observe_licence(store, client, config, account, &mut report.observed).await?;
     let ctx = Context::new(config, today, asker);
     let decision = planner::plan(account, &seen, &ctx);

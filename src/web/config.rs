@@ -52,6 +52,8 @@ pub struct Web {
     /// The public pages answer no sooner than this many milliseconds after the question,
     /// whether or not a person matched, so that the time says nothing.
     pub public_answer_ms: u32,
+    /// How long a reset code mailed by Lupa kata sandi is valid, in seconds.
+    pub reset_code_seconds: u32,
 }
 
 impl Default for Web {
@@ -74,6 +76,7 @@ impl Default for Web {
             public_per_address_per_hour: 60,
             public_per_account_per_hour: 5,
             public_answer_ms: 400,
+            reset_code_seconds: 900,
         }
     }
 }
@@ -148,6 +151,12 @@ impl Web {
             if value == 0 {
                 return Err(format!("web.{key}: expected a positive number, got 0"));
             }
+        }
+        if !(1..=3600).contains(&self.reset_code_seconds) {
+            return Err(format!(
+                "web.reset_code_seconds: expected 1 to 3600 (a code mailed must be used soon), got {}",
+                self.reset_code_seconds
+            ));
         }
         Ok(())
     }

@@ -484,7 +484,7 @@ pub async fn bind(daemon: Arc<Shared>) -> Result<Option<Bound>, WebError> {
     let console = Arc::new(Console {
         daemon,
         limits,
-        codes: public::Codes::new(cookie_key.signing()),
+        codes: public::Codes::new(cookie_key.signing(), web.reset_code_seconds),
         relay,
         workers: tokio::sync::Semaphore::new(WORKERS),
         redirect_uri: format!("{url}/masuk/selesai"),

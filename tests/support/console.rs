@@ -173,7 +173,7 @@ nisn,0010000004,Rina Wati,peserta_didik,sd,20100002,2015-04-04\n";
 pub const SECRET: &str = "konsol-rahasia-uji";
 pub const AGENT: &str = "agent@belajar.id";
 
-fn config(dir: &Path, url: &str, key: &Path) -> PathBuf {
+fn config(dir: &Path, url: &str, key: &Path, tail: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let secret = dir.join("client-secret");
     std::fs::write(&secret, SECRET).unwrap();
@@ -184,7 +184,7 @@ fn config(dir: &Path, url: &str, key: &Path) -> PathBuf {
         format!(
             "data_dir = \"store\"\n[google]\nkey_file = {key:?}\nsubject = \"admin@belajar.id\"\napi_base = \"{url}\"\nrequests_per_minute = 100000\ncall_deadline = \"3s\"\n\
              [daemon]\ncontrol_socket = \"ctl.sock\"\nmetrics_listen = \"127.0.0.1:0\"\npush_interval = \"1s\"\n\
-             [web]\nlisten = \"127.0.0.1:0\"\nissuer = \"{url}\"\nclient_id = \"konsol\"\nclient_secret_file = \"client-secret\"\nhelpdesk = [\"{AGENT}\"]\nresets_per_hour = 3\n"
+             [web]\nlisten = \"127.0.0.1:0\"\nissuer = \"{url}\"\nclient_id = \"konsol\"\nclient_secret_file = \"client-secret\"\nhelpdesk = [\"{AGENT}\"]\nresets_per_hour = 3\n{tail}"
         ),
     )
     .unwrap();
@@ -222,7 +222,9 @@ pub struct Setup {
     pub dir: tempfile::TempDir,
     pub url: String,
     pub config: PathBuf,
-    _emulator: KillOnDrop,
+    /// The emulator's service-account key file.
+    pub key: PathBuf,
+    pub emulator: KillOnDrop,
 }
 
 impl Setup {
@@ -232,10 +234,17 @@ impl Setup {
 
     /// The same with another export (it must keep the operators and pupils above).
     pub fn with_export(text: &str) -> Setup {
+        Setup::custom(text, &[], "")
+    }
+
+    /// The same with the emulator started with `emulator_args`, and `tail` added to the
+    /// configuration (its first lines are in `[web]`; it may open other sections;
+    /// `{emulator}` in it is the emulator's URL).
+    pub fn custom(text: &str, emulator_args: &[&str], tail: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let (emulator, url, key) = spawn_emulator(&[]);
+        let (emulator, url, key) = spawn_emulator(emulator_args);
         let emulator = KillOnDrop(emulator);
-        let config = config(dir.path(), &url, &key);
+        let config = config(dir.path(), &url, &key, &tail.replace("{emulator}", &url));
         let export = dir.path().join("export.csv");
         std::fs::write(&export, text).unwrap();
         ok(&run(&config, &["import", export.to_str().unwrap()]));
@@ -251,7 +260,8 @@ impl Setup {
             dir,
             url,
             config,
-            _emulator: emulator,
+            key,
+            emulator,
         }
     }
 

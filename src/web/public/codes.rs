@@ -1,5 +1,5 @@
-//! The one-time codes of Lupa kata sandi: 8 digits, valid 15 minutes, five wrong tries
-//! and the code is void, used once. The store keeps only an HMAC-SHA256 of the code and
+//! The one-time codes of Lupa kata sandi: 8 digits, valid 15 minutes
+//! (`web.reset_code_seconds`), five wrong tries and the code is void, used once. The store keeps only an HMAC-SHA256 of the code and
 //! the account (keyed by a secret derived from the console's cookie key), so a copy of
 //! the store does not give the codes, whose 10⁸ values would otherwise be tried in
 //! seconds.
@@ -16,14 +16,13 @@ const CODES: Keyspace = Keyspace::new("reset_codes");
 
 /// Digits in a code.
 pub const DIGITS: usize = 8;
-/// How long a code is valid.
-pub const VALID_MINUTES: i64 = 15;
 /// Wrong tries that void a code.
 const WRONG_TRIES: u32 = 5;
 
-/// The codes of one console: the key of their digests.
+/// The codes of one console: the key of their digests, and how long they are valid.
 pub struct Codes {
     key: ring::hmac::Key,
+    valid_ms: i64,
 }
 
 /// A code waiting to be used.
@@ -76,14 +75,21 @@ fn judge(waiting: Option<Waiting>, digest: &str, now: i64) -> (Verdict, Option<W
 }
 
 impl Codes {
-    /// The codes whose digests are keyed by `secret` (the console's signing key).
-    pub fn new(secret: &[u8]) -> Codes {
+    /// The codes whose digests are keyed by `secret` (the console's signing key), valid
+    /// `valid_seconds`.
+    pub fn new(secret: &[u8], valid_seconds: u32) -> Codes {
         let master = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
         // A key of its own, not the cookies' signing key itself.
         let derived = ring::hmac::sign(&master, b"belajar-sync reset codes");
         Codes {
             key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()),
+            valid_ms: i64::from(valid_seconds) * 1000,
         }
+    }
+
+    /// How long a code is valid, in whole minutes (as people are told).
+    pub fn minutes(&self) -> i64 {
+        (self.valid_ms / 60_000).max(1)
     }
 
     fn digest(&self, account: &str, code: &str) -> String {
@@ -102,7 +108,7 @@ impl Codes {
         let code = crate::password::digits(DIGITS);
         let waiting = Waiting {
             digest: self.digest(account, code.expose()),
-            expires: now.as_millisecond() + VALID_MINUTES * 60_000,
+            expires: now.as_millisecond() + self.valid_ms,
             wrong: 0,
         };
         let bytes = serde_json::to_vec(&waiting).expect("codes serialise");
@@ -179,7 +185,7 @@ mod tests {
     #[test]
     fn a_code_is_used_once_within_fifteen_minutes() {
         let (_dir, store) = store();
-        let codes = Codes::new(&[7; 64]);
+        let codes = Codes::new(&[7; 64], 900);
         let now = Timestamp::now();
         let code = codes.issue(&store, ACCOUNT, now).unwrap();
         assert_eq!(code.expose().len(), DIGITS);
@@ -218,7 +224,7 @@ mod tests {
     #[test]
     fn five_wrong_tries_void_the_code() {
         let (_dir, store) = store();
-        let codes = Codes::new(&[7; 64]);
+        let codes = Codes::new(&[7; 64], 900);
         let now = Timestamp::now();
         let code = codes.issue(&store, ACCOUNT, now).unwrap();
         let wrong = if code.expose() == "00000000" {
@@ -240,7 +246,7 @@ mod tests {
     #[test]
     fn a_new_code_replaces_the_old_and_expired_ones_are_forgotten() {
         let (_dir, store) = store();
-        let codes = Codes::new(&[7; 64]);
+        let codes = Codes::new(&[7; 64], 900);
         let now = Timestamp::now();
         let first = codes.issue(&store, ACCOUNT, now).unwrap();
         let second = codes.issue(&store, ACCOUNT, now).unwrap();

@@ -176,7 +176,7 @@ fn mail_code(console: &Arc<Console>, account: Account, to: String, code: Secret)
     let Some(relay) = console.relay.clone() else {
         return;
     };
-    let letter = letter(&account, &code);
+    let letter = letter(&account, &code, console.codes.minutes());
     let id = format!("kode-{}@belajar-sync", super::random_token());
     tokio::spawn(async move {
         match relay.send(&[to], &letter, &id).await {
@@ -191,7 +191,7 @@ fn mail_code(console: &Arc<Console>, account: Account, to: String, code: Secret)
 }
 
 /// The mail with the code.
-fn letter(account: &Account, code: &Secret) -> Letter {
+fn letter(account: &Account, code: &Secret, minutes: i64) -> Letter {
     Letter {
         subject: "Kode untuk mengatur ulang sandi akun belajar.id".into(),
         body: format!(
@@ -211,7 +211,6 @@ fn letter(account: &Account, code: &Secret) -> Letter {
             name = account.full_name,
             email = account.email,
             code = code.expose(),
-            minutes = codes::VALID_MINUTES,
         ),
     }
 }
@@ -277,7 +276,7 @@ pub async fn confirm(
         count(Public::Refused);
         tracing::info!(address = %visitor.address, refused = ?why, "lupa-sandi: a code refused");
         let said = html! {
-            p.error id="kode-ditolak" { "Kode salah, sudah dipakai, atau sudah tidak berlaku (" (codes::VALID_MINUTES) " menit). Periksa kode di email Anda, atau minta kode baru." }
+            p.error id="kode-ditolak" { "Kode salah, sudah dipakai, atau sudah tidak berlaku (" (console.codes.minutes()) " menit). Periksa kode di email Anda, atau minta kode baru." }
         };
         // The form again while the code still counts (a slip of the finger).
         let again = why == Refused::Wrong { void: false };
@@ -331,7 +330,7 @@ fn answer_page(console: &Console, visitor: &Visitor, asked: &Asked, said: &Said)
             visitor,
             &asked.alamat,
             html! {
-                p.ok id="terkirim" { "Kode telah dikirim ke email pribadi yang tercatat di Dapodik: " strong { (masked) } ". Kode berlaku " (codes::VALID_MINUTES) " menit. Periksa juga folder spam." }
+                p.ok id="terkirim" { "Kode telah dikirim ke email pribadi yang tercatat di Dapodik: " strong { (masked) } ". Kode berlaku " (console.codes.minutes()) " menit. Periksa juga folder spam." }
             },
             true,
         ),
@@ -420,7 +419,7 @@ mod tests {
     #[test]
     fn the_letter_carries_the_code_and_says_nobody_asks_for_it() {
         let account = Account::student("0012345678", "Siti Aminah", "siti@sd.belajar.id");
-        let letter = letter(&account, &Secret::from("12345678".to_owned()));
+        let letter = letter(&account, &Secret::from("12345678".to_owned()), 15);
         assert!(letter.body.contains("\n12345678\n"));
         assert!(letter.body.contains("15 menit"));
         assert!(
