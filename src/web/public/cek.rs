@@ -580,11 +580,11 @@ fn page(visitor: &Visitor, asked: &Asked, answer: Markup) -> Markup {
             p { "Cari akun belajar.id Anda dengan data sekolah dan data diri Anda seperti tercatat di Dapodik." }
             form method="post" action="/cek-akun" {
                 input type="hidden" name="token" value=(visitor.token);
-                label { "NPSN sekolah " input type="text" name="npsn" value=(asked.npsn) inputmode="numeric" maxlength="8" required; }
-                label { "Nama lengkap " input type="text" name="nama" value=(asked.nama) maxlength="200" autocomplete="name" required; }
-                label { "Tanggal lahir " input type="date" name="tanggal_lahir" value=(asked.tanggal_lahir) required; }
+                label { "NPSN sekolah " input type="text" id="npsn" name="npsn" value=(asked.npsn) inputmode="numeric" maxlength="8" required; }
+                label { "Nama lengkap " input type="text" id="nama" name="nama" value=(asked.nama) maxlength="200" autocomplete="name" required; }
+                label { "Tanggal lahir " input type="date" id="tanggal_lahir" name="tanggal_lahir" value=(asked.tanggal_lahir) required; }
                 label { "Peran "
-                    select name="peran" {
+                    select id="peran" name="peran" {
                         option value="" { "(semua)" }
                         @for (value, words, _) in ROLES {
                             option value=(value) selected[asked.peran == value] { (words) }

@@ -373,7 +373,7 @@ fn code_page(visitor: &Visitor, address: &str, said: Markup, form: bool) -> Mark
                 form method="post" action="/lupa-sandi/kode" {
                     input type="hidden" name="token" value=(visitor.token);
                     input type="hidden" name="alamat" value=(address.trim());
-                    label { "Kode dari email (" (codes::DIGITS) " angka) " input type="text" name="kode" inputmode="numeric" autocomplete="one-time-code" maxlength="12" required; }
+                    label { "Kode dari email (" (codes::DIGITS) " angka) " input type="text" id="kode" name="kode" inputmode="numeric" autocomplete="one-time-code" maxlength="12" required; }
                     button type="submit" id="kirim-kode" { "Atur ulang sandi" }
                 }
             }
@@ -396,8 +396,8 @@ fn ask_page(console: &Console, visitor: &Visitor, asked: &Asked, said: Markup) -
                 p { "Kode untuk mengatur ulang sandi dikirim ke email pribadi Anda yang tercatat di Dapodik." }
                 form method="post" action="/lupa-sandi" {
                     input type="hidden" name="token" value=(visitor.token);
-                    label { "Alamat akun belajar.id " input type="email" name="alamat" value=(asked.alamat) autocomplete="username" required; }
-                    label { "Tanggal lahir " input type="date" name="tanggal_lahir" value=(asked.tanggal_lahir) required; }
+                    label { "Alamat akun belajar.id " input type="email" id="alamat" name="alamat" value=(asked.alamat) autocomplete="username" required; }
+                    label { "Tanggal lahir " input type="date" id="tanggal_lahir" name="tanggal_lahir" value=(asked.tanggal_lahir) required; }
                     button type="submit" id="minta-kode" { "Kirim kode" }
                 }
             }
