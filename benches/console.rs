@@ -8,21 +8,10 @@
 mod bench;
 #[path = "../tests/support/mod.rs"]
 mod support;
-use bench::env_or;
+use bench::{env_or, peak_mib};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::console::{Browser, EXPORT, Setup, start_console};
-
-/// The process's peak resident memory in MiB (VmHWM).
-fn peak_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0)
-        / 1024
-}
+use support::console::{Browser, EXPORT, Setup, start_console_logging};
 
 fn main() {
     let pupils = env_or("PUPILS", 1_000);
@@ -38,7 +27,7 @@ fn main() {
     let setup = Setup::with_export(&export);
     let (op, first) = setup.reset_by_shell("nuptk:1000000000000001", "1985-05-05");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (daemon, console, _log) = start_console(&runtime, &setup);
+    let (daemon, console, _log) = start_console_logging(&runtime, &setup, "info");
     let pid = daemon.0.id();
     runtime.block_on(async {
         let mut operator = Browser::new(&console);

@@ -144,6 +144,34 @@ impl Store {
         .collect()
     }
 
+    /// The keys of the accounts of school `npsn` whose [`naming::person_tag`] is `tag`,
+    /// and of those whose index entry has no tag yet (a store made by an earlier build):
+    /// the caller reads them and compares. One scan of the school's index, no account read.
+    pub fn school_members_tagged(
+        &self,
+        npsn: &str,
+        tag: &[u8],
+    ) -> Result<Vec<AccountKey>, StoreError> {
+        let prefix = format!("{npsn}:");
+        self.scan(
+            SCHOOLS,
+            prefix.as_bytes(),
+            prefix.clone().into_bytes(),
+            |k, v| {
+                if !v.is_empty() && v != tag {
+                    return Ok(None);
+                }
+                std::str::from_utf8(&k[prefix.len()..])
+                    .ok()
+                    .and_then(AccountKey::parse)
+                    .map(Some)
+                    .ok_or_else(|| self.corrupt("school index holds an unreadable key"))
+            },
+        )
+        .filter_map(Result::transpose)
+        .collect()
+    }
+
     pub fn counts(&self) -> Result<StateCounts, StoreError> {
         let mut counts = StateCounts::default();
         for state in STATES {
@@ -204,13 +232,20 @@ impl Changes<'_> {
                 self.put(ADDRESSES, email_key(email), owner.clone().into_bytes());
             }
         }
+        // The school index keeps the person's tag (Cek Akun finds them by it).
+        let tag = || naming::person_tag(&account.full_name, account.birth_date);
         match old {
-            Some(old) if old.npsn == account.npsn => {}
+            Some(old)
+                if old.npsn == account.npsn
+                    && old.full_name == account.full_name
+                    && old.birth_date == account.birth_date => {}
             Some(old) => {
-                self.delete(SCHOOLS, school_key(&old.npsn, &key));
-                self.put(SCHOOLS, school_key(&account.npsn, &key), Vec::new());
+                if old.npsn != account.npsn {
+                    self.delete(SCHOOLS, school_key(&old.npsn, &key));
+                }
+                self.put(SCHOOLS, school_key(&account.npsn, &key), tag());
             }
-            None => self.put(SCHOOLS, school_key(&account.npsn, &key), Vec::new()),
+            None => self.put(SCHOOLS, school_key(&account.npsn, &key), tag()),
         }
         let old_state = old.map(|o| o.state.name());
         if old_state != Some(account.state.name()) {

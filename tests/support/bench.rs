@@ -61,3 +61,15 @@ pub fn import_export(store: &belajar_sync::store::Store, path: &std::path::Path)
     )
     .unwrap();
 }
+
+/// A process's peak resident memory in MiB (VmHWM).
+#[allow(dead_code)] // not every bench reports it
+pub fn peak_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024
+}

@@ -316,7 +316,16 @@ pub fn start_console(
     runtime: &tokio::runtime::Runtime,
     setup: &Setup,
 ) -> (KillOnDrop, String, Log) {
-    let (daemon, mut lines) = start_daemon_logging(&setup.config, "trace");
+    start_console_logging(runtime, setup, "trace")
+}
+
+/// [`start_console`] with the log filter `filter` (the benchmarks log as production does).
+pub fn start_console_logging(
+    runtime: &tokio::runtime::Runtime,
+    setup: &Setup,
+    filter: &str,
+) -> (KillOnDrop, String, Log) {
+    let (daemon, mut lines) = start_daemon_logging(&setup.config, filter);
     let lines_so_far = wait_for(&mut lines, "web console served at ");
     let console = lines_so_far
         .last()
