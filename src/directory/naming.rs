@@ -220,8 +220,14 @@ mod tests {
         assert_ne!(compared_name("Siti Aminah"), compared_name("Siti Amina"));
         assert_eq!(compared_name("'. -"), "");
         let born = Some(jiff::civil::date(2015, 3, 1));
-        assert_eq!(person_tag("siti  AMINAH", born), person_tag("Siti Aminah", born));
-        assert_ne!(person_tag("Siti Aminah", born), person_tag("Siti Aminah", Some(jiff::civil::date(2015, 3, 2))));
+        assert_eq!(
+            person_tag("siti  AMINAH", born),
+            person_tag("Siti Aminah", born)
+        );
+        assert_ne!(
+            person_tag("Siti Aminah", born),
+            person_tag("Siti Aminah", Some(jiff::civil::date(2015, 3, 2)))
+        );
         assert_eq!(person_tag("Siti Aminah", None), [0]);
     }
 

@@ -4,7 +4,7 @@
 //! with Google, a button runs the repair `resync` makes (as the holder asks: what an
 //! administrator did in Google stays for the helpdesk).
 
-use super::{Public, Visitor, account_limit_key, birth_date, count, steady};
+use super::{Public, Visitor, account_limit_key, birth_date, count, record, steady};
 use crate::audit::{self, HeldList};
 use crate::directory::model::{Account, DesiredState, Role};
 use crate::directory::naming;
@@ -200,13 +200,8 @@ fn standing(account: &Account, facts: &Facts, today: Date) -> Standing {
     }
 }
 
-/// Reads the facts of a matched account and records the lookup in its history (with the
-/// client address): where it stands.
-fn look_up(
-    console: &Console,
-    account: &Account,
-    actor: &str,
-) -> Result<Standing, crate::store::StoreError> {
+/// Where a matched account stands, from what the store knows of it.
+fn look_up(console: &Console, account: &Account) -> Result<Standing, crate::store::StoreError> {
     let store = console.daemon.store();
     let config = console.daemon.config();
     let key = account.key();
@@ -239,15 +234,6 @@ fn look_up(
         retiring,
         next_round: console.daemon.next_round(),
     };
-    let mut changes = store.changes(false);
-    audit::log(
-        &mut changes,
-        &subject,
-        Timestamp::now(),
-        "cek-akun",
-        format!("found on the Cek Akun page by {actor} (NPSN, name and birth date)"),
-    )?;
-    changes.commit()?;
     Ok(standing(account, &facts, today))
 }
 
@@ -278,17 +264,27 @@ pub async fn answer(
             Ok(question) => question,
             Err(refused) => return refused,
         };
-        let actor = holder(&visitor);
         let found = console
             .blocking(move |c| -> Result<_, crate::store::StoreError> {
                 let mut found = Vec::new();
                 for account in matching(c, &question)? {
-                    let standing = look_up(c, &account, &actor)?;
+                    let standing = look_up(c, &account)?;
                     found.push((account, standing));
                 }
                 Ok(found)
             })
             .await;
+        let found = match found {
+            Ok(found) if !found.is_empty() => {
+                let subjects = found.iter().map(|(a, _)| a.key().to_string()).collect();
+                let line = format!(
+                    "found on the Cek Akun page by {} (NPSN, name and birth date)",
+                    holder(&visitor)
+                );
+                record(&console, subjects, "cek-akun", line).await.map(|()| found)
+            }
+            other => other,
+        };
         let found = match found {
             Ok(found) => found,
             Err(error) => return crate::web::Refusal::failed("-", &error).page(None),

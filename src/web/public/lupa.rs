@@ -5,8 +5,7 @@
 //! their school's operator, who can reset in the console.
 
 use super::codes::{self, Refused};
-use super::{Public, Visitor, account_limit_key, birth_date, count, steady};
-use crate::audit;
+use super::{Public, Visitor, account_limit_key, birth_date, count, record, steady};
 use crate::credentials::{self, Identity, ResetError};
 use crate::directory::model::{Account, DesiredState};
 use crate::notices::letter::Letter;
@@ -102,7 +101,6 @@ pub async fn ask(
             }
             Err(refused) => return refused,
         };
-        let actor = holder(&visitor);
         let said = console
             .blocking(move |c| -> Result<_, crate::store::StoreError> {
                 let store = c.daemon.store();
@@ -112,40 +110,40 @@ pub async fn ask(
                 else {
                     return Ok((Said::NoMatch, None));
                 };
-                let said = match cannot_reset(c, &account) {
-                    Some(why) => Said::CannotReset(why),
-                    None => match account.personal_email.clone().filter(|e| !e.trim().is_empty()) {
-                        Some(email) => {
-                            let code = c.codes.issue(&store, &account.key().to_string(), Timestamp::now())?;
-                            let masked = masked(email.trim());
-                            let mut changes = store.changes(false);
-                            audit::log(
-                                &mut changes,
-                                &account.key().to_string(),
-                                Timestamp::now(),
-                                "password",
-                                format!("a reset code mailed to the personal email Dapodik records ({masked}), asked by {actor}"),
-                            )?;
-                            changes.commit()?;
-                            return Ok((Said::Sent { masked }, Some((account, email.trim().to_owned(), code))));
-                        }
-                        None => Said::NoPersonalEmail,
-                    },
+                if let Some(why) = cannot_reset(c, &account) {
+                    return Ok((Said::CannotReset(why), Some((account, None))));
+                }
+                let Some(email) = account.personal_email.clone().filter(|e| !e.trim().is_empty())
+                else {
+                    return Ok((Said::NoPersonalEmail, Some((account, None))));
                 };
-                Ok((said, Some((account, String::new(), Secret::from(String::new())))))
+                let code = c.codes.issue(&store, &account.key().to_string(), Timestamp::now())?;
+                let email = email.trim().to_owned();
+                let said = Said::Sent { masked: masked(&email) };
+                Ok((said, Some((account, Some((email, code))))))
             })
             .await;
         let (said, matched) = match said {
             Ok(said) => said,
             Err(error) => return crate::web::Refusal::failed("-", &error).page(None),
         };
-        if let Some((account, _, _)) = &matched {
+        if let (Said::Sent { masked }, Some((account, _))) = (&said, &matched) {
+            let line = format!(
+                "a reset code mailed to the personal email Dapodik records ({masked}), asked by {}",
+                holder(&visitor)
+            );
+            let subject = vec![account.key().to_string()];
+            if let Err(error) = record(&console, subject, "password", line).await {
+                return crate::web::Refusal::failed("-", &error).page(None);
+            }
+        }
+        if let Some((account, mail)) = matched {
             count(Public::Match);
             tracing::info!(address = %visitor.address, account = %account.key(), "lupa-sandi: found");
-        }
-        if let (Said::Sent { .. }, Some((account, email, code))) = (&said, matched) {
-            count(Public::Code);
-            mail_code(&console, account, email, code);
+            if let Some((email, code)) = mail {
+                count(Public::Code);
+                mail_code(&console, account, email, code);
+            }
         }
         answer_page(&console, &visitor, &asked, &said).into_response()
     })

@@ -177,6 +177,28 @@ impl Console {
     }
 }
 
+/// Appends `line` (`what`) to the history of each of `subjects`. It waits for the write
+/// lease (an import may hold it for minutes), so it runs outside the page builders' few
+/// workers: other people's pages go on meanwhile.
+pub(super) async fn record(
+    console: &Arc<Console>,
+    subjects: Vec<String>,
+    what: &'static str,
+    line: String,
+) -> Result<(), crate::store::StoreError> {
+    console
+        .act(move |c| {
+            let store = c.daemon.store();
+            let mut changes = store.changes(false);
+            let now = jiff::Timestamp::now();
+            for subject in &subjects {
+                crate::audit::log(&mut changes, subject, now, what, line.clone())?;
+            }
+            changes.commit()
+        })
+        .await
+}
+
 /// A birth date as people type it: `2012-03-04` (the date field), `04-03-2012` or
 /// `04/03/2012`.
 pub(super) fn birth_date(text: &str) -> Option<jiff::civil::Date> {
