@@ -40,12 +40,19 @@ fn email_of(config: &Path, key: &str) -> String {
 
 /// The token the page's forms carry.
 fn token(page: &Page) -> String {
-    let at = page
-        .body
-        .find(r#"name="token" value=""#)
-        .expect("a form with its token");
-    let rest = &page.body[at + r#"name="token" value=""#.len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
+    page.field("token")
+}
+
+/// Asserts that the daemon's metrics hold each of `samples`.
+fn assert_metrics(
+    log: &mut support::console::Log,
+    runtime: &tokio::runtime::Runtime,
+    samples: &[&str],
+) {
+    let metrics = log.metrics(runtime);
+    for sample in samples {
+        assert!(metrics.contains(sample), "{sample} in\n{metrics}");
+    }
 }
 
 /// Asks Cek Akun (the form's token taken from the page first).
@@ -381,14 +388,15 @@ fn cek_akun_tells_each_person_where_their_account_stands() {
         );
     });
 
-    let metrics = log.metrics(&runtime);
-    for sample in [
-        r#"belajar_sync_cek_akun_total{what="match"} 8"#,
-        r#"belajar_sync_cek_akun_total{what="repair"} 2"#,
-        r#"belajar_sync_cek_akun_total{what="refused"} 2"#,
-    ] {
-        assert!(metrics.contains(sample), "{sample} in\n{metrics}");
-    }
+    assert_metrics(
+        &mut log,
+        &runtime,
+        &[
+            r#"belajar_sync_cek_akun_total{what="match"} 8"#,
+            r#"belajar_sync_cek_akun_total{what="repair"} 2"#,
+            r#"belajar_sync_cek_akun_total{what="refused"} 2"#,
+        ],
+    );
     let log = log.so_far();
     drop(daemon);
     for birth in ["2015-03-01", "01-03-2015", "2014-06-06", "2015-03-02"] {
@@ -493,14 +501,15 @@ fn lupa_sandi_mails_a_code_that_sets_a_new_password_once() {
         (new_password, code)
     });
     assert_eq!(smtp.received().len(), 1, "no code mailed past the limit");
-    let metrics = log.metrics(&runtime);
-    for sample in [
-        r#"belajar_sync_cek_akun_total{what="code"} 1"#,
-        r#"belajar_sync_cek_akun_total{what="reset"} 1"#,
-        r#"belajar_sync_cek_akun_total{what="limited"} 1"#,
-    ] {
-        assert!(metrics.contains(sample), "{sample} in\n{metrics}");
-    }
+    assert_metrics(
+        &mut log,
+        &runtime,
+        &[
+            r#"belajar_sync_cek_akun_total{what="code"} 1"#,
+            r#"belajar_sync_cek_akun_total{what="reset"} 1"#,
+            r#"belajar_sync_cek_akun_total{what="limited"} 1"#,
+        ],
+    );
     let first_log = log.so_far();
     drop(daemon);
 
@@ -546,7 +555,7 @@ nuptk,1000000000000001,Ani Operator,operator,sd,20100001,aktif,1985-05-05,\n\
 nisn,0010000001,Siti Aminah,peserta_didik,sd,20100001,aktif,2015-03-01,siti.pribadi@example.com\n";
     let smtp = SmtpServer::start();
     let tail = format!(
-        "reset_code_seconds = 2\n[licences]\nenabled = true\napi_base = \"{{emulator}}\"\n{}",
+        "reset_code_seconds = 2\npublic_per_address_per_hour = 6\n[licences]\nenabled = true\napi_base = \"{{emulator}}\"\n{}",
         mail(&smtp)
     );
     // Licences for the two accounts there are, none more.
@@ -596,10 +605,33 @@ nisn,0010000001,Siti Aminah,peserta_didik,sd,20100001,aktif,2015-03-01,siti.prib
     // Time passes: the code's validity is what is tested.
     std::thread::sleep(std::time::Duration::from_secs(3));
     runtime.block_on(async {
-        let token = token(&browser.get("/lupa-sandi").await);
-        let late = send_code(&mut browser, &token, &siti, &code).await;
+        let form = token(&browser.get("/lupa-sandi").await);
+        let late = send_code(&mut browser, &form, &siti, &code).await;
         assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
         assert!(late.body.contains(r#"id="kode-ditolak""#));
+        // Six tries from this address in the hour (two more names here), then 429, for
+        // any name; a forged X-Forwarded-For is not believed (no proxy is trusted).
+        for name in ["Nama Satu", "Nama Dua"] {
+            let page = cek(&mut browser, "20100001", name, "2015-01-01").await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        }
+        let page = cek(&mut browser, "20100001", "Nama Tiga", "2015-01-01").await;
+        assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "{}", page.body);
+        let fresh = token(&browser.get("/cek-akun").await);
+        let forged = reqwest::Client::new()
+            .post(format!("{console}/cek-akun"))
+            .header("cookie", browser.cookie_header())
+            .header("x-forwarded-for", "198.51.100.7")
+            .form(&[
+                ("token", fresh.as_str()),
+                ("npsn", "20100001"),
+                ("nama", "Nama Empat"),
+                ("tanggal_lahir", "2015-01-01"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), StatusCode::TOO_MANY_REQUESTS);
     });
     drop(daemon);
 }

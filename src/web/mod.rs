@@ -153,13 +153,7 @@ impl Console {
         email: &str,
         who: Who,
     ) -> Result<(), Refusal> {
-        let taken = self
-            .blocking(move |c| {
-                c.limits
-                    .take(&c.daemon.store(), kind, &key, jiff::Timestamp::now())
-            })
-            .await;
-        match taken {
+        match self.take_limit(kind, key).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(wait)) => {
                 tracing::warn!(email, limit = ?kind, "console: limit reached");
@@ -167,6 +161,20 @@ impl Console {
             }
             Err(error) => Err(Refusal::failed(email, &error)),
         }
+    }
+
+    /// One of `key`'s allowance of `kind`, taken in the store off the async runtime:
+    /// `Ok(Err(wait))` when it is spent.
+    async fn take_limit(
+        self: &Arc<Self>,
+        kind: limits::Kind,
+        key: String,
+    ) -> Result<Result<(), Duration>, crate::store::StoreError> {
+        self.blocking(move |c| {
+            c.limits
+                .take(&c.daemon.store(), kind, &key, jiff::Timestamp::now())
+        })
+        .await
     }
 
     /// The role of `email` now: the helpdesk and admin lists of the configuration in force

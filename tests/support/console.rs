@@ -37,11 +37,14 @@ impl Page {
 
     /// The CSRF token of the page's forms.
     pub fn csrf(&self) -> String {
-        let at = self
-            .body
-            .find(r#"name="csrf" value=""#)
-            .expect("a form with its token");
-        let rest = &self.body[at + r#"name="csrf" value=""#.len()..];
+        self.field("csrf")
+    }
+
+    /// The value of the first field `name` of the page's forms.
+    pub fn field(&self, name: &str) -> String {
+        let marker = format!(r#"name="{name}" value=""#);
+        let at = self.body.find(&marker).expect("a form with the field") + marker.len();
+        let rest = &self.body[at..];
         rest[..rest.find('"').unwrap()].to_owned()
     }
 }

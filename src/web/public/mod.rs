@@ -157,13 +157,7 @@ impl Console {
             (Kind::PublicAddress, address.to_string()),
             (Kind::PublicAccount, account),
         ] {
-            let taken = self
-                .blocking(move |c| {
-                    c.limits
-                        .take(&c.daemon.store(), kind, &key, jiff::Timestamp::now())
-                })
-                .await;
-            match taken {
+            match self.take_limit(kind, key).await {
                 Ok(Ok(())) => {}
                 Ok(Err(wait)) => {
                     count(Public::Limited);
