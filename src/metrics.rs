@@ -56,7 +56,7 @@ fn public_pages(out: &mut String) {
         out,
         "belajar_sync_cek_akun_total",
         "counter",
-        "What the public pages (Cek Akun, Lupa kata sandi) did since the daemon started: tries within the limits, tries that found the person, reset codes mailed, passwords reset with a code, repairs asked, refusals (a wrong code, a form without its token), tries past a limit (429).",
+        "What the public pages (Cek Akun, Lupa kata sandi) did since the daemon started: tries within the limits, tries that found the person, reset codes mailed, passwords reset with a code, repairs asked, refusals (a wrong code, a form without its token), tries past a limit (429), codes whose mail the relay did not take (mail_failed: the person was told it was sent; see the log).",
         &samples,
     );
 }

@@ -32,7 +32,7 @@
 //! import, and its rollback never removes another writer's change), a round's plan. The
 //! lease may be taken again by the thread holding it; it is never held across a call to
 //! Google. One exception: a *side record* of a keyspace no import or round ever writes
-//! (the console's rate limits) is read and changed at once outside the lease
+//! (the console's rate limits, the codes of Lupa kata sandi) is read and changed at once outside the lease
 //! ([`Store::update_side_record`], serialised by a lock of its own), so that an import
 //! holding the lease for minutes does not hold up a sign-in; an import's rollback cannot
 //! touch it, since the undo log only holds pages of keyspaces the import wrote.

@@ -182,7 +182,8 @@ fn mail_code(console: &Arc<Console>, account: Account, to: String, code: Secret)
                 tracing::info!(account = %account.key(), "lupa-sandi: the code's mail handed to the relay")
             }
             Err(e) => {
-                tracing::warn!(account = %account.key(), reason = %e.reason, "lupa-sandi: the code's mail was not handed over")
+                count(Public::MailFailed);
+                tracing::warn!(account = %account.key(), reason = %e.reason, "lupa-sandi: the code's mail was not handed over");
             }
         }
     });

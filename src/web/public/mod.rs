@@ -219,10 +219,12 @@ pub enum Public {
     Refused,
     /// A try past a limit (429).
     Limited,
+    /// A code's mail the relay did not take (the person was told it was sent).
+    MailFailed,
 }
 
 impl Public {
-    pub const ALL: [Public; 7] = [
+    pub const ALL: [Public; 8] = [
         Public::Try,
         Public::Match,
         Public::Code,
@@ -230,6 +232,7 @@ impl Public {
         Public::Repair,
         Public::Refused,
         Public::Limited,
+        Public::MailFailed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -241,6 +244,7 @@ impl Public {
             Public::Repair => "repair",
             Public::Refused => "refused",
             Public::Limited => "limited",
+            Public::MailFailed => "mail_failed",
         }
     }
 }
