@@ -342,7 +342,7 @@ impl Shown {
         ));
         if let Some(issued) = &access.issued {
             let how = if issued.how == "reset" {
-                "reset by the helpdesk"
+                "reset"
             } else {
                 "issued on a school sheet"
             };
