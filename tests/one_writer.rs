@@ -160,7 +160,10 @@ fn assert_operator_changes_kept(world: &World, resynced: bool) {
         assert!(history(&world.show(&pupil(2))).contains("resync"));
     }
     let reset = world.show(&pupil(3));
-    assert!(history(&reset).contains("first password reset, asked by"), "{reset}");
+    assert!(
+        history(&reset).contains("first password reset, asked by"),
+        "{reset}"
+    );
     let issued = world.show(&pupil(4));
     assert!(
         history(&issued).contains("first password issued on"),
