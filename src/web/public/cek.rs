@@ -124,7 +124,7 @@ enum Standing {
     },
     /// Something the daemon could not do by itself is held for the helpdesk.
     Held,
-    /// In Google, its licence not assigned yet.
+    /// In Google, its licence's assignment waiting in the journal.
     WaitingLicence,
     /// Ready, never signed in: the operator has the card with the first password.
     Ready,
@@ -207,10 +207,11 @@ fn look_up(console: &Console, account: &Account) -> Result<Standing, crate::stor
     let key = account.key();
     let subject = key.to_string();
     let today = crate::reconciler::today();
-    let held = {
+    let (held, pending) = {
         let changes = store.changes(true);
-        audit::held(&changes, HeldList::Quarantine, &subject)?.is_some()
-            || audit::held(&changes, HeldList::Conflicts, &subject)?.is_some()
+        let held = audit::held(&changes, HeldList::Quarantine, &subject)?.is_some()
+            || audit::held(&changes, HeldList::Conflicts, &subject)?.is_some();
+        (held, crate::journal::pending_for(&changes, &subject)?)
     };
     let retiring = match account.state {
         DesiredState::Retiring { since } => {
@@ -228,9 +229,8 @@ fn look_up(console: &Console, account: &Account) -> Result<Standing, crate::stor
     let facts = Facts {
         signed_in: crate::access::of(&store, &key)?.is_some_and(|a| a.signed_in()),
         held,
-        licence_waiting: config.licences.enabled
-            && account.state == DesiredState::Active
-            && account.google.as_ref().is_some_and(|g| g.licence.is_none()),
+        // Its assignment waits in the journal (for a licence to be free, or its turn).
+        licence_waiting: pending.is_some_and(|e| e.action.kind == ActionKind::Licence),
         retiring,
         next_round: console.daemon.next_round(),
     };
