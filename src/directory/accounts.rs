@@ -13,12 +13,15 @@
 
 use super::model::{Account, AccountKey, DesiredState, IdType, Jenjang};
 use super::naming;
-use crate::store::{Changes, Keyspace, Store, StoreError};
+use crate::store::{Changes, Keyspace, SideChange, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub(crate) const ACCOUNTS: Keyspace = Keyspace::new("accounts");
 const ADDRESSES: Keyspace = Keyspace::new("addresses");
 const SCHOOLS: Keyspace = Keyspace::new("schools");
+/// Whether the school index's person tags were filled once ([`Store::tag_school_index`]).
+const TAGGED: Keyspace = Keyspace::new("school_tags");
+const TAGGED_KEY: &[u8] = b"done";
 
 /// What an import reads back of its own earlier changes: the address index (an address
 /// allocated for one row is taken for the rows after it). A dry run keeps only these.
@@ -172,6 +175,51 @@ impl Store {
         .collect()
     }
 
+    /// Writes the person tag of every school index entry an earlier build wrote without
+    /// one (Cek Akun reads such accounts one by one), in changes of a few thousand, each
+    /// under the write lease for a moment. Done once: a side record then says so.
+    /// Returns how many entries it tagged.
+    pub fn tag_school_index(&self) -> Result<u64, StoreError> {
+        const BATCH: usize = 5_000;
+        if self.get(TAGGED, TAGGED_KEY)?.is_some() {
+            return Ok(0);
+        }
+        let mut tagged = 0;
+        let mut from = Vec::new();
+        loop {
+            let untagged: Vec<Vec<u8>> = self
+                .scan(SCHOOLS, b"", from.clone(), |k, v| {
+                    Ok(v.is_empty().then(|| k.to_vec()))
+                })
+                .filter_map(Result::transpose)
+                .take(BATCH)
+                .collect::<Result<_, _>>()?;
+            let Some(last) = untagged.last() else {
+                break;
+            };
+            from = [last.as_slice(), b"\0"].concat();
+            let mut changes = self.changes(false);
+            for entry in &untagged {
+                let key = std::str::from_utf8(entry)
+                    .ok()
+                    .and_then(|text| text.split_once(':'))
+                    .and_then(|(_, key)| AccountKey::parse(key))
+                    .ok_or_else(|| self.corrupt("school index holds an unreadable key"))?;
+                // Read again under the lease: an import may have moved it meanwhile.
+                if changes.get(SCHOOLS, entry)?.is_some_and(|v| v.is_empty())
+                    && let Some(account) = changes.account(&key)?
+                {
+                    let tag = naming::person_tag(&account.full_name, account.birth_date);
+                    changes.put(SCHOOLS, entry.clone(), tag);
+                    tagged += 1;
+                }
+            }
+            changes.commit()?;
+        }
+        self.update_side_record(TAGGED, TAGGED_KEY, |_| SideChange::Put(vec![1]))?;
+        Ok(tagged)
+    }
+
     pub fn counts(&self) -> Result<StateCounts, StoreError> {
         let mut counts = StateCounts::default();
         for state in STATES {
@@ -319,6 +367,72 @@ mod tests {
 
     fn account(id: &str, name: &str, email: &str) -> Account {
         Account::student(id, name, email)
+    }
+
+    /// Cek Akun finds a person by the tag of the school index; entries an earlier build
+    /// wrote without one are still found, and tagged once.
+    #[test]
+    fn a_person_is_found_by_the_school_index_tag_and_old_entries_are_tagged_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let born = Some(jiff::civil::date(2015, 3, 1));
+        let siti = Account {
+            birth_date: born,
+            ..account("0012345678", "Siti Aminah", "siti.aminah@sd.belajar.id")
+        };
+        let agus = Account {
+            birth_date: born,
+            ..account("0012345679", "Agus Salim", "agus.salim@sd.belajar.id")
+        };
+        let mut changes = store.changes(false);
+        changes.put_account(None, &siti).unwrap();
+        changes.put_account(None, &agus).unwrap();
+        changes.commit().unwrap();
+        let tag = naming::person_tag("SITI  aminah", born);
+        let found = store.school_members_tagged("20100001", &tag).unwrap();
+        assert_eq!(found, [siti.key()], "only Siti's entry, no account read");
+        // A rename writes the new tag.
+        let renamed = Account {
+            full_name: "Siti Aminah Putri".into(),
+            ..siti.clone()
+        };
+        let mut changes = store.changes(false);
+        changes.put_account(Some(&siti), &renamed).unwrap();
+        changes.commit().unwrap();
+        assert!(
+            store
+                .school_members_tagged("20100001", &tag)
+                .unwrap()
+                .is_empty()
+        );
+
+        // As an earlier build left it: entries without a tag are candidates for anyone.
+        let mut changes = store.changes(false);
+        for key in [siti.key(), agus.key()] {
+            changes.put(SCHOOLS, school_key("20100001", &key), Vec::new());
+        }
+        changes.commit().unwrap();
+        let other = naming::person_tag("Nama Lain", born);
+        assert_eq!(
+            store
+                .school_members_tagged("20100001", &other)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(store.tag_school_index().unwrap(), 2);
+        assert!(
+            store
+                .school_members_tagged("20100001", &other)
+                .unwrap()
+                .is_empty()
+        );
+        let agus_tag = naming::person_tag("Agus Salim", born);
+        assert_eq!(
+            store.school_members_tagged("20100001", &agus_tag).unwrap(),
+            [agus.key()]
+        );
+        assert_eq!(store.tag_school_index().unwrap(), 0, "done once");
     }
 
     #[test]

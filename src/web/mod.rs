@@ -530,6 +530,16 @@ pub async fn serve(bound: Bound, mut shutdown: tokio::sync::watch::Receiver<bool
     } = bound;
     let mut connections = tokio::task::JoinSet::new();
     let mut cleanup = tokio::time::interval(Duration::from_secs(600));
+    // Cek Akun finds people by the school index's tags: a store an earlier build made
+    // gets them once, in the background (lookups read those accounts meanwhile).
+    let tagging = store.clone();
+    tokio::task::spawn_blocking(move || match tagging.tag_school_index() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(entries = n, "console: the school index tagged for Cek Akun"),
+        Err(error) => {
+            tracing::warn!(%error, "console: the school index could not be tagged; Cek Akun reads those accounts one by one")
+        }
+    });
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
