@@ -86,6 +86,8 @@ pub struct Console {
     workers: tokio::sync::Semaphore,
     /// The emailed codes of Lupa kata sandi.
     codes: public::Codes,
+    /// The public pages' lines in accounts' histories, written together.
+    history: public::History,
     /// The mail relay the codes go through (`None`: no `[mail]`, the page sends people
     /// to their school's operator).
     relay: Option<Arc<crate::notices::Relay>>,
@@ -493,6 +495,7 @@ pub async fn bind(daemon: Arc<Shared>) -> Result<Option<Bound>, WebError> {
         daemon,
         limits,
         codes: public::Codes::new(cookie_key.signing(), web.reset_code_seconds),
+        history: public::History::start(store.clone()),
         relay,
         workers: tokio::sync::Semaphore::new(WORKERS),
         redirect_uri: format!("{url}/masuk/selesai"),

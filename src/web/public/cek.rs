@@ -275,20 +275,19 @@ pub async fn answer(
             })
             .await;
         let found = match found {
-            Ok(found) if !found.is_empty() => {
-                let subjects = found.iter().map(|(a, _)| a.key().to_string()).collect();
-                let line = format!(
-                    "found on the Cek Akun page by {} (NPSN, name and birth date)",
-                    holder(&visitor)
-                );
-                record(&console, subjects, "cek-akun", line).await.map(|()| found)
-            }
-            other => other,
-        };
-        let found = match found {
             Ok(found) => found,
             Err(error) => return crate::web::Refusal::failed("-", &error).page(None),
         };
+        if !found.is_empty() {
+            let subjects = found.iter().map(|(a, _)| a.key().to_string()).collect();
+            let line = format!(
+                "found on the Cek Akun page by {} (NPSN, name and birth date)",
+                holder(&visitor)
+            );
+            if let Err(error) = record(&console, subjects, "cek-akun", line).await {
+                return crate::web::Refusal::failed("-", &error).page(None);
+            }
+        }
         if found.is_empty() {
             tracing::info!(address = %visitor.address, npsn = %asked.npsn.trim(), "cek-akun: no match");
             return page(&visitor, &asked, no_match()).into_response();

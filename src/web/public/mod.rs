@@ -19,6 +19,7 @@
 
 mod cek;
 mod codes;
+mod history;
 mod lupa;
 
 use super::Console;
@@ -35,6 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use codes::Codes;
+pub use history::History;
 
 /// The routes of the public pages.
 pub(super) fn routes() -> Router<Arc<Console>> {
@@ -171,26 +173,15 @@ impl Console {
     }
 }
 
-/// Appends `line` (`what`) to the history of each of `subjects`. It waits for the write
-/// lease (an import may hold it for minutes), so it runs outside the page builders' few
-/// workers: other people's pages go on meanwhile.
+/// Appends `line` (`what`) to the history of each of `subjects`, once written (see
+/// [`history`]).
 pub(super) async fn record(
     console: &Arc<Console>,
     subjects: Vec<String>,
     what: &'static str,
     line: String,
-) -> Result<(), crate::store::StoreError> {
-    console
-        .act(move |c| {
-            let store = c.daemon.store();
-            let mut changes = store.changes(false);
-            let now = jiff::Timestamp::now();
-            for subject in &subjects {
-                crate::audit::log(&mut changes, subject, now, what, line.clone())?;
-            }
-            changes.commit()
-        })
-        .await
+) -> Result<(), String> {
+    console.history.record(subjects, what, line).await
 }
 
 /// A birth date as people type it: `2012-03-04` (the date field), `04-03-2012` or
