@@ -635,3 +635,25 @@ nisn,0010000001,Siti Aminah,peserta_didik,sd,20100001,aktif,2015-03-01,siti.prib
     });
     drop(daemon);
 }
+
+/// With `public_pages = false` the console serves no public page and links to none.
+#[test]
+fn the_public_pages_can_be_turned_off() {
+    let setup = Setup::custom(EXPORT, &[], "public_pages = false\n");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (daemon, console, _log) = start_console(&runtime, &setup);
+    runtime.block_on(async {
+        let mut browser = Browser::new(&console);
+        for path in ["/cek-akun", "/lupa-sandi"] {
+            assert_eq!(
+                browser.get(path).await.status,
+                StatusCode::NOT_FOUND,
+                "{path}"
+            );
+        }
+        let home = browser.get("/").await;
+        assert_eq!(home.status, StatusCode::OK);
+        assert!(!home.body.contains("/cek-akun"), "{}", home.body);
+    });
+    drop(daemon);
+}

@@ -42,6 +42,8 @@ pub struct Web {
     pub sheets_per_hour: u32,
     /// Actions (resets, sheets, repairs, sign-ins) from one client address in an hour.
     pub per_address_per_hour: u32,
+    /// Whether the public pages (Cek Akun, Lupa kata sandi) are served with the console.
+    pub public_pages: bool,
     /// Tries on the public pages (Cek Akun, Lupa kata sandi) from one client address in
     /// an hour. Higher than a person needs: a school's lab or a mobile network puts many
     /// people behind one address.
@@ -73,6 +75,7 @@ impl Default for Web {
             resets_per_hour: 30,
             sheets_per_hour: 20,
             per_address_per_hour: 600,
+            public_pages: true,
             public_per_address_per_hour: 60,
             public_per_account_per_hour: 5,
             public_answer_ms: 400,

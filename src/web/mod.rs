@@ -361,7 +361,10 @@ fn router(console: Arc<Console>) -> Router {
         .route("/akun/{key}/reset", post(people::reset))
         .route("/akun/{key}/{action}", post(people::act))
         .route("/bantuan", get(people::search))
-        .merge(public::routes())
+        .merge(match console.web.public_pages {
+            true => public::routes(),
+            false => Router::new(),
+        })
         .nest("/api/v1", api::routes())
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(safety_headers))

@@ -94,8 +94,8 @@ pub fn message(
     (status, layout(title, person, body)).into_response()
 }
 
-/// The sign-in page.
-pub fn sign_in(note: Option<&str>) -> Markup {
+/// The sign-in page (with the links to the public pages when they are served).
+pub fn sign_in(note: Option<&str>, public: bool) -> Markup {
     layout(
         "Masuk",
         None,
@@ -104,18 +104,21 @@ pub fn sign_in(note: Option<&str>) -> Markup {
             @if let Some(note) = note { p.error { (note) } }
             p { a href="/masuk" id="masuk" { "Masuk dengan akun belajar.id" } }
             p { small { "Anda akan diarahkan ke halaman masuk Google. Gunakan akun belajar.id Anda, bukan akun pribadi." } }
-            h2 { "Siswa, guru dan tenaga kependidikan" }
-            p { a href="/cek-akun" id="cek-akun" { "Cek Akun" } ": cari akun belajar.id Anda dan lihat keadaannya." }
-            p { a href="/lupa-sandi" id="lupa-sandi" { "Lupa kata sandi" } ": atur ulang sandi dengan kode yang dikirim ke email pribadi Anda." }
+            @if public {
+                h2 { "Siswa, guru dan tenaga kependidikan" }
+                p { a href="/cek-akun" id="cek-akun" { "Cek Akun" } ": cari akun belajar.id Anda dan lihat keadaannya." }
+                p { a href="/lupa-sandi" id="lupa-sandi" { "Lupa kata sandi" } ": atur ulang sandi dengan kode yang dikirim ke email pribadi Anda." }
+            }
         },
     )
 }
 
 /// Said to someone not signed in (or whose session ended).
 pub fn signed_out() -> Markup {
-    sign_in(Some(
-        "Anda belum masuk, atau sesi Anda telah berakhir. Silakan masuk lagi.",
-    ))
+    sign_in(
+        Some("Anda belum masuk, atau sesi Anda telah berakhir. Silakan masuk lagi."),
+        false,
+    )
 }
 
 /// What every refusal says (the log says what was refused).

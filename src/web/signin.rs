@@ -18,9 +18,12 @@ use std::sync::Arc;
 const LOGIN_SECONDS: i64 = 600;
 
 /// `GET /`: the sign-in page, or where the signed-in person works.
-pub async fn home(person: Result<Person, Response>) -> Response {
+pub async fn home(
+    State(console): State<Arc<Console>>,
+    person: Result<Person, Response>,
+) -> Response {
     let Ok(person) = person else {
-        return pages::sign_in(None).into_response();
+        return pages::sign_in(None, console.web.public_pages).into_response();
     };
     match &person.role {
         Role::Operator { npsn } => Redirect::to(&format!("/sekolah/{npsn}")).into_response(),
