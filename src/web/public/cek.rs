@@ -278,19 +278,18 @@ pub async fn answer(
             Ok(found) => found,
             Err(error) => return crate::web::Refusal::failed("-", &error).page(None),
         };
-        if !found.is_empty() {
-            let subjects = found.iter().map(|(a, _)| a.key().to_string()).collect();
-            let line = format!(
-                "found on the Cek Akun page by {} (NPSN, name and birth date)",
-                holder(&visitor)
-            );
-            if let Err(error) = record(&console, subjects, "cek-akun", line).await {
-                return crate::web::Refusal::failed("-", &error).page(None);
-            }
-        }
         if found.is_empty() {
             tracing::info!(address = %visitor.address, npsn = %asked.npsn.trim(), "cek-akun: no match");
             return page(&visitor, &asked, no_match()).into_response();
+        }
+        // The lookup is in each found account's history before the answer leaves.
+        let subjects = found.iter().map(|(a, _)| a.key().to_string()).collect();
+        let line = format!(
+            "found on the Cek Akun page by {} (NPSN, name and birth date)",
+            holder(&visitor)
+        );
+        if let Err(error) = record(&console, subjects, "cek-akun", line).await {
+            return crate::web::Refusal::failed("-", &error).page(None);
         }
         count(Public::Match);
         for (account, _) in &found {
