@@ -12,7 +12,7 @@
 mod bench;
 #[path = "../tests/support/mod.rs"]
 mod support;
-use bench::{env_or, peak_mib};
+use bench::{env_or, peak_mib, quantile as q};
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -117,7 +117,6 @@ fn main() {
         let (mut found, mut missed) = latencies.lock().unwrap().clone();
         found.sort();
         missed.sort();
-        let q = |l: &[Duration], p: f64| l.get(((l.len() as f64 - 1.0) * p) as usize).copied().unwrap_or_default();
         println!(
             "{schools} schools of {pupils} pupils, {clients} clients for {secs} s: {:.0} answers/s ({} found, {} not), {errors} errors; \
              found p50 {:?} p99 {:?}; not found p50 {:?} p99 {:?}; daemon peak RSS {} MiB",

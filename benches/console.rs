@@ -8,7 +8,7 @@
 mod bench;
 #[path = "../tests/support/mod.rs"]
 mod support;
-use bench::{env_or, peak_mib};
+use bench::{env_or, peak_mib, quantile};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::console::{Browser, EXPORT, Setup, start_console_logging};
@@ -70,7 +70,7 @@ fn main() {
         let elapsed = started.elapsed().as_secs_f64();
         let mut latencies = latencies.lock().unwrap().clone();
         latencies.sort();
-        let q = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
+        let q = |p: f64| quantile(&latencies, p);
         println!(
             "school of {} accounts, page {} KiB, {clients} clients for {secs} s: {:.0} pages/s, {} errors, latency p50 {:?} p99 {:?}; daemon peak RSS {} MiB",
             pupils + 4,

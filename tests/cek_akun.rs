@@ -324,6 +324,22 @@ fn cek_akun_tells_each_person_where_their_account_stands() {
             .await;
         assert_eq!(forged.status, StatusCode::FORBIDDEN);
         assert!(!forged.body.contains(&siti));
+        // The form's cookie edited (its token put in as the value): refused too.
+        let mut edited = Browser::new(&console);
+        let token = token(&edited.get("/cek-akun").await);
+        let cookie = edited
+            .cookies
+            .get_mut("formulir")
+            .expect("the form's cookie");
+        *cookie = cookie.replacen(&token[..4], "0000", 1);
+        let form = [
+            ("token", token.as_str()),
+            ("npsn", "20100001"),
+            ("nama", "Siti Aminah"),
+            ("tanggal_lahir", "2015-03-01"),
+        ];
+        let refused = edited.post("/cek-akun", &form).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
         // Bad input says what is wrong.
         let bad = cek(&mut browser, "2010", "Siti Aminah", "2015-03-01").await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST);
@@ -394,7 +410,7 @@ fn cek_akun_tells_each_person_where_their_account_stands() {
         &[
             r#"belajar_sync_cek_akun_total{what="match"} 8"#,
             r#"belajar_sync_cek_akun_total{what="repair"} 2"#,
-            r#"belajar_sync_cek_akun_total{what="refused"} 2"#,
+            r#"belajar_sync_cek_akun_total{what="refused"} 3"#,
         ],
     );
     let log = log.so_far();

@@ -73,3 +73,12 @@ pub fn peak_mib(pid: u32) -> u64 {
         .unwrap_or(0)
         / 1024
 }
+
+/// The `p` quantile (0 to 1) of `sorted` latencies (zero when there are none).
+#[allow(dead_code)] // not every bench reports it
+pub fn quantile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * p) as usize)
+        .copied()
+        .unwrap_or_default()
+}
