@@ -21,7 +21,6 @@ use jiff::civil::Date;
 use maud::{Markup, html};
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// What the form sends (the repair's form sends it again, with the account).
 #[derive(Debug, Default, Deserialize)]
@@ -237,15 +236,6 @@ fn look_up(console: &Console, account: &Account) -> Result<Standing, crate::stor
     Ok(standing(account, &facts, today))
 }
 
-fn floor(console: &Console) -> Duration {
-    Duration::from_millis(console.web.public_answer_ms.into())
-}
-
-/// Who asked, for the history: the holder, from their client address.
-fn holder(visitor: &Visitor) -> String {
-    format!("the account's holder (cek-akun, dari {})", visitor.address)
-}
-
 /// `GET /cek-akun`.
 pub async fn form(visitor: Visitor) -> Response {
     let page = page(&visitor, &Asked::default(), html! {});
@@ -258,8 +248,7 @@ pub async fn answer(
     State(console): State<Arc<Console>>,
     Form(asked): Form<Asked>,
 ) -> Response {
-    let floor = floor(&console);
-    steady(floor, async {
+    steady(&console, async {
         let question = match checked(&console, &visitor, &asked).await {
             Ok(question) => question,
             Err(refused) => return refused,
@@ -286,7 +275,7 @@ pub async fn answer(
         let subjects = found.iter().map(|(a, _)| a.key().to_string()).collect();
         let line = format!(
             "found on the Cek Akun page by {} (NPSN, name and birth date)",
-            holder(&visitor)
+            visitor.actor("cek-akun")
         );
         if let Err(error) = record(&console, subjects, "cek-akun", line).await {
             return crate::web::Refusal::failed("-", &error).page(None);
@@ -318,7 +307,6 @@ async fn checked(
     })?;
     let account = account_limit_key("cek", &[&question.npsn, &question.name]);
     console.take_public(visitor.address, account).await?;
-    count(Public::Try);
     Ok(question)
 }
 
@@ -328,8 +316,7 @@ pub async fn repair(
     State(console): State<Arc<Console>>,
     Form(asked): Form<Asked>,
 ) -> Response {
-    let floor = floor(&console);
-    let found = steady(floor, async {
+    let found = steady(&console, async {
         let question = checked(&console, &visitor, &asked).await?;
         let wanted = asked.akun.trim().to_owned();
         let found = console
@@ -347,7 +334,7 @@ pub async fn repair(
         Err(answer) => return answer,
     };
     count(Public::Repair);
-    let actor = holder(&visitor);
+    let actor = visitor.actor("cek-akun");
     tracing::info!(address = %visitor.address, account = %account.key(), "cek-akun: repair asked");
     let config = console.daemon.config();
     let store = console.daemon.store();

@@ -19,7 +19,6 @@ use jiff::Timestamp;
 use maud::{Markup, html};
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// What the forms send: the address and birth date, or the address and the code.
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +46,12 @@ impl Asked {
         }
         Ok(address)
     }
+
+    /// The birth date given, or what is wrong with it.
+    fn birth_date(&self) -> Result<jiff::civil::Date, &'static str> {
+        birth_date(&self.tanggal_lahir)
+            .ok_or("Tulis tanggal lahir Anda (hari-bulan-tahun), lalu coba lagi.")
+    }
 }
 
 /// What a matched request for a code leads to.
@@ -60,18 +65,6 @@ enum Said {
     NoPersonalEmail,
     /// Suspended here or in Google at the end of its grace, or not in Google yet.
     CannotReset(&'static str),
-}
-
-fn floor(console: &Console) -> Duration {
-    Duration::from_millis(console.web.public_answer_ms.into())
-}
-
-/// Who asked, for the history: the holder, from their client address.
-fn holder(visitor: &Visitor) -> String {
-    format!(
-        "the account's holder (lupa-sandi, dari {})",
-        visitor.address
-    )
 }
 
 /// `GET /lupa-sandi`.
@@ -90,15 +83,9 @@ pub async fn ask(
         let page = ask_page(&console, &visitor, &asked, html! {});
         return visitor.page(page);
     }
-    steady(floor(&console), async {
-        let (address, date) = match checked(&console, &visitor, &asked).await {
-            Ok(address) => {
-                let Some(date) = birth_date(&asked.tanggal_lahir) else {
-                    let wrong = html! { p.error { "Tulis tanggal lahir Anda (hari-bulan-tahun), lalu coba lagi." } };
-                    return (StatusCode::BAD_REQUEST, ask_page(&console, &visitor, &asked, wrong)).into_response();
-                };
-                (address, date)
-            }
+    steady(&console, async {
+        let (address, date) = match checked(&console, &visitor, &asked, Asked::birth_date).await {
+            Ok(valid) => valid,
             Err(refused) => return refused,
         };
         let said = console
@@ -130,7 +117,7 @@ pub async fn ask(
         if let (Said::Sent { masked }, Some((account, _))) = (&said, &matched) {
             let line = format!(
                 "a reset code mailed to the personal email Dapodik records ({masked}), asked by {}",
-                holder(&visitor)
+                visitor.actor("lupa-sandi")
             );
             let subject = vec![account.key().to_string()];
             if let Err(error) = record(&console, subject, "password", line).await {
@@ -225,15 +212,20 @@ fn masked(email: &str) -> String {
     }
 }
 
-/// The form's token, the address, the limits (one try of the client address's and of the
-/// account's allowance): the address, or the answer that refuses it.
-async fn checked(
+/// The form's token, the address and what `also` reads from the form (said wrong before
+/// any try is taken), the limits (one try of the client address's and of the account's
+/// allowance): the address and what `also` read, or the answer that refuses it.
+async fn checked<T>(
     console: &Arc<Console>,
     visitor: &Visitor,
     asked: &Asked,
-) -> Result<String, Response> {
+    also: impl FnOnce(&Asked) -> Result<T, &'static str>,
+) -> Result<(String, T), Response> {
     visitor.check_form(&asked.token)?;
-    let address = asked.address().map_err(|wrong| {
+    let valid = asked
+        .address()
+        .and_then(|address| Ok((address, also(asked)?)));
+    let (address, also) = valid.map_err(|wrong| {
         let said = html! { p.error { (wrong) } };
         (
             StatusCode::BAD_REQUEST,
@@ -243,8 +235,7 @@ async fn checked(
     })?;
     let limit = account_limit_key("lupa", &[&address]);
     console.take_public(visitor.address, limit).await?;
-    count(Public::Try);
-    Ok(address)
+    Ok((address, also))
 }
 
 /// `POST /lupa-sandi/kode`: the code → a new first password, shown once.
@@ -253,8 +244,8 @@ pub async fn confirm(
     State(console): State<Arc<Console>>,
     Form(asked): Form<Asked>,
 ) -> Response {
-    let redeemed = steady(floor(&console), async {
-        let address = checked(&console, &visitor, &asked).await?;
+    let redeemed = steady(&console, async {
+        let (address, ()) = checked(&console, &visitor, &asked, |_| Ok(())).await?;
         let code: String = asked.kode.chars().filter(|c| !c.is_whitespace()).collect();
         let found = console
             .blocking(move |c| -> Result<_, crate::store::StoreError> {
@@ -286,7 +277,7 @@ pub async fn confirm(
         Ok(account) => account,
         Err(answer) => return answer,
     };
-    let actor = holder(&visitor);
+    let actor = visitor.actor("lupa-sandi");
     let store = console.daemon.store();
     let reset = credentials::reset(
         &store,

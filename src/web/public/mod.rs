@@ -94,6 +94,11 @@ impl Visitor {
         (jar, page).into_response()
     }
 
+    /// Who asked on `page`, for the history: the account's holder, from their address.
+    pub fn actor(&self, page: &str) -> String {
+        format!("the account's holder ({page}, dari {})", self.address)
+    }
+
     /// Whether `sent` (a form's token) is the one this browser's cookie holds; a form
     /// without it is refused (403, counted, a line in the log).
     pub fn check_form(&self, sent: &str) -> Result<(), Response> {
@@ -120,9 +125,10 @@ fn random_token() -> String {
     crate::password::digits(32).expose().to_owned()
 }
 
-/// Runs `work` and answers no sooner than `floor` after it began, so that how long the
-/// answer took says nothing about whether a person matched.
-pub(super) async fn steady<T>(floor: Duration, work: impl Future<Output = T>) -> T {
+/// Runs `work` and answers no sooner than `web.public_answer_ms` after it began, so that
+/// how long the answer took says nothing about whether a person matched.
+pub(super) async fn steady<T>(console: &Console, work: impl Future<Output = T>) -> T {
+    let floor = Duration::from_millis(console.web.public_answer_ms.into());
     let deadline = tokio::time::Instant::now() + floor;
     let answer = work.await;
     tokio::time::sleep_until(deadline).await;
@@ -148,7 +154,8 @@ pub(super) fn account_limit_key(what: &str, parts: &[&str]) -> String {
 
 impl Console {
     /// Takes one try of the client address's allowance, then one of the account's
-    /// (`account`: [`account_limit_key`]): 429 with the wait when either is spent.
+    /// (`account`: [`account_limit_key`]), and counts the try: 429 with the wait when
+    /// either is spent.
     pub(super) async fn take_public(
         self: &Arc<Self>,
         address: IpAddr,
@@ -169,6 +176,7 @@ impl Console {
                 Err(error) => return Err(super::Refusal::failed("-", &error).page(None)),
             }
         }
+        count(Public::Try);
         Ok(())
     }
 }
